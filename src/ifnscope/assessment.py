@@ -1,0 +1,145 @@
+"""Run every engine on a case and assemble the assessment (the JSON contract).
+
+Data flows one way: case -> facts (recorded + derived from lesions) -> engines -> this
+object -> terminal report / JSON / later the registry and web app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ifnscope import __version__
+from ifnscope.case.derive import derive_findings, describe_lesion
+from ifnscope.case.facts import build_facts
+from ifnscope.case.model import Case
+from ifnscope.criteria import REGISTRY
+
+ASSESSMENT_FORMAT = "ifnscope-assessment/1"
+DISCLAIMER = (
+    "Decision support, not a diagnosis: this says what published classification criteria "
+    "say about the recorded findings, and why. Classification criteria are built for "
+    "research cohorts; the diagnosis remains the clinician's."
+)
+
+
+class LesionRef(BaseModel):
+    number: int
+    text: str
+
+
+class FindingSource(BaseModel):
+    """Where the value of a finding came from."""
+
+    value: str
+    origin: str = Field(description="recorded, derived (from lesions) or not_recorded")
+    detail: str
+    lesions: list[LesionRef] = Field(default_factory=list)
+    rule: str | None = Field(default=None, description="the definition the lesion matched")
+    source: str | None = None
+
+
+class NearMissOut(BaseModel):
+    finding: str
+    lesion: LesionRef
+    missing: str
+    would_need: list[str]
+    message: str
+
+
+class UnknownImpact(BaseModel):
+    """An unrecorded fact and what recording it as present would change."""
+
+    fact: str
+    label: str
+    record_at: str
+    would_change: list[str]
+
+
+class Assessment(BaseModel):
+    format: str = ASSESSMENT_FORMAT
+    ifnscope_version: str = __version__
+    case_id: str
+    title: str | None
+    disclaimer: str = DISCLAIMER
+    derived_findings: dict[str, str] = Field(
+        description="Findings derived from the described lesions (always 'present')"
+    )
+    findings: dict[str, FindingSource] = Field(
+        description="Every finding that is not unknown, with its origin"
+    )
+    near_misses: list[NearMissOut]
+    conflicts: list[str]
+    criteria: dict[str, Any] = Field(description="One result object per criteria set")
+    unknowns: list[UnknownImpact]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def assess(case: Case) -> Assessment:
+    """Assess one validated case. Pure: no I/O, no printing."""
+    derivation = derive_findings(case)
+    facts = build_facts(case, derivation)
+    criteria = {key: cs.evaluate(facts) for key, cs in REGISTRY.items()}
+
+    def lesion_ref(n: int) -> LesionRef:
+        return LesionRef(number=n, text=describe_lesion(case.lesions[n - 1]))
+
+    findings: dict[str, FindingSource] = {}
+    for name in facts:
+        f = facts[name]
+        if name not in derivation.derived and f.origin not in ("recorded",):
+            continue
+        if f.record_at != f"findings.{name}":
+            continue
+        d = derivation.derived.get(name)
+        findings[name] = FindingSource(
+            value=f.value,
+            origin=f.origin,
+            detail=f.detail,
+            lesions=[lesion_ref(n) for n in f.lesions],
+            rule=" ".join(d.rule.definition.split()) if d and d.rule and f.origin == "derived" else None,
+            source=d.rule.source.id if d and d.rule and f.origin == "derived" else None,
+        )
+
+    near = []
+    for m in derivation.near_misses:
+        need = ", ".join(x.replace("_", " ") for x in m.would_need)
+        ref = lesion_ref(m.lesion)
+        near.append(
+            NearMissOut(
+                finding=m.finding,
+                lesion=ref,
+                missing=m.missing,
+                would_need=list(m.would_need),
+                message=(
+                    f"lesion {m.lesion} ({ref.text}) would count as {facts[m.finding].label} "
+                    f"if its {m.missing} were {need}; its {m.missing} is not recorded"
+                ),
+            )
+        )
+
+    impacts: dict[str, UnknownImpact] = {}
+    for key, result in criteria.items():
+        for ch in getattr(result, "what_if", []):
+            imp = impacts.setdefault(
+                ch.fact, UnknownImpact(fact=ch.fact, label=ch.label, record_at=ch.record_at, would_change=[])
+            )
+            imp.would_change.append(f"{REGISTRY[key].short}: {ch.result}")
+
+    return Assessment(
+        case_id=case.id,
+        title=case.title,
+        derived_findings=dict.fromkeys(derivation.derived, "present"),
+        findings=findings,
+        near_misses=near,
+        conflicts=[
+            f"{facts[c].label}: recorded absent, but lesion(s) "
+            f"{', '.join(str(n) for n in derivation.derived[c].lesions)} match its definition"
+            for c in derivation.conflicts
+        ],
+        criteria=criteria,
+        unknowns=list(impacts.values()),
+    )

@@ -1,0 +1,357 @@
+"""Facts: the flat, tri-state view of a case that every criteria engine reads.
+
+A case has nested sections (findings, lesions, labs with upper limits, biopsy maps); the
+engines should not care. ``build_facts`` turns a case into named facts, each
+``present``/``absent``/``unknown`` with where it came from (recorded, derived from a lesion,
+computed from a lab value). Engines read facts by name; the shared "what could the unknowns
+change" logic (``criteria.whatif``) sets an unknown fact to present and re-runs the engine.
+
+Fact names: every finding of the vocabulary; ``antibody_<name>``; ``<lab>_above_uln`` for
+ck, ldh, ast, alt, aldolase; ``ana_at_least_1_80``, ``ana_positive``; ``c3_low``, ``c4_low``;
+``lupus_nephritis_class_ii_or_v``, ``lupus_nephritis_class_iii_or_iv``,
+``lupus_nephritis_biopsy``; ``muscle_biopsy_<feature>``, ``muscle_biopsy_abnormal``;
+``mri_abnormal``, ``emg_abnormal``; ``onset_age_under_18``, ``onset_age_18_to_40``,
+``onset_age_40_or_more``; ``skin_disease_6_months_or_more``; ``history_<name>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Literal
+
+from ifnscope.case.derive import DerivationResult, derive_findings, describe_lesion
+from ifnscope.case.model import Case, LabValue
+from ifnscope.case.vocabulary import vocabulary
+
+TriValue = Literal["present", "absent", "unknown"]
+Origin = Literal["recorded", "derived", "computed", "not_recorded", "what_if"]
+
+PRESENT: TriValue = "present"
+ABSENT: TriValue = "absent"
+UNKNOWN: TriValue = "unknown"
+
+
+@dataclass(frozen=True)
+class Fact:
+    name: str
+    value: TriValue
+    label: str  # what the fact says when present, in a clinician's words
+    origin: Origin
+    detail: str  # where the value came from
+    record_at: str  # key path in the case file where a clinician records it
+    lesions: tuple[int, ...] = ()
+
+
+class Facts(Mapping[str, Fact]):
+    """An immutable map of fact name to :class:`Fact`, plus the few non-tri-state inputs."""
+
+    def __init__(
+        self,
+        facts: dict[str, Fact],
+        *,
+        muscle_biopsy_done: bool,
+        onset_age: float | None,
+        skin_disease_months: float | None,
+    ) -> None:
+        self._facts = facts
+        self.muscle_biopsy_done = muscle_biopsy_done
+        self.onset_age = onset_age
+        self.skin_disease_months = skin_disease_months
+
+    def __getitem__(self, name: str) -> Fact:
+        return self._facts[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._facts)
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    def value(self, name: str) -> TriValue:
+        return self._facts[name].value
+
+    def with_values(self, overrides: Mapping[str, TriValue]) -> Facts:
+        """A copy with some facts set (for what-if analysis); the original is untouched."""
+        new = dict(self._facts)
+        for name, value in overrides.items():
+            new[name] = replace(new[name], value=value, origin="what_if", detail="what if")
+        return Facts(
+            new,
+            muscle_biopsy_done=self.muscle_biopsy_done,
+            onset_age=self.onset_age,
+            skin_disease_months=self.skin_disease_months,
+        )
+
+
+@cache
+def known_fact_names() -> frozenset[str]:
+    """Every fact name ``build_facts`` produces (the same for every case)."""
+    from ifnscope.case.model import FORMAT
+
+    return frozenset(build_facts(Case(format=FORMAT, id="vocabulary")))
+
+
+def _tri_from_bool(b: bool | None) -> TriValue:
+    return UNKNOWN if b is None else (PRESENT if b else ABSENT)
+
+
+def _lab_fact(key: str, label: str, lab: LabValue | None) -> Fact:
+    name = f"{key}_above_uln"
+    at = f"labs.{key}"
+    text = f"{label} above the upper limit of normal"
+    if lab is None:
+        return Fact(name, UNKNOWN, text, "not_recorded", f"{label} not recorded", at)
+    unit = f" {lab.unit}" if lab.unit else ""
+    if lab.upper_limit is None:
+        return Fact(
+            name,
+            UNKNOWN,
+            text,
+            "not_recorded",
+            f"{label} {lab.value:g}{unit} recorded without its upper limit of normal",
+            at,
+        )
+    above = lab.value > lab.upper_limit
+    rel = ">" if above else "≤"
+    return Fact(
+        name,
+        PRESENT if above else ABSENT,
+        text,
+        "computed",
+        f"{label} {lab.value:g}{unit} {rel} upper limit {lab.upper_limit:g}{unit}",
+        at,
+    )
+
+
+def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts:
+    """All facts of a case; ``derivation`` may be passed to avoid deriving twice."""
+    voc = vocabulary()
+    der = derivation or derive_findings(case)
+    facts: dict[str, Fact] = {}
+
+    def put(f: Fact) -> None:
+        facts[f.name] = f
+
+    # Findings: a recorded value wins; otherwise a lesion-derived 'present'; otherwise unknown.
+    recorded = case.recorded_findings()
+    for name, info in voc.findings.items():
+        at = f"findings.{name}"
+        if name in recorded:
+            value = recorded[name]
+            detail = f"recorded as {value}"
+            if name in der.derived and value != PRESENT:
+                nums = ", ".join(str(n) for n in der.derived[name].lesions)
+                detail += f" (lesion {nums} would derive it as present; the recorded value wins)"
+            origin: Origin = "recorded" if value != UNKNOWN else "not_recorded"
+            put(Fact(name, value, info.label, origin, detail, at))
+        elif name in der.derived:
+            d = der.derived[name]
+            words = "; ".join(f"lesion {n}: {describe_lesion(case.lesions[n - 1])}" for n in d.lesions)
+            put(Fact(name, PRESENT, info.label, "derived", f"derived from {words}", at, tuple(d.lesions)))
+        else:
+            put(Fact(name, UNKNOWN, info.label, "not_recorded", "not recorded", at))
+
+    labs = case.labs
+    for key, label in voc.labs_numeric.items():
+        put(_lab_fact(key, label if key != "ck" else "CK", getattr(labs, key)))
+
+    antibodies = labs.antibodies.model_dump()
+    for key, label in voc.antibodies.items():
+        result = antibodies.get(key)
+        value: TriValue = {"positive": PRESENT, "negative": ABSENT}.get(result or "", UNKNOWN)
+        detail = f"recorded {result}" if result else "not recorded"
+        put(
+            Fact(
+                f"antibody_{key}",
+                value,
+                f"{label} positive",
+                "recorded" if value != UNKNOWN else "not_recorded",
+                detail,
+                f"labs.antibodies.{key}",
+            )
+        )
+
+    titre = labs.ana_titer
+    if titre is None:
+        ana_80 = ana_pos = UNKNOWN
+        ana_detail = "ANA not recorded"
+    else:
+        ana_80 = PRESENT if titre >= 80 else ABSENT
+        ana_pos = PRESENT if titre > 0 else ABSENT
+        ana_detail = f"ANA 1:{titre}" if titre else "ANA negative"
+    ana_origin: Origin = "computed" if titre is not None else "not_recorded"
+    put(
+        Fact(
+            "ana_at_least_1_80",
+            ana_80,
+            "ANA at a titre of at least 1:80",
+            ana_origin,
+            ana_detail,
+            "labs.ana_titer",
+        )
+    )
+    put(Fact("ana_positive", ana_pos, "ANA positive", ana_origin, ana_detail, "labs.ana_titer"))
+
+    for key, label in (("c3_low", "Low C3"), ("c4_low", "Low C4")):
+        v = getattr(labs, key)
+        put(
+            Fact(
+                key,
+                v or UNKNOWN,
+                label,
+                "recorded" if v not in (None, UNKNOWN) else "not_recorded",
+                f"recorded as {v}" if v else "not recorded",
+                f"labs.{key}",
+            )
+        )
+
+    ln = labs.lupus_nephritis_class
+    known = ln not in (None, "unknown")
+    ln_detail = (
+        f"renal biopsy class {ln}"
+        if known and ln != "none"
+        else ("no lupus nephritis on biopsy" if ln == "none" else "not recorded")
+    )
+    ln_origin: Origin = "recorded" if known else "not_recorded"
+
+    def ln_fact(name: str, label: str, classes: set[str]) -> Fact:
+        v = _tri_from_bool(ln in classes) if known else UNKNOWN
+        return Fact(name, v, label, ln_origin, ln_detail, "labs.lupus_nephritis_class")
+
+    put(ln_fact("lupus_nephritis_class_ii_or_v", "Biopsy class II or V lupus nephritis", {"II", "V"}))
+    put(ln_fact("lupus_nephritis_class_iii_or_iv", "Biopsy class III or IV lupus nephritis", {"III", "IV"}))
+    put(
+        ln_fact(
+            "lupus_nephritis_biopsy", "Biopsy-proven lupus nephritis", {"I", "II", "III", "IV", "V", "VI"}
+        )
+    )
+
+    # Muscle studies and biopsy: 'not_done' is unknown (the test could still change things).
+    muscle = case.muscle
+    for key, label in (("mri", "Muscle MRI abnormal"), ("emg", "EMG abnormal")):
+        v = getattr(muscle, key)
+        tv: TriValue = {"abnormal": PRESENT, "normal": ABSENT}.get(v or "", UNKNOWN)
+        detail = {"abnormal": "abnormal", "normal": "normal", "not_done": "not done"}.get(
+            v or "", "not recorded"
+        )
+        put(
+            Fact(
+                f"{key}_abnormal",
+                tv,
+                label,
+                "recorded" if tv != UNKNOWN else "not_recorded",
+                f"{key.upper()} {detail}",
+                f"muscle.{key}",
+            )
+        )
+    biopsy = muscle.biopsy
+    done = biopsy is not None and biopsy.done
+    features = biopsy.model_dump(exclude={"done"}) if done else {}
+    for key, label in voc.muscle_biopsy.items():
+        v = features.get(key) if done else None
+        if not done:
+            detail = "muscle biopsy not done" if biopsy is not None else "muscle biopsy not recorded"
+        else:
+            detail = f"biopsy: {v}" if v else "biopsy done, feature not reported"
+        put(
+            Fact(
+                f"muscle_biopsy_{key}",
+                v or UNKNOWN,
+                f"Muscle biopsy: {label.lower()}",
+                "recorded" if v not in (None, UNKNOWN) else "not_recorded",
+                detail,
+                f"muscle.biopsy.{key}",
+            )
+        )
+    vals = [facts[f"muscle_biopsy_{k}"].value for k in voc.muscle_biopsy]
+    any_abn: TriValue = (
+        PRESENT if PRESENT in vals else ABSENT if vals and all(v == ABSENT for v in vals) else UNKNOWN
+    )
+    put(
+        Fact(
+            "muscle_biopsy_abnormal",
+            any_abn,
+            "Muscle biopsy abnormal",
+            "computed" if done else "not_recorded",
+            "from the biopsy features" if done else "muscle biopsy not done",
+            "muscle.biopsy",
+        )
+    )
+
+    # Onset age bands (mutually exclusive). Without an onset age, the visit age bounds it.
+    onset, age = case.onset.age_years, case.patient.age_years
+    bands = {
+        "onset_age_under_18": ("Age at onset of first symptom below 18 years", lambda a: a < 18),
+        "onset_age_18_to_40": ("Age at onset of first symptom ≥18 and <40 years", lambda a: 18 <= a < 40),
+        "onset_age_40_or_more": ("Age at onset of first symptom ≥40 years", lambda a: a >= 40),
+    }
+    for name, (label, test) in bands.items():
+        if onset is not None:
+            put(
+                Fact(
+                    name,
+                    _tri_from_bool(test(onset)),
+                    label,
+                    "recorded",
+                    f"onset at {onset:g} years",
+                    "onset.age_years",
+                )
+            )
+            continue
+        # onset <= current age: a band entirely above the current age is impossible.
+        if age is not None and (
+            (name == "onset_age_40_or_more" and age < 40) or (name == "onset_age_18_to_40" and age < 18)
+        ):
+            put(
+                Fact(
+                    name,
+                    ABSENT,
+                    label,
+                    "computed",
+                    f"onset age not recorded, but the patient is {age:g}",
+                    "onset.age_years",
+                )
+            )
+        elif age is not None and name == "onset_age_under_18" and age < 18:
+            put(
+                Fact(
+                    name,
+                    PRESENT,
+                    label,
+                    "computed",
+                    f"onset age not recorded, but the patient is {age:g}",
+                    "onset.age_years",
+                )
+            )
+        else:
+            put(Fact(name, UNKNOWN, label, "not_recorded", "onset age not recorded", "onset.age_years"))
+
+    months = case.onset.skin_disease_months
+    put(
+        Fact(
+            "skin_disease_6_months_or_more",
+            _tri_from_bool(None if months is None else months >= 6),
+            "Skin disease for 6 months or longer",
+            "recorded" if months is not None else "not_recorded",
+            f"skin disease for {months:g} months" if months is not None else "duration not recorded",
+            "onset.skin_disease_months",
+        )
+    )
+
+    history = case.history.model_dump()
+    for key, label in voc.history.items():
+        v = history.get(key)
+        put(
+            Fact(
+                f"history_{key}",
+                v or UNKNOWN,
+                label,
+                "recorded" if v not in (None, UNKNOWN) else "not_recorded",
+                f"recorded as {v}" if v else "not recorded",
+                f"history.{key}",
+            )
+        )
+
+    return Facts(facts, muscle_biopsy_done=done, onset_age=onset, skin_disease_months=months)

@@ -1,0 +1,292 @@
+"""The case model (``ifnscope-case/1``) as pydantic models.
+
+Maps whose keys are a clinical vocabulary (findings, antibodies, history, biopsy features,
+screening tests) are built from ``data/vocabulary.yaml`` so the JSON Schema lists every
+allowed key with its description, and an unknown key is an error, never silently dropped.
+Every tri-state value defaults to ``None``, which means *not recorded*: unknown, not absent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ifnscope.case.vocabulary import vocabulary
+
+FORMAT = "ifnscope-case/1"
+
+Tri = Literal["present", "absent", "unknown"]
+AntibodyResult = Literal["positive", "negative", "unknown"]
+StudyResult = Literal["normal", "abnormal", "not_done"]
+ScreeningResult = Literal["negative", "positive", "not_done"]
+
+_V = vocabulary()
+Site = Literal[_V.sites]  # type: ignore[valid-type]
+Morphology = Literal[_V.morphologies]  # type: ignore[valid-type]
+Colour = Literal[_V.colours]  # type: ignore[valid-type]
+OnsetEvent = Literal[_V.onset_after]  # type: ignore[valid-type]
+Response = Literal[_V.medication_response]  # type: ignore[valid-type]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def _vocab_model(name: str, fields: dict[str, str], value_type: Any, doc: str) -> type[BaseModel]:
+    """A model with one optional field per vocabulary word; unknown words are errors."""
+    spec: dict[str, Any] = {
+        key: (value_type | None, Field(default=None, description=desc)) for key, desc in fields.items()
+    }
+    model = create_model(name, __config__=_STRICT, __doc__=doc, **spec)
+    model.__module__ = __name__
+    return model
+
+
+Findings = _vocab_model(
+    "Findings",
+    {k: f"{v.label}: {v.description}" for k, v in _V.findings.items()},
+    Tri,
+    "Findings: present, absent or unknown. A finding not written is unknown, never absent.",
+)
+Antibodies = _vocab_model("Antibodies", _V.antibodies, AntibodyResult, "Antibody results.")
+History = _vocab_model("History", _V.history, Tri, "Relevant history: present/absent/unknown.")
+SkinBiopsy = _vocab_model("SkinBiopsy", _V.skin_biopsy, Tri, "Skin biopsy features.")
+CancerScreening = _vocab_model(
+    "CancerScreening", _V.cancer_screening, ScreeningResult, "Cancer screening already done."
+)
+_MuscleBiopsyBase = _vocab_model("MuscleBiopsyFeatures", _V.muscle_biopsy, Tri, "Muscle biopsy features.")
+
+
+class MuscleBiopsy(_MuscleBiopsyBase):  # type: ignore[misc, valid-type]
+    """A muscle biopsy: ``not_done`` in the file, or a map of its features."""
+
+    done: bool = Field(default=True, description="False when the file says biopsy: not_done")
+
+
+def _biopsy_before(value: Any) -> Any:
+    if value == "not_done":
+        return {"done": False}
+    if isinstance(value, str):
+        raise PydanticCustomError(
+            "biopsy_value",
+            "expected 'not_done' or a map of biopsy features, got {value!r}",
+            {"value": value},
+        )
+    if isinstance(value, dict) and "done" in value:
+        raise PydanticCustomError(
+            "biopsy_value", "'done' is not a biopsy feature; write biopsy: not_done instead", {}
+        )
+    return value
+
+
+# Reciprocal ANA titres are doubling dilutions: 1:10, 1:20, 1:40 ... or 1:25, 1:50, 1:100 ...
+_TITRE_BASES = (5, 25, 10, 20, 40)
+
+
+def _parse_titre(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("titre_type", "expected a reciprocal titre such as 160, got a boolean", {})
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*1\s*:\s*(\d+)\s*", value)
+        if m:
+            return int(m.group(1))
+        if value.strip().isdigit():
+            return int(value)
+        raise PydanticCustomError(
+            "titre_format",
+            "expected a reciprocal titre such as 160 (for 1:160) or 0 for negative, got {value!r}",
+            {"value": value},
+        )
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def is_dilution(titre: int) -> bool:
+    """True for 0 (negative) or a reciprocal doubling dilution (…, 40, 80, 160, … or 50, 100, …)."""
+    if titre == 0:
+        return True
+    if titre < 0:
+        return False
+    for base in _TITRE_BASES:
+        t = titre
+        if t % base:
+            continue
+        t //= base
+        if t & (t - 1) == 0:  # a power of two
+            return True
+    return False
+
+
+def _check_titre(value: int) -> int:
+    if not is_dilution(value):
+        raise PydanticCustomError(
+            "titre_dilution",
+            "{value} is not a dilution; a reciprocal titre is 0 (negative) or a doubling dilution "
+            "such as 40, 80, 160, 320, 640, 1280 (or 50, 100, 200 …)",
+            {"value": value},
+        )
+    return value
+
+
+AnaTitre = Annotated[int, BeforeValidator(_parse_titre)]
+
+
+class LabValue(BaseModel):
+    """A measured value; ``upper_limit`` is the laboratory's upper limit of normal."""
+
+    model_config = _STRICT
+    value: float = Field(ge=0, description="The measured value")
+    upper_limit: float | None = Field(default=None, gt=0, description="Upper limit of normal")
+    unit: str | None = Field(default=None, description="Unit, e.g. U/L")
+
+    @property
+    def above_upper_limit(self) -> bool | None:
+        if self.upper_limit is None:
+            return None
+        return self.value > self.upper_limit
+
+
+class Labs(BaseModel):
+    model_config = _STRICT
+    ck: LabValue | None = Field(default=None, description="Creatine kinase")
+    ldh: LabValue | None = Field(default=None, description="Lactate dehydrogenase")
+    ast: LabValue | None = Field(default=None, description="Aspartate aminotransferase")
+    alt: LabValue | None = Field(default=None, description="Alanine aminotransferase")
+    aldolase: LabValue | None = Field(default=None, description="Aldolase")
+    ana_titer: AnaTitre | None = Field(
+        default=None, description="ANA reciprocal titre on HEp-2 cells (160 for 1:160; 0 = negative)"
+    )
+    c3_low: Tri | None = Field(default=None, description="C3 below the laboratory range")
+    c4_low: Tri | None = Field(default=None, description="C4 below the laboratory range")
+    lupus_nephritis_class: Literal["I", "II", "III", "IV", "V", "VI", "none", "unknown"] | None = Field(
+        default=None, description="Renal biopsy ISN/RPS class, or none"
+    )
+    antibodies: Antibodies = Field(default_factory=Antibodies)  # type: ignore[valid-type]
+
+    @field_validator("ana_titer")
+    @classmethod
+    def _titre_is_dilution(cls, v: int | None) -> int | None:
+        return None if v is None else _check_titre(v)
+
+
+class Muscle(BaseModel):
+    model_config = _STRICT
+    mri: StudyResult | None = Field(default=None, description="Muscle MRI")
+    emg: StudyResult | None = Field(default=None, description="Electromyography")
+    biopsy: Annotated[MuscleBiopsy | None, BeforeValidator(_biopsy_before)] = Field(
+        default=None, description="'not_done' or a map of muscle biopsy features"
+    )
+
+
+class Patient(BaseModel):
+    model_config = _STRICT
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+    age_years: float | None = Field(default=None, ge=0, le=120, description="Age at this visit")
+
+
+class Onset(BaseModel):
+    model_config = _STRICT
+    age_years: float | None = Field(
+        default=None,
+        ge=0,
+        le=120,
+        description="Age at onset of the first symptom assumed related to the disease",
+    )
+    skin_disease_months: float | None = Field(
+        default=None, ge=0, le=1200, description="Duration of skin disease, in months"
+    )
+    after: list[OnsetEvent] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="Events that preceded onset"
+    )
+
+
+_PARTIAL_DATE = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+
+
+def _date_to_str(value: Any) -> Any:
+    # YAML reads 2024-03-01 as a date object; keep one representation.
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+PartialDate = Annotated[str, BeforeValidator(_date_to_str), Field(pattern=_PARTIAL_DATE)]
+
+
+class Medication(BaseModel):
+    model_config = _STRICT
+    name: str = Field(min_length=1, description="Drug or class, generic or brand name")
+    months_before_onset: float | None = Field(
+        default=None,
+        ge=-1200,
+        le=1200,
+        description="Months from starting the drug to disease onset (negative: started after onset)",
+    )
+    started: PartialDate | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    stopped: PartialDate | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    response: Response | None = None  # type: ignore[valid-type]
+    dose: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _stopped_after_started(self) -> Medication:
+        n = min(len(self.started or ""), len(self.stopped or ""))
+        if n and self.stopped[:n] < self.started[:n]:  # type: ignore[index]
+            raise PydanticCustomError(
+                "date_order",
+                "stopped ({stopped}) is before started ({started})",
+                {"started": self.started, "stopped": self.stopped},
+            )
+        return self
+
+
+class Lesion(BaseModel):
+    """What the clinician saw, in examination-note words; findings are derived from these."""
+
+    model_config = _STRICT
+    site: Site  # type: ignore[valid-type]
+    morphology: Morphology  # type: ignore[valid-type]
+    colour: Colour | None = None  # type: ignore[valid-type]
+    scale: bool | None = None
+    bilateral: bool | None = None
+    note: str | None = None
+
+
+class Case(BaseModel):
+    """One patient at one assessment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="ifnscope case (ifnscope-case/1)")
+
+    format: Literal["ifnscope-case/1"] = Field(description="Always ifnscope-case/1")
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    title: str | None = None
+    source: str | None = Field(default=None, description="Where the case comes from")
+    patient: Patient = Field(default_factory=Patient)
+    onset: Onset = Field(default_factory=Onset)
+    findings: Findings = Field(default_factory=Findings)  # type: ignore[valid-type]
+    lesions: list[Lesion] = Field(default_factory=list)
+    labs: Labs = Field(default_factory=Labs)
+    muscle: Muscle = Field(default_factory=Muscle)
+    skin_biopsy: SkinBiopsy = Field(default_factory=SkinBiopsy)  # type: ignore[valid-type]
+    medications: list[Medication] = Field(default_factory=list)
+    history: History = Field(default_factory=History)  # type: ignore[valid-type]
+    cancer_screening: CancerScreening = Field(default_factory=CancerScreening)  # type: ignore[valid-type]
+    expected: dict[str, Any] | None = Field(
+        default=None, description="Only in test cases: what a correct assessment says"
+    )
+
+    def recorded_findings(self) -> dict[str, str]:
+        """Findings written in the file (values other than not-written)."""
+        return {k: v for k, v in self.findings.model_dump().items() if v is not None}

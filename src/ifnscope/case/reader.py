@@ -1,0 +1,426 @@
+"""Read a case file (YAML or JSON) into a :class:`Case`, or say exactly what is wrong.
+
+Every problem comes back as an :class:`~ifnscope.errors.Issue` with a stable code, the key
+path, the line (YAML), what was expected, and the nearest valid name; all problems in a
+file are reported at once, so a clinician fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ifnscope.case.model import FORMAT, Case
+from ifnscope.errors import (
+    CaseNotFoundError,
+    CaseParseError,
+    CaseValidationError,
+    Issue,
+)
+
+try:
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+Loc = tuple[str | int, ...]
+
+_BOOL_HINT = "YAML reads yes/no/true/false/on/off as true or false; write the word the format expects"
+
+# pydantic error type -> (our stable code, how to describe what was expected)
+_TYPE_CODES: dict[str, str] = {
+    "extra_forbidden": "case.unknown-key",
+    "missing": "case.missing-key",
+    "literal_error": "case.invalid-value",
+    "enum": "case.invalid-value",
+    "string_pattern_mismatch": "case.invalid-value",
+    "string_too_short": "case.invalid-value",
+    "string_too_long": "case.invalid-value",
+    "greater_than_equal": "case.out-of-range",
+    "greater_than": "case.out-of-range",
+    "less_than_equal": "case.out-of-range",
+    "less_than": "case.out-of-range",
+    "titre_dilution": "case.invalid-value",
+    "titre_format": "case.invalid-value",
+    "titre_type": "case.wrong-type",
+    "biopsy_value": "case.invalid-value",
+    "date_order": "case.inconsistent",
+}
+_WRONG_TYPE_EXPECTED: dict[str, str] = {
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "text",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a map of keys to values",
+    "model_type": "a map of keys to values",
+    "model_attributes_type": "a map of keys to values",
+    "list_type": "a list",
+    "finite_number": "a finite number",
+}
+
+
+def load_case(path: str | Path) -> Case:
+    """Load and validate one case file. Raises a :class:`CaseError` subclass on bad input."""
+    p = Path(path)
+    if not p.exists():
+        raise CaseNotFoundError("no such case file", file=str(p))
+    if p.is_dir():
+        raise CaseNotFoundError("is a folder, not a case file", file=str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaseParseError(f"not UTF-8 text ({exc.reason})", file=str(p)) from None
+    except OSError as exc:
+        raise CaseNotFoundError(f"cannot read: {exc.strerror}", file=str(p)) from None
+    return parse_case(text, file=str(p), kind="json" if p.suffix.lower() == ".json" else "yaml")
+
+
+def parse_case(text: str, *, file: str | None = None, kind: Literal["yaml", "json"] = "yaml") -> Case:
+    """Parse case text; ``kind`` chooses the syntax (JSON is read by a strict JSON parser)."""
+    data, lines = _parse_json(text, file) if kind == "json" else _parse_yaml(text, file)
+    return validate_case(data, file=file, lines=lines)
+
+
+def validate_case(data: Any, *, file: str | None = None, lines: dict[Loc, int] | None = None) -> Case:
+    """Validate an already-parsed document (e.g. a JSON body from the API)."""
+    if not isinstance(data, dict):
+        got = "nothing" if data is None else type(data).__name__
+        raise CaseParseError(f"a case must be a map of keys to values, got {got}", file=file)
+    lines = lines or {}
+    fmt = data.get("format")
+    if fmt is not None and fmt != FORMAT:
+        issue = Issue(
+            "case.invalid-value",
+            ("format",),
+            f"unsupported format {fmt!r}",
+            expected=FORMAT,
+            got=fmt,
+            line=_line(lines, ("format",)),
+        )
+        raise CaseValidationError("unsupported case format", file=file, issues=[issue])
+    try:
+        case = Case.model_validate(data)
+    except ValidationError as exc:
+        issues = [_issue_from_pydantic(e, lines) for e in exc.errors(include_url=False)]
+        issues.sort(key=lambda i: (i.line or 0, i.path))
+        n = len(issues)
+        raise CaseValidationError(
+            f"{n} problem{'s' if n != 1 else ''} in the case", file=file, issues=issues
+        ) from None
+    problems = consistency_issues(case, lines)
+    if problems:
+        n = len(problems)
+        raise CaseValidationError(
+            f"{n} inconsistenc{'ies' if n != 1 else 'y'} in the case", file=file, issues=problems
+        )
+    return case
+
+
+# Ages are written to 0.1 year, so a duration can disagree with them by up to 1.2 months.
+_AGE_ROUNDING_MONTHS = 1.2
+
+
+def consistency_issues(case: Case, lines: dict[Loc, int] | None = None) -> list[Issue]:
+    """Checks across keys that a per-field validator cannot see."""
+    lines = lines or {}
+    out: list[Issue] = []
+    age, onset = case.patient.age_years, case.onset.age_years
+    if age is not None and onset is not None and onset > age:
+        out.append(
+            Issue(
+                "case.inconsistent",
+                ("onset", "age_years"),
+                f"onset at {onset:g} years is after the visit (patient is {age:g})",
+                expected=f"an onset age of at most {age:g}",
+                got=onset,
+                line=_line(lines, ("onset", "age_years")),
+            )
+        )
+    months = case.onset.skin_disease_months
+    if age is not None and months is not None:
+        ref = onset if onset is not None and onset <= age else None
+        limit = (age - ref) * 12 + _AGE_ROUNDING_MONTHS if ref is not None else age * 12
+        what = "since onset" if ref is not None else "in the patient's life"
+        if months > limit:
+            out.append(
+                Issue(
+                    "case.inconsistent",
+                    ("onset", "skin_disease_months"),
+                    f"{months:g} months of skin disease is longer than the time {what}",
+                    expected=f"at most {limit:.1f} months",
+                    got=months,
+                    line=_line(lines, ("onset", "skin_disease_months")),
+                )
+            )
+    return out
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _parse_yaml(text: str, file: str | None) -> tuple[Any, dict[Loc, int]]:
+    loader = _Loader(text)
+    lines: dict[Loc, int] = {}
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, lines
+        return _construct(loader, node, (), lines, 0), lines
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise CaseParseError(f"not valid YAML ({where}{problem})", file=file) from None
+    except yaml.YAMLError as exc:
+        raise CaseParseError(f"not valid YAML ({exc})", file=file) from None
+    finally:
+        loader.dispose()
+
+
+def _construct(loader: Any, node: yaml.Node, loc: Loc, lines: dict[Loc, int], depth: int) -> Any:
+    if depth > 50:
+        raise CaseParseError("the document is nested too deeply (or refers to itself)")
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                key = str(key)
+            line = key_node.start_mark.line + 1
+            if key in out:
+                raise CaseParseError(
+                    f"line {line}: key {key!r} appears twice in the same map "
+                    f"(first at line {lines.get((*loc, key), '?')}); keep one",
+                    code="case.duplicate-key",
+                )
+            lines[(*loc, key)] = line
+            out[key] = _construct(loader, value_node, (*loc, key), lines, depth + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            lines[(*loc, i)] = item.start_mark.line + 1
+            items.append(_construct(loader, item, (*loc, i), lines, depth + 1))
+        return items
+    return loader.construct_object(node, deep=True)
+
+
+def _parse_json(text: str, file: str | None) -> tuple[Any, dict[Loc, int]]:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                raise CaseParseError(
+                    f"key {k!r} appears twice in the same object; keep one",
+                    file=file,
+                    code="case.duplicate-key",
+                )
+            out[k] = v
+        return out
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates), {}
+    except json.JSONDecodeError as exc:
+        raise CaseParseError(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", file=file
+        ) from None
+
+
+# ------------------------------------------------------------------ error translation
+
+
+def _line(lines: dict[Loc, int], loc: Loc) -> int | None:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _unwrap(ann: Any) -> Any:
+    """Strip Optional/Annotated/Union-with-None to the interesting type."""
+    while True:
+        origin = get_origin(ann)
+        if origin is typing.Annotated:
+            ann = get_args(ann)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in get_args(ann) if a is not type(None)]
+            if len(args) != 1:
+                return ann
+            ann = args[0]
+        else:
+            return ann
+
+
+def _annotation_at(loc: Loc) -> Any:
+    """The type annotation at a key path of :class:`Case` (None where it cannot tell)."""
+    ann: Any = Case
+    for part in loc:
+        ann = _unwrap(ann)
+        if isinstance(part, int):
+            if get_origin(ann) is list:
+                ann = get_args(ann)[0]
+                continue
+            return None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            field = ann.model_fields.get(part)
+            if field is None:
+                return None
+            ann = field.annotation
+        elif get_origin(ann) is dict:
+            ann = get_args(ann)[1]
+        else:
+            return None
+    return _unwrap(ann)
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    ann = _annotation_at(loc)
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [k for k in ann.model_fields if k != "done"]
+    return []
+
+
+def _literal_options(loc: Loc) -> list[str]:
+    ann = _annotation_at(loc)
+    if get_origin(ann) is list:
+        ann = _unwrap(get_args(ann)[0])
+    if get_origin(ann) is Literal:
+        return [str(a) for a in get_args(ann)]
+    return []
+
+
+def _nearest(word: Any, options: list[str]) -> str | None:
+    if not isinstance(word, str) or not options:
+        return None
+    norm = word.strip().lower().replace("-", "_").replace(" ", "_").replace("'", "")
+    if norm in options and norm != word:
+        return norm
+    hits = difflib.get_close_matches(norm, options, n=1, cutoff=0.6)
+    return hits[0] if hits else None
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> Loc:
+    """Drop pydantic's internal union/validator markers from a location."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and (
+            part.startswith(("function-", "literal[", "lax-or-strict", "json-or-python"))
+            or part in {"int", "str", "float", "MuscleBiopsy", "constrained-str"}
+        ):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _issue_from_pydantic(err: dict[str, Any], lines: dict[Loc, int]) -> Issue:
+    etype: str = err["type"]
+    loc = _clean_loc(tuple(err["loc"]))
+    got = err.get("input")
+    line = _line(lines, loc)
+    if etype == "extra_forbidden":
+        key = loc[-1] if loc else "?"
+        allowed = _allowed_keys(loc[:-1])
+        where = ".".join(str(p) for p in loc[:-1] if isinstance(p, str)) or "the top level"
+        return Issue(
+            "case.unknown-key",
+            loc,
+            f"unknown key {key!r} in {where}",
+            expected=_few(allowed),
+            got=None,
+            suggestion=_nearest(key, allowed),
+            line=line,
+        )
+    if etype == "missing":
+        return Issue("case.missing-key", loc, "required key is missing", line=line)
+    if etype in ("literal_error", "enum"):
+        options = _literal_options(loc)
+        msg = f"{got!r} is not an allowed value"
+        if isinstance(got, bool):
+            msg += f" ({_BOOL_HINT})"
+        return Issue(
+            "case.invalid-value",
+            loc,
+            msg,
+            expected=_few(options, quote=True),
+            got=_plain(got),
+            suggestion=_nearest(got, options),
+            line=line,
+        )
+    if etype in _WRONG_TYPE_EXPECTED:
+        expected = _WRONG_TYPE_EXPECTED[etype]
+        options = _literal_options(loc)
+        msg = f"wrong type: got {_type_name(got)}"
+        if isinstance(got, bool):
+            msg += f" ({_BOOL_HINT})"
+        return Issue(
+            "case.wrong-type",
+            loc,
+            msg,
+            expected=expected,
+            got=_plain(got),
+            suggestion=_nearest(got, options),
+            line=line,
+        )
+    code = _TYPE_CODES.get(etype, "case.invalid-value")
+    msg = err.get("msg", "invalid value")
+    msg = msg.removeprefix("Value error, ")
+    if code == "case.out-of-range":
+        msg = f"{got!r} is out of range: {msg[0].lower()}{msg[1:]}"
+        if loc and loc[-1] in ("age_years", "skin_disease_months", "value", "upper_limit"):
+            msg += " (ages, durations and lab values cannot be negative)"
+    elif etype == "string_pattern_mismatch" and loc and loc[-1] in ("started", "stopped"):
+        msg = f"{got!r} is not a date"
+        return Issue(code, loc, msg, expected="YYYY, YYYY-MM or YYYY-MM-DD", got=_plain(got), line=line)
+    elif etype == "string_pattern_mismatch" and loc == ("id",):
+        return Issue(
+            code,
+            loc,
+            f"{got!r} is not a usable case id",
+            got=_plain(got),
+            line=line,
+            expected="letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    return Issue(code, loc, msg, got=_plain(got), line=line)
+
+
+def _few(options: list[str], quote: bool = False) -> str | None:
+    if not options:
+        return None
+    shown = [f"'{o}'" if quote else o for o in options[:12]]
+    more = f" … ({len(options)} in all; see `ifnscope schema`)" if len(options) > 12 else ""
+    if len(shown) == 1:
+        return shown[0]
+    return "one of " + ", ".join(shown) + more
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    return f"text ({value!r})"
+
+
+def _plain(value: Any) -> Any:
+    """Something JSON can carry, short enough for a message."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    text = repr(value)
+    return text if len(text) < 80 else text[:77] + "..."

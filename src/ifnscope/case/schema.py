@@ -1,0 +1,41 @@
+"""The published JSON Schema of the case format, generated from the pydantic model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ifnscope.case.model import FORMAT, Case
+
+SCHEMA_ID = "https://ifnscope.org/schema/ifnscope-case-1.json"
+
+
+def case_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) for ``ifnscope-case/1``.
+
+    Two conveniences of the reader are written into the schema by hand, because pydantic
+    sees only the normalised types: a muscle biopsy may be the word ``not_done``, and an
+    ANA titre may be written ``"1:160"``.
+    """
+    schema = Case.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID
+    schema["description"] = (
+        f"One patient at one assessment ({FORMAT}). A finding not written is unknown, never "
+        "absent. See case-format.md."
+    )
+    defs = schema["$defs"]
+    biopsy = defs["Muscle"]["properties"]["biopsy"]
+    biopsy["anyOf"] = [
+        {"const": "not_done"},
+        *[b for b in biopsy.get("anyOf", []) if b.get("type") != "null"],
+        {"type": "null"},
+    ]
+    mb = defs["MuscleBiopsy"]
+    mb["properties"].pop("done", None)
+    titre = defs["Labs"]["properties"]["ana_titer"]
+    titre["anyOf"] = [
+        {"type": "integer", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*1\s*:\s*\d+\s*$"},
+        {"type": "null"},
+    ]
+    return schema

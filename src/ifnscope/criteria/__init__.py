@@ -1,0 +1,89 @@
+"""Classification criteria: a registry of engines with their metadata (decoupler-style).
+
+Each engine is a pure function ``Facts -> result`` in its own module, with its rule table in
+``data/criteria/``. The registry is what the CLI (``ifnscope criteria``), the assessment and
+the report iterate over; adding a criteria set means adding a module and one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from ifnscope.case.facts import Facts
+from ifnscope.criteria import cadm, dle_2020, iim_2017, sle_2019, slicc_2012
+
+
+@dataclass(frozen=True)
+class CriteriaSet:
+    """One criteria set: its JSON key, how to run it, and a one-line verdict for people."""
+
+    id: str
+    module: Any
+    verdict: Callable[[Any], str]
+
+    def evaluate(self, facts: Facts) -> BaseModel:
+        result: BaseModel = self.module.evaluate_facts(facts)
+        return result
+
+    @property
+    def title(self) -> str:
+        return str(self.module.rules().title)
+
+    @property
+    def short(self) -> str:
+        return str(self.module.rules().short)
+
+    def references(self) -> list[str]:
+        return [ref.id for ref in self.module.rules().references]
+
+
+def _iim(r: iim_2017.IimResult) -> str:
+    text = f"{r.category.replace('_', ' ')} IIM, score {r.score:g} (≈{r.probability:.0%})"
+    if r.subgroup:
+        text += f"; subgroup {r.subgroup.replace('_', ' ')}"
+    return text
+
+
+def _sle(r: sle_2019.SleResult) -> str:
+    entry = {
+        "present": "entry criterion met",
+        "absent": "entry criterion not met",
+        "unknown": "entry criterion unknown (ANA not recorded)",
+    }[r.entry_status]
+    return f"{'classified' if r.classified else 'not classified'}; {entry}; score {r.score}"
+
+
+def _slicc(r: slicc_2012.SliccResult) -> str:
+    return (
+        f"{'classified' if r.classified else 'not classified'}; "
+        f"{r.clinical} clinical, {r.immunologic} immunologic"
+    )
+
+
+def _cadm(r: cadm.CadmResult) -> str:
+    return r.category.replace("_", " ")
+
+
+def _dle(r: dle_2020.DleResult) -> str:
+    met = "meets ≥7" if r.meets_7 else ("meets ≥5" if r.meets_5 else "below 5")
+    return f"score {r.score} ({met})"
+
+
+REGISTRY: dict[str, CriteriaSet] = {
+    s.id: s
+    for s in (
+        CriteriaSet("eular_acr_iim_2017", iim_2017, _iim),
+        CriteriaSet("sontheimer_cadm", cadm, _cadm),
+        CriteriaSet("eular_acr_sle_2019", sle_2019, _sle),
+        CriteriaSet("slicc_2012", slicc_2012, _slicc),
+        CriteriaSet("dle_2020", dle_2020, _dle),
+    )
+}
+
+
+def evaluate_all(facts: Facts) -> dict[str, BaseModel]:
+    return {key: cs.evaluate(facts) for key, cs in REGISTRY.items()}

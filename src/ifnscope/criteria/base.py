@@ -1,0 +1,197 @@
+"""What every criteria engine shares: rule expressions, references, result types, what-if.
+
+Rule tables (``data/criteria/*.yaml``) write conditions as expressions over fact names:
+a fact name, ``{any_of: [...]}``, ``{all_of: [...]}`` or ``{not: ...}``. They are evaluated
+in Kleene's three-valued logic, so an unrecorded fact stays *unknown* all the way up instead
+of silently becoming false. Criteria count an item only when it is *present* (recorded
+evidence); every unknown that would change the result is then found by :func:`what_if`,
+which sets it to present and runs the engine again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Facts, TriValue
+from ifnscope.data import load_yaml
+from ifnscope.errors import DataError
+from ifnscope.provenance import Reference
+
+# ----------------------------------------------------------------------------- expressions
+
+Expr = str | dict[str, Any]
+
+
+def evaluate(expr: Expr, facts: Facts) -> TriValue:
+    """Evaluate a rule expression in three-valued (Kleene) logic."""
+    if isinstance(expr, str):
+        return facts.value(expr)
+    ((op, arg),) = expr.items()
+    if op == "not":
+        v = evaluate(arg, facts)
+        return {PRESENT: ABSENT, ABSENT: PRESENT}.get(v, UNKNOWN)  # type: ignore[return-value]
+    values = [evaluate(e, facts) for e in arg]
+    if op == "any_of":
+        if PRESENT in values:
+            return PRESENT
+        return ABSENT if all(v == ABSENT for v in values) else UNKNOWN
+    if op == "all_of":
+        if ABSENT in values:
+            return ABSENT
+        return PRESENT if all(v == PRESENT for v in values) else UNKNOWN
+    raise DataError(f"unknown rule operator {op!r}")
+
+
+def fact_names(expr: Expr) -> list[str]:
+    """Every fact name an expression mentions, in order."""
+    if isinstance(expr, str):
+        return [expr]
+    ((_, arg),) = expr.items()
+    if isinstance(arg, list):
+        return [n for e in arg for n in fact_names(e)]
+    return fact_names(arg)
+
+
+def check_expr(expr: Any, known: set[str], where: str) -> None:
+    """Validate a rule expression from a data file against the known fact names."""
+    if isinstance(expr, str):
+        if expr not in known:
+            raise DataError(f"{where}: unknown fact {expr!r}")
+        return
+    if not isinstance(expr, dict) or len(expr) != 1:
+        raise DataError(f"{where}: an expression is a fact name or one of any_of/all_of/not")
+    ((op, arg),) = expr.items()
+    if op == "not":
+        check_expr(arg, known, where)
+    elif op in ("any_of", "all_of") and isinstance(arg, list) and arg:
+        for e in arg:
+            check_expr(e, known, where)
+    else:
+        raise DataError(f"{where}: bad operator {op!r}")
+
+
+# --------------------------------------------------------------------------------- results
+
+
+class ItemResult(BaseModel):
+    """One criterion item as applied to this case."""
+
+    id: str
+    label: str
+    status: TriValue = Field(description="present = met, absent = not met, unknown = not recorded")
+    points: float | None = None
+    counted: bool = False
+    domain: str | None = None
+    because: str
+    facts: list[str] = Field(default_factory=list)
+    reference: Reference
+
+
+class Change(BaseModel):
+    """What the result would be if one unknown fact were present."""
+
+    fact: str
+    label: str
+    record_at: str
+    if_value: TriValue = PRESENT
+    result: str
+
+
+def item_result(
+    id: str,
+    label: str,
+    when: Expr,
+    facts: Facts,
+    reference: Reference,
+    *,
+    points: float | None = None,
+    domain: str | None = None,
+) -> ItemResult:
+    """Evaluate one criterion item: its status, whether it counts, and the evidence."""
+    status = evaluate(when, facts)
+    return ItemResult(
+        id=id,
+        label=label,
+        status=status,
+        points=points,
+        counted=status == PRESENT,
+        domain=domain,
+        because=because(when, facts),
+        facts=list(dict.fromkeys(fact_names(when))),
+        reference=reference,
+    )
+
+
+def because(expr: Expr, facts: Facts) -> str:
+    """The evidence for an item, in words: which facts were present, absent or unknown."""
+    parts = []
+    for name in dict.fromkeys(fact_names(expr)):
+        f = facts[name]
+        parts.append(
+            f"{f.label.lower()}: {f.value} ({f.detail})"
+            if f.value != UNKNOWN
+            else f"{f.label.lower()}: unknown ({f.detail})"
+        )
+    return "; ".join(parts)
+
+
+def decimal_sum(values: Sequence[float]) -> float:
+    """Sum published one-decimal weights exactly (1.3 + 3.1 + 2.1 is 6.5, not 6.499…)."""
+    return float(sum((Decimal(str(v)) for v in values), Decimal(0)))
+
+
+# -------------------------------------------------------------------------------- what-if
+
+
+class _TracingFacts(Facts):
+    """Facts that remember which names an engine read."""
+
+    def __init__(self, inner: Facts) -> None:
+        super().__init__(
+            dict(inner.items()),
+            muscle_biopsy_done=inner.muscle_biopsy_done,
+            onset_age=inner.onset_age,
+            skin_disease_months=inner.skin_disease_months,
+        )
+        self.read: dict[str, None] = {}
+
+    def value(self, name: str) -> TriValue:
+        self.read[name] = None
+        return super().value(name)
+
+
+R = TypeVar("R")
+
+
+class WhatIf(Generic[R]):
+    """Runs an engine with each unknown fact it read set to present, one at a time."""
+
+    def __init__(self, engine: Callable[[Facts], R], facts: Facts) -> None:
+        tracer = _TracingFacts(facts)
+        self.engine = engine
+        self.facts = facts
+        self.base = engine(tracer)
+        self.unknowns = [n for n in tracer.read if facts.value(n) == UNKNOWN]
+        self.alternatives: dict[str, R] = {n: engine(facts.with_values({n: PRESENT})) for n in self.unknowns}
+
+    def changes(self, key: Callable[[R], Hashable], describe: Callable[[R], str]) -> list[Change]:
+        base = key(self.base)
+        out = []
+        for name, alt in self.alternatives.items():
+            if key(alt) != base:
+                f = self.facts[name]
+                out.append(Change(fact=name, label=f.label, record_at=f.record_at, result=describe(alt)))
+        return out
+
+
+def load_rules(name: str, model: type[BaseModel]) -> Any:
+    """Load and validate a packaged criteria table; malformed data is a DataError."""
+    raw = load_yaml(f"criteria/{name}")
+    try:
+        return model.model_validate(raw)
+    except Exception as exc:
+        raise DataError(f"criteria/{name} is malformed: {exc}") from exc

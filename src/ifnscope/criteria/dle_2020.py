@@ -1,0 +1,126 @@
+"""2020 DLE classification criteria (Elman et al.): six weighted clinical items, ≥5 and ≥7."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict
+
+from ifnscope.case.facts import Facts, known_fact_names
+from ifnscope.criteria.base import (
+    Change,
+    Expr,
+    ItemResult,
+    WhatIf,
+    check_expr,
+    item_result,
+    load_rules,
+)
+from ifnscope.provenance import Reference, SourceRef
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Item(_Strict):
+    id: str
+    label: str
+    when: Expr
+    points: int
+
+
+class Cutoff(_Strict):
+    id: str
+    min_score: int
+    performance: str
+    source: SourceRef
+
+
+class Rules(_Strict):
+    id: str
+    title: str
+    short: str
+    use_when: str
+    references: list[SourceRef]
+    items: list[Item]
+    item_source: SourceRef
+    cutoffs: list[Cutoff]
+
+
+@cache
+def rules() -> Rules:
+    r: Rules = load_rules("dle_2020.yaml", Rules)
+    known = known_fact_names()
+    for i in r.items:
+        check_expr(i.when, known, f"dle_2020.yaml item {i.id}")
+    if [c.id for c in r.cutoffs] != ["meets_5", "meets_7"]:
+        from ifnscope.errors import DataError
+
+        raise DataError("dle_2020.yaml: cutoffs must be meets_5 then meets_7")
+    return r
+
+
+class CutoffResult(BaseModel):
+    id: str
+    min_score: int
+    met: bool
+    performance: str
+    reference: Reference
+
+
+class DleResult(BaseModel):
+    id: str
+    title: str
+    score: int
+    meets_5: bool
+    meets_7: bool
+    cutoffs: list[CutoffResult]
+    unknowns_that_could_change_result: list[str]
+    what_if: list[Change]
+    items: list[ItemResult]
+    references: list[Reference]
+
+
+@dataclass(frozen=True)
+class _Core:
+    score: int
+    met: tuple[bool, ...]
+    items: tuple[ItemResult, ...]
+
+
+def _core(facts: Facts) -> _Core:
+    r = rules()
+    ref = Reference.of(r.item_source)
+    items = [item_result(i.id, i.label, i.when, facts, ref, points=i.points) for i in r.items]
+    score = sum(int(i.points or 0) for i in items if i.counted)
+    return _Core(score, tuple(score >= c.min_score for c in r.cutoffs), tuple(items))
+
+
+def evaluate_facts(facts: Facts) -> DleResult:
+    r = rules()
+    wi = WhatIf(_core, facts)
+    core = wi.base
+    changes = wi.changes(key=lambda c: c.met, describe=lambda c: f"score {c.score}")
+    return DleResult(
+        id=r.id,
+        title=r.title,
+        score=core.score,
+        meets_5=core.met[0],
+        meets_7=core.met[1],
+        cutoffs=[
+            CutoffResult(
+                id=c.id,
+                min_score=c.min_score,
+                met=m,
+                performance=c.performance,
+                reference=Reference.of(c.source),
+            )
+            for c, m in zip(r.cutoffs, core.met, strict=True)
+        ],
+        unknowns_that_could_change_result=[c.fact for c in changes],
+        what_if=changes,
+        items=list(core.items),
+        references=[Reference.of(s) for s in r.references],
+    )

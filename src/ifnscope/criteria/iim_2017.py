@@ -1,0 +1,284 @@
+"""2017 EULAR/ACR classification criteria for idiopathic inflammatory myopathies.
+
+Score = the sum of the weights of the items present (the no-biopsy or the biopsy column);
+category from the published score cut-offs; the probability is shown as approximate
+because its constants were not found in a retrieved source; the subgroup tree is applied to
+patients classified as IIM (probable or definite). Rules: ``data/criteria/iim_2017.yaml``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from ifnscope.case.facts import PRESENT, Facts, TriValue, known_fact_names
+from ifnscope.criteria.base import (
+    Change,
+    Expr,
+    ItemResult,
+    WhatIf,
+    check_expr,
+    decimal_sum,
+    evaluate,
+    item_result,
+    load_rules,
+)
+from ifnscope.provenance import Reference, SourceRef
+
+Column = Literal["no_biopsy", "biopsy"]
+Category = Literal["definite", "probable", "possible", "not_met"]
+Subgroup = Literal[
+    "juvenile_dermatomyositis",
+    "juvenile_myositis_other",
+    "dermatomyositis",
+    "amyopathic_dermatomyositis",
+    "inclusion_body_myositis",
+    "polymyositis",
+]
+_ORDER = {"not_met": 0, "possible": 1, "probable": 2, "definite": 3}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Item(_Strict):
+    id: str
+    label: str
+    when: Expr
+    points: dict[Column, float]
+    source: SourceRef
+
+
+class Cut(_Strict):
+    category: Category
+    min_score: float
+    probability: str
+
+
+class Categories(_Strict):
+    no_biopsy: list[Cut]
+    biopsy: list[Cut]
+    below: Category
+    classified_from: Category
+    source: SourceRef
+
+
+class Probability(_Strict):
+    intercept: dict[Column, float]
+    source: SourceRef
+
+
+class CaveatRule(_Strict):
+    id: str
+    unless_present: Expr
+    applies_without_biopsy: bool = False
+    text: str
+    sources: list[SourceRef]
+
+
+class Leaf(_Strict):
+    subgroup: Subgroup
+    source: SourceRef
+
+
+class Node(_Strict):
+    ask: str
+    label: str
+    if_yes: Union[Node, Leaf]  # noqa: UP007 (pydantic needs the forward reference resolved)
+    if_no: Union[Node, Leaf]  # noqa: UP007
+
+
+class Subgroups(_Strict):
+    composites: dict[str, Expr]
+    tree: Node
+
+
+class Rules(_Strict):
+    id: str
+    title: str
+    short: str
+    use_when: str
+    references: list[SourceRef]
+    items: list[Item]
+    categories: Categories
+    probability: Probability
+    caveats: list[CaveatRule]
+    subgroups: Subgroups
+
+
+@cache
+def rules() -> Rules:
+    r: Rules = load_rules("iim_2017.yaml", Rules)
+    known = known_fact_names()
+    for item in r.items:
+        check_expr(item.when, known, f"iim_2017.yaml item {item.id}")
+    for c in r.caveats:
+        check_expr(c.unless_present, known, f"iim_2017.yaml caveat {c.id}")
+    for name, expr in r.subgroups.composites.items():
+        check_expr(expr, known, f"iim_2017.yaml composite {name}")
+    return r
+
+
+# ------------------------------------------------------------------------------- results
+
+
+class PathStep(BaseModel):
+    question: str
+    answer: TriValue
+    branch: Literal["yes", "no"]
+
+
+class CaveatResult(BaseModel):
+    id: str
+    text: str
+    references: list[Reference]
+
+
+class IimResult(BaseModel):
+    """The criteria applied to one case; every number has its reference in this object."""
+
+    id: str
+    title: str
+    use_when: str
+    biopsy: bool
+    column: Column
+    score: float
+    thresholds: dict[str, float]
+    category: Category
+    classified: bool
+    probability: float
+    probability_note: str
+    subgroup: Subgroup | None
+    subgroup_path: list[PathStep]
+    subgroup_reference: Reference | None
+    unknowns_that_could_change_category: list[str]
+    unknowns_that_could_change_subgroup: list[str]
+    what_if: list[Change]
+    items: list[ItemResult]
+    caveats: list[CaveatResult]
+    references: list[Reference]
+    unverified: list[str]
+
+
+@dataclass(frozen=True)
+class _Core:
+    column: Column
+    score: float
+    category: Category
+    subgroup: Subgroup | None
+    items: tuple[ItemResult, ...]
+    path: tuple[PathStep, ...]
+    leaf: Leaf | None
+
+
+def _ask(r: Rules, name: str, facts: Facts) -> TriValue:
+    expr: Expr = r.subgroups.composites.get(name, name)
+    return evaluate(expr, facts)
+
+
+def _core(facts: Facts) -> _Core:
+    r = rules()
+    column: Column = "biopsy" if facts.muscle_biopsy_done else "no_biopsy"
+    items = []
+    for item in r.items:
+        if column not in item.points:
+            continue
+        items.append(
+            item_result(
+                item.id, item.label, item.when, facts, Reference.of(item.source), points=item.points[column]
+            )
+        )
+    score = round(decimal_sum([i.points for i in items if i.counted and i.points]), 1)
+    category: Category = r.categories.below
+    for cut in getattr(r.categories, column):
+        if score >= cut.min_score:
+            category = cut.category
+            break
+    subgroup = None
+    path: list[PathStep] = []
+    leaf: Leaf | None = None
+    if _ORDER[category] >= _ORDER[r.categories.classified_from]:
+        node: Node | Leaf = r.subgroups.tree
+        while isinstance(node, Node):
+            answer = _ask(r, node.ask, facts)
+            branch: Literal["yes", "no"] = "yes" if answer == PRESENT else "no"
+            path.append(PathStep(question=node.label, answer=answer, branch=branch))
+            node = node.if_yes if branch == "yes" else node.if_no
+        leaf = node
+        subgroup = node.subgroup
+    return _Core(column, score, category, subgroup, tuple(items), tuple(path), leaf)
+
+
+def probability(score: float, column: Column) -> float:
+    """Approximate probability of IIM (constants unverified; never decides the category)."""
+    intercept = rules().probability.intercept[column]
+    return 1.0 / (1.0 + math.exp(intercept - score))
+
+
+def evaluate_facts(facts: Facts) -> IimResult:
+    r = rules()
+    wi = WhatIf(_core, facts)
+    core = wi.base
+    cat_changes = wi.changes(
+        key=lambda c: c.category,
+        describe=lambda c: f"{c.category} (score {c.score:g})",
+    )
+    sub_changes = [
+        ch
+        for ch in wi.changes(key=lambda c: c.subgroup, describe=lambda c: f"subgroup {c.subgroup}")
+        if core.subgroup is not None and wi.alternatives[ch.fact].subgroup is not None
+    ]
+    caveats = []
+    for c in r.caveats:
+        if c.applies_without_biopsy and facts.muscle_biopsy_done:
+            continue
+        if evaluate(c.unless_present, facts) != PRESENT:
+            caveats.append(
+                CaveatResult(
+                    id=c.id, text=" ".join(c.text.split()), references=[Reference.of(s) for s in c.sources]
+                )
+            )
+    prob_source = r.probability.source
+    unverified = [
+        "Probability constants (P = 1/(1+exp(c − score)), c = "
+        f"{r.probability.intercept['no_biopsy']} without and {r.probability.intercept['biopsy']} "
+        "with biopsy) were not found in a retrieved source; the category uses the published "
+        "score cut-offs instead."
+    ]
+    if core.leaf is not None and core.leaf.source.confidence == "U":
+        unverified.append(
+            f"The subgroup branch leading to '{core.subgroup}' could not be verified against "
+            "Lundberg 2017 Figure 2."
+        )
+    cuts = getattr(r.categories, core.column)
+    return IimResult(
+        id=r.id,
+        title=r.title,
+        use_when=r.use_when,
+        biopsy=core.column == "biopsy",
+        column=core.column,
+        score=core.score,
+        thresholds={c.category: c.min_score for c in cuts},
+        category=core.category,
+        classified=_ORDER[core.category] >= _ORDER[r.categories.classified_from],
+        probability=round(probability(core.score, core.column), 3),
+        probability_note=(
+            "approximate: logistic formula whose constants are unverified "
+            f"({prob_source.confidence}); the category follows the published score cut-offs"
+        ),
+        subgroup=core.subgroup,
+        subgroup_path=list(core.path),
+        subgroup_reference=Reference.of(core.leaf.source) if core.leaf else None,
+        unknowns_that_could_change_category=[c.fact for c in cat_changes],
+        unknowns_that_could_change_subgroup=[c.fact for c in sub_changes],
+        what_if=cat_changes + sub_changes,
+        items=list(core.items),
+        caveats=caveats,
+        references=[Reference.of(s) for s in [*r.references, r.categories.source, prob_source]],
+        unverified=unverified,
+    )

@@ -1,0 +1,181 @@
+"""2019 EULAR/ACR SLE classification criteria: entry criterion, weighted domains.
+
+Only the highest-weighted present item in each domain counts; at least one clinical item
+and a total of 10 or more, with the ANA entry criterion met. Rules:
+``data/criteria/sle_2019.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ifnscope.case.facts import PRESENT, Facts, TriValue, known_fact_names
+from ifnscope.criteria.base import (
+    Change,
+    Expr,
+    ItemResult,
+    WhatIf,
+    because,
+    check_expr,
+    evaluate,
+    item_result,
+    load_rules,
+)
+from ifnscope.provenance import Reference, SourceRef
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Item(_Strict):
+    id: str
+    label: str
+    when: Expr
+    points: int
+
+
+class Domain(_Strict):
+    id: str
+    kind: Literal["clinical", "immunologic"]
+    items: list[Item]
+
+
+class Entry(_Strict):
+    label: str
+    when: Expr
+    source: SourceRef
+
+
+class Rules(_Strict):
+    id: str
+    title: str
+    short: str
+    use_when: str
+    references: list[SourceRef]
+    entry: Entry
+    classify_at: int
+    require_clinical: int
+    rule_source: SourceRef
+    domains: list[Domain]
+    item_source: SourceRef
+
+
+@cache
+def rules() -> Rules:
+    r: Rules = load_rules("sle_2019.yaml", Rules)
+    known = known_fact_names()
+    check_expr(r.entry.when, known, "sle_2019.yaml entry")
+    for d in r.domains:
+        for i in d.items:
+            check_expr(i.when, known, f"sle_2019.yaml item {i.id}")
+    return r
+
+
+class DomainResult(BaseModel):
+    id: str
+    kind: Literal["clinical", "immunologic"]
+    counted_item: str | None
+    points: int
+
+
+class SleResult(BaseModel):
+    id: str
+    title: str
+    use_when: str
+    entry_criterion_met: bool
+    entry_status: TriValue
+    entry_because: str
+    score: int
+    clinical_domains_counted: int
+    classified: bool
+    threshold: int
+    domains: list[DomainResult]
+    unknowns_that_could_change_classification: list[str]
+    what_if: list[Change]
+    items: list[ItemResult]
+    references: list[Reference]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class _Core:
+    entry: TriValue
+    score: int
+    clinical: int
+    classified: bool
+    domains: tuple[DomainResult, ...]
+    items: tuple[ItemResult, ...]
+
+
+def _core(facts: Facts) -> _Core:
+    r = rules()
+    entry = evaluate(r.entry.when, facts)
+    items: list[ItemResult] = []
+    domains: list[DomainResult] = []
+    ref = Reference.of(r.item_source)
+    for d in r.domains:
+        best: ItemResult | None = None
+        rows = []
+        for i in d.items:
+            row = item_result(i.id, i.label, i.when, facts, ref, points=i.points, domain=d.id)
+            rows.append(row)
+            if row.counted and (best is None or (row.points or 0) > (best.points or 0)):
+                best = row
+        for row in rows:
+            items.append(row.model_copy(update={"counted": row is best}))
+        domains.append(
+            DomainResult(
+                id=d.id,
+                kind=d.kind,
+                counted_item=best.id if best else None,
+                points=int(best.points or 0) if best else 0,
+            )
+        )
+    score = sum(d.points for d in domains)
+    clinical = sum(1 for d in domains if d.kind == "clinical" and d.points > 0)
+    classified = entry == PRESENT and clinical >= r.require_clinical and score >= r.classify_at
+    return _Core(entry, score, clinical, classified, tuple(domains), tuple(items))
+
+
+def evaluate_facts(facts: Facts) -> SleResult:
+    r = rules()
+    wi = WhatIf(_core, facts)
+    core = wi.base
+    changes = wi.changes(
+        key=lambda c: c.classified,
+        describe=lambda c: f"{'classified' if c.classified else 'not classified'} (score {c.score})",
+    )
+    notes = []
+    if core.entry == "absent":
+        notes.append(
+            "Entry criterion not met (ANA below 1:80): the criteria do not classify this "
+            "patient as SLE whatever the score; the score is shown for information."
+        )
+    elif core.entry == "unknown":
+        notes.append(
+            "ANA not recorded: the entry criterion is unknown, so the criteria cannot "
+            "classify this patient; record the ANA titre."
+        )
+    return SleResult(
+        id=r.id,
+        title=r.title,
+        use_when=" ".join(r.use_when.split()),
+        entry_criterion_met=core.entry == PRESENT,
+        entry_status=core.entry,
+        entry_because=because(r.entry.when, facts),
+        score=core.score,
+        clinical_domains_counted=core.clinical,
+        classified=core.classified,
+        threshold=r.classify_at,
+        domains=list(core.domains),
+        unknowns_that_could_change_classification=[c.fact for c in changes],
+        what_if=changes,
+        items=list(core.items),
+        references=[Reference.of(s) for s in [*r.references, r.entry.source, r.rule_source]],
+        notes=notes,
+    )

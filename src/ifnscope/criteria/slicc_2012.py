@@ -1,0 +1,143 @@
+"""2012 SLICC SLE classification criteria: two routes to classification.
+
+Route 1: four or more criteria, at least one clinical and one immunologic. Route 2:
+biopsy-proven lupus nephritis with ANA or anti-dsDNA. Rules: ``data/criteria/slicc_2012.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict
+
+from ifnscope.case.facts import PRESENT, Facts, known_fact_names
+from ifnscope.criteria.base import (
+    Change,
+    Expr,
+    ItemResult,
+    WhatIf,
+    check_expr,
+    evaluate,
+    item_result,
+    load_rules,
+)
+from ifnscope.provenance import Reference, SourceRef
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Item(_Strict):
+    id: str
+    label: str
+    when: Expr
+    source: SourceRef | None = None
+
+
+class Classify(_Strict):
+    min_total: int
+    min_clinical: int
+    min_immunologic: int
+    source: SourceRef
+
+
+class Route(_Strict):
+    when: Expr
+    label: str
+    source: SourceRef
+
+
+class Rules(_Strict):
+    id: str
+    title: str
+    short: str
+    use_when: str
+    references: list[SourceRef]
+    classify: Classify
+    nephritis_route: Route
+    clinical: list[Item]
+    immunologic: list[Item]
+    item_source: SourceRef
+
+
+@cache
+def rules() -> Rules:
+    r: Rules = load_rules("slicc_2012.yaml", Rules)
+    known = known_fact_names()
+    check_expr(r.nephritis_route.when, known, "slicc_2012.yaml nephritis_route")
+    for i in [*r.clinical, *r.immunologic]:
+        check_expr(i.when, known, f"slicc_2012.yaml item {i.id}")
+    return r
+
+
+class SliccResult(BaseModel):
+    id: str
+    title: str
+    use_when: str
+    clinical: int
+    immunologic: int
+    classified: bool
+    route: str | None
+    nephritis_route_met: bool
+    unknowns_that_could_change_classification: list[str]
+    what_if: list[Change]
+    items: list[ItemResult]
+    references: list[Reference]
+
+
+@dataclass(frozen=True)
+class _Core:
+    clinical: int
+    immunologic: int
+    route: str | None
+    nephritis: bool
+    items: tuple[ItemResult, ...]
+
+
+def _items(group: list[Item], domain: str, facts: Facts, default: SourceRef) -> list[ItemResult]:
+    return [
+        item_result(i.id, i.label, i.when, facts, Reference.of(i.source or default), domain=domain)
+        for i in group
+    ]
+
+
+def _core(facts: Facts) -> _Core:
+    r = rules()
+    clin = _items(r.clinical, "clinical", facts, r.item_source)
+    imm = _items(r.immunologic, "immunologic", facts, r.item_source)
+    n_c = sum(i.counted for i in clin)
+    n_i = sum(i.counted for i in imm)
+    c = r.classify
+    nephritis = evaluate(r.nephritis_route.when, facts) == PRESENT
+    route = None
+    if n_c + n_i >= c.min_total and n_c >= c.min_clinical and n_i >= c.min_immunologic:
+        route = "four_criteria"
+    elif nephritis:
+        route = "lupus_nephritis"
+    return _Core(n_c, n_i, route, nephritis, tuple(clin + imm))
+
+
+def evaluate_facts(facts: Facts) -> SliccResult:
+    r = rules()
+    wi = WhatIf(_core, facts)
+    core = wi.base
+    changes = wi.changes(
+        key=lambda k: k.route is not None,
+        describe=lambda k: f"classified ({k.clinical} clinical, {k.immunologic} immunologic)",
+    )
+    return SliccResult(
+        id=r.id,
+        title=r.title,
+        use_when=" ".join(r.use_when.split()),
+        clinical=core.clinical,
+        immunologic=core.immunologic,
+        classified=core.route is not None,
+        route=core.route,
+        nephritis_route_met=core.nephritis,
+        unknowns_that_could_change_classification=[c.fact for c in changes],
+        what_if=changes,
+        items=list(core.items),
+        references=[Reference.of(s) for s in [*r.references, r.classify.source, r.nephritis_route.source]],
+    )

@@ -1,0 +1,56 @@
+"""Packaged reference data: every number with clinical meaning lives in these files.
+
+Loaded once per process (the files are small); a malformed file is a :class:`DataError`
+naming the file, because it is ifnscope's bug, not the user's.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ifnscope.errors import DataError
+
+try:  # the C loader is ~10x faster; fall back where libyaml is missing
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+
+@cache
+def load_yaml(name: str) -> Any:
+    """Read ``ifnscope/data/<name>`` (a relative path, e.g. ``criteria/iim_2017.yaml``)."""
+    try:
+        text = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise DataError(f"packaged data file {name!r} is missing", code="data.missing") from exc
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise DataError(f"packaged data file {name!r} is not valid YAML: {exc}") from exc
+
+
+@cache
+def sources() -> dict[str, dict[str, Any]]:
+    """The bibliography (``sources.yaml``): id -> {citation, doi?, url?, read}."""
+    data = load_yaml("sources.yaml")
+    if not isinstance(data, dict):
+        raise DataError("sources.yaml must be a mapping of source id to citation")
+    return data
+
+
+def citation(source_id: str) -> str:
+    """Full citation text for a source id, with DOI or URL when known."""
+    try:
+        entry = sources()[source_id]
+    except KeyError as exc:
+        raise DataError(f"unknown source id {source_id!r} (not in sources.yaml)") from exc
+    text = " ".join(str(entry["citation"]).split())
+    if entry.get("doi"):
+        text += f". doi:{entry['doi']}"
+    elif entry.get("url"):
+        text += f". {entry['url']}"
+    return text

@@ -1,0 +1,174 @@
+"""One exception tree for ifnscope, with stable codes.
+
+Every error a person can cause (a bad case file, an unknown signature name, a malformed
+matrix) is an :class:`IfnscopeError`. The CLI, the web API and the tests rely on three
+things only: ``code`` (stable, machine-readable, never reworded), ``message`` (for a
+person), and ``location`` (file and key path, where it applies). Nothing else is caught
+at the edges, so a bug still surfaces as a bug.
+
+::
+
+    IfnscopeError                      code prefix
+    ├── CaseError                      case.*
+    │   ├── CaseNotFoundError          case.not-found
+    │   ├── CaseParseError             case.parse, case.duplicate-key
+    │   └── CaseValidationError        case.invalid (carries .issues, one per problem:
+    │                                  case.unknown-key, case.missing-key, case.wrong-type,
+    │                                  case.invalid-value, case.out-of-range, case.inconsistent)
+    └── DataError                      data.*  (a packaged rule table is malformed: a bug
+                                       in ifnscope's own data, reported with the file and row)
+
+Exit codes used by the CLI: 2 for any ``IfnscopeError`` caused by input, 1 for internal
+errors (``DataError``), 0 otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "CaseError",
+    "CaseNotFoundError",
+    "CaseParseError",
+    "CaseValidationError",
+    "DataError",
+    "IfnscopeError",
+    "Issue",
+    "format_loc",
+]
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """Render a key path the way a clinician would point at it: ``lesions[2].colour``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in an input, pydantic-style: stable code, where, what, expected."""
+
+    code: str
+    loc: tuple[str | int, ...]
+    message: str
+    expected: str | None = None
+    got: Any = None
+    suggestion: str | None = None
+    line: int | None = None
+
+    @property
+    def path(self) -> str:
+        return format_loc(self.loc)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"code": self.code, "path": self.path, "message": self.message}
+        if self.expected is not None:
+            d["expected"] = self.expected
+        if self.got is not None:
+            d["got"] = self.got
+        if self.suggestion is not None:
+            d["did_you_mean"] = self.suggestion
+        if self.line is not None:
+            d["line"] = self.line
+        return d
+
+    def describe(self, file: str | None = None) -> str:
+        where = file or ""
+        if self.line is not None and file:
+            where += f":{self.line}"
+        head = f"{where}: {self.path}" if where else self.path
+        text = f"{head}: {self.message}"
+        if self.expected:
+            text += f" (expected {self.expected})"
+        if self.suggestion:
+            text += f"; did you mean '{self.suggestion}'?"
+        return text
+
+
+class IfnscopeError(Exception):
+    """Base of every error ifnscope raises on purpose."""
+
+    code: str = "ifnscope.error"
+    exit_code: int = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        file: str | None = None,
+        loc: Sequence[str | int] = (),
+        issues: Sequence[Issue] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.file = file
+        self.loc = tuple(loc)
+        self.issues: list[Issue] = list(issues)
+
+    def __str__(self) -> str:
+        lines = [self.headline()]
+        lines += ["  " + i.describe(self.file) for i in self.issues]
+        return "\n".join(lines)
+
+    def headline(self) -> str:
+        where = self.file or ""
+        if self.loc:
+            where = f"{where}: {format_loc(self.loc)}" if where else format_loc(self.loc)
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.file:
+            d["file"] = self.file
+        if self.loc:
+            d["path"] = format_loc(self.loc)
+        if self.issues:
+            d["issues"] = [i.to_dict() for i in self.issues]
+        return d
+
+
+class CaseError(IfnscopeError):
+    """A case file could not be read as a valid ``ifnscope-case/1`` document."""
+
+    code = "case.error"
+
+
+class CaseNotFoundError(CaseError):
+    code = "case.not-found"
+
+
+class CaseParseError(CaseError):
+    """The file is not well-formed YAML/JSON (syntax, duplicate keys, not a mapping)."""
+
+    code = "case.parse"
+
+
+class CaseValidationError(CaseError):
+    """The document parsed but breaks the case format; ``issues`` lists every problem."""
+
+    code = "case.invalid"
+
+
+@dataclass
+class _DataIssue:
+    file: str
+    row: str
+    problem: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DataError(IfnscopeError):
+    """ifnscope's own packaged data (a rule table) is malformed. A bug, not user error."""
+
+    code = "data.invalid"
+    exit_code = 1

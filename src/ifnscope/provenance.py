@@ -1,0 +1,61 @@
+"""Provenance of rules: every rule row names a source, the place in it and a confidence tag.
+
+Tags: ``A`` read in the source itself; ``B`` read in a secondary source (to be checked
+against the primary paper); ``U`` not verified in any retrieved source, applied only where
+the case contract needs it and always reported as unverified.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from ifnscope.data import citation, sources
+
+CONFIDENCE_WORDS = {
+    "A": "read in the source",
+    "B": "read in a secondary source; to be checked against the primary paper",
+    "U": "not verified in any retrieved source",
+}
+
+
+class SourceRef(BaseModel):
+    """A rule row's provenance as written in a data file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    where: str
+    confidence: str
+
+    @field_validator("confidence")
+    @classmethod
+    def _tag(cls, v: str) -> str:
+        if v not in CONFIDENCE_WORDS:
+            raise ValueError("confidence must be A, B or U")
+        return v
+
+    @field_validator("id")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in sources():
+            raise ValueError(f"unknown source id {v!r} (not in sources.yaml)")
+        return v
+
+
+class Reference(BaseModel):
+    """A resolved citation, as it appears in outputs."""
+
+    source: str
+    citation: str
+    where: str
+    confidence: str
+    verified: bool
+
+    @classmethod
+    def of(cls, ref: SourceRef) -> Reference:
+        return cls(
+            source=ref.id,
+            citation=citation(ref.id),
+            where=ref.where,
+            confidence=ref.confidence,
+            verified=ref.confidence != "U",
+        )
