@@ -7,6 +7,8 @@ the case contract needs it and always reported as unverified.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from ifnscope.data import citation, sources
@@ -42,7 +44,9 @@ class SourceRef(BaseModel):
 
 
 class Reference(BaseModel):
-    """A resolved citation, as it appears in outputs."""
+    """A resolved citation, as it appears in outputs (shared between results: never mutated)."""
+
+    model_config = ConfigDict(frozen=True)
 
     source: str
     citation: str
@@ -52,10 +56,16 @@ class Reference(BaseModel):
 
     @classmethod
     def of(cls, ref: SourceRef) -> Reference:
-        return cls(
-            source=ref.id,
-            citation=citation(ref.id),
-            where=ref.where,
-            confidence=ref.confidence,
-            verified=ref.confidence != "U",
-        )
+        return _resolve(ref)
+
+
+@lru_cache(maxsize=1024)
+def _resolve(ref: SourceRef) -> Reference:
+    """References are immutable: resolve each rule's citation once per process."""
+    return Reference(
+        source=ref.id,
+        citation=citation(ref.id),
+        where=ref.where,
+        confidence=ref.confidence,
+        verified=ref.confidence != "U",
+    )

@@ -16,9 +16,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     create_model,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -78,8 +78,14 @@ def _biopsy_before(value: Any) -> Any:
     if isinstance(value, str):
         raise PydanticCustomError(
             "biopsy_value",
-            "expected 'not_done' or a map of biopsy features, got {value!r}",
-            {"value": value},
+            "expected 'not_done' or a map of biopsy features, got {value}",
+            {"value": repr(value)},
+        )
+    if value is not None and not isinstance(value, dict):
+        raise PydanticCustomError(
+            "biopsy_value",
+            "expected 'not_done' or a map of biopsy features, got {value}",
+            {"value": str(value).lower() if isinstance(value, bool) else repr(value)},
         )
     if isinstance(value, dict) and "done" in value:
         raise PydanticCustomError(
@@ -103,8 +109,8 @@ def _parse_titre(value: Any) -> Any:
             return int(value)
         raise PydanticCustomError(
             "titre_format",
-            "expected a reciprocal titre such as 160 (for 1:160) or 0 for negative, got {value!r}",
-            {"value": value},
+            "expected a reciprocal titre such as 160 (for 1:160) or 0 for negative, got {value}",
+            {"value": repr(value)},
         )
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -240,16 +246,18 @@ class Medication(BaseModel):
     dose: str | None = None
     note: str | None = None
 
-    @model_validator(mode="after")
-    def _stopped_after_started(self) -> Medication:
-        n = min(len(self.started or ""), len(self.stopped or ""))
-        if n and self.stopped[:n] < self.started[:n]:  # type: ignore[index]
+    @field_validator("stopped")
+    @classmethod
+    def _stopped_after_started(cls, stopped: str | None, info: ValidationInfo) -> str | None:
+        started = info.data.get("started")
+        n = min(len(started or ""), len(stopped or ""))
+        if n and stopped[:n] < started[:n]:  # type: ignore[index]
             raise PydanticCustomError(
                 "date_order",
                 "stopped ({stopped}) is before started ({started})",
-                {"started": self.started, "stopped": self.stopped},
+                {"started": started, "stopped": stopped},
             )
-        return self
+        return stopped
 
 
 class Lesion(BaseModel):

@@ -177,6 +177,9 @@ def _parse_yaml(text: str, file: str | None) -> tuple[Any, dict[Loc, int]]:
         if node is None:
             return None, lines
         return _construct(loader, node, (), lines, 0), lines
+    except CaseParseError as exc:
+        exc.file = file
+        raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -307,7 +310,11 @@ def _nearest(word: Any, options: list[str]) -> str | None:
     if norm in options and norm != word:
         return norm
     hits = difflib.get_close_matches(norm, options, n=1, cutoff=0.6)
-    return hits[0] if hits else None
+    if hits:
+        return hits[0]
+    # 'viral' -> 'viral_illness', 'dsdna' -> 'anti_dsdna': a word that starts an option
+    starts = [o for o in options if o.startswith(norm) or norm.startswith(o)]
+    return starts[0] if len(norm) >= 3 and len(starts) == 1 else None
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> Loc:
@@ -345,7 +352,7 @@ def _issue_from_pydantic(err: dict[str, Any], lines: dict[Loc, int]) -> Issue:
         return Issue("case.missing-key", loc, "required key is missing", line=line)
     if etype in ("literal_error", "enum"):
         options = _literal_options(loc)
-        msg = f"{got!r} is not an allowed value"
+        msg = f"{_show(got)} is not an allowed value"
         if isinstance(got, bool):
             msg += f" ({_BOOL_HINT})"
         return Issue(
@@ -416,6 +423,13 @@ def _type_name(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"a number ({value})"
     return f"text ({value!r})"
+
+
+def _show(value: Any) -> str:
+    """A value as the clinician wrote it (YAML spells booleans true/false)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value)
 
 
 def _plain(value: Any) -> Any:

@@ -1,16 +1,20 @@
-"""What every criteria engine shares: rule expressions, references, result types, what-if.
+"""What every criteria engine shares: rule expressions, result types, the what-if.
 
 Rule tables (``data/criteria/*.yaml``) write conditions as expressions over fact names:
-a fact name, ``{any_of: [...]}``, ``{all_of: [...]}`` or ``{not: ...}``. They are evaluated
-in Kleene's three-valued logic, so an unrecorded fact stays *unknown* all the way up instead
-of silently becoming false. Criteria count an item only when it is *present* (recorded
-evidence); every unknown that would change the result is then found by :func:`what_if`,
-which sets it to present and runs the engine again.
+a fact name, ``{any_of: [...]}``, ``{all_of: [...]}``, ``{not: ...}`` or ``{not_shown: ...}``.
+They are evaluated in Kleene's three-valued logic, so an unrecorded fact stays *unknown* all
+the way up instead of silently becoming false. ``not_shown`` is the one deliberate exception,
+for criteria worded "in the absence of X": it is present unless X is recorded present.
+
+Criteria count an item only when it is *present* (recorded evidence). Every unknown that
+would change a result is then found by :class:`WhatIf`, which sets it to present and runs
+the engine again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +38,8 @@ def evaluate(expr: Expr, facts: Facts) -> TriValue:
     if op == "not":
         v = evaluate(arg, facts)
         return {PRESENT: ABSENT, ABSENT: PRESENT}.get(v, UNKNOWN)  # type: ignore[return-value]
+    if op == "not_shown":  # "in the absence of X" read on recorded evidence: X not present
+        return ABSENT if evaluate(arg, facts) == PRESENT else PRESENT
     values = [evaluate(e, facts) for e in arg]
     if op == "any_of":
         if PRESENT in values:
@@ -63,9 +69,9 @@ def check_expr(expr: Any, known: set[str], where: str) -> None:
             raise DataError(f"{where}: unknown fact {expr!r}")
         return
     if not isinstance(expr, dict) or len(expr) != 1:
-        raise DataError(f"{where}: an expression is a fact name or one of any_of/all_of/not")
+        raise DataError(f"{where}: an expression is a fact name or one of any_of/all_of/not/not_shown")
     ((op, arg),) = expr.items()
-    if op == "not":
+    if op in ("not", "not_shown"):
         check_expr(arg, known, where)
     elif op in ("any_of", "all_of") and isinstance(arg, list) and arg:
         for e in arg:
@@ -101,6 +107,17 @@ class Change(BaseModel):
     result: str
 
 
+@dataclass(frozen=True, slots=True)
+class FastItem:
+    """What a what-if re-run needs of an item (duck-types the fields engines read)."""
+
+    id: str
+    status: TriValue
+    points: float | None
+    counted: bool
+    domain: str | None
+
+
 def item_result(
     id: str,
     label: str,
@@ -110,9 +127,16 @@ def item_result(
     *,
     points: float | None = None,
     domain: str | None = None,
+    explain: bool = True,
 ) -> ItemResult:
-    """Evaluate one criterion item: its status, whether it counts, and the evidence."""
+    """Evaluate one criterion item: its status, whether it counts, and the evidence.
+
+    With ``explain=False`` (the what-if re-runs) only the status and points are filled in:
+    writing the evidence for every re-run would cost more than the rules themselves.
+    """
     status = evaluate(when, facts)
+    if not explain:
+        return FastItem(id, status, points, status == PRESENT, domain)  # type: ignore[return-value]
     return ItemResult(
         id=id,
         label=label,
@@ -124,6 +148,13 @@ def item_result(
         facts=list(dict.fromkeys(fact_names(when))),
         reference=reference,
     )
+
+
+def with_counted(item: ItemResult, counted: bool) -> ItemResult:
+    """The same item with its ``counted`` flag set (e.g. only the best item of a domain)."""
+    if isinstance(item, FastItem):
+        return replace(item, counted=counted)  # type: ignore[return-value]
+    return item.model_copy(update={"counted": counted})
 
 
 def because(expr: Expr, facts: Facts) -> str:
@@ -170,13 +201,17 @@ R = TypeVar("R")
 class WhatIf(Generic[R]):
     """Runs an engine with each unknown fact it read set to present, one at a time."""
 
-    def __init__(self, engine: Callable[[Facts], R], facts: Facts) -> None:
+    def __init__(self, engine: Callable[..., R], facts: Facts) -> None:
+        """``engine(facts, explain=...)``: the re-runs skip the evidence text (``explain=False``);
+        ``explained`` is the base result with its evidence, for the output."""
         tracer = _TracingFacts(facts)
-        self.engine = engine
         self.facts = facts
-        self.base = engine(tracer)
+        self.base = engine(tracer, explain=False)
         self.unknowns = [n for n in tracer.read if facts.value(n) == UNKNOWN]
-        self.alternatives: dict[str, R] = {n: engine(facts.with_values({n: PRESENT})) for n in self.unknowns}
+        self.alternatives: dict[str, R] = {
+            n: engine(facts.with_values({n: PRESENT}), explain=False) for n in self.unknowns
+        }
+        self.explained = engine(facts, explain=True)
 
     def changes(self, key: Callable[[R], Hashable], describe: Callable[[R], str]) -> list[Change]:
         base = key(self.base)

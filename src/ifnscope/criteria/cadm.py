@@ -99,7 +99,7 @@ class _Core:
     to_decide: tuple[str, ...]
 
 
-def _core(facts: Facts) -> _Core:
+def _core(facts: Facts, explain: bool = True) -> _Core:
     r = rules()
     steps: list[Step] = []
 
@@ -165,7 +165,7 @@ def _core(facts: Facts) -> _Core:
 def evaluate_facts(facts: Facts) -> CadmResult:
     r = rules()
     wi = WhatIf(_core, facts)
-    core = wi.base
+    core = wi.explained
     changes = wi.changes(key=lambda c: c.category, describe=lambda c: c.category)
     return CadmResult(
         id=r.id,

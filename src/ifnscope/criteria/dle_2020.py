@@ -90,10 +90,12 @@ class _Core:
     items: tuple[ItemResult, ...]
 
 
-def _core(facts: Facts) -> _Core:
+def _core(facts: Facts, explain: bool = True) -> _Core:
     r = rules()
     ref = Reference.of(r.item_source)
-    items = [item_result(i.id, i.label, i.when, facts, ref, points=i.points) for i in r.items]
+    items = [
+        item_result(i.id, i.label, i.when, facts, ref, points=i.points, explain=explain) for i in r.items
+    ]
     score = sum(int(i.points or 0) for i in items if i.counted)
     return _Core(score, tuple(score >= c.min_score for c in r.cutoffs), tuple(items))
 
@@ -101,7 +103,7 @@ def _core(facts: Facts) -> _Core:
 def evaluate_facts(facts: Facts) -> DleResult:
     r = rules()
     wi = WhatIf(_core, facts)
-    core = wi.base
+    core = wi.explained
     changes = wi.changes(key=lambda c: c.met, describe=lambda c: f"score {c.score}")
     return DleResult(
         id=r.id,

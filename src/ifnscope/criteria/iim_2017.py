@@ -181,7 +181,7 @@ def _ask(r: Rules, name: str, facts: Facts) -> TriValue:
     return evaluate(expr, facts)
 
 
-def _core(facts: Facts) -> _Core:
+def _core(facts: Facts, explain: bool = True) -> _Core:
     r = rules()
     column: Column = "biopsy" if facts.muscle_biopsy_done else "no_biopsy"
     items = []
@@ -190,7 +190,13 @@ def _core(facts: Facts) -> _Core:
             continue
         items.append(
             item_result(
-                item.id, item.label, item.when, facts, Reference.of(item.source), points=item.points[column]
+                item.id,
+                item.label,
+                item.when,
+                facts,
+                Reference.of(item.source),
+                points=item.points[column],
+                explain=explain,
             )
         )
     score = round(decimal_sum([i.points for i in items if i.counted and i.points]), 1)
@@ -223,7 +229,7 @@ def probability(score: float, column: Column) -> float:
 def evaluate_facts(facts: Facts) -> IimResult:
     r = rules()
     wi = WhatIf(_core, facts)
-    core = wi.base
+    core = wi.explained
     cat_changes = wi.changes(
         key=lambda c: c.category,
         describe=lambda c: f"{c.category} (score {c.score:g})",

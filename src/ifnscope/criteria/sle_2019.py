@@ -24,6 +24,7 @@ from ifnscope.criteria.base import (
     evaluate,
     item_result,
     load_rules,
+    with_counted,
 )
 from ifnscope.provenance import Reference, SourceRef
 
@@ -112,7 +113,7 @@ class _Core:
     items: tuple[ItemResult, ...]
 
 
-def _core(facts: Facts) -> _Core:
+def _core(facts: Facts, explain: bool = True) -> _Core:
     r = rules()
     entry = evaluate(r.entry.when, facts)
     items: list[ItemResult] = []
@@ -122,12 +123,14 @@ def _core(facts: Facts) -> _Core:
         best: ItemResult | None = None
         rows = []
         for i in d.items:
-            row = item_result(i.id, i.label, i.when, facts, ref, points=i.points, domain=d.id)
+            row = item_result(
+                i.id, i.label, i.when, facts, ref, points=i.points, domain=d.id, explain=explain
+            )
             rows.append(row)
             if row.counted and (best is None or (row.points or 0) > (best.points or 0)):
                 best = row
         for row in rows:
-            items.append(row.model_copy(update={"counted": row is best}))
+            items.append(with_counted(row, row is best))
         domains.append(
             DomainResult(
                 id=d.id,
@@ -145,7 +148,7 @@ def _core(facts: Facts) -> _Core:
 def evaluate_facts(facts: Facts) -> SleResult:
     r = rules()
     wi = WhatIf(_core, facts)
-    core = wi.base
+    core = wi.explained
     changes = wi.changes(
         key=lambda c: c.classified,
         describe=lambda c: f"{'classified' if c.classified else 'not classified'} (score {c.score})",

@@ -96,17 +96,21 @@ class _Core:
     items: tuple[ItemResult, ...]
 
 
-def _items(group: list[Item], domain: str, facts: Facts, default: SourceRef) -> list[ItemResult]:
+def _items(
+    group: list[Item], domain: str, facts: Facts, default: SourceRef, explain: bool
+) -> list[ItemResult]:
     return [
-        item_result(i.id, i.label, i.when, facts, Reference.of(i.source or default), domain=domain)
+        item_result(
+            i.id, i.label, i.when, facts, Reference.of(i.source or default), domain=domain, explain=explain
+        )
         for i in group
     ]
 
 
-def _core(facts: Facts) -> _Core:
+def _core(facts: Facts, explain: bool = True) -> _Core:
     r = rules()
-    clin = _items(r.clinical, "clinical", facts, r.item_source)
-    imm = _items(r.immunologic, "immunologic", facts, r.item_source)
+    clin = _items(r.clinical, "clinical", facts, r.item_source, explain)
+    imm = _items(r.immunologic, "immunologic", facts, r.item_source, explain)
     n_c = sum(i.counted for i in clin)
     n_i = sum(i.counted for i in imm)
     c = r.classify
@@ -122,7 +126,7 @@ def _core(facts: Facts) -> _Core:
 def evaluate_facts(facts: Facts) -> SliccResult:
     r = rules()
     wi = WhatIf(_core, facts)
-    core = wi.base
+    core = wi.explained
     changes = wi.changes(
         key=lambda k: k.route is not None,
         describe=lambda k: f"classified ({k.clinical} clinical, {k.immunologic} immunologic)",

@@ -1,0 +1,64 @@
+"""Shared test helpers: the shared contract folder and a tiny case builder."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ifnscope.assessment import assess
+from ifnscope.case.facts import Facts, build_facts
+from ifnscope.case.model import Case
+from ifnscope.case.reader import validate_case
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CASES = SHARED / "cases"
+
+
+def shared_cases() -> list[Path]:
+    return sorted(CASES.glob("*.yaml")) if CASES.is_dir() else []
+
+
+needs_shared_cases = pytest.mark.skipif(
+    not CASES.is_dir(),
+    reason=f"SKIPPED: the shared contract cases are not at {CASES} (clone ../shared beside the repo)",
+)
+
+
+def make_case(
+    findings: dict[str, str] | None = None,
+    *,
+    age: float | None = 30,
+    onset: float | None = None,
+    skin_months: float | None = None,
+    **sections: Any,
+) -> Case:
+    """A minimal valid case; ``sections`` are merged in as top-level keys."""
+    doc: dict[str, Any] = {"format": "ifnscope-case/1", "id": "t"}
+    if age is not None:
+        doc["patient"] = {"age_years": age}
+    if onset is not None or skin_months is not None:
+        doc["onset"] = {}
+    if onset is not None:
+        doc["onset"]["age_years"] = onset
+    if skin_months is not None:
+        doc["onset"]["skin_disease_months"] = skin_months
+    if findings:
+        doc["findings"] = dict(findings)
+    for key, value in sections.items():
+        if key in doc and isinstance(doc[key], dict):
+            doc[key] = {**doc[key], **copy.deepcopy(value)}
+        else:
+            doc[key] = copy.deepcopy(value)
+    return validate_case(doc)
+
+
+def facts_of(case: Case) -> Facts:
+    return build_facts(case)
+
+
+def criteria_of(case: Case, key: str) -> Any:
+    return assess(case).criteria[key]

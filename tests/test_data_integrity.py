@@ -1,0 +1,114 @@
+"""The packaged rule data: every row cites a known source; the vocabulary covers the contract."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ifnscope.case.derive import lesion_rules
+from ifnscope.case.vocabulary import vocabulary
+from ifnscope.criteria import REGISTRY
+from ifnscope.data import citation, load_yaml, sources
+from ifnscope.provenance import SourceRef
+
+from .helpers import SHARED
+
+
+def _refs(node: Any) -> list[dict[str, Any]]:
+    """Every {id, where, confidence} block in a loaded YAML tree."""
+    out = []
+    if isinstance(node, dict):
+        if {"id", "where", "confidence"} <= set(node):
+            out.append(node)
+        for v in node.values():
+            out += _refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            out += _refs(v)
+    return out
+
+
+TABLES = [
+    "criteria/iim_2017.yaml",
+    "criteria/sle_2019.yaml",
+    "criteria/slicc_2012.yaml",
+    "criteria/dle_2020.yaml",
+    "criteria/cadm.yaml",
+    "lesion_rules.yaml",
+]
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_every_reference_in_a_table_is_a_known_source(table: str) -> None:
+    refs = _refs(load_yaml(table))
+    assert refs, table
+    for ref in refs:
+        SourceRef.model_validate(ref)  # known id, confidence A/B/U
+        assert ref["where"].strip()
+
+
+def test_every_source_has_a_citation_and_is_used() -> None:
+    used = {ref["id"] for t in TABLES for ref in _refs(load_yaml(t))}
+    for sid, entry in sources().items():
+        assert entry["citation"].strip(), sid
+        assert entry["read"].strip(), f"{sid}: say what was read"
+        assert sid in used, f"{sid} is in sources.yaml but no rule cites it"
+        assert citation(sid)
+
+
+def test_every_weighted_row_has_its_own_source() -> None:
+    iim = load_yaml("criteria/iim_2017.yaml")
+    assert all("source" in item for item in iim["items"])
+    assert all("source" in rule for rule in load_yaml("lesion_rules.yaml")["rules"])
+
+
+def test_all_engines_load_their_tables() -> None:
+    for cs in REGISTRY.values():
+        assert cs.module.rules().title == cs.title
+    assert len(lesion_rules()) > 5
+
+
+def test_unverified_rules_are_tagged_u_and_documented() -> None:
+    """Rules marked U must be listed in docs/clinical-sources.md, so nobody mistakes them for verified."""
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "clinical-sources.md").read_text()
+    iim = load_yaml("criteria/iim_2017.yaml")
+    assert iim["probability"]["source"]["confidence"] == "U"
+    assert "5.33" in docs
+    assert "6.49" in docs
+    for sub in (
+        "juvenile_dermatomyositis",
+        "juvenile_myositis_other",
+        "inclusion_body_myositis",
+        "polymyositis",
+    ):
+        assert sub in docs
+
+
+def _backticked(section: str) -> set[str]:
+    return set(re.findall(r"`([a-z0-9_]+)`", section))
+
+
+@pytest.mark.skipif(
+    not (SHARED / "case-format.md").exists(), reason="SKIPPED: ../shared/case-format.md absent"
+)
+def test_vocabulary_covers_every_word_of_the_case_format() -> None:
+    text = (SHARED / "case-format.md").read_text()
+    findings_section = text.split("## Findings vocabulary")[1].split("## Labs")[0]
+    voc = vocabulary()
+    missing = _backticked(findings_section) - set(voc.findings)
+    assert not missing, f"case-format.md findings not in vocabulary.yaml: {sorted(missing)}"
+    labs = text.split("## Labs")[1].split("## Lesions")[0]
+    antibodies = _backticked(labs.split("antibodies:")[1].split("Muscle biopsy map")[0])
+    assert antibodies <= set(voc.antibodies)
+    biopsy = _backticked(labs.split("Muscle biopsy map")[1])
+    assert biopsy <= set(voc.muscle_biopsy)
+    lesions = text.split("## Lesions")[1].split("## The assessment")[0]
+    site = _backticked(lesions.split("`site`")[1].split("`morphology`")[0])
+    assert site <= set(voc.sites)
+    morph = _backticked(lesions.split("`morphology`:")[1].split("`colour`")[0])
+    assert morph <= set(voc.morphologies)
+    colour = _backticked(lesions.split("`colour`:")[1].split("Derivations")[0])
+    assert colour <= set(voc.colours)

@@ -1,0 +1,413 @@
+"""2017 EULAR/ACR IIM criteria: every weight row, the cut-offs, the subgroup tree, what-if.
+
+The published weights are transcribed here a second time, independently of the package's
+data file (Bottai 2017 RMD Open Table 1; age rows from the criteria table reproduction), so
+a typo in either copy fails a test.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from ifnscope.criteria import iim_2017
+from ifnscope.criteria.iim_2017 import evaluate_facts
+
+from .helpers import facts_of, make_case
+
+# item id -> (points without biopsy, points with biopsy); None = not in that column
+PUBLISHED: dict[str, tuple[float | None, float]] = {
+    "onset_age_18_to_40": (1.3, 1.5),
+    "onset_age_40_or_more": (2.1, 2.2),
+    "weakness_proximal_upper": (0.7, 0.7),
+    "weakness_proximal_lower": (0.8, 0.5),
+    "weakness_neck_flexors": (1.9, 1.6),
+    "weakness_legs_proximal_gt_distal": (0.9, 1.2),
+    "heliotrope_rash": (3.1, 3.2),
+    "gottron_papules": (2.1, 2.7),
+    "gottron_sign": (3.3, 3.7),
+    "dysphagia": (0.7, 0.6),
+    "anti_jo1": (3.9, 3.8),
+    "muscle_enzymes": (1.3, 1.4),
+    "biopsy_endomysial_infiltrate": (None, 1.7),
+    "biopsy_perimysial_infiltrate": (None, 1.2),
+    "biopsy_perifascicular_atrophy": (None, 1.9),
+    "biopsy_rimmed_vacuoles": (None, 3.1),
+}
+
+# How to make exactly one item present, in a patient whose onset (<18) scores nothing.
+TRIGGER: dict[str, dict[str, Any]] = {
+    "onset_age_18_to_40": {"onset": 25},
+    "onset_age_40_or_more": {"onset": 55},
+    "weakness_proximal_upper": {"findings": {"weakness_proximal_upper": "present"}},
+    "weakness_proximal_lower": {"findings": {"weakness_proximal_lower": "present"}},
+    "weakness_neck_flexors": {"findings": {"weakness_neck_flexors_gt_extensors": "present"}},
+    "weakness_legs_proximal_gt_distal": {"findings": {"weakness_proximal_gt_distal_legs": "present"}},
+    "heliotrope_rash": {"findings": {"heliotrope_rash": "present"}},
+    "gottron_papules": {"findings": {"gottron_papules": "present"}},
+    "gottron_sign": {"findings": {"gottron_sign": "present"}},
+    "dysphagia": {"findings": {"dysphagia": "present"}},
+    "anti_jo1": {"labs": {"antibodies": {"jo1": "positive"}}},
+    "muscle_enzymes": {"labs": {"ast": {"value": 90, "upper_limit": 40}}},
+    "biopsy_endomysial_infiltrate": {"muscle": {"biopsy": {"endomysial_infiltrate": "present"}}},
+    "biopsy_perimysial_infiltrate": {
+        "muscle": {"biopsy": {"perimysial_or_perivascular_infiltrate": "present"}}
+    },
+    "biopsy_perifascicular_atrophy": {"muscle": {"biopsy": {"perifascicular_atrophy": "present"}}},
+    "biopsy_rimmed_vacuoles": {"muscle": {"biopsy": {"rimmed_vacuoles": "present"}}},
+}
+
+
+def iim(findings: dict[str, str] | None = None, *, onset: float = 12, age: float = 60, **kw: Any):
+    return evaluate_facts(facts_of(make_case(findings, onset=onset, age=age, **kw)))
+
+
+def test_every_data_row_is_published_and_tested() -> None:
+    assert {i.id for i in iim_2017.rules().items} == set(PUBLISHED) == set(TRIGGER)
+
+
+@pytest.mark.parametrize("item_id", list(PUBLISHED))
+def test_each_row_scores_its_published_weight(item_id: str) -> None:
+    trig = dict(TRIGGER[item_id])
+    onset = trig.pop("onset", 12)
+    findings = trig.pop("findings", None)
+    no_biopsy, biopsy = PUBLISHED[item_id]
+    if no_biopsy is not None:
+        r = iim(findings, onset=onset, **trig)
+        assert not r.biopsy
+        assert r.score == no_biopsy
+        assert [i.id for i in r.items if i.counted] == [item_id]
+    # the biopsy column: a biopsy was done (one unrelated feature recorded absent)
+    muscle = trig.pop("muscle", {"biopsy": {"rimmed_vacuoles": "absent"}})
+    r = iim(findings, onset=onset, muscle=muscle, **trig)
+    assert r.biopsy
+    assert r.column == "biopsy"
+    assert r.score == biopsy
+    assert [i.id for i in r.items if i.counted] == [item_id]
+
+
+def test_biopsy_items_are_absent_from_the_no_biopsy_column() -> None:
+    r = iim()
+    assert not any(i.id.startswith("biopsy_") for i in r.items)
+    assert iim(muscle={"biopsy": "not_done"}).biopsy is False
+
+
+def test_age_items_are_mutually_exclusive_and_under_18_scores_nothing() -> None:
+    assert iim(onset=17.9).score == 0
+    assert iim(onset=18).score == 1.3
+    assert iim(onset=39.9).score == 1.3
+    assert iim(onset=40).score == 2.1
+
+
+def test_enzyme_item_counts_once_whatever_the_number_elevated() -> None:
+    labs = {lab: {"value": 900, "upper_limit": 100} for lab in ("ck", "ldh", "ast", "alt")}
+    assert iim(labs=labs).score == 1.3
+
+
+def test_enzyme_at_the_upper_limit_is_not_elevated() -> None:
+    r = iim(labs={"ck": {"value": 200, "upper_limit": 200}})
+    assert r.score == 0
+    assert next(i for i in r.items if i.id == "muscle_enzymes").status == "unknown"  # LDH/AST/ALT unrecorded
+
+
+def test_enzyme_without_upper_limit_is_unknown_not_elevated() -> None:
+    r = iim({"heliotrope_rash": "present", "gottron_papules": "present"}, labs={"ck": {"value": 2400}})
+    assert (r.score, r.category) == (5.2, "not_met")
+    assert "ck_above_uln" in r.unknowns_that_could_change_category
+    ck = next(i for i in r.items if i.id == "muscle_enzymes")
+    assert "without its upper limit" in ck.because
+
+
+def test_skin_items_are_additive() -> None:
+    r = iim({"heliotrope_rash": "present", "gottron_papules": "present", "gottron_sign": "present"})
+    assert r.score == pytest.approx(8.5)
+
+
+# Scores built from published weights that land exactly on and around each cut-off.
+@pytest.mark.parametrize(
+    ("findings", "onset", "score", "category"),
+    [
+        (
+            {
+                "heliotrope_rash": "present",
+                "weakness_proximal_upper": "present",
+                "weakness_proximal_lower": "present",
+            },
+            12,
+            4.6,
+            "not_met",
+        ),
+        (
+            {
+                "gottron_sign": "present",
+                "weakness_proximal_lower": "present",
+                "weakness_proximal_upper": "present",
+            },
+            25,
+            6.1,
+            "probable",
+        ),
+        ({"heliotrope_rash": "present", "weakness_neck_flexors_gt_extensors": "present"}, 12, 5.0, "not_met"),
+        ({"heliotrope_rash": "present", "gottron_papules": "present"}, 12, 5.2, "not_met"),
+        (
+            {
+                "gottron_sign": "present",
+                "weakness_proximal_gt_distal_legs": "present",
+                "weakness_proximal_upper": "present",
+            },
+            12,
+            4.9,
+            "not_met",
+        ),
+        ({"heliotrope_rash": "present", "weakness_proximal_upper": "present"}, 55, 5.9, "probable"),
+        (
+            {
+                "gottron_sign": "present",
+                "weakness_proximal_upper": "present",
+                "weakness_proximal_lower": "present",
+            },
+            12,
+            4.8,
+            "not_met",
+        ),
+        (
+            {
+                "heliotrope_rash": "present",
+                "gottron_papules": "present",
+                "gottron_sign": "present",
+                "dysphagia": "present",
+            },
+            12,
+            9.2,
+            "definite",
+        ),
+    ],
+)
+def test_categories_from_published_cut_offs(
+    findings: dict, onset: float, score: float, category: str
+) -> None:
+    r = iim(findings, onset=onset)
+    assert r.score == pytest.approx(score)
+    assert r.category == category
+
+
+@pytest.mark.parametrize(
+    ("score_findings", "expected"),
+    [
+        # heliotrope 3.1 + onset 18-40 1.3 + proximal > distal legs 0.9 = 5.3: possible
+        ({"heliotrope_rash": "present", "weakness_proximal_gt_distal_legs": "present"}, ("possible", 5.3)),
+        ({"gottron_sign": "present", "weakness_proximal_gt_distal_legs": "present"}, ("probable", 5.5)),
+        (
+            {
+                "gottron_sign": "present",
+                "weakness_neck_flexors_gt_extensors": "present",
+                "weakness_proximal_upper": "present",
+            },
+            ("probable", 7.2),
+        ),
+        (
+            {
+                "gottron_sign": "present",
+                "weakness_neck_flexors_gt_extensors": "present",
+                "weakness_proximal_lower": "present",
+            },
+            ("probable", 7.3),
+        ),
+        ({"heliotrope_rash": "present", "gottron_sign": "present"}, ("definite", 7.7)),
+    ],
+)
+def test_boundaries_at_ages_18_to_40(score_findings: dict, expected: tuple[str, float]) -> None:
+    r = iim(score_findings, onset=30)
+    assert (r.category, r.score) == expected
+
+
+def test_definite_boundary_is_inclusive() -> None:
+    # Gottron's sign 3.3 + papules 2.1 + onset 18-40 1.3 + proximal lower 0.8 = 7.5 exactly
+    r = iim(
+        {"gottron_sign": "present", "gottron_papules": "present", "weakness_proximal_lower": "present"},
+        onset=30,
+    )
+    assert (r.score, r.category) == (7.5, "definite")
+    # heliotrope 3.1 + onset >=40 2.1 + 0.7 + 0.8 + dysphagia 0.7 = 7.4
+    r = iim(
+        {
+            "heliotrope_rash": "present",
+            "weakness_proximal_upper": "present",
+            "weakness_proximal_lower": "present",
+            "dysphagia": "present",
+        },
+        onset=45,
+    )
+    assert (r.score, r.category) == (7.4, "probable")
+    # Gottron's sign 3.3 + papules 2.1 = 5.4: the top of "possible"
+    assert iim({"gottron_sign": "present", "gottron_papules": "present"}).category == "possible"
+
+
+def test_biopsy_column_cut_offs() -> None:
+    muscle = {"biopsy": {"perifascicular_atrophy": "present", "rimmed_vacuoles": "absent"}}
+    # 3.2 + 1.5 (18-40, biopsy) + 1.9 = 6.6 -> possible with biopsy (>=6.5, <6.7)
+    r = iim({"heliotrope_rash": "present"}, onset=30, muscle=muscle)
+    assert (r.score, r.category, r.thresholds["probable"]) == (6.6, "possible", 6.7)
+    # add dysphagia 0.6 -> 7.2 probable ; add Gottron's sign 3.7 -> 10.3 definite
+    assert (
+        iim({"heliotrope_rash": "present", "dysphagia": "present"}, onset=30, muscle=muscle).category
+        == "probable"
+    )
+    assert (
+        iim({"heliotrope_rash": "present", "gottron_sign": "present"}, onset=30, muscle=muscle).category
+        == "definite"
+    )
+
+
+def test_probability_is_monotone_and_reproduces_published_cut_offs() -> None:
+    p = iim_2017.probability
+    assert p(5.33, "no_biopsy") == pytest.approx(0.5)
+    assert round(p(5.53, "no_biopsy"), 2) == 0.55
+    assert round(p(7.53, "no_biopsy"), 2) == 0.90
+    assert round(p(6.69, "biopsy"), 2) == 0.55
+    assert round(p(8.69, "biopsy"), 2) == 0.90
+    scores = [x / 10 for x in range(200)]
+    assert all(p(a, "no_biopsy") < p(b, "no_biopsy") for a, b in itertools.pairwise(scores))
+
+
+def test_probability_is_labelled_approximate() -> None:
+    r = iim({"heliotrope_rash": "present"})
+    assert "approximate" in r.probability_note
+    assert any("Probability constants" in u for u in r.unverified)
+
+
+# ---------------------------------------------------------------------- subgroup tree
+
+STRONG = {"heliotrope_rash": "present", "gottron_papules": "present", "gottron_sign": "present"}
+
+
+@pytest.mark.parametrize(
+    ("findings", "onset", "extra", "subgroup"),
+    [
+        (STRONG, 10, {}, "juvenile_dermatomyositis"),
+        (
+            {
+                "weakness_proximal_upper": "present",
+                "weakness_proximal_lower": "present",
+                "weakness_neck_flexors_gt_extensors": "present",
+                "dysphagia": "present",
+            },
+            10,
+            {"labs": {"antibodies": {"jo1": "positive"}}},
+            "juvenile_myositis_other",
+        ),
+        ({**STRONG, "weakness_proximal_upper": "present"}, 45, {}, "dermatomyositis"),
+        (
+            {
+                **STRONG,
+                "weakness_proximal_upper": "absent",
+                "weakness_proximal_lower": "absent",
+                "weakness_neck_flexors_gt_extensors": "absent",
+                "weakness_proximal_gt_distal_legs": "absent",
+            },
+            45,
+            {},
+            "amyopathic_dermatomyositis",
+        ),
+        (
+            {
+                "weakness_proximal_upper": "present",
+                "weakness_proximal_lower": "present",
+                "weakness_finger_flexors": "present",
+                "weakness_unresponsive_to_treatment": "present",
+            },
+            65,
+            {"labs": {"ck": {"value": 900, "upper_limit": 200}, "antibodies": {"jo1": "positive"}}},
+            "inclusion_body_myositis",
+        ),
+        (
+            {"weakness_proximal_upper": "present", "weakness_proximal_lower": "present"},
+            65,
+            {
+                "muscle": {"biopsy": {"rimmed_vacuoles": "present", "endomysial_infiltrate": "present"}},
+                "labs": {"ck": {"value": 900, "upper_limit": 200}},
+            },
+            "inclusion_body_myositis",
+        ),
+        (
+            {
+                "weakness_proximal_upper": "present",
+                "weakness_proximal_lower": "present",
+                "weakness_finger_flexors": "present",
+                "weakness_unresponsive_to_treatment": "absent",
+            },
+            65,
+            {"labs": {"ck": {"value": 900, "upper_limit": 200}, "antibodies": {"jo1": "positive"}}},
+            "polymyositis",
+        ),
+    ],
+)
+def test_subgroup_tree_leaves(findings: dict, onset: float, extra: dict, subgroup: str) -> None:
+    r = iim(findings, onset=onset, age=max(onset, 18) + 1, **extra)
+    assert r.classified, (r.score, r.category)
+    assert r.subgroup == subgroup
+    assert r.subgroup_reference is not None
+
+
+def test_no_subgroup_unless_classified() -> None:
+    r = iim({"heliotrope_rash": "present"}, onset=30)
+    assert r.category == "not_met"
+    assert r.subgroup is None
+    assert r.subgroup_path == []
+
+
+def test_unrecorded_weakness_follows_no_and_is_named() -> None:
+    r = iim(STRONG, onset=45)
+    assert r.subgroup == "amyopathic_dermatomyositis"
+    assert set(r.unknowns_that_could_change_subgroup) == {
+        "weakness_proximal_upper",
+        "weakness_proximal_lower",
+        "weakness_neck_flexors_gt_extensors",
+        "weakness_proximal_gt_distal_legs",
+    }
+
+
+def test_unverified_branches_say_so() -> None:
+    r = iim(STRONG, onset=10, age=12)
+    assert r.subgroup == "juvenile_dermatomyositis"
+    assert r.subgroup_reference.confidence == "U"
+    assert any("could not be verified" in u for u in r.unverified)
+
+
+# ------------------------------------------------------------------------- what-if, caveats
+
+
+def test_seed_like_case_names_gottron_sign_as_the_step_to_definite() -> None:
+    r = iim(
+        {
+            "heliotrope_rash": "present",
+            "gottron_papules": "present",
+            "weakness_proximal_upper": "absent",
+            "weakness_proximal_lower": "absent",
+        },
+        onset=28.5,
+        age=29,
+        labs={"ck": {"value": 95, "upper_limit": 170}},
+    )
+    assert (r.score, r.category) == (6.5, "probable")
+    change = next(c for c in r.what_if if c.fact == "gottron_sign")
+    assert change.result == "definite (score 9.8)"
+    assert "dysphagia" not in r.unknowns_that_could_change_category  # 7.2 stays probable
+
+
+def test_no_skin_sign_without_biopsy_gets_the_authors_caveat() -> None:
+    r = iim(
+        {"weakness_proximal_upper": "present", "weakness_proximal_lower": "present"},
+        onset=50,
+        labs={"antibodies": {"jo1": "positive"}, "ck": {"value": 3100, "upper_limit": 200}},
+    )
+    assert r.category == "definite"
+    assert [c.id for c in r.caveats] == ["no_skin_sign_without_biopsy"]
+    r2 = iim({"heliotrope_rash": "present"}, onset=50)
+    assert r2.caveats == []
+    r3 = iim(
+        {"weakness_proximal_upper": "present"}, onset=50, muscle={"biopsy": {"rimmed_vacuoles": "absent"}}
+    )
+    assert r3.caveats == []
