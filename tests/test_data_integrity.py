@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,17 @@ def test_vocabulary_covers_every_word_of_the_case_format() -> None:
     assert morph <= set(voc.morphologies)
     colour = _backticked(lesions.split("`colour`:")[1].split("Derivations")[0])
     assert colour <= set(voc.colours)
+
+
+def test_a_table_naming_an_unknown_fact_is_a_data_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ifnscope.criteria import base, dle_2020
+    from ifnscope.errors import DataError
+
+    raw = copy.deepcopy(load_yaml("criteria/dle_2020.yaml"))
+    raw["items"][0]["when"] = {"any_of": ["dle_atrophic_scaring"]}
+    monkeypatch.setattr(base, "load_yaml", lambda _name: raw)
+    with pytest.raises(DataError, match="unknown fact 'dle_atrophic_scaring'"):
+        base.load_rules("dle_2020.yaml", dle_2020.Rules)
+    raw["items"][0]["points"] = "three"
+    with pytest.raises(DataError, match="malformed"):
+        base.load_rules("dle_2020.yaml", dle_2020.Rules)

@@ -13,17 +13,17 @@ the engine again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Facts, TriValue
+from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Facts, TriValue, known_fact_names
 from ifnscope.data import load_yaml
 from ifnscope.errors import DataError
-from ifnscope.provenance import Reference
+from ifnscope.provenance import Reference, SourceRef
 
 # ----------------------------------------------------------------------------- expressions
 
@@ -196,6 +196,7 @@ class _TracingFacts(Facts):
 
 
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 
 
 class WhatIf(Generic[R]):
@@ -223,10 +224,53 @@ class WhatIf(Generic[R]):
         return out
 
 
-def load_rules(name: str, model: type[BaseModel]) -> Any:
-    """Load and validate a packaged criteria table; malformed data is a DataError."""
+class RuleModel(BaseModel):
+    """Base of every rule-table model: an unknown key in a table is an error; rows are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RulesHeader(RuleModel):
+    """What every criteria table starts with."""
+
+    id: str
+    title: str
+    short: str
+    use_when: str = ""
+    references: list[SourceRef]
+
+
+def _expressions(node: Any, where: str) -> Iterator[tuple[str, Any]]:
+    """Every rule expression in a raw table: under ``when``/``unless_present``, ``fact``,
+    ``required`` (lists of fact names) and ``composites`` (named expressions)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{where}.{key}"
+            if key in ("when", "unless_present", "fact"):
+                yield here, value
+            elif key == "required":
+                yield from ((f"{here}[{i}]", v) for i, v in enumerate(value))
+            elif key == "composites":
+                yield from ((f"{here}.{k}", v) for k, v in value.items())
+            else:
+                yield from _expressions(value, here)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _expressions(value, f"{where}[{i}]")
+
+
+def load_rules(name: str, model: type[M]) -> M:
+    """Load a packaged criteria table, validate its shape and every fact name it uses.
+
+    A malformed table is a :class:`DataError`: a bug in ifnscope's data, reported with the
+    file and the place, never a wrong answer.
+    """
     raw = load_yaml(f"criteria/{name}")
     try:
-        return model.model_validate(raw)
+        rules = model.model_validate(raw)
     except Exception as exc:
         raise DataError(f"criteria/{name} is malformed: {exc}") from exc
+    known = known_fact_names() | set((raw.get("subgroups") or {}).get("composites", {}))
+    for where, expr in _expressions(raw, name):
+        check_expr(expr, known, where)
+    return rules

@@ -14,41 +14,33 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Facts, known_fact_names
-from ifnscope.criteria.base import Change, Expr, WhatIf, because, check_expr, evaluate, load_rules
+from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Facts
+from ifnscope.criteria.base import Change, Expr, RuleModel, RulesHeader, WhatIf, because, evaluate, load_rules
 from ifnscope.provenance import Reference, SourceRef
 
 Category = Literal["amyopathic", "hypomyopathic", "premyopathic", "not_applicable", "undetermined"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Condition(_Strict):
+class Condition(RuleModel):
     label: str
     when: Expr
     source: SourceRef
-    required: list[str] = []
+    required: tuple[str, ...] = ()
 
 
-class Duration(_Strict):
+class Duration(RuleModel):
     fact: str
     months: float
     source: SourceRef
 
 
-class Sourced(_Strict):
+class Sourced(RuleModel):
     source: SourceRef
 
 
-class Rules(_Strict):
-    id: str
-    title: str
-    short: str
-    references: list[SourceRef]
+class Rules(RulesHeader):
     hallmark_skin: Condition
     clinical_weakness: Condition
     muscle_enzymes: Condition
@@ -60,15 +52,7 @@ class Rules(_Strict):
 
 @cache
 def rules() -> Rules:
-    r: Rules = load_rules("cadm.yaml", Rules)
-    known = known_fact_names()
-    for name in ("hallmark_skin", "clinical_weakness", "muscle_enzymes", "subclinical_myositis"):
-        cond: Condition = getattr(r, name)
-        check_expr(cond.when, known, f"cadm.yaml {name}")
-        for f in cond.required:
-            check_expr(f, known, f"cadm.yaml {name}.required")
-    check_expr(r.duration.fact, known, "cadm.yaml duration")
-    return r
+    return load_rules("cadm.yaml", Rules)
 
 
 class Step(BaseModel):

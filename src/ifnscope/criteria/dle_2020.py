@@ -5,45 +5,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from ifnscope.case.facts import Facts, known_fact_names
+from ifnscope.case.facts import Facts
 from ifnscope.criteria.base import (
     Change,
     Expr,
     ItemResult,
+    RuleModel,
+    RulesHeader,
     WhatIf,
-    check_expr,
     item_result,
     load_rules,
 )
+from ifnscope.errors import DataError
 from ifnscope.provenance import Reference, SourceRef
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Item(_Strict):
+class Item(RuleModel):
     id: str
     label: str
     when: Expr
     points: int
 
 
-class Cutoff(_Strict):
+class Cutoff(RuleModel):
     id: str
     min_score: int
     performance: str
     source: SourceRef
 
 
-class Rules(_Strict):
-    id: str
-    title: str
-    short: str
-    use_when: str
-    references: list[SourceRef]
+class Rules(RulesHeader):
     items: list[Item]
     item_source: SourceRef
     cutoffs: list[Cutoff]
@@ -51,13 +44,8 @@ class Rules(_Strict):
 
 @cache
 def rules() -> Rules:
-    r: Rules = load_rules("dle_2020.yaml", Rules)
-    known = known_fact_names()
-    for i in r.items:
-        check_expr(i.when, known, f"dle_2020.yaml item {i.id}")
+    r = load_rules("dle_2020.yaml", Rules)
     if [c.id for c in r.cutoffs] != ["meets_5", "meets_7"]:
-        from ifnscope.errors import DataError
-
         raise DataError("dle_2020.yaml: cutoffs must be meets_5 then meets_7")
     return r
 

@@ -13,20 +13,22 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from ifnscope.case.facts import PRESENT, Facts, TriValue, known_fact_names
 from ifnscope.criteria.base import (
     Change,
     Expr,
     ItemResult,
+    RuleModel,
+    RulesHeader,
     WhatIf,
-    check_expr,
     decimal_sum,
     evaluate,
     item_result,
     load_rules,
 )
+from ifnscope.errors import DataError
 from ifnscope.provenance import Reference, SourceRef
 
 Column = Literal["no_biopsy", "biopsy"]
@@ -42,11 +44,7 @@ Subgroup = Literal[
 _ORDER = {"not_met": 0, "possible": 1, "probable": 2, "definite": 3}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Item(_Strict):
+class Item(RuleModel):
     id: str
     label: str
     when: Expr
@@ -54,13 +52,13 @@ class Item(_Strict):
     source: SourceRef
 
 
-class Cut(_Strict):
+class Cut(RuleModel):
     category: Category
     min_score: float
     probability: str
 
 
-class Categories(_Strict):
+class Categories(RuleModel):
     no_biopsy: list[Cut]
     biopsy: list[Cut]
     below: Category
@@ -68,12 +66,12 @@ class Categories(_Strict):
     source: SourceRef
 
 
-class Probability(_Strict):
+class Probability(RuleModel):
     intercept: dict[Column, float]
     source: SourceRef
 
 
-class CaveatRule(_Strict):
+class CaveatRule(RuleModel):
     id: str
     unless_present: Expr
     applies_without_biopsy: bool = False
@@ -81,29 +79,24 @@ class CaveatRule(_Strict):
     sources: list[SourceRef]
 
 
-class Leaf(_Strict):
+class Leaf(RuleModel):
     subgroup: Subgroup
     source: SourceRef
 
 
-class Node(_Strict):
+class Node(RuleModel):
     ask: str
     label: str
     if_yes: Union[Node, Leaf]  # noqa: UP007 (pydantic needs the forward reference resolved)
     if_no: Union[Node, Leaf]  # noqa: UP007
 
 
-class Subgroups(_Strict):
+class Subgroups(RuleModel):
     composites: dict[str, Expr]
     tree: Node
 
 
-class Rules(_Strict):
-    id: str
-    title: str
-    short: str
-    use_when: str
-    references: list[SourceRef]
+class Rules(RulesHeader):
     items: list[Item]
     categories: Categories
     probability: Probability
@@ -113,15 +106,18 @@ class Rules(_Strict):
 
 @cache
 def rules() -> Rules:
-    r: Rules = load_rules("iim_2017.yaml", Rules)
-    known = known_fact_names()
-    for item in r.items:
-        check_expr(item.when, known, f"iim_2017.yaml item {item.id}")
-    for c in r.caveats:
-        check_expr(c.unless_present, known, f"iim_2017.yaml caveat {c.id}")
-    for name, expr in r.subgroups.composites.items():
-        check_expr(expr, known, f"iim_2017.yaml composite {name}")
+    r = load_rules("iim_2017.yaml", Rules)
+    asks = _asks(r.subgroups.tree)
+    unknown = asks - set(r.subgroups.composites) - known_fact_names()
+    if unknown:
+        raise DataError(f"iim_2017.yaml subgroup tree asks about unknown facts {sorted(unknown)}")
     return r
+
+
+def _asks(node: Node | Leaf) -> set[str]:
+    if isinstance(node, Leaf):
+        return set()
+    return {node.ask} | _asks(node.if_yes) | _asks(node.if_no)
 
 
 # ------------------------------------------------------------------------------- results

@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from ifnscope.case.facts import PRESENT, Facts, known_fact_names
+from ifnscope.case.facts import PRESENT, Facts
 from ifnscope.criteria.base import (
     Change,
     Expr,
     ItemResult,
+    RuleModel,
+    RulesHeader,
     WhatIf,
-    check_expr,
     evaluate,
     item_result,
     load_rules,
@@ -25,36 +26,27 @@ from ifnscope.criteria.base import (
 from ifnscope.provenance import Reference, SourceRef
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Item(_Strict):
+class Item(RuleModel):
     id: str
     label: str
     when: Expr
     source: SourceRef | None = None
 
 
-class Classify(_Strict):
+class Classify(RuleModel):
     min_total: int
     min_clinical: int
     min_immunologic: int
     source: SourceRef
 
 
-class Route(_Strict):
+class Route(RuleModel):
     when: Expr
     label: str
     source: SourceRef
 
 
-class Rules(_Strict):
-    id: str
-    title: str
-    short: str
-    use_when: str
-    references: list[SourceRef]
+class Rules(RulesHeader):
     classify: Classify
     nephritis_route: Route
     clinical: list[Item]
@@ -64,12 +56,7 @@ class Rules(_Strict):
 
 @cache
 def rules() -> Rules:
-    r: Rules = load_rules("slicc_2012.yaml", Rules)
-    known = known_fact_names()
-    check_expr(r.nephritis_route.when, known, "slicc_2012.yaml nephritis_route")
-    for i in [*r.clinical, *r.immunologic]:
-        check_expr(i.when, known, f"slicc_2012.yaml item {i.id}")
-    return r
+    return load_rules("slicc_2012.yaml", Rules)
 
 
 class SliccResult(BaseModel):
