@@ -158,15 +158,11 @@ def with_counted(item: ItemResult, counted: bool) -> ItemResult:
 
 
 def because(expr: Expr, facts: Facts) -> str:
-    """The evidence for an item, in words: which facts were present, absent or unknown."""
+    """The evidence for an item, in words: each fact it reads, its value and where it came from."""
     parts = []
     for name in dict.fromkeys(fact_names(expr)):
         f = facts[name]
-        parts.append(
-            f"{f.label.lower()}: {f.value} ({f.detail})"
-            if f.value != UNKNOWN
-            else f"{f.label.lower()}: unknown ({f.detail})"
-        )
+        parts.append(f"{f.label}: {f.value} ({f.detail})")
     return "; ".join(parts)
 
 

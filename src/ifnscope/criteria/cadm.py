@@ -160,6 +160,9 @@ def evaluate_facts(facts: Facts) -> CadmResult:
         to_decide=list(core.to_decide),
         unknowns_that_could_change_category=[c.fact for c in changes],
         what_if=changes,
-        not_applied=[" ".join(t.split()) for t in r.not_applied],
+        # the unverified exclusions matter only where a CADM category was given
+        not_applied=[" ".join(t.split()) for t in r.not_applied]
+        if core.category in ("amyopathic", "hypomyopathic", "premyopathic")
+        else [],
         references=[Reference.of(s) for s in [*r.references, r.premyopathic.source]],
     )

@@ -232,7 +232,10 @@ def evaluate_facts(facts: Facts) -> IimResult:
     )
     sub_changes = [
         ch
-        for ch in wi.changes(key=lambda c: c.subgroup, describe=lambda c: f"subgroup {c.subgroup}")
+        for ch in wi.changes(
+            key=lambda c: c.subgroup,
+            describe=lambda c: f"subgroup {(c.subgroup or 'none').replace('_', ' ')}",
+        )
         if core.subgroup is not None and wi.alternatives[ch.fact].subgroup is not None
     ]
     caveats = []
