@@ -47,8 +47,10 @@ def main() -> None:
     assert first.case_id
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"import ifnscope (reader + engines): {import_ms:.0f} ms; first assessment incl. rule tables: "
-          f"{first_ms:.1f} ms\n")
+    print(
+        f"import ifnscope (reader + engines): {import_ms:.0f} ms; first assessment incl. rule tables: "
+        f"{first_ms:.1f} ms\n"
+    )
     print("| case | load + validate (ms) | assess (ms) | total (ms) |")
     print("|---|---:|---:|---:|")
     totals = []
@@ -77,8 +79,10 @@ def main() -> None:
     print(f"| `ifnscope assess {Path(seed).name} --json` | {cli_ms(['assess', seed, '--json']):.0f} |")
     print(f"| `ifnscope assess {Path(seed).name}` (terminal report) | {cli_ms(['assess', seed]):.0f} |")
     if SHARED_CASES.is_dir():
-        print(f"| `ifnscope assess cases/ --json` ({len(cases)} cases) | "
-              f"{cli_ms(['assess', str(SHARED_CASES), '--json']):.0f} |")
+        print(
+            f"| `ifnscope assess cases/ --json` ({len(cases)} cases) | "
+            f"{cli_ms(['assess', str(SHARED_CASES), '--json']):.0f} |"
+        )
 
 
 if __name__ == "__main__":

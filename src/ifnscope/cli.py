@@ -181,6 +181,233 @@ def vocabulary() -> None:
     _stdout().print(t)
 
 
+# ----------------------------------------------------------------- interferon signatures
+
+
+@app.command("signatures")
+def list_signatures_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List the interferon signatures with their genes, method, cut-off and sources."""
+    from ifnscope.data import citation
+    from ifnscope.signatures import list_signatures
+    from ifnscope.signatures.registry import TYPE_WORDS
+
+    sigs = list_signatures()
+    if as_json:
+        doc = [
+            {
+                "name": s.name,
+                "title": s.definition.title,
+                "interferon_type": s.definition.interferon_type,
+                "genes": [{"published": g.published, "symbol": g.symbol, "how": g.how} for g in s.genes],
+                "components": s.definition.components,
+                "method": s.definition.method,
+                "threshold": s.definition.threshold.model_dump() if s.definition.threshold else None,
+                "threshold_note": s.definition.threshold_note,
+                "sources": sorted(
+                    {
+                        citation(r.id)
+                        for r in [
+                            s.definition.genes_source,
+                            s.definition.method_source,
+                            *s.definition.references,
+                        ]
+                    }
+                ),
+            }
+            for s in sigs
+        ]
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return
+    from rich.table import Table
+
+    t = Table(title="Interferon gene signatures (ifnscope score --signature NAME)", show_lines=True)
+    for col in ("name", "signature", "type", "genes", "published score / cut-off", "source"):
+        t.add_column(col)
+    for s in sigs:
+        d = s.definition
+        genes = (
+            ", ".join(d.components)
+            if d.components
+            else ", ".join(
+                g.symbol if g.symbol == g.published else f"{g.published}→{g.symbol or '?'}" for g in s.genes
+            )
+        )
+        cut = f"{d.threshold.defined_as}: {d.threshold.value:g}" if d.threshold else "no published cut-off"
+        t.add_row(
+            s.name,
+            d.title,
+            TYPE_WORDS[d.interferon_type],
+            genes,
+            f"{d.method.replace('_', ' ')}; {cut}",
+            citation(d.genes_source.id),
+        )
+    con = _stdout()
+    con.print(t)
+    con.print(
+        "Not included, because their gene lists or formulas could not be verified in a source: "
+        "the Yao/Higgs 21-gene signature and Kirou's IFN-alpha score (docs/signatures.md)."
+    )
+
+
+ScaleOpt = Annotated[
+    str | None, typer.Option("--scale", help="counts, linear, log2 or ln (default: detect).")
+]
+ControlsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--controls", help="Control samples: a pattern on sample names (e.g. Buffer) or COLUMN=VALUE."
+    ),
+]
+AnnotOpt = Annotated[
+    Path | None, typer.Option("--annotations", help="Sample annotation table (first column = sample names).")
+]
+
+
+def _scale(value: str | None) -> Any:
+    if value is None or value == "auto":
+        return None
+    if value not in ("counts", "linear", "log2", "ln"):
+        from ifnscope.errors import MatrixError
+
+        raise MatrixError(f"--scale {value!r}: expected counts, linear, log2 or ln", code="matrix.scale")
+    return value
+
+
+@app.command("score")
+def score_cmd(
+    matrix: Annotated[
+        Path,
+        typer.Argument(
+            help="Expression data: .tsv/.csv, .h5ad, a 10x folder, or a folder of per-sample files."
+        ),
+    ],
+    signature: Annotated[
+        list[str],
+        typer.Option("--signature", "-s", help="Signature name (repeatable); see `ifnscope signatures`."),
+    ],
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method",
+            help="Override the published method: "
+            "singscore, mean_z, median_fold_change, standardized_sum, "
+            "module_percent.",
+        ),
+    ] = None,
+    reference: Annotated[
+        Path | None, typer.Option("--reference", help="A fixed reference file (ifnscope reference fit).")
+    ] = None,
+    controls: ControlsOpt = None,
+    annotations: AnnotOpt = None,
+    scale: ScaleOpt = None,
+    min_coverage: Annotated[
+        float,
+        typer.Option(
+            "--min-coverage", min=0.0, max=1.0, help="Refuse to score below this share of genes found."
+        ),
+    ] = 0.8,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write .tsv, .csv or .parquet (default: TSV on stdout)."),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Score distribution plot (.png or .svg).")
+    ] = None,
+    heatmap: Annotated[
+        Path | None,
+        typer.Option("--heatmap", help="Gene-by-sample heatmap of the first signature (.png or .svg)."),
+    ] = None,
+    group_by: Annotated[
+        str | None, typer.Option("--group-by", help="Annotation column to split the plot by.")
+    ] = None,
+    save_reference: Annotated[
+        Path | None, typer.Option("--save-reference", help="With --controls: also save the fitted reference.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+) -> None:
+    """Score published interferon signatures per sample or cell, with coverage and cut-off provenance."""
+    from ifnscope.signatures import read_expression
+    from ifnscope.signatures.extract import extract
+    from ifnscope.signatures.output import summary_text, write_scores
+    from ifnscope.signatures.reference import fit_reference, load_reference, select_controls
+    from ifnscope.signatures.registry import all_gene_symbols
+    from ifnscope.signatures.scoring import score
+
+    try:
+        m = read_expression(matrix, annotations=annotations)
+        sc = _scale(scale)
+        ref = load_reference(reference) if reference else None
+        ex = None
+        if ref is None and controls:  # one read of the matrix serves the fit and the scores
+            ex = extract(m, all_gene_symbols(), want_ranks=method == "singscore", scale=sc)
+            ref = fit_reference(m, select_controls(m, controls), rule=controls, scale=sc, extracted=ex)
+            if save_reference:
+                ref.save(save_reference)
+        run = score(
+            m, signature, method=method, reference=ref, scale=sc, min_coverage=min_coverage, extracted=ex
+        )
+        write_scores(run, output)
+        if plot:
+            from ifnscope.signatures.plots import plot_distribution
+
+            groups = m.annotations.column(group_by) if (group_by and m.annotations) else None
+            if groups is None and ref is not None and controls:
+                groups = select_controls(m, controls).astype(object)
+                groups[:] = ["control" if g else "other" for g in groups]
+            plot_distribution(run, plot, groups=groups)
+        if heatmap and run.extracted is not None:
+            from ifnscope.signatures.plots import plot_heatmap
+
+            plot_heatmap(run.results[-1], run.extracted, heatmap, reference=ref)
+    except IfnscopeError as err:
+        if not err.file:
+            err.file = str(matrix)
+        _print_error(err)
+        raise typer.Exit(err.exit_code) from None
+    except BrokenPipeError:  # `ifnscope score ... | head`
+        raise typer.Exit(0) from None
+    if not quiet:
+        _stderr().print(summary_text(run), end="", markup=False)
+
+
+reference_app = typer.Typer(
+    help="Fixed references of control samples for reference-based scores.", no_args_is_help=True
+)
+app.add_typer(reference_app, name="reference")
+
+
+@reference_app.command("fit")
+def reference_fit_cmd(
+    matrix: Annotated[Path, typer.Argument(help="Expression data with the control samples.")],
+    controls: Annotated[
+        str, typer.Option("--controls", help="Control samples: a pattern on sample names or COLUMN=VALUE.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Reference file to write (.json).")],
+    annotations: AnnotOpt = None,
+    scale: ScaleOpt = None,
+) -> None:
+    """Fit a fixed reference on control samples once; apply it to any later sample alone."""
+    from ifnscope.signatures import read_expression
+    from ifnscope.signatures.reference import fit_reference, select_controls
+
+    try:
+        m = read_expression(matrix, annotations=annotations)
+        ref = fit_reference(m, select_controls(m, controls), rule=controls, scale=_scale(scale))
+        ref.save(output)
+    except IfnscopeError as err:
+        if not err.file:
+            err.file = str(matrix)
+        _print_error(err)
+        raise typer.Exit(err.exit_code) from None
+    _stderr().print(
+        f"wrote {output}: {ref.n_controls} controls ({controls}), {len(ref.genes)} genes, "
+        f"{ref.normalization}",
+        markup=False,
+    )
+
+
 def run() -> None:
     """Entry point: turn errors into messages and exit codes, never a traceback."""
     try:

@@ -15,6 +15,13 @@ at the edges, so a bug still surfaces as a bug.
     │   └── CaseValidationError        case.invalid (carries .issues, one per problem:
     │                                  case.unknown-key, case.missing-key, case.wrong-type,
     │                                  case.invalid-value, case.out-of-range, case.inconsistent)
+    ├── SignatureError                 signature.unknown, signature.coverage (too few genes
+    │                                  found to score), signature.needs-reference
+    ├── MatrixError                    matrix.not-found, matrix.format, matrix.empty,
+    │                                  matrix.genes (no identifier column resolves to genes),
+    │                                  matrix.scale, matrix.controls
+    ├── ReferenceFileError             reference.not-found, reference.format,
+    │                                  reference.incompatible (fitted on other data)
     └── DataError                      data.*  (a packaged rule table is malformed: a bug
                                        in ifnscope's own data, reported with the file and row)
 
@@ -25,7 +32,7 @@ errors (``DataError``), 0 otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -36,6 +43,9 @@ __all__ = [
     "DataError",
     "IfnscopeError",
     "Issue",
+    "MatrixError",
+    "ReferenceFileError",
+    "SignatureError",
     "format_loc",
 ]
 
@@ -159,12 +169,22 @@ class CaseValidationError(CaseError):
     code = "case.invalid"
 
 
-@dataclass
-class _DataIssue:
-    file: str
-    row: str
-    problem: str
-    extra: dict[str, Any] = field(default_factory=dict)
+class SignatureError(IfnscopeError):
+    """A signature name, coverage or method problem (e.g. too few of its genes were found)."""
+
+    code = "signature.error"
+
+
+class MatrixError(IfnscopeError):
+    """An expression matrix could not be read or understood."""
+
+    code = "matrix.error"
+
+
+class ReferenceFileError(IfnscopeError):
+    """A fixed reference file is missing, malformed, or was fitted on incompatible data."""
+
+    code = "reference.error"
 
 
 class DataError(IfnscopeError):

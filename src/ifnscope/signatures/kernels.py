@@ -1,0 +1,158 @@
+"""Compiled inner loops (numba) for one pass over an expression matrix.
+
+A signature touches 4-60 genes of ~20,000, so the work per sample is: the library size (a
+sum over all its values), the values of the target genes, and, for rank scores, how many of
+the sample's values fall below each target value. One pass, no copy of the matrix.
+
+Why numba rather than scipy indexing: ``X[:, cols]`` on a 100,000-cell CSR matrix with 150
+million values takes 0.30 s in scipy, the row-wise binary search below 0.12 s; the one-pass
+kernel also returns library sizes and ranks in the same read. Kernels are compiled on first
+use and cached on disk (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, nogil=True)
+def _targets_in_row(indices, data, lo, hi, targets_sorted, out_row):
+    """Binary-search each (sorted) target column in one CSR row; write values to out_row."""
+    start = lo
+    for j in range(targets_sorted.size):
+        t = targets_sorted[j]
+        a = start
+        b = hi
+        while a < b:
+            mid = (a + b) >> 1
+            if indices[mid] < t:
+                a = mid + 1
+            else:
+                b = mid
+        if a < hi and indices[a] == t:
+            out_row[j] = data[a]
+        else:
+            out_row[j] = 0.0
+        start = a
+
+
+@njit(cache=True, nogil=True)
+def _count_below(values, n_implicit_zeros, tvals, order, below):
+    """For each target value, how many of the row's values are strictly smaller.
+
+    ``values`` are the row's stored values; ``n_implicit_zeros`` values of 0 are not stored.
+    ``order`` sorts ``tvals`` ascending; the result goes to ``below`` (in target order).
+    """
+    m = tvals.size
+    sorted_t = np.empty(m, np.float64)
+    for k in range(m):
+        sorted_t[k] = tvals[order[k]]
+    inc = np.zeros(m + 1, np.int64)
+    for i in range(values.size):
+        d = values[i]
+        # first sorted target strictly greater than d: every target from there counts d
+        a = 0
+        b = m
+        while a < b:
+            mid = (a + b) >> 1
+            if sorted_t[mid] <= d:
+                a = mid + 1
+            else:
+                b = mid
+        inc[a] += 1
+    if n_implicit_zeros > 0:
+        a = 0
+        b = m
+        while a < b:
+            mid = (a + b) >> 1
+            if sorted_t[mid] <= 0.0:
+                a = mid + 1
+            else:
+                b = mid
+        inc[a] += n_implicit_zeros
+    run = 0
+    for k in range(m):
+        run += inc[k]
+        below[order[k]] = run
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def csr_pass(indptr, indices, data, n_cols, targets_sorted, want_ranks, out_values, out_lib, out_below):
+    """One pass over CSR rows: library sizes, target values and (optionally) values-below counts.
+
+    ``targets_sorted`` are column indices in ascending order; outputs are per row, in that order.
+    The binary search needs each row's indices sorted (canonical CSR); the pass checks this and
+    returns the number of rows that were not, so the caller can sort them and run again.
+    """
+    n = indptr.size - 1
+    m = targets_sorted.size
+    unsorted = np.zeros(n, np.uint8)
+    for r in prange(n):
+        lo = indptr[r]
+        hi = indptr[r + 1]
+        s = 0.0
+        for i in range(lo, hi):
+            s += data[i]
+            if i > lo and indices[i] <= indices[i - 1]:
+                unsorted[r] = 1
+        out_lib[r] = s
+        _targets_in_row(indices, data, lo, hi, targets_sorted, out_values[r])
+        if want_ranks:
+            tv = out_values[r].astype(np.float64)
+            order = np.argsort(tv)
+            below = np.empty(m, np.int64)
+            _count_below(data[lo:hi], n_cols - (hi - lo), tv, order, below)  # int32 out: < 2**31 genes
+            for j in range(m):
+                out_below[r, j] = below[j]
+    return unsorted.sum()
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def dense_pass(x, targets, want_ranks, out_values, out_lib, out_below):
+    """The same pass for a dense samples x genes matrix (any order of ``targets``)."""
+    n = x.shape[0]
+    m = targets.size
+    for r in prange(n):
+        row = x[r]
+        s = 0.0
+        for i in range(row.size):
+            s += row[i]
+        out_lib[r] = s
+        for j in range(m):
+            out_values[r, j] = row[targets[j]]
+        if want_ranks:
+            tv = out_values[r].astype(np.float64)
+            order = np.argsort(tv)
+            below = np.empty(m, np.int64)
+            _count_below(row.astype(np.float64), 0, tv, order, below)
+            for j in range(m):
+                out_below[r, j] = below[j]
+
+
+def csr_pass_checked(
+    indptr,
+    indices,
+    data,
+    n_cols,
+    targets_sorted,
+    want_ranks,
+    out_values,
+    out_lib,
+    out_below,
+) -> None:
+    """``csr_pass``, re-run on a sorted copy when some rows' indices were not sorted."""
+    if csr_pass(indptr, indices, data, n_cols, targets_sorted, want_ranks, out_values, out_lib, out_below):
+        import scipy.sparse as sp
+
+        X = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_cols))
+        X.sum_duplicates()  # sorts indices; merges a column stored twice in a row
+        csr_pass(
+            X.indptr, X.indices, X.data, n_cols, targets_sorted, want_ranks, out_values, out_lib, out_below
+        )
+
+
+def sort_targets(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique target columns and, for each requested column, its position among them."""
+    uniq, inverse = np.unique(np.asarray(cols, dtype=np.int64), return_inverse=True)
+    return uniq.astype(np.int32), inverse

@@ -1,0 +1,373 @@
+"""Score signatures on a matrix: coverage, method, reference, threshold and call, per sample.
+
+The result (:class:`ScoreRun`) keeps what a researcher needs to trust a number: the genes
+found, aliased and missing, duplicates dropped, the scale assumed, the method and reference
+used, and where the high/low cut-off comes from (the paper, the user's controls, or none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ifnscope.data import citation
+from ifnscope.errors import SignatureError
+from ifnscope.signatures.extract import Extracted, Scale, extract
+from ifnscope.signatures.matrix import Matrix
+from ifnscope.signatures.methods import METHODS, MethodInput
+from ifnscope.signatures.reference import Reference
+from ifnscope.signatures.registry import Signature, expand
+
+DEFAULT_MIN_COVERAGE = 0.8  # ifnscope's default: score only when 80% of a signature's genes are found
+
+
+@dataclass(frozen=True)
+class Coverage:
+    total: int
+    found: list[str]  # current symbols found
+    aliased: list[str]  # "published -> identifier in the data (how)"
+    missing: list[str]  # published identifiers not found
+    duplicates: list[str]
+
+    @property
+    def fraction(self) -> float:
+        return len(self.found) / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    value: float
+    direction: str  # above | at_least
+    kind: str  # published | reference_derived
+    description: str
+    caution: str | None = None
+
+
+@dataclass
+class SignatureScore:
+    signature: Signature
+    method: str
+    scores: np.ndarray
+    coverage: Coverage
+    cutoff: Cutoff | None
+    calls: np.ndarray | None  # "high"/"low" (or the level words of a module count)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScoreRun:
+    samples: np.ndarray
+    results: list[SignatureScore]
+    scale: str
+    matrix_notes: list[str]
+    reference: dict[str, Any] | None
+    extracted: Extracted | None = None
+
+    def to_frame(self) -> Any:
+        """Long format: one row per sample and signature (what ``ifnscope score`` prints)."""
+        import pandas as pd
+
+        frames = []
+        for r in self.results:
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "sample": self.samples,
+                        "signature": r.signature.name,
+                        "method": r.method,
+                        "score": r.scores,
+                        "call": r.calls if r.calls is not None else "",
+                        "genes_found": len(r.coverage.found),
+                        "genes_total": r.coverage.total,
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def to_wide(self) -> Any:
+        """Samples x signatures, for AnnData .obs and for plotting."""
+        import pandas as pd
+
+        cols: dict[str, Any] = {}
+        for r in self.results:
+            cols[f"ifn_{r.signature.name}"] = r.scores
+            if r.calls is not None:
+                cols[f"ifn_{r.signature.name}_call"] = pd.Categorical(r.calls)
+        return pd.DataFrame(cols, index=pd.Index(self.samples, name="sample"))
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per signature: method, coverage, cut-off provenance (JSON-friendly)."""
+        out = []
+        for r in self.results:
+            d = r.signature.definition
+            out.append(
+                {
+                    "signature": d.name,
+                    "title": d.title,
+                    "interferon_type": d.interferon_type,
+                    "method": r.method,
+                    "genes_found": len(r.coverage.found),
+                    "genes_total": r.coverage.total,
+                    "genes_aliased": r.coverage.aliased,
+                    "genes_missing": r.coverage.missing,
+                    "duplicates": r.coverage.duplicates,
+                    "cutoff": None
+                    if r.cutoff is None
+                    else {
+                        "value": r.cutoff.value,
+                        "direction": r.cutoff.direction,
+                        "kind": r.cutoff.kind,
+                        "source": r.cutoff.description,
+                        "caution": r.cutoff.caution,
+                    },
+                    "n_high": int(np.sum(r.calls == "high")) if r.calls is not None else None,
+                    "source": citation(d.genes_source.id),
+                    "notes": r.notes,
+                }
+            )
+        return out
+
+
+def coverage_of(sig: Signature, ex: Extracted) -> Coverage:
+    found, aliased, missing, dups = [], [], [], []
+    for g in sig.genes:
+        hit = ex.found.get(g.symbol) if g.symbol else None
+        if hit is None:
+            missing.append(g.published + (f" ({g.how})" if g.how.startswith("unresolved") else ""))
+            continue
+        found.append(g.symbol)
+        if hit.identifier != g.published or g.how != "symbol":
+            aliased.append(f"{g.published} -> {hit.identifier} ({hit.how})")
+        if g.symbol in ex.duplicates:
+            dups.append(f"{g.symbol}: dropped {', '.join(h.identifier for h in ex.duplicates[g.symbol])}")
+    return Coverage(sig.size, found, aliased, missing, dups)
+
+
+def _inputs(
+    sig: Signature, ex: Extracted, cov: Coverage, ref: Reference | None, method: str
+) -> tuple[MethodInput, list[str]]:
+    """The method's input, and the genes left out (with why) so the output can say so."""
+    used = list(cov.found)
+    left_out: list[str] = []
+    if ref is not None:
+        no_stats = [g for g in used if g not in ref.genes]
+        if no_stats:
+            left_out.append(f"{', '.join(no_stats)}: not in the reference")
+            used = [g for g in used if g in ref.genes]
+        if method in ("mean_z", "standardized_sum"):
+            flat = [g for g in used if ref.genes[g].sd <= 0]
+            if flat:
+                left_out.append(
+                    f"{', '.join(flat)}: did not vary among the reference controls, so a z-score is undefined"
+                )
+                used = [g for g in used if g not in flat]
+    if not used:
+        raise SignatureError(
+            f"{sig.name}: no gene is usable ({'; '.join(left_out)})", code="signature.coverage"
+        )
+    cols = [ex.column(g) for g in used]
+    x = ex.log2[:, cols].astype(np.float64)
+    below = ex.below[:, cols] if ex.below is not None else None
+    if ref is None:
+        return MethodInput(x=x, below=below, n_features=ex.n_features, signature_size=sig.size), left_out
+    stats = [ref.genes[g] for g in used]
+
+    def arr(attr: str) -> np.ndarray:
+        return np.asarray([getattr(st, attr) for st in stats], dtype=np.float64)
+
+    inp = MethodInput(
+        x=x,
+        mean=arr("mean"),
+        sd=arr("sd"),
+        median=arr("median"),
+        linear_mean=arr("linear_mean"),
+        below=below,
+        n_features=ex.n_features,
+        signature_size=sig.size,
+    )
+    return inp, left_out
+
+
+def score_extracted(
+    ex: Extracted,
+    sig: Signature,
+    method: str,
+    ref: Reference | None,
+    *,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
+) -> tuple[np.ndarray, list[str]]:
+    """Scores of one (non-composite) signature with one method, and the genes left out."""
+    m = METHODS[method]
+    cov = coverage_of(sig, ex)
+    if not cov.found or cov.fraction < min_coverage:
+        raise SignatureError(
+            f"{sig.name}: only {len(cov.found)} of {cov.total} genes found "
+            f"(minimum {min_coverage:.0%}); missing: {', '.join(cov.missing) or 'none'}",
+            code="signature.coverage",
+        )
+    if m.needs_reference and ref is None:
+        raise SignatureError(
+            f"{sig.name}: method {method} needs a fixed reference", code="signature.needs-reference"
+        )
+    inp, left_out = _inputs(sig, ex, cov, ref, method)
+    return m.fn(inp), left_out
+
+
+def _cutoff(sig: Signature, method: str, ref: Reference | None) -> Cutoff | None:
+    d = sig.definition
+    if d.threshold is not None and method == d.method:
+        t = d.threshold
+        caution = None
+        if t.assay == "qpcr":
+            caution = (
+                f"the cut-off {t.value:g} was set on {t.assay_description}; it does not transfer "
+                "to array or RNA-seq data without recalibration against local controls"
+            )
+        return Cutoff(t.value, t.direction, "published", f"{t.defined_as} ({citation(t.source.id)})", caution)
+    stats = ref.scores.get(sig.name, {}).get(method) if ref is not None else None
+    if stats is not None and stats.sd > 0:
+        return Cutoff(
+            stats.mean + 2 * stats.sd,
+            "above",
+            "reference_derived",
+            f"mean + 2 SD of the {stats.n} reference controls' own scores (not a published cut-off)",
+        )
+    return None
+
+
+def _calls(scores: np.ndarray, cut: Cutoff | None) -> np.ndarray | None:
+    if cut is None:
+        return None
+    high = scores >= cut.value if cut.direction == "at_least" else scores > cut.value
+    out = np.where(high, "high", "low").astype(object)
+    out[~np.isfinite(scores)] = ""
+    return out
+
+
+def choose_method(sig: Signature, method: str | None, ref: Reference | None) -> str:
+    if method is not None:
+        if method not in METHODS:
+            raise SignatureError(
+                f"unknown method {method!r}; known: {', '.join(METHODS)}", code="signature.unknown"
+            )
+        if METHODS[method].needs_reference and ref is None:
+            raise SignatureError(
+                f"method {method} compares with healthy controls and needs a fixed reference: give "
+                "--reference FILE (from `ifnscope reference fit`) or --controls PATTERN",
+                code="signature.needs-reference",
+            )
+        return method
+    default = sig.definition.method
+    if (default == "module_count" or METHODS[default].needs_reference) and ref is None:
+        raise SignatureError(
+            f"{sig.name}'s published score ({default.replace('_', ' ')}) compares each sample with "
+            "healthy controls: give --reference FILE (fit once with `ifnscope reference fit`) or "
+            "--controls PATTERN to use control samples in this matrix; or choose --method singscore "
+            "for a rank score that needs no reference",
+            code="signature.needs-reference",
+        )
+    return default
+
+
+def score(
+    m: Matrix,
+    names: list[str],
+    *,
+    method: str | None = None,
+    reference: Reference | None = None,
+    scale: Scale | None = None,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
+    extracted: Extracted | None = None,
+) -> ScoreRun:
+    """Score the named signatures on matrix ``m`` (see ``ifnscope score``).
+
+    ``extracted`` may hold values already read for these genes (with ranks when a rank method
+    is used), e.g. by the reference fit of the same run; otherwise the matrix is read here.
+    """
+    sigs = expand(names)
+    plan = [
+        (s, "module_count" if s.is_composite and method is None else choose_method(s, method, reference))
+        for s in sigs
+    ]
+    if any(s.is_composite for s, _ in plan) and reference is None:
+        raise SignatureError(
+            "the module count compares each module with healthy controls: give --reference or --controls",
+            code="signature.needs-reference",
+        )
+    symbols = sorted({g for s, _ in plan for g in s.symbols})
+    want_ranks = any(mth == "singscore" for _, mth in plan)
+    reuse = (
+        extracted is not None
+        and set(symbols) <= set(extracted.symbols)
+        and (extracted.below is not None or not want_ranks)
+    )
+    ex = extracted if reuse else extract(m, symbols, want_ranks=want_ranks, scale=scale)
+    if reference is not None:
+        reference.check_compatible(ex, m.kind)
+    results: list[SignatureScore] = []
+    by_name: dict[str, SignatureScore] = {}
+    for sig, mth in plan:
+        if sig.is_composite:
+            r = _module_count(sig, by_name, ex)
+        else:
+            cov = coverage_of(sig, ex)
+            scores, left_out = score_extracted(ex, sig, mth, reference, min_coverage=min_coverage)
+            cut = _cutoff(sig, mth, reference)
+            notes = [f"left out of the score: {x}" for x in left_out]
+            if mth != sig.definition.method:
+                notes.append(f"scored with {mth}, not the published {sig.definition.method}")
+            if cut is None and sig.definition.threshold_note:
+                notes.append(" ".join(sig.definition.threshold_note.split()))
+            r = SignatureScore(sig, mth, scores, cov, cut, _calls(scores, cut), notes)
+        results.append(r)
+        by_name[sig.name] = r
+    ref_info = None
+    if reference is not None:
+        ref_info = {
+            "source": reference.source,
+            "controls": reference.n_controls,
+            "rule": reference.controls_rule,
+            "normalization": reference.normalization,
+            "created": reference.created,
+        }
+    return ScoreRun(
+        samples=ex.samples,
+        results=results,
+        scale=ex.scale.describe(),
+        matrix_notes=[*m.notes, *ex.notes],
+        reference=ref_info,
+        extracted=ex,
+    )
+
+
+def _module_count(sig: Signature, done: dict[str, SignatureScore], ex: Extracted) -> SignatureScore:
+    d = sig.definition
+    parts = [done[c] for c in d.components]
+    if any(p.method != "module_percent" for p in parts):
+        raise SignatureError(
+            "the module count needs each module scored with module_percent", code="signature.needs-reference"
+        )
+    active = np.stack([p.scores >= (d.active_at or 0) for p in parts], axis=1)
+    count = active.sum(axis=1).astype(np.float64)
+    levels = d.levels or {}
+    calls = np.asarray([levels.get(str(int(c)), "") for c in count], dtype=object)
+    t = d.threshold
+    cut = (
+        Cutoff(t.value, t.direction, "published", f"{t.defined_as} ({citation(t.source.id)})") if t else None
+    )
+    found = [g for p in parts for g in p.coverage.found]
+    total = sum(p.coverage.total for p in parts)
+    cov = Coverage(
+        total,
+        found,
+        [a for p in parts for a in p.coverage.aliased],
+        [m for p in parts for m in p.coverage.missing],
+        [],
+    )
+    note = (
+        "a module is counted active at a module score of at least "
+        f"{d.active_at:g}: unverified for Chiche 2014 (the 15% cut-off of the same modular framework)"
+    )
+    return SignatureScore(sig, "module_count", count, cov, cut, calls, [note])
