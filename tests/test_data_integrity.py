@@ -32,6 +32,10 @@ def _refs(node: Any) -> list[dict[str, Any]]:
     return out
 
 
+SIGNATURE_TABLES = sorted(
+    f"signatures/{p.name}"
+    for p in (Path(__file__).resolve().parents[1] / "src/ifnscope/data/signatures").glob("*.yaml")
+)
 TABLES = [
     "criteria/iim_2017.yaml",
     "criteria/sle_2019.yaml",
@@ -39,6 +43,7 @@ TABLES = [
     "criteria/dle_2020.yaml",
     "criteria/cadm.yaml",
     "lesion_rules.yaml",
+    *SIGNATURE_TABLES,
 ]
 
 
@@ -52,7 +57,10 @@ def test_every_reference_in_a_table_is_a_known_source(table: str) -> None:
 
 
 def test_every_source_has_a_citation_and_is_used() -> None:
+    from ifnscope.signatures.methods import METHODS
+
     used = {ref["id"] for t in TABLES for ref in _refs(load_yaml(t))}
+    used |= {m.source.id for m in METHODS.values()}
     for sid, entry in sources().items():
         assert entry["citation"].strip(), sid
         assert entry["read"].strip(), f"{sid}: say what was read"

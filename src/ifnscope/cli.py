@@ -220,31 +220,34 @@ def list_signatures_cmd(
         ]
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return
-    from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title="Interferon gene signatures (ifnscope score --signature NAME)", show_lines=True)
-    for col in ("name", "signature", "type", "genes", "published score / cut-off", "source"):
-        t.add_column(col)
+    con = _stdout()
+    con.print(Text("Interferon gene signatures (ifnscope score --signature NAME)\n", style="bold"))
     for s in sigs:
         d = s.definition
-        genes = (
-            ", ".join(d.components)
-            if d.components
-            else ", ".join(
-                g.symbol if g.symbol == g.published else f"{g.published}→{g.symbol or '?'}" for g in s.genes
+        head = Text(s.name, style="bold cyan")
+        head.append(f"  {d.title}  ", style="bold")
+        head.append(f"[{TYPE_WORDS[d.interferon_type]}]", style="dim")
+        con.print(head)
+        if d.components:
+            con.print(f"  modules: {', '.join(d.components)}")
+        else:
+            genes = ", ".join(
+                g.published if g.symbol == g.published else f"{g.published} (now {g.symbol or '?'})"
+                for g in s.genes
             )
-        )
-        cut = f"{d.threshold.defined_as}: {d.threshold.value:g}" if d.threshold else "no published cut-off"
-        t.add_row(
-            s.name,
-            d.title,
-            TYPE_WORDS[d.interferon_type],
-            genes,
-            f"{d.method.replace('_', ' ')}; {cut}",
-            citation(d.genes_source.id),
-        )
-    con = _stdout()
-    con.print(t)
+            con.print(f"  genes ({s.size}): {genes}", soft_wrap=False)
+        score_line = f"  score: {d.method.replace('_', ' ')}"
+        if d.threshold:
+            t = d.threshold
+            score_line += f"; cut-off {'>' if t.direction == 'above' else '≥'} {t.value:g} ({t.defined_as}"
+            score_line += f"; {t.assay_description})"
+        else:
+            score_line += "; no published cut-off"
+        con.print(score_line)
+        con.print(Text(f"  source: {citation(d.genes_source.id)}", style="dim"))
+        con.print()
     con.print(
         "Not included, because their gene lists or formulas could not be verified in a source: "
         "the Yao/Higgs 21-gene signature and Kirou's IFN-alpha score (docs/signatures.md)."

@@ -35,7 +35,9 @@ def plot_distribution(run: ScoreRun, path: str | Path, *, groups: np.ndarray | N
             if groups is None
             else [r.scores[(groups.astype(str) == g) & np.isfinite(r.scores)] for g in labels]
         )
-        ax.violinplot([d if d.size else np.array([np.nan]) for d in data], showmedians=True, vert=False)
+        ax.violinplot(
+            [d if d.size else np.array([np.nan]) for d in data], showmedians=True, orientation="horizontal"
+        )
         for i, d in enumerate(data, start=1):
             if d.size <= 3000:
                 ax.scatter(d, i + rng.uniform(-0.15, 0.15, d.size), s=6, alpha=0.5, color="0.2", lw=0)

@@ -16,6 +16,10 @@ from ifnscope.errors import MatrixError
 from ifnscope.signatures.genes import Match, clean_identifier, gene_table
 from ifnscope.signatures.matrix import Annotations, CsrMatrix, DenseMatrix, H5adStream, Matrix
 
+# An identifier axis must resolve at least this share to count as genes (rows of spike-ins,
+# transcripts or unannotated loci lower the share; sample names resolve to ~0).
+MIN_GENE_SHARE = 0.1
+
 _TEXT_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz")
 
 
@@ -112,7 +116,7 @@ def read_delimited(path: Path) -> DenseMatrix:
         if c in text
     }
     row_frac = max((resolvable_fraction(v) for v in row_cols.values()), default=0.0)
-    if row_frac >= header_frac and row_frac >= 0.3:
+    if row_frac >= header_frac and row_frac >= MIN_GENE_SHARE:
         ids = _order_id_columns(row_cols)
         x = df[numeric].to_numpy(dtype=np.float32).T  # samples x genes
         samples = np.asarray([str(c) for c in numeric], dtype=object)
@@ -120,7 +124,7 @@ def read_delimited(path: Path) -> DenseMatrix:
             f"genes in rows (identifier column '{next(iter(ids))}', "
             f"{row_frac:.0%} of identifiers resolve); {len(numeric)} samples in columns"
         )
-    elif header_frac >= 0.3:
+    elif header_frac >= MIN_GENE_SHARE:
         if not text:
             raise MatrixError(
                 "genes are in the header but no column names the samples",
@@ -189,7 +193,7 @@ def read_sample_folder(path: Path) -> DenseMatrix:
         columns[stem] = s.groupby(0)[1].sum()
     table = pd.DataFrame(columns).fillna(0.0)
     ids = {"gene": table.index.astype(str).to_numpy(dtype=object)}
-    if resolvable_fraction(ids["gene"]) < 0.3:
+    if resolvable_fraction(ids["gene"]) < MIN_GENE_SHARE:
         raise MatrixError(
             "the first column of the per-sample files does not look like gene identifiers",
             file=str(path),
