@@ -1,9 +1,10 @@
 """Synthetic benchmark data: raw-count single-cell .h5ad files and a bulk TSV.
 
-Single cells: N cells x 20,000 genes, about 1,500 non-zeros per cell, CSR float32 counts, as
-anndata writes them (uncompressed). The first 141 genes carry the real symbols of the packaged
-signatures (so identifier resolution runs as on real data); half the cells get a type I
-interferon response (signature genes expressed higher), so the scores mean something.
+Single cells: N cells x 20,000 genes, about 1,500 non-zeros per cell, CSR float32 counts,
+as anndata writes them (uncompressed). The first 141 genes carry the real symbols of the
+packaged signatures and the rest other real symbols (so identifier resolution runs as on real
+data); half the cells get a type I interferon response (signature genes expressed higher),
+so the scores mean something.
 
 Usage: python bench/make_data.py OUT_DIR [--cells 100000 500000 1000000] [--bulk 1000]
 Files are written once and reused (skipped when present).
@@ -23,10 +24,23 @@ CHUNK = 50_000
 
 
 def _symbols() -> list[str]:
+    """The signature genes first, then other real symbols (protein-coding first), 20,000 in all."""
+    from ifnscope.signatures.genes import gene_table
     from ifnscope.signatures.registry import all_gene_symbols
 
     sig = all_gene_symbols()
-    return sig + [f"SYNTH{i:05d}" for i in range(G - len(sig))]
+    table, taken = gene_table(), set(sig)
+    by_type = sorted(
+        ((table.gene(e).type != "protein-coding", s) for s, e in table.by_symbol.items() if s not in taken),
+        key=lambda t: t[0],
+    )
+    return sig + [s for _, s in by_type[: G - len(sig)]]
+
+
+def _n_signature_genes() -> int:
+    from ifnscope.signatures.registry import all_gene_symbols
+
+    return len(all_gene_symbols())
 
 
 def make_h5ad(path: Path, n_cells: int, seed: int = 0) -> None:
@@ -36,7 +50,7 @@ def make_h5ad(path: Path, n_cells: int, seed: int = 0) -> None:
 
     rng = np.random.default_rng(seed)
     names = _symbols()
-    n_sig = sum(not n.startswith("SYNTH") for n in names)
+    n_sig = _n_signature_genes()
     stimulated = rng.random(n_cells) < 0.5
     tmp = path.with_suffix(".partial")
     with h5py.File(tmp, "w") as f:
@@ -83,7 +97,7 @@ def make_h5ad(path: Path, n_cells: int, seed: int = 0) -> None:
 def make_bulk(path: Path, n_samples: int, seed: int = 1) -> None:
     rng = np.random.default_rng(seed)
     names = _symbols()
-    n_sig = sum(not n.startswith("SYNTH") for n in names)
+    n_sig = _n_signature_genes()
     base = rng.gamma(0.8, 60, size=G)
     x = rng.poisson(base[None, :] * rng.uniform(0.7, 1.3, (n_samples, 1)), size=(n_samples, G)).astype(
         np.int64

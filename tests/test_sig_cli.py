@@ -103,7 +103,7 @@ def test_plots_from_the_command_line(tmp_path: Path) -> None:
         (["-s", "rice6", "--controls", "^HC"], "no sample name matches", "matrix.controls"),
         (["-s", "rice6", "--method", "gsva"], "unknown method", "signature.unknown"),
         (["-s", "rice6", "--reference", "/no/ref.json"], "no such reference file", "reference.not-found"),
-        (["-s", "rice6", "--scale", "log10"], "expected counts, linear, log2 or ln", "matrix.scale"),
+        (["-s", "rice6", "--scale", "log10"], "expected counts, linear, log2, ln, dct or rq", "matrix.scale"),
     ],
 )
 def test_score_errors_exit_2_with_a_clear_message(

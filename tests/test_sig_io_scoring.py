@@ -332,3 +332,49 @@ def test_outputs_tsv_csv_parquet_and_plots(tmp_path: Path, files: dict[str, Path
         assert (tmp_path / f).stat().st_size > 5000
     with pytest.raises(MatrixError, match="unsupported output format"):
         write_scores(run, tmp_path / "s.xlsx")
+
+
+def test_module_count_cannot_be_computed_with_another_method(files: dict[str, Path]) -> None:
+    with pytest.raises(SignatureError) as ei:
+        sig.score(files["rows"], "chiche_count", method="singscore")
+    assert ei.value.code == "signature.method"
+    assert "module_percent" in ei.value.message
+
+
+def _qpcr_panel(tmp_path: Path, values: np.ndarray, name: str) -> Path:
+    genes = ["IFI27", "IFI44L", "IFIT1", "ISG15", "RSAD2", "SIGLEC1"]
+    samples = [f"HC{i}" for i in range(10)] + [f"P{i}" for i in range(5)]
+    p = tmp_path / name
+    p.write_text(
+        "gene\t"
+        + "\t".join(samples)
+        + "\n"
+        + "".join(g + "\t" + "\t".join(f"{v:.10g}" for v in values[:, j]) + "\n" for j, g in enumerate(genes))
+    )
+    return p
+
+
+def test_qpcr_panel_reproduces_rices_ratio_from_delta_ct_and_from_rq(tmp_path: Path) -> None:
+    """Rice: per gene RQ relative to the controls' median, then the median over the six genes."""
+    rng = np.random.default_rng(7)
+    dct = rng.normal(8.0, 0.5, size=(15, 6))
+    dct[10:] -= rng.uniform(1.0, 4.0, size=(5, 6))  # patients: more expression = lower delta-Ct
+    rq = np.exp2(-dct)
+    expected = np.median(rq / np.median(rq[:10], axis=0), axis=1)
+    for scale, values, name in (("dct", dct, "dct.tsv"), ("rq", rq, "rq.tsv")):
+        run = sig.score(_qpcr_panel(tmp_path, values, name), "rice6", controls="^HC", scale=scale)
+        r = run.results[0]
+        assert np.allclose(r.scores, expected, rtol=1e-5), scale
+        assert r.cutoff is not None
+        assert "holds for this qPCR input only if" in (r.cutoff.caution or "")
+        assert set(r.calls[10:]) == {"high"}
+
+
+def test_ct_looking_values_are_flagged_when_not_declared(tmp_path: Path) -> None:
+    ct = np.random.default_rng(1).uniform(18, 34, size=(15, 6))
+    panel = _qpcr_panel(tmp_path, ct, "ct.tsv")
+    run = sig.score(panel, "rice6", controls="^HC")
+    assert any("look like qPCR Ct values" in n for n in run.matrix_notes)
+    with pytest.raises(SignatureError) as ei:  # ranks within a six-gene panel are meaningless
+        sig.score(panel, "rice6", method="singscore")
+    assert ei.value.code == "signature.method"

@@ -20,7 +20,7 @@ from ifnscope.signatures.methods import (
 
 def test_median_fold_change_is_the_median_of_fold_changes_vs_control_medians() -> None:
     x = np.log2(np.array([[4.0, 8.0, 1.0], [2.0, 2.0, 2.0]]))  # log2 expression
-    median = np.log2(np.array([2.0, 2.0, 2.0]))
+    median = np.array([2.0, 2.0, 2.0])  # the controls' median, on the linear scale
     out = median_fold_change(MethodInput(x=x, median=median))
     assert out.tolist() == pytest.approx([2.0, 1.0])  # fold changes (2, 4, 0.5) -> 2 ; (1, 1, 1) -> 1
 

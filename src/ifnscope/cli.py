@@ -271,10 +271,12 @@ AnnotOpt = Annotated[
 def _scale(value: str | None) -> Any:
     if value is None or value == "auto":
         return None
-    if value not in ("counts", "linear", "log2", "ln"):
+    if value not in ("counts", "linear", "log2", "ln", "dct", "rq"):
         from ifnscope.errors import MatrixError
 
-        raise MatrixError(f"--scale {value!r}: expected counts, linear, log2 or ln", code="matrix.scale")
+        raise MatrixError(
+            f"--scale {value!r}: expected counts, linear, log2, ln, dct or rq", code="matrix.scale"
+        )
     return value
 
 
@@ -339,7 +341,7 @@ def score_cmd(
     from ifnscope.signatures.scoring import score
 
     try:
-        m = read_expression(matrix, annotations=annotations)
+        m = read_expression(matrix, annotations=annotations, prefetch=True)
         sc = _scale(scale)
         ref = load_reference(reference) if reference else None
         ex = None

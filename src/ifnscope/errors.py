@@ -16,7 +16,8 @@ at the edges, so a bug still surfaces as a bug.
     │                                  case.unknown-key, case.missing-key, case.wrong-type,
     │                                  case.invalid-value, case.out-of-range, case.inconsistent)
     ├── SignatureError                 signature.unknown, signature.coverage (too few genes
-    │                                  found to score), signature.needs-reference
+    │                                  found to score), signature.needs-reference,
+    │                                  signature.method (a method that cannot apply)
     ├── MatrixError                    matrix.not-found, matrix.format, matrix.empty,
     │                                  matrix.genes (no identifier column resolves to genes),
     │                                  matrix.scale, matrix.controls

@@ -41,7 +41,9 @@ def list_signatures() -> list[Signature]:
     return list(signatures().values())
 
 
-def read_expression(data: Any, *, annotations: str | Path | None = None, layer: str | None = None) -> Matrix:
+def read_expression(
+    data: Any, *, annotations: str | Path | None = None, layer: str | None = None, prefetch: bool = False
+) -> Matrix:
     """A path (text, folder, 10x, .h5ad), an AnnData object, or an already-read Matrix."""
     from ifnscope.signatures.readers import from_anndata
     from ifnscope.signatures.readers import read_expression as read_path
@@ -49,7 +51,7 @@ def read_expression(data: Any, *, annotations: str | Path | None = None, layer: 
     if isinstance(data, Matrix):
         return data
     if isinstance(data, (str, Path)):
-        return read_path(data, annotations=annotations)
+        return read_path(data, annotations=annotations, prefetch=prefetch)
     if hasattr(data, "obs_names") and hasattr(data, "var_names"):
         return from_anndata(data, layer=layer)
     raise TypeError(f"cannot read expression data from {type(data).__name__}")

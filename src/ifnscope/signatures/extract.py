@@ -13,6 +13,11 @@ Steps, each reported in the output:
 4. **Normalisation.** Counts: ``log2(CPM + 1)`` for bulk, ``log2(CP10k + 1)`` for single
    cells (library size = all genes of the sample); linear: ``log2(x + 1)``; log2: as given;
    natural log (``--scale ln``, e.g. scanpy's ``log1p``): divided by ln 2.
+   qPCR panels must be declared, because Ct values look like log2 expression but run the other
+   way: ``--scale dct`` (delta-Ct against the reference genes, lower = more) is scored as
+   ``-dCt``, and ``--scale rq`` (relative quantities, 2^-ddCt) as ``log2(RQ)`` without a
+   pseudocount, so that a fold change against the controls' median is exactly Rice's
+   2^-ddCt ratio.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from ifnscope.errors import MatrixError
 from ifnscope.signatures.genes import Match, clean_identifier, gene_table
 from ifnscope.signatures.matrix import Matrix
 
-Scale = Literal["counts", "linear", "log2", "ln"]
+Scale = Literal["counts", "linear", "log2", "ln", "dct", "rq"]
+QPCR_SCALES = ("dct", "rq")
 LINEAR_ABOVE = 30.0  # a log2 expression value above 30 would be a 10^9-fold range
 
 
@@ -81,7 +87,19 @@ def detect_scale(values: np.ndarray) -> Scale:
 def normalization_label(scale: Scale, kind: str) -> str:
     if scale == "counts":
         return "log2(CP10k+1)" if kind == "single_cell" else "log2(CPM+1)"
-    return {"linear": "log2(x+1)", "log2": "log2 (as given)", "ln": "log2 (from natural log)"}[scale]
+    return {
+        "linear": "log2(x+1)",
+        "log2": "log2 (as given)",
+        "ln": "log2 (from natural log)",
+        "dct": "-dCt (qPCR)",
+        "rq": "log2(RQ) (qPCR)",
+    }[scale]
+
+
+def looks_like_ct(values: np.ndarray, n_features: int) -> bool:
+    """A small panel of values between 10 and 45 with no zeros: probably Ct, not log2 expression."""
+    v = values[np.isfinite(values)]
+    return n_features <= 200 and v.size > 0 and bool((v >= 10).all() and (v <= 45).all())
 
 
 def map_features(m: Matrix, symbols: list[str]) -> dict[str, list[FeatureHit]]:
@@ -119,7 +137,8 @@ def extract(m: Matrix, symbols: list[str], *, want_ranks: bool, scale: Scale | N
     cols = [h.feature for s in symbols for h in hits[s]]
     owner = [s for s in symbols for _ in hits[s]]
     detected = scale is None
-    sc: Scale = detect_scale(m.value_sample()) if scale is None else scale
+    sample = m.value_sample() if scale is None else None
+    sc: Scale = detect_scale(sample) if sample is not None else scale  # type: ignore[assignment]
     norm = normalization_label(sc, m.kind)
     n = m.n_samples
     res = m.run_pass(np.asarray(cols, dtype=np.int64), want_ranks and bool(cols))
@@ -134,6 +153,12 @@ def extract(m: Matrix, symbols: list[str], *, want_ranks: bool, scale: Scale | N
         logv = np.log2(np.maximum(values, 0.0) + 1.0, dtype=np.float32)
     elif sc == "ln":
         logv = (values / math.log(2)).astype(np.float32)
+    elif sc == "dct":
+        logv = -values
+    elif sc == "rq":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logv = np.log2(values).astype(np.float32)
+        logv[~np.isfinite(logv)] = np.nan
     else:
         logv = values
     out = np.full((n, len(symbols)), np.nan, dtype=np.float32)
@@ -157,6 +182,12 @@ def extract(m: Matrix, symbols: list[str], *, want_ranks: bool, scale: Scale | N
         if len(js) > 1:
             dups[s] = [h for h in ordered if h is not chosen]
     notes = []
+    if sample is not None and sc in ("log2", "linear") and looks_like_ct(sample, m.n_features):
+        notes.append(
+            "the values look like qPCR Ct values (a small panel, all between 10 and 45); Ct runs the "
+            "other way from expression: declare --scale dct (delta-Ct) or --scale rq (relative "
+            "quantities) if so"
+        )
     if dups:
         notes.append(
             "duplicate features for "

@@ -37,36 +37,51 @@ def _targets_in_row(indices, data, lo, hi, targets_sorted, out_row):
         start = a
 
 
-@njit(cache=True, nogil=True)
-def _count_below(values, n_implicit_zeros, tvals, order, below):
-    """For each target value, how many of the row's values are strictly smaller.
+# Rows are processed in blocks so that each thread allocates its scratch buffers once.
+BLOCK = 512
 
-    ``values`` are the row's stored values; ``n_implicit_zeros`` values of 0 are not stored.
-    ``order`` sorts ``tvals`` ascending; the result goes to ``below`` (in target order).
+
+@njit(cache=True, nogil=True)
+def _ranks_row(data, lo, hi, n_implicit_zeros, vals, tv, order, inc, out):
+    """For each target value of one row, how many of the row's values are strictly smaller.
+
+    ``data[lo:hi]`` are the stored values; ``n_implicit_zeros`` zeros are not stored.
+    ``tv``, ``order``, ``inc`` are scratch buffers of the block. A stored value at or above the
+    largest target value is below no target and is skipped, which in sparse single-cell data
+    (most signature genes unexpressed) skips most values.
     """
-    m = tvals.size
-    sorted_t = np.empty(m, np.float64)
-    for k in range(m):
-        sorted_t[k] = tvals[order[k]]
-    inc = np.zeros(m + 1, np.int64)
-    for i in range(values.size):
-        d = values[i]
-        # first sorted target strictly greater than d: every target from there counts d
+    m = vals.size
+    for j in range(m):  # insertion sort: a signature has few genes
+        v = vals[j]
+        k = j
+        while k > 0 and tv[k - 1] > v:
+            tv[k] = tv[k - 1]
+            order[k] = order[k - 1]
+            k -= 1
+        tv[k] = v
+        order[k] = j
+    for k in range(m + 1):
+        inc[k] = 0
+    tmax = tv[m - 1]
+    for i in range(lo, hi):
+        d = data[i]
+        if d >= tmax:
+            continue
         a = 0
         b = m
-        while a < b:
+        while a < b:  # first target strictly greater than d: every target from there counts d
             mid = (a + b) >> 1
-            if sorted_t[mid] <= d:
+            if tv[mid] <= d:
                 a = mid + 1
             else:
                 b = mid
         inc[a] += 1
-    if n_implicit_zeros > 0:
+    if n_implicit_zeros > 0 and tmax > 0.0:
         a = 0
         b = m
         while a < b:
             mid = (a + b) >> 1
-            if sorted_t[mid] <= 0.0:
+            if tv[mid] <= 0.0:
                 a = mid + 1
             else:
                 b = mid
@@ -74,7 +89,7 @@ def _count_below(values, n_implicit_zeros, tvals, order, below):
     run = 0
     for k in range(m):
         run += inc[k]
-        below[order[k]] = run
+        out[order[k]] = run
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -88,23 +103,22 @@ def csr_pass(indptr, indices, data, n_cols, targets_sorted, want_ranks, out_valu
     n = indptr.size - 1
     m = targets_sorted.size
     unsorted = np.zeros(n, np.uint8)
-    for r in prange(n):
-        lo = indptr[r]
-        hi = indptr[r + 1]
-        s = 0.0
-        for i in range(lo, hi):
-            s += data[i]
-            if i > lo and indices[i] <= indices[i - 1]:
-                unsorted[r] = 1
-        out_lib[r] = s
-        _targets_in_row(indices, data, lo, hi, targets_sorted, out_values[r])
-        if want_ranks:
-            tv = out_values[r].astype(np.float64)
-            order = np.argsort(tv)
-            below = np.empty(m, np.int64)
-            _count_below(data[lo:hi], n_cols - (hi - lo), tv, order, below)  # int32 out: < 2**31 genes
-            for j in range(m):
-                out_below[r, j] = below[j]
+    for blk in prange((n + BLOCK - 1) // BLOCK):
+        tv = np.empty(m, np.float64)
+        order = np.empty(m, np.int64)
+        inc = np.empty(m + 1, np.int64)
+        for r in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
+            lo = indptr[r]
+            hi = indptr[r + 1]
+            s = 0.0
+            for i in range(lo, hi):
+                s += data[i]
+                if i > lo and indices[i] <= indices[i - 1]:
+                    unsorted[r] = 1
+            out_lib[r] = s
+            _targets_in_row(indices, data, lo, hi, targets_sorted, out_values[r])
+            if want_ranks and m > 0:
+                _ranks_row(data, lo, hi, n_cols - (hi - lo), out_values[r], tv, order, inc, out_below[r])
     return unsorted.sum()
 
 
@@ -113,21 +127,20 @@ def dense_pass(x, targets, want_ranks, out_values, out_lib, out_below):
     """The same pass for a dense samples x genes matrix (any order of ``targets``)."""
     n = x.shape[0]
     m = targets.size
-    for r in prange(n):
-        row = x[r]
-        s = 0.0
-        for i in range(row.size):
-            s += row[i]
-        out_lib[r] = s
-        for j in range(m):
-            out_values[r, j] = row[targets[j]]
-        if want_ranks:
-            tv = out_values[r].astype(np.float64)
-            order = np.argsort(tv)
-            below = np.empty(m, np.int64)
-            _count_below(row.astype(np.float64), 0, tv, order, below)
+    for blk in prange((n + BLOCK - 1) // BLOCK):
+        tv = np.empty(m, np.float64)
+        order = np.empty(m, np.int64)
+        inc = np.empty(m + 1, np.int64)
+        for r in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
+            row = x[r]
+            s = 0.0
+            for i in range(row.size):
+                s += row[i]
+            out_lib[r] = s
             for j in range(m):
-                out_below[r, j] = below[j]
+                out_values[r, j] = row[targets[j]]
+            if want_ranks and m > 0:
+                _ranks_row(row, 0, row.size, 0, out_values[r], tv, order, inc, out_below[r])
 
 
 def csr_pass_checked(

@@ -8,7 +8,7 @@ the batch: the flaw of GSVA/ssGSEA that these published scores avoid.
 =====================  ===========  ===========================================================
 method                 reference?   formula (x = log2 value, ref = the fixed reference)
 =====================  ===========  ===========================================================
-median_fold_change     yes          median over genes of 2^(x - median_ref)          (Rice)
+median_fold_change     yes          median over genes of 2^x / median_ref(2^x)       (Rice)
 standardized_sum       yes          sum over genes of (x - mean_ref) / sd_ref        (Feng/Braunstein)
 mean_z                 yes          mean over genes of (x - mean_ref) / sd_ref       (Aybey)
 module_percent         yes          100 x (genes up - genes down) / genes present;   (BloodGen3)
@@ -41,7 +41,7 @@ class MethodInput:
     x: np.ndarray  # samples x genes, log2 values
     mean: np.ndarray | None = None  # reference per gene (log2)
     sd: np.ndarray | None = None
-    median: np.ndarray | None = None
+    median: np.ndarray | None = None  # reference median of 2^x (the linear domain, as Rice takes it)
     linear_mean: np.ndarray | None = None  # reference mean of 2^x - 1
     below: np.ndarray | None = None  # samples x genes: values strictly below (ranks)
     n_features: int = 0  # genes in the matrix (N)
@@ -66,7 +66,7 @@ def _z(inp: MethodInput) -> np.ndarray:
 
 def median_fold_change(inp: MethodInput) -> np.ndarray:
     assert inp.median is not None
-    return np.median(np.exp2(inp.x - inp.median), axis=1)
+    return np.median(np.exp2(inp.x) / inp.median, axis=1)
 
 
 def standardized_sum(inp: MethodInput) -> np.ndarray:

@@ -135,7 +135,7 @@ def summary_text(run: ScoreRun) -> str:
         if cut:
             buf.write(
                 f"  high/low cut-off {cut['value']:.4g} ({cut['kind'].replace('_', ' ')}): {cut['source']}; "
-                f"{s['n_high']} high\n"
+                f"{s['n_high']} at or beyond it\n"
             )
             if cut["caution"]:
                 buf.write(f"  caution: {cut['caution']}\n")

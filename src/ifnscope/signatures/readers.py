@@ -23,8 +23,14 @@ MIN_GENE_SHARE = 0.1
 _TEXT_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz")
 
 
-def read_expression(path: str | Path, *, annotations: str | Path | None = None) -> Matrix:
-    """Read any supported input; ``annotations`` is an optional sample-annotation table."""
+def read_expression(
+    path: str | Path, *, annotations: str | Path | None = None, prefetch: bool = False
+) -> Matrix:
+    """Read any supported input; ``annotations`` is an optional sample-annotation table.
+
+    ``prefetch`` starts reading a streamed ``.h5ad`` in the background at once (the command
+    line does, since it always scores what it opens).
+    """
     p = Path(path)
     if not p.exists():
         raise MatrixError("no such file or folder", file=str(p), code="matrix.not-found")
@@ -32,6 +38,8 @@ def read_expression(path: str | Path, *, annotations: str | Path | None = None) 
         m = read_10x(p) if _find(p, ("matrix.mtx", "matrix.mtx.gz")) else read_sample_folder(p)
     elif p.name.endswith(".h5ad"):
         m = read_h5ad(p)
+        if prefetch:
+            m.start_prefetch()
     elif p.name.lower().endswith(_TEXT_SUFFIXES):
         m = read_delimited(p)
     else:

@@ -28,11 +28,13 @@ MAX_NAMES = 200  # control names kept in the file (the count is always kept)
 
 
 class GeneStats(BaseModel):
+    """Controls' statistics of one gene; x = normalised log2 expression."""
+
     n: int
-    mean: float
-    sd: float
-    median: float
-    linear_mean: float
+    mean: float  # of x
+    sd: float  # of x
+    median: float  # of 2^x: the controls' median on the linear scale (an RQ for qPCR input)
+    linear_mean: float  # of 2^x - 1
 
 
 class ScoreStats(BaseModel):
@@ -162,7 +164,7 @@ def fit_reference(
             n=n_ctrl,
             mean=float(col.mean()),
             sd=float(col.std(ddof=1)),
-            median=float(np.median(col)),
+            median=float(np.median(np.exp2(col))),
             linear_mean=float((np.exp2(col) - 1).mean()),
         )
     ref = Reference(

@@ -14,7 +14,7 @@ import numpy as np
 
 from ifnscope.data import citation
 from ifnscope.errors import SignatureError
-from ifnscope.signatures.extract import Extracted, Scale, extract
+from ifnscope.signatures.extract import QPCR_SCALES, Extracted, Scale, extract
 from ifnscope.signatures.matrix import Matrix
 from ifnscope.signatures.methods import METHODS, MethodInput
 from ifnscope.signatures.reference import Reference
@@ -122,12 +122,21 @@ class ScoreRun:
                         "source": r.cutoff.description,
                         "caution": r.cutoff.caution,
                     },
-                    "n_high": int(np.sum(r.calls == "high")) if r.calls is not None else None,
+                    "n_high": _n_high(r),
                     "source": citation(d.genes_source.id),
                     "notes": r.notes,
                 }
             )
         return out
+
+
+def _n_high(r: SignatureScore) -> int | None:
+    """How many samples are at or beyond the cut-off (works for level words as well)."""
+    if r.cutoff is None:
+        return None
+    finite = np.isfinite(r.scores)
+    above = r.scores >= r.cutoff.value if r.cutoff.direction == "at_least" else r.scores > r.cutoff.value
+    return int(np.sum(above & finite))
 
 
 def coverage_of(sig: Signature, ex: Extracted) -> Coverage:
@@ -207,6 +216,12 @@ def score_extracted(
             f"(minimum {min_coverage:.0%}); missing: {', '.join(cov.missing) or 'none'}",
             code="signature.coverage",
         )
+    if method == "singscore" and ex.n_features <= sig.size:
+        raise SignatureError(
+            f"{sig.name}: a rank score ranks the signature's genes among all genes of a sample, but this "
+            f"matrix has only {ex.n_features} genes (a targeted panel); use a reference-based method",
+            code="signature.method",
+        )
     if m.needs_reference and ref is None:
         raise SignatureError(
             f"{sig.name}: method {method} needs a fixed reference", code="signature.needs-reference"
@@ -215,12 +230,17 @@ def score_extracted(
     return m.fn(inp), left_out
 
 
-def _cutoff(sig: Signature, method: str, ref: Reference | None) -> Cutoff | None:
+def _cutoff(sig: Signature, method: str, ref: Reference | None, scale: str = "") -> Cutoff | None:
     d = sig.definition
     if d.threshold is not None and method == d.method:
         t = d.threshold
         caution = None
-        if t.assay == "qpcr":
+        if t.assay == "qpcr" and scale in QPCR_SCALES:
+            caution = (
+                f"the cut-off {t.value:g} was set on {t.assay_description}; it holds for this qPCR "
+                "input only if the panel, the normalisation and the control calibration match"
+            )
+        elif t.assay == "qpcr":
             caution = (
                 f"the cut-off {t.value:g} was set on {t.assay_description}; it does not transfer "
                 "to array or RNA-seq data without recalibration against local controls"
@@ -287,10 +307,14 @@ def score(
     is used), e.g. by the reference fit of the same run; otherwise the matrix is read here.
     """
     sigs = expand(names)
-    plan = [
-        (s, "module_count" if s.is_composite and method is None else choose_method(s, method, reference))
-        for s in sigs
-    ]
+    composite = [s.name for s in sigs if s.is_composite]
+    if composite and method not in (None, "module_percent"):
+        raise SignatureError(
+            f"{', '.join(composite)} counts active modules from module_percent scores; it cannot be "
+            f"computed with --method {method} (score its modules separately instead)",
+            code="signature.method",
+        )
+    plan = [(s, "module_count" if s.is_composite else choose_method(s, method, reference)) for s in sigs]
     if any(s.is_composite for s, _ in plan) and reference is None:
         raise SignatureError(
             "the module count compares each module with healthy controls: give --reference or --controls",
@@ -314,7 +338,7 @@ def score(
         else:
             cov = coverage_of(sig, ex)
             scores, left_out = score_extracted(ex, sig, mth, reference, min_coverage=min_coverage)
-            cut = _cutoff(sig, mth, reference)
+            cut = _cutoff(sig, mth, reference, ex.scale.scale)
             notes = [f"left out of the score: {x}" for x in left_out]
             if mth != sig.definition.method:
                 notes.append(f"scored with {mth}, not the published {sig.definition.method}")
