@@ -119,6 +119,7 @@ def test_internal_errors_are_not_shown_as_tracebacks(
     monkeypatch.setattr("ifnscope.assessment.assess", boom)
     monkeypatch.setattr(sys, "argv", ["ifnscope", "assess", str(SEED)])
     monkeypatch.delenv("IFNSCOPE_DEBUG", raising=False)
+    monkeypatch.setenv("IFNSCOPE_NO_FAST_EXIT", "1")  # in-process: exit normally, not os._exit
     with pytest.raises(SystemExit) as ei:
         cli.run()
     assert ei.value.code == 1

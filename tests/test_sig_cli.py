@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from .sigdata import make_counts, write_h5ad, write_tsv_genes_in_rows
@@ -130,3 +131,22 @@ def test_failed_run_leaves_no_partial_output(tmp_path: Path, matrix: Path) -> No
     assert r.returncode == 2
     assert out.read_text() == "previous results\n"
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_an_error_after_the_background_read_started_exits_promptly(tmp_path: Path) -> None:
+    """A streamed .h5ad starts reading ahead before the signature is checked; an early error must
+    stop the reader so the process exits (it used to wait forever on a full read-ahead queue)."""
+    counts, genes, _, ifn = make_counts(n_samples=30_000 // 100)
+    big = np.repeat(counts, 100, axis=0)  # 30,000 cells: more chunks than the read-ahead holds
+    cells = [f"c{i}" for i in range(big.shape[0])]
+    path = tmp_path / "cells.h5ad"
+    write_h5ad(path, big, genes, cells, np.repeat(ifn, 100))
+    r = subprocess.run(
+        [sys.executable, "-m", "ifnscope", "score", str(path), "-s", "rice6", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 2
+    assert "signature.needs-reference" in r.stderr

@@ -113,3 +113,43 @@ def test_unsorted_csr_rows_are_detected_and_handled() -> None:
     kernels.csr_pass_checked(X.indptr, X.indices, X.data, 4, targets, True, out, lib, below)
     assert out.tolist() == [[5.0, 2.0], [0.0, 0.0]]
     assert below.tolist() == [[3, 2], [0, 0]]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_numpy_pass_equals_the_compiled_pass(seed: int) -> None:
+    """The streamed no-rank path (numpy) and the compiled kernel agree, on unsorted rows too."""
+    from ifnscope.signatures.matrix import csr_values_numpy
+
+    rng = np.random.default_rng(seed)
+    dense = rng.poisson(0.5, size=(40, 200)).astype(np.float32)
+    dense[5] = 0  # an empty row
+    dense[-1] = 0  # an empty last row
+    X = sp.csr_matrix(dense)
+    targets = np.array([0, 7, 42, 199], dtype=np.int32)
+    want_v = np.zeros((40, 4), np.float32)
+    want_lib = np.zeros(40)
+    kernels.csr_pass_checked(
+        X.indptr, X.indices, X.data, 200, targets, False, want_v, want_lib, np.zeros((1, 1), np.int32)
+    )
+    got_v, got_lib = np.zeros_like(want_v), np.zeros_like(want_lib)
+    # shuffle each row's stored order: the numpy pass does not need sorted indices
+    idx, data = X.indices.copy(), X.data.copy()
+    for r in range(40):
+        lo, hi = X.indptr[r], X.indptr[r + 1]
+        perm = rng.permutation(hi - lo)
+        idx[lo:hi], data[lo:hi] = idx[lo:hi][perm], data[lo:hi][perm]
+    csr_values_numpy(X.indptr, idx, data, 200, targets, got_v, got_lib)
+    assert np.array_equal(got_v, want_v)
+    assert np.array_equal(got_lib, want_lib)
+
+
+def test_the_numpy_pass_sums_a_column_stored_twice_and_large_libraries() -> None:
+    from ifnscope.signatures.matrix import csr_values_numpy
+
+    indptr = np.array([0, 3, 4], dtype=np.int64)
+    indices = np.array([2, 2, 0, 1], dtype=np.int32)  # column 2 twice in row 0
+    data = np.array([1.0, 2.0, 2.0**24, 3.0], dtype=np.float32)
+    v, lib = np.zeros((2, 1), np.float32), np.zeros(2)
+    csr_values_numpy(indptr, indices, data, 3, np.array([2], np.int32), v, lib)
+    assert v.tolist() == [[3.0], [0.0]]
+    assert lib.tolist() == [2.0**24 + 3.0, 3.0]  # above 2**24 float32 would round: recomputed in float64

@@ -8,6 +8,7 @@ anything else is an internal error (exit 1), shown with a traceback only when
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -415,13 +416,16 @@ def reference_fit_cmd(
 
 def run() -> None:
     """Entry point: turn errors into messages and exit codes, never a traceback."""
+    code: int = 0
     try:
         app()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except IfnscopeError as err:  # pragma: no cover - commands handle their own
         _print_error(err)
-        sys.exit(err.exit_code)
+        code = err.exit_code
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
     except Exception:  # internal error: a bug in ifnscope
         if os.environ.get("IFNSCOPE_DEBUG") == "1":
             traceback.print_exc()
@@ -430,4 +434,24 @@ def run() -> None:
                 "internal error in ifnscope (a bug, not your input); "
                 "run again with IFNSCOPE_DEBUG=1 for details"
             )
-        sys.exit(1)
+        code = 1
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """Exit without the interpreter's teardown.
+
+    Every output is written and closed by now; what remains is freeing module state (the gene
+    table, arrays), which costs 0.4-0.6 s on a scoring run for nothing. Background readers are
+    stopped first so no file is left mid-read. ``IFNSCOPE_NO_FAST_EXIT=1`` restores the normal exit
+    (for tools that need atexit handlers, e.g. coverage).
+    """
+    if os.environ.get("IFNSCOPE_NO_FAST_EXIT") == "1":
+        sys.exit(code)
+    from ifnscope.signatures.matrix import close_live_prefetches
+
+    close_live_prefetches()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing left to say
+            stream.flush()
+    os._exit(code)

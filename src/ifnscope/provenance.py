@@ -20,6 +20,16 @@ CONFIDENCE_WORDS = {
 }
 
 
+class RuleModel(BaseModel):
+    """Base of every rule-table model: an unknown key in a table is an error; rows are frozen.
+
+    It lives here, beside :class:`SourceRef`, so that parts which only read tables (the
+    signature registry) need not import the case model and the criteria engines.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class SourceRef(BaseModel):
     """A rule row's provenance as written in a data file."""
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Facts, TriValue, known_fact_names
 from ifnscope.data import load_yaml
 from ifnscope.errors import DataError
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 # ----------------------------------------------------------------------------- expressions
 
@@ -218,12 +218,6 @@ class WhatIf(Generic[R]):
                 f = self.facts[name]
                 out.append(Change(fact=name, label=f.label, record_at=f.record_at, result=describe(alt)))
         return out
-
-
-class RuleModel(BaseModel):
-    """Base of every rule-table model: an unknown key in a table is an error; rows are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RulesHeader(RuleModel):

@@ -26,6 +26,8 @@ from functools import cache, cached_property
 from importlib import resources
 from typing import Literal
 
+from ifnscope.errors import DataError
+
 How = Literal["symbol", "ensembl", "entrez", "previous", "alias", "symbol_case"]
 
 _ENSG = re.compile(r"^(ENSG\d{11})(\.\d+)?(_PAR_Y)?$")
@@ -58,45 +60,57 @@ class Unresolved:
 
 
 class GeneTable:
-    """Indexes over the gene rows, built on first use (most inputs need only symbols or Ensembl)."""
+    """Indexes over the gene table, built on first use (most inputs need only symbols or Ensembl).
 
-    def __init__(self, rows: list[list[str]]) -> None:
-        self._rows = rows  # entrez, symbol, type, ensembl, previous, aliases
-        self.by_entrez: dict[int, int] = {int(r[0]): i for i, r in enumerate(rows)}
-        self.by_symbol: dict[str, int] = {r[1]: int(r[0]) for r in rows}
+    The table is held as six columns of strings, parsed with one split of the whole text: the
+    row-by-row parse this replaced cost a quarter of a second per process.
+    """
+
+    def __init__(self, columns: list[list[str]]) -> None:
+        self._entrez, self._symbol, self._type, self._ensembl, self._previous, self._aliases = columns
+        self.entrez_ids = [int(e) for e in self._entrez]
+        self.by_entrez: dict[int, int] = {e: i for i, e in enumerate(self.entrez_ids)}
+        self.by_symbol: dict[str, int] = dict(zip(self._symbol, self.entrez_ids, strict=True))
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._entrez)
 
     def gene(self, entrez: int) -> Gene:
-        r = self._rows[self.by_entrez[entrez]]
-        return Gene(int(r[0]), r[1], r[2], _split(r[3]), _split(r[4]), _split(r[5]))
+        i = self.by_entrez[entrez]
+        return Gene(
+            entrez,
+            self._symbol[i],
+            self._type[i],
+            _split(self._ensembl[i]),
+            _split(self._previous[i]),
+            _split(self._aliases[i]),
+        )
 
     @cached_property
     def by_ensembl(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for r in self._rows:
-            if r[3]:
-                for e in r[3].split(","):
-                    out.setdefault(e, int(r[0]))
+        for e, field in zip(self.entrez_ids, self._ensembl, strict=True):
+            if field:
+                for ens in field.split(","):
+                    out.setdefault(ens, e)
         return out
 
-    def _inverted(self, col: int) -> dict[str, list[int]]:
+    @staticmethod
+    def _inverted(ids: list[int], column: list[str]) -> dict[str, list[int]]:
         out: dict[str, list[int]] = defaultdict(list)
-        for r in self._rows:
-            if r[col]:
-                e = int(r[0])
-                for name in r[col].split(","):
+        for e, field in zip(ids, column, strict=True):
+            if field:
+                for name in field.split(","):
                     out[name].append(e)
         return out
 
     @cached_property
     def by_previous(self) -> dict[str, list[int]]:
-        return self._inverted(4)
+        return self._inverted(self.entrez_ids, self._previous)
 
     @cached_property
     def by_alias(self) -> dict[str, list[int]]:
-        return self._inverted(5)
+        return self._inverted(self.entrez_ids, self._aliases)
 
     @cached_property
     def by_upper(self) -> dict[str, list[int]]:
@@ -120,7 +134,8 @@ class GeneTable:
             )
         if ident in self.by_symbol:
             return self._match(identifier, self.by_symbol[ident], "symbol")
-        for how, table in (("previous", self.by_previous), ("alias", self.by_alias)):
+        for how in ("previous", "alias"):  # the alias index is built only when needed
+            table = self.by_previous if how == "previous" else self.by_alias
             hits = sorted(set(table.get(ident, ())))
             if len(hits) == 1:
                 return self._match(identifier, hits[0], how)  # type: ignore[arg-type]
@@ -133,7 +148,7 @@ class GeneTable:
         return Unresolved(identifier, "unknown")
 
     def _match(self, identifier: str, entrez: int, how: How) -> Match:
-        return Match(identifier, entrez, self._rows[self.by_entrez[entrez]][1], how)
+        return Match(identifier, entrez, self._symbol[self.by_entrez[entrez]], how)
 
 
 def _split(field: str) -> tuple[str, ...]:
@@ -145,13 +160,20 @@ def clean_identifier(identifier: str) -> str:
     return str(identifier).strip().strip('"').strip("'").strip()
 
 
+N_COLUMNS = 6  # entrez, symbol, type, ensembl, previous, aliases
+
+
 @cache
 def gene_table() -> GeneTable:
     ref = resources.files("ifnscope.data").joinpath("genes/human_genes.tsv.gz")
     with ref.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         text = fh.read()
-    rows = [line.split("\t") for line in text.split("\n") if line and line[0].isdigit()]
-    return GeneTable(rows)
+    # Skip the provenance and header lines, then split every field of every row at once.
+    body = text[re.search(r"^\d", text, re.MULTILINE).start() :].rstrip("\n")  # type: ignore[union-attr]
+    fields = body.replace("\n", "\t").split("\t")
+    if len(fields) % N_COLUMNS or body.count("\n") + 1 != len(fields) // N_COLUMNS:
+        raise DataError("genes/human_genes.tsv.gz: every row must have 6 tab-separated fields")
+    return GeneTable([fields[i::N_COLUMNS] for i in range(N_COLUMNS)])
 
 
 def table_source() -> str:

@@ -163,9 +163,3 @@ def csr_pass_checked(
         csr_pass(
             X.indptr, X.indices, X.data, n_cols, targets_sorted, want_ranks, out_values, out_lib, out_below
         )
-
-
-def sort_targets(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique target columns and, for each requested column, its position among them."""
-    uniq, inverse = np.unique(np.asarray(cols, dtype=np.int64), return_inverse=True)
-    return uniq.astype(np.int32), inverse

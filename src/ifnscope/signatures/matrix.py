@@ -9,6 +9,8 @@ every sample's library size and, for rank scores, how many values fall below eac
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,6 +52,50 @@ class PassResult:
     values: np.ndarray  # samples x targets, float32, as stored
     lib: np.ndarray  # samples, float64: sum of every stored value of the sample
     below: np.ndarray | None  # samples x targets, int32: values strictly below each target
+
+
+def sort_targets(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique target columns and, for each requested column, its position among them."""
+    uniq, inverse = np.unique(np.asarray(cols, dtype=np.int64), return_inverse=True)
+    return uniq.astype(np.int32), inverse
+
+
+def csr_values_numpy(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    n_cols: int,
+    targets_sorted: np.ndarray,
+    out_values: np.ndarray,
+    out_lib: np.ndarray,
+) -> None:
+    """Library sizes and target values of CSR rows with numpy alone (no ranks).
+
+    Row indices need not be sorted, and a column stored twice in a row is summed, as scipy
+    does. Memory: a few arrays the size of the chunk's stored values, so call it per chunk.
+    """
+    # Segments over the non-empty rows only: each runs to the next non-empty row's start (empty
+    # rows between add nothing) and the last to the end. Sums in the data's own type are exact
+    # for integer counts below 2**24 in float32 and 5x faster than converting every value to
+    # float64; when a sum reaches 2**24 the chunk is summed again in float64.
+    nonempty = np.diff(indptr) > 0
+    out_lib[:] = 0.0
+    if data.size:
+        starts = indptr[:-1][nonempty]
+        native = np.add.reduceat(data, starts)
+        if data.dtype == np.float32 and float(native.max()) >= 2.0**24:
+            native = np.add.reduceat(data, starts, dtype=np.float64)
+        out_lib[nonempty] = native
+    out_values[:] = 0.0
+    if not targets_sorted.size or not data.size:
+        return
+    lut = np.full(max(n_cols, 1), -1, np.int32)
+    lut[targets_sorted] = np.arange(targets_sorted.size, dtype=np.int32)
+    hit = lut[indices]
+    pos = np.flatnonzero(hit >= 0)
+    if pos.size:
+        rows = np.searchsorted(indptr, pos, side="right") - 1
+        np.add.at(out_values, (rows, hit[pos]), data[pos])
 
 
 @dataclass
@@ -150,7 +196,7 @@ class CsrMatrix(Matrix):
     def run_pass(self, cols: np.ndarray, want_ranks: bool) -> PassResult:
         from ifnscope.signatures import kernels
 
-        uniq, inverse = kernels.sort_targets(cols)
+        uniq, inverse = sort_targets(cols)
         res = _empty(self.n_samples, uniq.size, want_ranks)
         dummy = res.below if res.below is not None else np.zeros((1, 1), np.int32)
         X = self.csr
@@ -163,6 +209,16 @@ class CsrMatrix(Matrix):
     def nbytes(self) -> int:
         X = self.csr
         return int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)
+
+
+def close_live_prefetches() -> None:
+    """Stop every background reader (at exit, so none holds a file open)."""
+    for p in list(_LIVE):
+        p.close()
+
+
+_LIVE: weakref.WeakSet[_Prefetch] = weakref.WeakSet()
+atexit.register(close_live_prefetches)
 
 
 class _Prefetch:
@@ -181,8 +237,33 @@ class _Prefetch:
         self.indptr: np.ndarray | None = None
         self.first_data: np.ndarray | None = None
         self._ready = threading.Event()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(path, n_rows, chunk_rows), daemon=True)
+        _LIVE.add(self)
         self._thread.start()
+
+    def close(self) -> None:
+        """Stop reading and wait for the reader to let go of the file.
+
+        A reader blocked on a full queue would otherwise keep the HDF5 file open, and h5py's
+        own exit handler then waits for it: a run that stops early (an error before the pass)
+        must not hang at exit.
+        """
+        self._stop.set()
+        self._thread.join(timeout=10)
+        _LIVE.discard(self)
+
+    def _put(self, item: Any) -> bool:
+        """Queue an item unless stopped; False when the consumer went away."""
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def _run(self, path: str, n_rows: int, chunk_rows: int) -> None:
         import h5py
@@ -199,13 +280,15 @@ class _Prefetch:
                     if self.first_data is None:
                         self.first_data = item[2][:1_000_000]
                         self._ready.set()
-                    self.queue.put(item)
+                    if not self._put(item):
+                        return
         except BaseException as exc:  # hand the error to the consumer
             self._ready.set()
-            self.queue.put(exc)
+            self._put(exc)
             return
-        self._ready.set()
-        self.queue.put(None)
+        finally:
+            self._ready.set()
+        self._put(None)
 
     def sample(self) -> np.ndarray:
         self._ready.wait()
@@ -233,12 +316,22 @@ class H5adStream(Matrix):
         return self._prefetch.sample()[:n]
 
     def run_pass(self, cols: np.ndarray, want_ranks: bool) -> PassResult:
-        from ifnscope.signatures import kernels
-
+        """Consume the prefetched chunks. Without ranks the pass is plain numpy: the run is bound
+        by the disk read, numpy needs no compiled-kernel load (numba's import and cache load cost
+        ~1.2 s per process) and releases the GIL, so each chunk is computed while the next is
+        read. Rank scores need the compiled kernel."""
         self.start_prefetch()
         pre, self._prefetch = self._prefetch, None  # one pass consumes one prefetch
-        uniq, inverse = kernels.sort_targets(cols)
+        try:
+            return self._consume(pre, cols, want_ranks)
+        finally:
+            pre.close()
+
+    def _consume(self, pre: _Prefetch, cols: np.ndarray, want_ranks: bool) -> PassResult:
+        uniq, inverse = sort_targets(cols)
         res = _empty(self.n_samples, uniq.size, want_ranks)
+        if want_ranks:
+            from ifnscope.signatures import kernels
         while True:
             item = pre.queue.get()
             if item is None:
@@ -248,7 +341,12 @@ class H5adStream(Matrix):
             start, stop, data, idx = item
             assert pre.indptr is not None
             local = pre.indptr[start : stop + 1] - pre.indptr[start]
-            below = res.below[start:stop] if res.below is not None else np.zeros((1, 1), np.int32)
+            if not want_ranks:
+                csr_values_numpy(
+                    local, idx, data, self.n_cols, uniq, res.values[start:stop], res.lib[start:stop]
+                )
+                continue
+            assert res.below is not None
             kernels.csr_pass_checked(
                 local,
                 idx,
@@ -258,6 +356,6 @@ class H5adStream(Matrix):
                 want_ranks,
                 res.values[start:stop],
                 res.lib[start:stop],
-                below,
+                res.below[start:stop],
             )
         return _spread(res, inverse)

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Literal
 
 from pydantic import Field
 
-from ifnscope.criteria.base import RuleModel
 from ifnscope.data import load_yaml
 from ifnscope.errors import DataError, SignatureError
-from ifnscope.provenance import SourceRef
+from ifnscope.provenance import RuleModel, SourceRef
 from ifnscope.signatures.genes import Match, gene_table
 
 InterferonType = Literal["type_I", "type_I_broad", "type_II"]
@@ -77,8 +76,14 @@ class SignatureGene:
 
 @dataclass(frozen=True)
 class Signature:
+    """A packaged signature. Its genes are resolved against the gene table on first use, so a
+    run that scores one signature resolves only that signature's genes."""
+
     definition: SignatureDef
-    genes: tuple[SignatureGene, ...]
+
+    @cached_property
+    def genes(self) -> tuple[SignatureGene, ...]:
+        return tuple(_resolve(g) for g in self.definition.genes)
 
     @property
     def name(self) -> str:
@@ -121,7 +126,7 @@ def signatures() -> dict[str, Signature]:
             raise DataError(f"signatures/{entry.name} is malformed: {exc}") from exc
         if d.name != entry.name.removesuffix(".yaml"):
             raise DataError(f"signatures/{entry.name}: name {d.name!r} does not match the file name")
-        out[d.name] = Signature(d, tuple(_resolve(g) for g in d.genes))
+        out[d.name] = Signature(d)
     for s in out.values():
         for c in s.definition.components:
             if c not in out:
