@@ -35,11 +35,30 @@ def load_yaml(name: str) -> Any:
 
 @cache
 def sources() -> dict[str, dict[str, Any]]:
-    """The bibliography (``sources.yaml``): id -> {citation, doi?, url?, read}."""
-    data = load_yaml("sources.yaml")
-    if not isinstance(data, dict):
-        raise DataError("sources.yaml must be a mapping of source id to citation")
-    return data
+    """The bibliography: id -> {citation, doi?, url?, read}.
+
+    ``sources.yaml`` holds the criteria and signature sources; each clinical part keeps its
+    own bibliography in ``sources/<part>.yaml`` beside it, so that a part's sources are read
+    and reviewed together. An id defined twice is an error, never a silent override.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    parts = sorted(
+        f"sources/{p.name}"
+        for p in resources.files(__name__).joinpath("sources").iterdir()
+        if p.name.endswith(".yaml")
+    )
+    files = ["sources.yaml", *parts]
+    for name in files:
+        data = load_yaml(name)
+        if not isinstance(data, dict):
+            raise DataError(f"{name} must be a mapping of source id to citation")
+        for sid, entry in data.items():
+            if sid in merged:
+                raise DataError(f"source id {sid!r} is defined twice (again in {name})")
+            if not isinstance(entry, dict) or not entry.get("citation"):
+                raise DataError(f"{name}: source {sid!r} has no citation")
+            merged[sid] = entry
+    return merged
 
 
 def citation(source_id: str) -> str:
@@ -48,7 +67,7 @@ def citation(source_id: str) -> str:
         entry = sources()[source_id]
     except KeyError as exc:
         raise DataError(f"unknown source id {source_id!r} (not in sources.yaml)") from exc
-    text = " ".join(str(entry["citation"]).split())
+    text = " ".join(str(entry["citation"]).split()).rstrip(".")
     if entry.get("doi"):
         text += f". doi:{entry['doi']}"
     elif entry.get("url"):

@@ -1,0 +1,1 @@
+"""Clinical depth beyond classification: differential, triggers, screening, therapy."""
