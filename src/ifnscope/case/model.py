@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ifnscope.case.activity import Activity
 from ifnscope.case.vocabulary import vocabulary
 
 FORMAT = "ifnscope-case/1"
@@ -291,6 +292,7 @@ class Case(BaseModel):
     medications: list[Medication] = Field(default_factory=list)
     history: History = Field(default_factory=History)  # type: ignore[valid-type]
     cancer_screening: CancerScreening = Field(default_factory=CancerScreening)  # type: ignore[valid-type]
+    activity: Activity | None = Field(default=None, description="CDASI and CLASI scored item by item")
     expected: dict[str, Any] | None = Field(
         default=None, description="Only in test cases: what a correct assessment says"
     )
