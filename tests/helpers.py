@@ -32,17 +32,20 @@ def make_case(
     findings: dict[str, str] | None = None,
     *,
     age: float | None = 30,
-    onset: float | None = None,
+    onset: float | dict[str, Any] | None = None,
     skin_months: float | None = None,
     **sections: Any,
 ) -> Case:
-    """A minimal valid case; ``sections`` are merged in as top-level keys."""
+    """A minimal valid case; ``sections`` are merged in as top-level keys (``onset`` may be the
+    whole onset section as a map)."""
     doc: dict[str, Any] = {"format": "ifnscope-case/1", "id": "t"}
     if age is not None:
         doc["patient"] = {"age_years": age}
     if onset is not None or skin_months is not None:
         doc["onset"] = {}
-    if onset is not None:
+    if isinstance(onset, dict):
+        doc["onset"].update(onset)
+    elif onset is not None:
         doc["onset"]["age_years"] = onset
     if skin_months is not None:
         doc["onset"]["skin_disease_months"] = skin_months

@@ -32,19 +32,18 @@ def _refs(node: Any) -> list[dict[str, Any]]:
     return out
 
 
-SIGNATURE_TABLES = sorted(
-    f"signatures/{p.name}"
-    for p in (Path(__file__).resolve().parents[1] / "src/ifnscope/data/signatures").glob("*.yaml")
+DATA = Path(__file__).resolve().parents[1] / "src/ifnscope/data"
+# Every packaged rule table: everything under data/ except the bibliography and the vocabulary.
+TABLES = sorted(
+    str(p.relative_to(DATA))
+    for p in DATA.rglob("*.yaml")
+    if p.parent.name != "sources" and p.name not in ("sources.yaml", "vocabulary.yaml")
 )
-TABLES = [
-    "criteria/iim_2017.yaml",
-    "criteria/sle_2019.yaml",
-    "criteria/slicc_2012.yaml",
-    "criteria/dle_2020.yaml",
-    "criteria/cadm.yaml",
-    "lesion_rules.yaml",
-    *SIGNATURE_TABLES,
-]
+
+
+def test_the_table_list_covers_every_part() -> None:
+    parts = {t.split("/")[0] for t in TABLES}
+    assert {"criteria", "signatures", "clinical", "lesion_rules.yaml"} <= parts
 
 
 @pytest.mark.parametrize("table", TABLES)

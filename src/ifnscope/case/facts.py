@@ -11,7 +11,7 @@ ck, ldh, ast, alt, aldolase; ``ana_at_least_1_80``, ``ana_positive``; ``c3_low``
 ``lupus_nephritis_class_ii_or_v``, ``lupus_nephritis_class_iii_or_iv``,
 ``lupus_nephritis_biopsy``; ``muscle_biopsy_<feature>``, ``muscle_biopsy_abnormal``;
 ``mri_abnormal``, ``emg_abnormal``; ``onset_age_under_18``, ``onset_age_18_to_40``,
-``onset_age_40_or_more``; ``skin_disease_6_months_or_more``; ``history_<name>``.
+``onset_age_40_or_more``; ``skin_disease_6_months_or_more``; ``skin_biopsy_<feature>``; ``history_<name>``.
 """
 
 from __future__ import annotations
@@ -339,6 +339,20 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
             "onset.skin_disease_months",
         )
     )
+
+    biopsy_features = case.skin_biopsy.model_dump()
+    for key, label in voc.skin_biopsy.items():
+        v = biopsy_features.get(key)
+        put(
+            Fact(
+                f"skin_biopsy_{key}",
+                v or UNKNOWN,
+                f"Skin biopsy: {label[:1].lower()}{label[1:]}",
+                "recorded" if v not in (None, UNKNOWN) else "not_recorded",
+                f"recorded as {v}" if v else "not recorded",
+                f"skin_biopsy.{key}",
+            )
+        )
 
     history = case.history.model_dump()
     for key, label in voc.history.items():
