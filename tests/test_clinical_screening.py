@@ -144,3 +144,9 @@ def test_unrecorded_lung_antibodies_are_named() -> None:
     res = _screen(_adult())
     assert res.lung.unknowns
     assert "Anti-MDA5" in res.lung.unknowns[0]
+
+
+def test_cadm_shows_how_common_ild_is() -> None:
+    res = _screen(_adult(), cadm=True)
+    assert any("53%" in a for a in res.lung.advice)
+    assert not any("53%" in a for a in _screen(_adult(), cadm=False).lung.advice)

@@ -1,7 +1,5 @@
-"""The shared example cases are the contract: each must load unchanged and give its expected.
-
-``favours``, ``flags`` and ``triggers`` belong to the clinical-depth work (issue 4) and are
-not compared here yet; every other expected key is.
+"""The shared example cases are the contract: each must load unchanged and give its expected,
+every key of it: criteria, derived findings, the differential's verdict, flags and triggers.
 """
 
 from __future__ import annotations
@@ -19,8 +17,6 @@ from ifnscope.assessment import assess
 from ifnscope.case.reader import load_case
 
 from .helpers import CASES, needs_shared_cases, shared_cases
-
-LATER = {"favours", "flags", "triggers"}  # issue 4
 
 
 def _get(d: Any, path: str) -> Any:
@@ -60,9 +56,21 @@ def mismatches(expected: dict[str, Any], out: dict[str, Any]) -> list[str]:
         got = _get(out, f"derived_findings.{k}")
         if got != v:
             bad.append(f"derived {k}={got} want {v}")
+    if "favours" in expected:
+        got = _get(out, "differential.favours")
+        if got != expected["favours"]:
+            bad.append(f"favours={got} want {expected['favours']}")
+    codes = {f.get("code") for f in out.get("flags") or []}
+    for code in expected.get("flags") or []:
+        if code not in codes:
+            bad.append(f"flag {code} missing (have {sorted(codes)})")
+    agents = {str(t.get("agent", "")).lower() for t in out.get("triggers") or []}
+    for agent in expected.get("triggers") or []:
+        if agent.lower() not in agents:
+            bad.append(f"trigger {agent} missing (have {sorted(agents)})")
     unknown = (
         set(expected)
-        - LATER
+        - {"favours", "flags", "triggers"}
         - {
             "eular_acr_iim_2017",
             "eular_acr_sle_2019",
@@ -121,3 +129,30 @@ def test_seed_example_is_a_copy_of_the_shared_seed() -> None:
     shared = CASES / "seed-cadm.yaml"
     if shared.exists():
         assert yaml.safe_load(example.read_text()) == yaml.safe_load(shared.read_text())
+
+
+def test_the_comparison_catches_a_wrong_verdict_flag_or_trigger() -> None:
+    out = {"differential": {"favours": "dermatomyositis"}, "flags": [{"code": "smoking"}], "triggers": []}
+    bad = mismatches(
+        {"favours": "lupus", "flags": ["smoking", "no_antimalarial_tried"], "triggers": ["x"]}, out
+    )
+    assert bad == [
+        "favours=dermatomyositis want lupus",
+        "flag no_antimalarial_tried missing (have ['smoking'])",
+        "trigger x missing (have [])",
+    ]
+
+
+@needs_shared_cases
+def test_clinical_keys_carry_the_contract_fields() -> None:
+    """flags: {code, message, source}; triggers: {agent, disease, evidence, source}."""
+    for p in shared_cases():
+        out = assess(load_case(p)).to_json_dict()
+        assert out["differential"]["favours"] in ("dermatomyositis", "lupus", "indeterminate")
+        for f in out["flags"]:
+            assert f["code"]
+            assert f["message"]
+            assert f["source"]
+        for t in out["triggers"]:
+            assert {"agent", "disease", "evidence", "source"} <= set(t)
+            assert t["source"]

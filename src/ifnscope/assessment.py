@@ -1,19 +1,30 @@
 """Run every engine on a case and assemble the assessment (the JSON contract).
 
 Data flows one way: case -> facts (recorded + derived from lesions) -> engines -> this
-object -> terminal report / JSON / later the registry and web app.
+object -> terminal report / JSON / HTML report / registry and web app. The criteria come
+first; the clinical parts read what they need of them (the differential's picture for the
+trigger screen, the myositis classification for cancer screening).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from ifnscope import __version__
+from ifnscope.activity import ActivityResult
+from ifnscope.activity import evaluate as evaluate_activity
 from ifnscope.case.derive import derive_findings, describe_lesion
 from ifnscope.case.facts import build_facts
 from ifnscope.case.model import Case
+from ifnscope.clinical import differential, screening, therapy, triggers
+from ifnscope.clinical.base import Flag
+from ifnscope.clinical.differential import DifferentialResult
+from ifnscope.clinical.screening import ScreeningResult
+from ifnscope.clinical.therapy import TherapyResult
+from ifnscope.clinical.triggers import TriggerOut, TriggerResult
 from ifnscope.criteria import REGISTRY
 
 ASSESSMENT_FORMAT = "ifnscope-assessment/1"
@@ -73,6 +84,17 @@ class Assessment(BaseModel):
     conflicts: list[str]
     criteria: dict[str, Any] = Field(description="One result object per criteria set")
     unknowns: list[UnknownImpact]
+    differential: DifferentialResult = Field(
+        description="CLE vs DM: the features on each side and the verdict"
+    )
+    flags: list[Flag] = Field(description="Things to check or act on, each with its source")
+    triggers: list[TriggerOut] = Field(description="Drugs that may have induced the disease, by timing")
+    trigger_screen: TriggerResult = Field(description="The whole drug and event screen")
+    screening: ScreeningResult = Field(description="Cancer (IMACS 2023) and lung screening")
+    activity: ActivityResult | None = Field(
+        description="CDASI and CLASI from the case's activity section, and the change since baseline"
+    )
+    therapy: TherapyResult = Field(description="Medication history and the options not yet tried")
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -129,6 +151,24 @@ def assess(case: Case) -> Assessment:
             )
             imp.would_change.append(f"{REGISTRY[key].short}: {ch.result}")
 
+    picture = differential.evaluate_facts(facts)
+    trig = triggers.evaluate(case, picture.favours)
+    myositis, dm, cadm = _myositis(criteria)
+    screen = screening.evaluate(
+        case, facts, myositis=myositis, dermatomyositis=dm, cadm=cadm, picture=picture.favours
+    )
+    activity = evaluate_activity(case)
+    context = therapy.context_from(case, SimpleNamespace(criteria=criteria, activity=activity))
+    if context.picture == "indeterminate" and picture.favours != "indeterminate":
+        # Not classified either way: the treatment ladder follows what the skin picture favours.
+        context = context.model_copy(
+            update={
+                "classified_as": [*context.classified_as, f"skin picture favours {picture.favours}"],
+                "picture": picture.favours,
+            }
+        )
+    treatment = therapy.evaluate(case, context)
+
     return Assessment(
         case_id=case.id,
         title=case.title,
@@ -142,4 +182,32 @@ def assess(case: Case) -> Assessment:
         ],
         criteria=criteria,
         unknowns=list(impacts.values()),
+        differential=picture,
+        flags=[*trig.flags, *screen.flags, *treatment.flags],
+        triggers=trig.triggers,
+        trigger_screen=trig,
+        screening=screen,
+        activity=activity,
+        therapy=treatment,
     )
+
+
+def _myositis(criteria: dict[str, Any]) -> tuple[Literal["yes", "no", "unknown"], bool | None, bool | None]:
+    """Is the case an IIM, is it dermatomyositis, is it clinically amyopathic (None: undecided)?"""
+    iim, cadm = criteria["eular_acr_iim_2017"], criteria["sontheimer_cadm"]
+    is_cadm = {"amyopathic": True, "hypomyopathic": True, "not_applicable": False}.get(cadm.category)
+    if iim.category in ("probable", "definite") or is_cadm:
+        myositis: Literal["yes", "no", "unknown"] = "yes"
+    elif iim.category == "possible" or cadm.category in ("premyopathic", "undetermined"):
+        myositis = "unknown"
+    else:
+        myositis = "no"
+    dm_subgroups = {"dermatomyositis", "amyopathic_dermatomyositis", "juvenile_dermatomyositis"}
+    other_subgroups = {"polymyositis", "inclusion_body_myositis", "juvenile_myositis_other"}
+    if iim.subgroup in dm_subgroups or is_cadm:
+        dm: bool | None = True
+    elif iim.subgroup in other_subgroups:
+        dm = False
+    else:
+        dm = None
+    return myositis, dm, is_cadm

@@ -182,6 +182,202 @@ def vocabulary() -> None:
     _stdout().print(t)
 
 
+def _load_and_assess(case_path: Path) -> tuple[Any, Any]:
+    from ifnscope.assessment import assess as run
+    from ifnscope.case.reader import load_case
+
+    case = load_case(case_path)
+    return case, run(case)
+
+
+@app.command()
+def report(
+    case_path: Annotated[Path, typer.Argument(metavar="CASE", help="A case file (YAML or JSON).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write (default: <case>.report.html or .pdf here)."),
+    ] = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Write a PDF (WeasyPrint) instead of HTML.")] = False,
+    letter: Annotated[
+        str | None,
+        typer.Option("--letter", help="Add a draft letter of medical necessity for this agent (e.g. ivig)."),
+    ] = None,
+) -> None:
+    """Write the clinician's report: classification with evidence, activity, differential, flags,
+    screening, therapy and, on request, a draft letter of medical necessity."""
+    from ifnscope.report.html import write_report
+
+    try:
+        written = write_report(case_path, output, pdf=pdf, letter_agent=letter)
+    except IfnscopeError as err:
+        if not err.file:
+            err.file = str(case_path)
+        _print_error(err)
+        raise typer.Exit(err.exit_code) from None
+    _stderr().print(f"wrote {written}")
+
+
+@app.command("letter")
+def letter_cmd(
+    case_path: Annotated[Path, typer.Argument(metavar="CASE", help="A case file (YAML or JSON).")],
+    agent: Annotated[
+        str, typer.Option("--agent", "-a", help="The agent requested (e.g. ivig, anifrolumab).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the letter as JSON.")] = False,
+) -> None:
+    """Draft a letter of medical necessity from the case, for the clinician to review and sign."""
+    from ifnscope.clinical.letter import build_letter
+
+    try:
+        case, a = _load_and_assess(case_path)
+        doc = build_letter(case, a, agent)
+    except IfnscopeError as err:
+        if not err.file:
+            err.file = str(case_path)
+        _print_error(err)
+        raise typer.Exit(err.exit_code) from None
+    if as_json:
+        sys.stdout.write(json.dumps(doc.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(doc.text.rstrip() + "\n")
+    if doc.gaps:
+        _stderr().print("to complete before sending: " + "; ".join(doc.gaps), markup=False)
+
+
+@app.command()
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="The earlier visit's case file.")],
+    followup: Annotated[Path, typer.Argument(help="The later visit's case file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Change in CDASI and CLASI between two visits (MCID, 4-point/20% and CLASI-50 rules)."""
+    from ifnscope.activity import Scores
+    from ifnscope.activity import compare as compare_scores
+    from ifnscope.activity import evaluate as activity_of
+    from ifnscope.case.reader import load_case
+
+    def scores(path: Path) -> Any:
+        res = activity_of(load_case(path))
+        if res is None:
+            from ifnscope.errors import CaseValidationError
+
+            raise CaseValidationError(
+                "the case has no activity section (CDASI or CLASI items) to compare", file=str(path)
+            )
+        return Scores(
+            cdasi_activity=res.cdasi.activity_range if res.cdasi else None,
+            cdasi_damage=res.cdasi.damage_range if res.cdasi else None,
+            clasi_activity=res.clasi.activity_range if res.clasi else None,
+            clasi_damage=res.clasi.damage_range if res.clasi else None,
+        )
+
+    try:
+        change = compare_scores(scores(baseline), scores(followup))
+    except IfnscopeError as err:
+        _print_error(err)
+        raise typer.Exit(err.exit_code) from None
+    if as_json:
+        sys.stdout.write(json.dumps(change.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n")
+        return
+    from rich.text import Text
+
+    con = _stdout()
+    for idx in (change.cdasi, change.clasi):
+        if idx is None:
+            continue
+        con.print(Text(idx.summary, style="bold"))
+        for v in idx.verdicts:
+            con.print(f"  • {v.label}: {v.outcome.replace('_', ' ')} — {v.why}")
+    con.print(Text(f"Total Improvement Score: not computed — {change.tis.why}", style="dim"))
+
+
+@app.command()
+def drugs(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """The drugs that can induce lupus or dermatomyositis: evidence, latency and the names recognised."""
+    from ifnscope.clinical.drugs import all_drugs, label_of_class, members
+    from ifnscope.clinical.triggers import drug_rules
+    from ifnscope.provenance import Reference
+
+    rows = []
+    for a in drug_rules().associations:
+        names = [a.agent.drug] if a.agent.drug else members(a.agent.class_ or "")
+        brands = sorted({b for n in names for b in all_drugs()[n].brands})
+        window = a.window
+        rows.append(
+            {
+                "id": a.id,
+                "agent": a.agent.drug or label_of_class(a.agent.class_ or ""),
+                "generics": names,
+                "brands": brands,
+                "disease": a.disease,
+                "presentation": a.presentation,
+                "evidence": a.evidence,
+                "latency": a.latency,
+                "window_months": None
+                if window is None
+                else ("any" if window.any_duration else window.max_months),
+                "source": Reference.of(a.source).citation,
+            }
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        return
+    from rich.table import Table
+
+    t = Table(title="Drug-induced lupus and dermatomyositis (medication names resolve by generic or brand)")
+    for col in ("agent", "disease", "evidence", "latency", "counted if started within", "names"):
+        t.add_column(col)
+    for r in rows:
+        w = r["window_months"]
+        within = (
+            "not judged (latency unverified)"
+            if w is None
+            else ("any time before onset" if w == "any" else f"{w:g} months")
+        )
+        t.add_row(
+            r["agent"],
+            r["presentation"],
+            r["evidence"],
+            r["latency"],
+            within,
+            ", ".join(r["generics"] + r["brands"]),
+        )
+    _stdout().print(t)
+
+
+@app.command()
+def therapies(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the knowledge base as JSON.")] = False,
+) -> None:
+    """The therapy knowledge base: target, place in the type I IFN pathway, approvals, trials."""
+    from ifnscope.clinical.therapy import knowledge_base
+
+    kb = knowledge_base()
+    if as_json:
+        sys.stdout.write(json.dumps(kb.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n")
+        return
+    from rich.table import Table
+
+    t = Table(title="Treatments of cutaneous lupus and dermatomyositis", show_lines=True)
+    for col in ("agent", "target", "IFN pathway", "approval", "key trials"):
+        t.add_column(col)
+    for key, ag in kb.agents.items():
+        approvals = "; ".join(
+            f"{x.regulator}: {x.indication}" + (f" ({x.date})" if x.date else "") for x in ag.approval
+        )
+        trials = "; ".join(f"{x.name}: {x.result}" for x in ag.trials[:2])
+        t.add_row(
+            f"{ag.label}\n[{key}]",
+            ag.target,
+            ag.pathway.level.replace("_", " "),
+            approvals or "-",
+            trials or "-",
+        )
+    _stdout().print(t)
+
+
 # ----------------------------------------------------------------- interferon signatures
 
 

@@ -145,9 +145,12 @@ def render(a: Assessment, console: Console) -> None:
         line.append("; ".join(u.would_change))
         console.print(line)
 
+    _clinical(a, console)
+
     unverified: list[str] = []
     for res in a.criteria.values():
         unverified += getattr(res, "unverified", []) + getattr(res, "not_applied", [])
+    unverified += a.screening.cancer.unverified
     if unverified:
         console.print(Text("\nRules not verified in a source (reported, not guessed)", style="bold"))
         for u in unverified:
@@ -155,8 +158,133 @@ def render(a: Assessment, console: Console) -> None:
 
     console.print(Text("\nSources", style="bold"))
     seen: dict[str, str] = {}
-    for res in a.criteria.values():
-        for ref in res.references:
-            seen.setdefault(ref.source, ref.citation)
+    for ref in all_references(a):
+        seen.setdefault(ref.source, ref.citation)
     for cit in seen.values():
         console.print(Text(f"  {cit}", style="dim"))
+
+
+_SEVERITY = {"act": ("!", "bold red"), "check": ("?", "yellow"), "info": ("i", "cyan")}
+_TEST_WORD = {
+    "negative": "negative",
+    "positive": "POSITIVE",
+    "not_done": "not done",
+    "not_recorded": "not recorded",
+    "not_applicable": "n/a",
+}
+
+
+def all_references(a: Assessment) -> list[Any]:
+    """Every reference the assessment rests on, criteria first, without repeats."""
+    refs: list[Any] = []
+    for res in a.criteria.values():
+        refs += res.references
+    refs += [*a.differential.references, a.differential.rule_reference]
+    refs += [r for f in a.flags for r in f.references]
+    refs += [r for t in a.triggers for r in t.references]
+    refs += a.screening.cancer.references + a.screening.lung.references
+    if a.activity is not None:
+        for idx in (a.activity.cdasi, a.activity.clasi):
+            if idx is not None:
+                refs += idx.references
+    refs += a.therapy.references
+    return list({r.source: r for r in refs}.values())
+
+
+def _clinical(a: Assessment, console: Console) -> None:
+    """Differential, flags, triggers and screening: what a clinician acts on at the visit."""
+    d = a.differential
+    console.print(Text("\nLupus or dermatomyositis?", style="bold"))
+    style = {"dermatomyositis": "magenta", "lupus": "blue"}.get(d.favours, "yellow")
+    console.print(Text("  " + d.summary, style=style))
+    for f in d.not_discriminating:
+        console.print(Text(f"  ~ {f.label}: not weighed ({f.note})", style="dim"))
+    by_result: dict[str, list[str]] = {}
+    for ch in d.what_if:
+        by_result.setdefault(ch.result, []).append(ch.label)
+    for result, labels in by_result.items():
+        console.print(
+            Text(f"  If any of these unrecorded features were present: {result}: ", style="yellow")
+            + Text(", ".join(labels), style="dim")
+        )
+    for t in d.tests_that_would_help:
+        mark = " (could change the verdict)" if t.could_change_verdict else ""
+        console.print(Text(f"  → {t.test}{mark}: {t.why}"))
+    console.print(Text(f"  Weighing rule (ifnscope's own, not a published score): {d.rule}", style="dim"))
+
+    if a.flags:
+        console.print(Text("\nFlags", style="bold"))
+        for f in a.flags:
+            mark, st = _SEVERITY[f.severity]
+            line = Text(f"  {mark} ", style=st)
+            line.append(f"{f.code}: ", style=st)
+            line.append(f.message)
+            console.print(line)
+
+    ts = a.trigger_screen
+    if a.triggers or ts.set_aside or ts.unrecognised:
+        console.print(Text("\nDrugs that can induce lupus or dermatomyositis", style="bold"))
+        for t in a.triggers:
+            fit = "" if t.fits_picture is not False else " (the skin picture favours the other disease)"
+            console.print(
+                Text(f"  • {t.agent} [{t.status.replace('_', ' ')}]: {t.presentation}{fit}; {t.timing}. ")
+                + Text(f"Evidence: {t.evidence}; usual latency {t.latency}.", style="dim")
+            )
+        for t in ts.set_aside:
+            console.print(Text(f"  – {t.agent} set aside: {t.timing}", style="dim"))
+        for r in ts.unrecognised:
+            console.print(Text(f"  ? {r.describe()}", style="yellow"))
+
+    if a.activity is not None:
+        from ifnscope.report.terminal_activity import activity_panel
+
+        console.print(Text("\nSkin activity and damage", style="bold"))
+        console.print(activity_panel(a.activity))
+
+    t = a.therapy
+    console.print(Text("\nTreatment so far and options not yet tried", style="bold"))
+    for h in t.history:
+        style = "yellow" if h.counts_as_failed else ""
+        console.print(Text(f"  • {h.recorded_as}: {h.status_text}", style=style))
+    if not t.history:
+        console.print(Text("  no medication recorded", style="yellow"))
+    for o in t.options_not_tried[:8]:
+        console.print(
+            Text(f"  → {o.label} [{o.pathway_label}]: ")
+            + Text(o.summary.removeprefix("Not recorded as tried. "))
+        )
+        for note in o.eligibility_notes:
+            console.print(Text(f"      {note}", style="dim"))
+    if len(t.options_not_tried) > 8:
+        rest = ", ".join(o.label for o in t.options_not_tried[8:])
+        console.print(Text(f"  Further options in the knowledge base: {rest}", style="dim"))
+    console.print(Text(f"  {t.ifn_pathway.summary}", style="dim"))
+
+    c = a.screening.cancer
+    console.print(Text("\nCancer screening (IMACS 2023)", style="bold"))
+    console.print(Text(f"  Applies: {c.applies} — {c.why}"))
+    if c.applies != "no":
+        for p in c.panels:
+            line = Text(f"  {p.label} ({p.recommended_for}): {p.recorded} of {p.applicable} recorded")
+            if p.missing:
+                line.append(f"; not recorded: {', '.join(p.missing)}", style="yellow")
+            console.print(line)
+        for o in c.other_tests_recorded:
+            console.print(Text(f"  Also recorded: {o.label} {_TEST_WORD[o.status]}", style="dim"))
+        raised = [f for f in c.risk_factors if f.status == "present"]
+        if raised:
+            console.print(
+                Text("  Recorded factors linked to cancer risk (meta-analysis): ")
+                + Text(", ".join(f"{f.label} ({f.direction}, {f.effect})" for f in raised), style="dim")
+            )
+        console.print(Text(f"  {c.category_note}", style="dim"))
+        console.print(Text(f"  {c.counting_rule}", style="dim"))
+        for x in c.additional:
+            console.print(Text(f"  • {x}", style="dim"))
+    lung = a.screening.lung
+    if lung.advice or lung.unknowns:
+        console.print(Text("\nLung (interstitial lung disease)", style="bold"))
+        for x in lung.advice:
+            console.print(Text(f"  • {x}"))
+        for x in lung.unknowns:
+            console.print(Text(f"  ? {x}", style="yellow"))
