@@ -17,6 +17,8 @@ from ifnscope.errors import (
     IfnscopeError,
 )
 
+from .helpers import shared_cases
+
 HEAD = "format: ifnscope-case/1\nid: t\n"
 
 
@@ -251,4 +253,21 @@ def test_error_dict_is_structured() -> None:
         "expected": d["issues"][0]["expected"],
         "did_you_mean": "pruritus",
         "line": 4,
+    }
+
+
+def test_a_stored_case_reads_back_unchanged() -> None:
+    """The registry stores cases as JSON; every example must validate again to the same case."""
+    root = Path(__file__).resolve().parents[1]
+    paths = sorted((root / "examples").glob("*.yaml")) + shared_cases()
+    assert paths
+    for p in paths:
+        case = load_case(p)
+        stored = case.model_dump(mode="json", exclude_none=True)
+        assert validate_case(stored) == case, p.name
+    biopsy = validate_case(
+        {"format": "ifnscope-case/1", "id": "b", "muscle": {"biopsy": {"rimmed_vacuoles": "present"}}}
+    )
+    assert biopsy.model_dump(mode="json", exclude_none=True)["muscle"] == {
+        "biopsy": {"rimmed_vacuoles": "present"}
     }

@@ -23,11 +23,17 @@ at the edges, so a bug still surfaces as a bug.
     │                                  matrix.scale, matrix.controls
     ├── ReferenceFileError             reference.not-found, reference.format,
     │                                  reference.incompatible (fitted on other data)
+    ├── RegistryError                  registry.not-found, registry.conflict,
+    │                                  registry.forbidden, registry.migration,
+    │                                  registry.too-large, registry.invalid
+    ├── AuthError                      auth.required, auth.invalid (a wrong login or token),
+    │                                  auth.csrf (a form without its token)
     └── DataError                      data.*  (a packaged rule table is malformed: a bug
                                        in ifnscope's own data, reported with the file and row)
 
 Exit codes used by the CLI: 2 for any ``IfnscopeError`` caused by input, 1 for internal
-errors (``DataError``), 0 otherwise.
+errors (``DataError``), 0 otherwise. The web API maps codes to HTTP statuses
+(``registry.web.errors``) and always answers ``{"error": {code, message, field?}}``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AuthError",
     "CaseError",
     "CaseNotFoundError",
     "CaseParseError",
@@ -46,6 +53,7 @@ __all__ = [
     "Issue",
     "MatrixError",
     "ReferenceFileError",
+    "RegistryError",
     "SignatureError",
     "format_loc",
 ]
@@ -186,6 +194,18 @@ class ReferenceFileError(IfnscopeError):
     """A fixed reference file is missing, malformed, or was fitted on incompatible data."""
 
     code = "reference.error"
+
+
+class RegistryError(IfnscopeError):
+    """A registry request that cannot be done: unknown patient, conflict, forbidden, too large."""
+
+    code = "registry.error"
+
+
+class AuthError(IfnscopeError):
+    """Not logged in, a wrong password or token, or a form without its CSRF token."""
+
+    code = "auth.required"
 
 
 class DataError(IfnscopeError):

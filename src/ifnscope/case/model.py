@@ -19,6 +19,7 @@ from pydantic import (
     ValidationInfo,
     create_model,
     field_validator,
+    model_serializer,
 )
 from pydantic_core import PydanticCustomError
 
@@ -71,6 +72,16 @@ class MuscleBiopsy(_MuscleBiopsyBase):  # type: ignore[misc, valid-type]
     """A muscle biopsy: ``not_done`` in the file, or a map of its features."""
 
     done: bool = Field(default=True, description="False when the file says biopsy: not_done")
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: Any) -> Any:
+        """Serialise as the case format writes it (``not_done`` or the feature map), so that a
+        stored case reads back unchanged."""
+        if not self.done:
+            return "not_done"
+        out = handler(self)
+        out.pop("done", None)
+        return out
 
 
 def _biopsy_before(value: Any) -> Any:

@@ -1,0 +1,142 @@
+"""Users, roles, passwords and API tokens.
+
+Roles, and what each may do (``can``):
+
+- ``clinician``: read and change identifiable patient records;
+- ``researcher``: read de-identified records only (pseudonym, no name, MRN, birth date, free
+  text or calendar dates), run cohort queries, upload and score expression data; no changes
+  to patients or visits;
+- ``admin``: everything a clinician may, plus managing users.
+
+Passwords are hashed with Argon2id (argon2-cffi, the algorithm OWASP recommends first).
+API tokens are random 32-byte strings shown once; only their SHA-256 is stored, so a stolen
+database does not yield usable tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ifnscope.errors import AuthError, RegistryError
+from ifnscope.registry.models import ApiToken, User
+
+Role = Literal["clinician", "researcher", "admin"]
+ROLES: tuple[Role, ...] = ("clinician", "researcher", "admin")
+Permission = Literal["read_identified", "read_deidentified", "write_patients", "score", "manage_users"]
+
+_GRANTS: dict[Role, frozenset[Permission]] = {
+    "clinician": frozenset({"read_identified", "read_deidentified", "write_patients", "score"}),
+    "researcher": frozenset({"read_deidentified", "score"}),
+    "admin": frozenset({"read_identified", "read_deidentified", "write_patients", "score", "manage_users"}),
+}
+MIN_PASSWORD = 10
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, for permission checks and the audit log."""
+
+    user_id: int | None
+    username: str
+    role: Role
+    via: Literal["web", "api", "cli"] = "api"
+
+    def can(self, permission: Permission) -> bool:
+        return permission in _GRANTS[self.role]
+
+    @property
+    def identified(self) -> bool:
+        """Whether this actor sees names, MRNs and dates."""
+        return self.can("read_identified")
+
+    def require(self, permission: Permission) -> None:
+        if not self.can(permission):
+            raise RegistryError(
+                f"a {self.role} may not do this ({permission.replace('_', ' ')})", code="registry.forbidden"
+            )
+
+
+SYSTEM = Actor(None, "system", "admin", "cli")
+
+
+def _hasher():  # type: ignore[no-untyped-def]
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise RegistryError(f"a password needs at least {MIN_PASSWORD} characters", code="registry.invalid")
+    return str(_hasher().hash(password))
+
+
+def create_user(s: Session, username: str, password: str, role: Role) -> User:
+    if role not in ROLES:
+        raise RegistryError(f"unknown role {role!r}; roles: {', '.join(ROLES)}", code="registry.invalid")
+    username = username.strip()
+    if not username:
+        raise RegistryError("a username is required", code="registry.invalid")
+    if s.scalar(select(User).where(User.username == username)) is not None:
+        raise RegistryError(f"user {username!r} already exists", code="registry.conflict")
+    user = User(username=username, password_hash=hash_password(password), role=role, active=True)
+    s.add(user)
+    s.flush()
+    return user
+
+
+def authenticate(s: Session, username: str, password: str) -> User:
+    """The user, if the password is right; one error for every failure (no user enumeration)."""
+    from argon2.exceptions import VerificationError, VerifyMismatchError
+
+    user = s.scalar(select(User).where(User.username == username.strip()))
+    ph = _hasher()
+    if user is None or not user.active:
+        ph.hash("timing-equaliser-not-a-password")  # same cost whether or not the user exists
+        raise AuthError("wrong username or password", code="auth.invalid")
+    try:
+        ph.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError):
+        raise AuthError("wrong username or password", code="auth.invalid") from None
+    if ph.check_needs_rehash(user.password_hash):
+        user.password_hash = ph.hash(password)
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(s: Session, user: User, name: str) -> str:
+    """A new API token for ``user``; the returned string is the only time it is seen."""
+    token = "ifn_" + secrets.token_urlsafe(32)
+    s.add(ApiToken(user_id=user.id, name=name.strip() or "token", token_hash=_digest(token)))
+    s.flush()
+    return token
+
+
+def user_for_token(s: Session, token: str) -> User:
+    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    if row is None or row.revoked or not row.user.active:
+        raise AuthError("invalid or revoked API token", code="auth.invalid")
+    row.last_used_at = dt.datetime.now(dt.UTC)
+    return row.user
+
+
+def revoke_token(s: Session, token_id: int, by: Actor) -> None:
+    """Revoke a token: its owner may, and an admin may revoke anyone's."""
+    row = s.get(ApiToken, token_id)
+    if row is None or (row.user_id != by.user_id and not by.can("manage_users")):
+        raise RegistryError(f"no API token {token_id} of yours", code="registry.not-found")
+    row.revoked = True
+
+
+def actor_for(user: User, via: Literal["web", "api", "cli"]) -> Actor:
+    return Actor(user.id, user.username, user.role, via)  # type: ignore[arg-type]

@@ -1,0 +1,189 @@
+"""The registry's tables (SQLAlchemy 2 declarative models).
+
+A patient has visits (each a validated case snapshot with its assessment, and the numbers a
+cohort query needs copied out of it), samples with interferon scores, and treatments with start,
+stop and response. Users, API tokens and the audit log sit beside them. Identifying fields
+(``name``, ``mrn``, ``birth_date``) live only on the patient row, so a de-identified view is the
+patient row without them plus everything else.
+
+The schema is created and changed only by the Alembic migrations in ``registry/migrations``;
+``Base.metadata`` is what they are checked against (tests compare the two).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))  # clinician | researcher | admin
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the token is shown once
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship()
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(20), unique=True)  # what researchers see
+    name: Mapped[str | None] = mapped_column(String(200))  # identifying
+    mrn: Mapped[str | None] = mapped_column(String(80), unique=True)  # identifying
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)  # identifying
+    sex: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    visits: Mapped[list[Visit]] = relationship(
+        back_populates="patient", order_by="Visit.visit_date", cascade="all, delete-orphan"
+    )
+    samples: Mapped[list[Sample]] = relationship(back_populates="patient", cascade="all, delete-orphan")
+    treatments: Mapped[list[Treatment]] = relationship(
+        back_populates="patient", order_by="Treatment.id", cascade="all, delete-orphan"
+    )
+
+
+class Visit(Base):
+    """One assessment of a patient: the case as recorded and what ifnscope said of it."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    visit_date: Mapped[dt.date] = mapped_column(Date)
+    case: Mapped[dict[str, Any]] = mapped_column(JSON)  # the validated case, as JSON
+    assessment: Mapped[dict[str, Any]] = mapped_column(JSON)  # the assessment, as JSON
+    ifnscope_version: Mapped[str] = mapped_column(String(40))
+    # Copied out of the assessment for cohort queries (the JSON above stays the record).
+    iim_category: Mapped[str | None] = mapped_column(String(20))
+    iim_subgroup: Mapped[str | None] = mapped_column(String(40))
+    cadm_category: Mapped[str | None] = mapped_column(String(20))
+    sle_classified: Mapped[bool | None] = mapped_column(Boolean)
+    favours: Mapped[str | None] = mapped_column(String(20))
+    cdasi_activity: Mapped[float | None] = mapped_column(Float)  # only when every item was scored
+    cdasi_damage: Mapped[float | None] = mapped_column(Float)
+    clasi_activity: Mapped[float | None] = mapped_column(Float)
+    clasi_damage: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    patient: Mapped[Patient] = relationship(back_populates="visits")
+
+    __table_args__ = (Index("ix_visits_patient_date", "patient_id", "visit_date"),)
+
+
+class SavedReference(Base):
+    """A fixed reference (``ifnscope reference fit``) saved for scoring later uploads."""
+
+    __tablename__ = "ifn_references"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Sample(Base):
+    __tablename__ = "samples"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id", ondelete="SET NULL"))
+    label: Mapped[str] = mapped_column(String(200))  # the sample's name in the uploaded matrix
+    collected_on: Mapped[dt.date | None] = mapped_column(Date)
+    tissue: Mapped[str | None] = mapped_column(String(40))  # blood, skin, ...
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    patient: Mapped[Patient] = relationship(back_populates="samples")
+    scores: Mapped[list[IfnScore]] = relationship(back_populates="sample", cascade="all, delete-orphan")
+
+
+class IfnScore(Base):
+    __tablename__ = "ifn_scores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    signature: Mapped[str] = mapped_column(String(40))
+    method: Mapped[str] = mapped_column(String(40))
+    score: Mapped[float | None] = mapped_column(Float)
+    call: Mapped[str | None] = mapped_column(String(20))  # high | low | None
+    genes_found: Mapped[int] = mapped_column(Integer)
+    genes_total: Mapped[int] = mapped_column(Integer)
+    reference_name: Mapped[str | None] = mapped_column(String(120))
+    cutoff_source: Mapped[str | None] = mapped_column(Text)
+
+    sample: Mapped[Sample] = relationship(back_populates="scores")
+
+
+class Treatment(Base):
+    __tablename__ = "treatments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    recorded_as: Mapped[str] = mapped_column(String(200))
+    agent: Mapped[str | None] = mapped_column(String(80))  # knowledge-base key, when recognised
+    pathway_level: Mapped[str | None] = mapped_column(String(30))
+    ifn_targeted: Mapped[bool] = mapped_column(Boolean, default=False)
+    started: Mapped[str | None] = mapped_column(String(10))  # YYYY, YYYY-MM or YYYY-MM-DD, as recorded
+    stopped: Mapped[str | None] = mapped_column(String(10))
+    response: Mapped[str | None] = mapped_column(String(20))
+    dose: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    patient: Mapped[Patient] = relationship(back_populates="treatments")
+
+
+class AuditEvent(Base):
+    """Who read or changed which patient. Never holds clinical content or identifiers."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str | None] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))  # read, create, update, delete, export, login, ...
+    patient_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no FK: kept after deletion
+    detail: Mapped[str | None] = mapped_column(String(200))  # e.g. "visit 12", never clinical text
+    via: Mapped[str | None] = mapped_column(String(10))  # web | api | cli

@@ -1,0 +1,13 @@
+"""The JSON API, mounted under ``/api``; every router documents itself in /openapi.json."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ifnscope.web.api import admin, assess, auth, cohort, patients, signatures
+
+router = APIRouter(prefix="/api")
+for _module in (auth, patients, assess, signatures, cohort, admin):
+    router.include_router(_module.router)
+
+__all__ = ["router"]

@@ -1,0 +1,139 @@
+"""Login and logout (session cookie + CSRF token), the current user, API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from typing import Literal, get_args
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from ifnscope.errors import AuthError
+from ifnscope.registry.auth import Actor, Permission, actor_for, authenticate, create_token, revoke_token
+from ifnscope.registry.models import ApiToken, User
+from ifnscope.registry.service import audit
+from ifnscope.web.deps import Authenticated, DbSession
+from ifnscope.web.security import csrf_token, login_session, logout_session, session_user_id, verify_csrf
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+log = logging.getLogger("ifnscope.web")
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: Literal["clinician", "researcher", "admin"]
+    permissions: list[str]
+
+
+class SessionOut(BaseModel):
+    user: UserOut
+    csrf_token: str | None = Field(
+        description="Send as X-CSRF-Token with state-changing requests that use the session cookie"
+    )
+    via: Literal["web", "api", "cli"]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80, description="What the token is for, e.g. 'lab pipeline'")
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    token: str = Field(description="Shown once; only its hash is stored")
+
+
+class TokenInfo(BaseModel):
+    id: int
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked: bool
+
+
+def user_out(actor: Actor) -> UserOut:
+    assert actor.user_id is not None
+    return UserOut(
+        id=actor.user_id,
+        username=actor.username,
+        role=actor.role,
+        permissions=[p for p in get_args(Permission) if actor.can(p)],
+    )
+
+
+@router.post("/login", response_model=SessionOut)
+def login(body: LoginIn, request: Request, s: DbSession) -> SessionOut:
+    """Check the password and start a session (the ``ifnscope_session`` cookie)."""
+    try:
+        user = authenticate(s, body.username, body.password)
+    except AuthError:
+        log.info("login failed")  # never the username: it may be a mistyped password
+        raise
+    actor = actor_for(user, "web")
+    token = login_session(request, user.id)
+    audit(s, actor, "login")
+    log.info("login: user %d", user.id)
+    return SessionOut(user=user_out(actor), csrf_token=token, via="web")
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+async def logout(request: Request) -> Response:
+    """End the session (cookie sessions need the CSRF token, like every state change)."""
+    if session_user_id(request) is not None:
+        await verify_csrf(request)
+    logout_session(request)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=SessionOut)
+def me(actor: Authenticated, request: Request) -> SessionOut:
+    """The current user, role and permissions; for cookie sessions also the CSRF token."""
+    token = csrf_token(request) if actor.via == "web" else None
+    return SessionOut(user=user_out(actor), csrf_token=token, via=actor.via)
+
+
+@router.post("/tokens", status_code=201, response_model=TokenOut)
+def new_token(body: TokenIn, actor: Authenticated, s: DbSession) -> TokenOut:
+    """Create an API token for the current user. The token is in this answer only."""
+    user = s.get(User, actor.user_id)
+    if user is None:  # pragma: no cover - the actor was just loaded
+        raise AuthError("log in again", code="auth.required")
+    token = create_token(s, user, body.name)
+    # The row just added, by the stored hash (registry.auth keeps sha256 hex of the token).
+    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest()))
+    assert row is not None
+    audit(s, actor, "create_token", None, f"token {row.id}")
+    return TokenOut(id=row.id, name=row.name, token=token)
+
+
+@router.get("/tokens", response_model=list[TokenInfo])
+def list_tokens(actor: Authenticated, s: DbSession) -> list[TokenInfo]:
+    """The current user's API tokens (never the tokens themselves)."""
+    rows = s.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id))
+    return [
+        TokenInfo(
+            id=r.id, name=r.name, created_at=r.created_at, last_used_at=r.last_used_at, revoked=r.revoked
+        )
+        for r in rows
+    ]
+
+
+@router.delete("/tokens/{token_id}", status_code=204, response_class=Response)
+def revoke(token_id: int, actor: Authenticated, s: DbSession) -> Response:
+    """Revoke one of your API tokens (admins: anyone's)."""
+    revoke_token(s, token_id, actor)
+    audit(s, actor, "revoke_token", None, f"token {token_id}")
+    return Response(status_code=204)

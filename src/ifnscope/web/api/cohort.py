@@ -1,0 +1,25 @@
+"""Cohort queries over each patient's latest visit."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+
+from ifnscope.registry import service
+from ifnscope.registry.service import CohortQuery, PatientSummary
+from ifnscope.web.deps import Authenticated, DbSession
+
+router = APIRouter(tags=["cohort"])
+log = logging.getLogger("ifnscope.web")
+
+
+@router.post("/cohort", response_model=list[PatientSummary])
+def cohort(query: CohortQuery, actor: Authenticated, s: DbSession) -> list[PatientSummary]:
+    """Patients whose latest visit meets every condition given, e.g. dermatomyositis with CDASI
+    activity ≥ 14, a high rice6 interferon call and no current interferon-targeted drug:
+    `{"picture": "dermatomyositis", "min_cdasi_activity": 14, "ifn_high": "rice6",
+    "not_on_ifn_targeted": true}`."""
+    rows = service.cohort(s, actor, query)
+    log.info("cohort query: %d patients", len(rows))
+    return rows

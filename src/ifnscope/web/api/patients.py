@@ -1,0 +1,225 @@
+"""Patients, their visits and treatments, exports and timelines.
+
+Researchers read de-identified views (pseudonym, no name, MRN, birth date, free text or calendar
+dates) and may not change patients or visits; the registry service enforces both and writes the
+audit log. Search text (``q``) is never logged or audited: it may be a name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from ifnscope.case.model import Case
+from ifnscope.registry import service
+from ifnscope.registry.auth import Actor
+from ifnscope.registry.models import Patient
+from ifnscope.registry.service import PatientRecord, PatientSummary, TreatmentView, VisitView
+from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
+from ifnscope.web.deps import Authenticated, DbSession, require
+
+router = APIRouter(tags=["patients"])
+log = logging.getLogger("ifnscope.web")
+
+Writer = Annotated[Actor, Depends(require("write_patients"))]
+Sex = Literal["female", "male", "other", "unknown"]
+
+
+class PatientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    mrn: str | None = Field(default=None, max_length=80, description="Medical record number (unique)")
+    birth_date: dt.date | None = None
+    sex: Sex | None = None
+
+
+class PatientPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    mrn: str | None = Field(default=None, max_length=80)
+    sex: Sex | None = None
+
+
+class TreatmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="As recorded, e.g. 'anifrolumab'")
+    started: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    stopped: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    response: str | None = Field(default=None, description="As in the case format's medications")
+    dose: str | None = Field(default=None, max_length=120)
+
+
+class TreatmentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stopped: str | None = None
+    response: str | None = None
+
+
+# ------------------------------------------------------------------------------ patients
+
+
+@router.get("/patients", response_model=list[PatientSummary])
+def list_patients(
+    actor: Authenticated,
+    s: DbSession,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Name, MRN or pseudonym (researchers: pseudonym)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[PatientSummary]:
+    """Patients, newest first. The search text is neither logged nor audited."""
+    rows = service.list_patients(s, actor, q, limit=limit, offset=offset)
+    log.info("patient list: %d rows%s", len(rows), " (search)" if q else "")
+    return rows
+
+
+@router.post("/patients", status_code=201, response_model=PatientSummary)
+def create_patient(body: PatientIn, actor: Writer, s: DbSession) -> PatientSummary:
+    p = service.create_patient(
+        s, actor, name=body.name, mrn=body.mrn, birth_date=body.birth_date, sex=body.sex
+    )
+    log.info("patient %d created", p.id)
+    return p
+
+
+@router.get("/patients/{patient_id}", response_model=PatientRecord)
+def get_patient(
+    patient_id: int,
+    actor: Authenticated,
+    s: DbSession,
+    full: Annotated[bool, Query(description="Include each visit's case and assessment")] = False,
+) -> PatientRecord:
+    return service.get_record(s, actor, patient_id, full_visits=full)
+
+
+@router.patch("/patients/{patient_id}", response_model=PatientSummary)
+def update_patient(patient_id: int, body: PatientPatch, actor: Writer, s: DbSession) -> PatientSummary:
+    return service.update_patient(s, actor, patient_id, name=body.name, mrn=body.mrn, sex=body.sex)
+
+
+@router.delete("/patients/{patient_id}", status_code=204, response_class=Response)
+def delete_patient(patient_id: int, actor: Writer, s: DbSession) -> Response:
+    service.delete_patient(s, actor, patient_id)
+    log.info("patient %d deleted", patient_id)
+    return Response(status_code=204)
+
+
+# -------------------------------------------------------------------------------- visits
+
+
+async def _visit_body(request: Request) -> tuple[Case | dict[str, Any], dt.date | None]:
+    return await read_visit(request)
+
+
+@router.post(
+    "/patients/{patient_id}/visits",
+    status_code=201,
+    response_model=VisitView,
+    openapi_extra=body_doc(
+        VisitIn.model_json_schema(),
+        {
+            **CASE_FILE_SCHEMA,
+            "properties": {
+                **CASE_FILE_SCHEMA["properties"],
+                "visit_date": {"type": "string", "format": "date", "description": "Default: today"},
+            },
+        },
+    ),
+)
+def add_visit(
+    patient_id: int,
+    _body: Annotated[None, Depends(buffer_body)],
+    actor: Writer,
+    s: DbSession,
+    visit: Annotated[tuple[Case | dict[str, Any], dt.date | None], Depends(_visit_body)],
+) -> VisitView:
+    """Store a visit: the case is validated (422 ``case.invalid`` with every issue), assessed, and
+    kept with its assessment; recognised medications become treatments.
+
+    Send JSON ``{"visit_date": "YYYY-MM-DD", "case": {...}}`` or a multipart upload of a YAML/JSON
+    case file (``file``, optional ``visit_date``)."""
+    case, visit_date = visit
+    v = service.add_visit(s, actor, patient_id, case, visit_date=visit_date)
+    log.info("patient %d: visit %d added", patient_id, v.id)
+    return v
+
+
+@router.get("/visits/{visit_id}", response_model=VisitView)
+def get_visit(visit_id: int, actor: Authenticated, s: DbSession) -> VisitView:
+    """One visit with its case and assessment (de-identified for researchers)."""
+    return service.get_visit(s, actor, visit_id)
+
+
+# ---------------------------------------------------------------------------- treatments
+
+
+@router.post("/patients/{patient_id}/treatments", status_code=201, response_model=TreatmentView)
+def add_treatment(patient_id: int, body: TreatmentIn, actor: Writer, s: DbSession) -> TreatmentView:
+    """Record a treatment; the agent and whether it targets the interferon pathway are resolved."""
+    t = service.add_treatment(
+        s,
+        actor,
+        patient_id,
+        name=body.name,
+        started=body.started,
+        stopped=body.stopped,
+        response=body.response,
+        dose=body.dose,
+    )
+    log.info("patient %d: treatment %d added", patient_id, t.id)
+    return t
+
+
+@router.patch("/treatments/{treatment_id}", response_model=TreatmentView)
+def update_treatment(treatment_id: int, body: TreatmentPatch, actor: Writer, s: DbSession) -> TreatmentView:
+    """Record a stop date or the response."""
+    return service.update_treatment(s, actor, treatment_id, stopped=body.stopped, response=body.response)
+
+
+# ---------------------------------------------------------------------- export, timeline
+
+
+@router.get(
+    "/patients/{patient_id}/export",
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/csv": {}},
+            "description": "The record as JSON, or as CSV (one row per visit item, score and treatment)",
+        }
+    },
+    response_class=Response,
+)
+def export_patient(
+    patient_id: int,
+    actor: Authenticated,
+    s: DbSession,
+    fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+) -> Response:
+    """Download the record; the file is named by the pseudonym, never the name."""
+    text = service.export_record(s, actor, patient_id, fmt)
+    patient = s.get(Patient, patient_id)
+    assert patient is not None  # export_record raised otherwise
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    filename = f"{patient.pseudonym}.{fmt}"
+    log.info("patient %d exported (%s)", patient_id, fmt)
+    return Response(
+        content=text,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/patients/{patient_id}/timeline")
+def timeline(patient_id: int, actor: Authenticated, s: DbSession) -> dict[str, Any]:
+    """Activity scores per visit, interferon scores per sample and treatment periods: calendar
+    dates for clinicians, days since the first visit for researchers."""
+    return service.timeline(s, actor, patient_id)

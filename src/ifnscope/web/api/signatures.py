@@ -1,0 +1,124 @@
+"""Saved references (from ``ifnscope reference fit``) and interferon scores of uploaded samples.
+
+An uploaded expression matrix is copied into a private temporary folder (mode 0700), read by
+the same readers as the command line (chosen by the file's suffix), scored, and deleted at once;
+only the scores are stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path, PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from ifnscope.errors import MatrixError, ReferenceFileError
+from ifnscope.registry import service
+from ifnscope.registry.auth import Actor
+from ifnscope.registry.service import ScoreView
+from ifnscope.web.deps import Authenticated, DbSession, actor_briefly, in_transaction, require
+
+router = APIRouter(tags=["signatures"])
+log = logging.getLogger("ifnscope.web")
+
+Scorer = Annotated[Actor, Depends(require("score"))]
+MATRIX_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz", ".h5ad")
+
+
+class ReferenceInfo(BaseModel):
+    name: str
+    controls: int | None
+    normalization: str | None
+    created_at: str
+
+
+@router.post("/references", status_code=201, response_model=ReferenceInfo)
+def save_reference(
+    actor: Scorer,
+    s: DbSession,
+    file: Annotated[UploadFile, File(description="A reference file written by `ifnscope reference fit`")],
+    name: Annotated[
+        str | None, Form(max_length=120, description="Default: the file name without .json")
+    ] = None,
+) -> ReferenceInfo:
+    """Save a fixed reference under a name, for scoring later uploads against it."""
+    label = (name or PurePath(file.filename or "reference").stem).strip()
+    try:
+        content = json.loads(file.file.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ReferenceFileError(
+            "not a JSON reference file (write one with `ifnscope reference fit`)", code="reference.format"
+        ) from None
+    if not isinstance(content, dict):
+        raise ReferenceFileError("a reference file is a JSON object", code="reference.format")
+    service.save_reference(s, actor, label, content)
+    log.info("reference saved")
+    return next(ReferenceInfo(**r) for r in service.list_references(s, actor) if r["name"] == label)
+
+
+@router.get("/references", response_model=list[ReferenceInfo])
+def list_references(actor: Authenticated, s: DbSession) -> list[dict[str, Any]]:
+    return service.list_references(s, actor)
+
+
+def _suffix(filename: str | None) -> str:
+    name = (filename or "").lower()
+    for suffix in sorted(MATRIX_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    raise MatrixError(
+        "unsupported upload: expected a delimited text file (.tsv, .txt, .csv, optionally .gz) "
+        "or an .h5ad file",
+        code="matrix.format",
+    )
+
+
+@router.post("/patients/{patient_id}/samples", status_code=201, response_model=list[ScoreView])
+async def score_samples(
+    patient_id: int,
+    request: Request,
+    file: Annotated[UploadFile, File(description="Expression matrix: .tsv/.csv (optionally .gz) or .h5ad")],
+    signature: Annotated[list[str], Form(description="Signature name(s), e.g. rice6, aybey_ifna")],
+    reference: Annotated[str | None, Form(description="Name of a saved reference")] = None,
+    visit_id: Annotated[int | None, Form()] = None,
+    tissue: Annotated[str | None, Form(max_length=40, description="blood, skin, ...")] = None,
+    collected_on: Annotated[dt.date | None, Form()] = None,
+) -> list[ScoreView]:
+    """Score every sample of the uploaded matrix (all from this patient) and store the scores;
+    answers with all of the patient's scores.
+
+    Three steps, so that the scoring run (seconds) holds no database lock: check and load the
+    reference in a short transaction, score with no transaction, store in a second one."""
+    actor = await actor_briefly(request)
+    actor.require("score")
+    suffix = _suffix(file.filename)
+    signatures = [x.strip() for item in signature for x in item.split(",") if x.strip()]
+    ref_name = (reference or "").strip() or None
+    ref = await in_transaction(
+        request, service.prepare_scoring, actor, patient_id, reference_name=ref_name, visit_id=visit_id
+    )
+    with tempfile.TemporaryDirectory(prefix="ifnscope-upload-") as folder:  # created 0700
+        path = Path(folder) / f"matrix{suffix}"
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, length=1024 * 1024)
+        run = await run_in_threadpool(service.compute_scores, path, signatures, ref)
+    scores = await in_transaction(
+        request,
+        service.store_scores,
+        actor,
+        patient_id,
+        run,
+        reference_name=ref_name,
+        visit_id=visit_id,
+        collected_on=collected_on,
+        tissue=(tissue or "").strip() or None,
+    )
+    log.info("patient %d: %d scores stored", patient_id, len(scores))
+    return scores

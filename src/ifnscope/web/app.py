@@ -1,0 +1,133 @@
+"""The web application factory.
+
+``create_app(settings)`` connects to the registry database, brings it to the newest schema
+(``registry.migrate.upgrade``, one transaction), seeds demo data on first start when
+``settings.demo`` is on, and returns the FastAPI app with the API under ``/api`` (OpenAPI at
+``/openapi.json``, interactive docs at ``/docs``). The migration runs when the app is created,
+so a server never accepts a request on an old schema, and ``ifnscope serve`` can tell whether
+demo users were created (``app.state.demo``).
+
+HTML pages plug in through ``ifnscope.web.pages``: if that module exists and defines
+``install(app)``, it is called (to include its router, mount static files and, if it wants,
+set ``app.state.html_error_renderer``).
+
+Middleware, outermost first: access log (no query strings) → upload limit → security headers →
+session cookie → internal-error guard → routes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
+
+from ifnscope import __version__
+from ifnscope.web.settings import Settings
+
+log = logging.getLogger("ifnscope.web")
+
+DESCRIPTION = """\
+Registry and decision support for cutaneous lupus and dermatomyositis: patients, visits (each a
+validated case with its assessment), treatments, interferon scores, cohort queries and exports.
+
+Authenticate with the session cookie from `POST /api/auth/login` (state-changing requests then
+need the `X-CSRF-Token` header) or with `Authorization: Bearer ifn_...` (an API token from
+`POST /api/auth/tokens` or `ifnscope admin create-token`). Errors are always
+`{"error": {"code", "message", "field"?, "issues"?}}`; see docs/api.md.
+"""
+
+TAGS = [
+    {"name": "auth", "description": "Login, logout, the current user, API tokens"},
+    {"name": "patients", "description": "Patients, visits, treatments, exports and timelines"},
+    {"name": "assessment", "description": "Assess a case without storing it"},
+    {"name": "signatures", "description": "Saved references and interferon scores of uploaded samples"},
+    {"name": "cohort", "description": "Cohort queries over the latest visits"},
+    {"name": "admin", "description": "Users and the audit log (admins)"},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    from ifnscope.registry.db import make_engine
+    from ifnscope.registry.migrate import upgrade
+    from ifnscope.registry.service import Registry
+    from ifnscope.web.api import router as api_router
+    from ifnscope.web.errors import install_error_handlers
+    from ifnscope.web.logs import AccessLogMiddleware, install_uvicorn_filter
+    from ifnscope.web.security import SESSION_COOKIE, SecurityHeadersMiddleware, UploadLimitMiddleware
+
+    settings = settings or Settings.from_env()
+    install_uvicorn_filter()
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        registry = Registry(engine)
+        demo = None
+        if settings.demo:
+            from ifnscope.web.demo import seed_demo
+
+            demo = seed_demo(registry)
+    except BaseException:
+        engine.dispose()
+        raise
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="ifnscope",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.db_limiter = anyio.CapacityLimiter(settings.db_concurrency or _db_slots(engine))
+    app.state.demo = demo
+    app.state.html_error_renderer = None
+
+    install_error_handlers(app)  # adds the internal-error guard, the innermost middleware
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret,
+        session_cookie=SESSION_COOKIE,
+        max_age=int(settings.session_hours * 3600),
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    if settings.access_log:
+        app.add_middleware(AccessLogMiddleware)
+
+    app.include_router(api_router)
+    _install_pages(app)
+    return app
+
+
+def _db_slots(engine: Any) -> int:
+    """Concurrent request transactions: one on SQLite (every transaction takes the write lock),
+    else a few fewer than the connection pool holds."""
+    if engine.dialect.name == "sqlite":
+        return 1
+    pool = engine.pool
+    size = getattr(pool, "size", lambda: 5)() + max(0, getattr(pool, "_max_overflow", 0))
+    return max(1, min(size - 2, 32))
+
+
+def _install_pages(app: FastAPI) -> None:
+    if importlib.util.find_spec("ifnscope.web.pages") is None:
+        return
+    pages = importlib.import_module("ifnscope.web.pages")
+    install = getattr(pages, "install", None)
+    if callable(install):
+        install(app)

@@ -1,0 +1,164 @@
+"""FastAPI dependencies shared by the API and the pages.
+
+::
+
+    from ifnscope.web.deps import Authenticated, DbSession, require
+
+    @router.get("/patients/{patient_id}")
+    def read(patient_id: int, actor: Authenticated, s: DbSession): ...
+
+    @router.post("/patients")
+    def create(actor: Annotated[Actor, Depends(require("write_patients"))], s: DbSession): ...
+
+- :data:`DbSession`: one SQLAlchemy session per request, in one transaction that commits when
+  the endpoint returns (before the response is sent, so a failed commit is an error response)
+  and rolls back when it raises. The same session is shared by every dependency of a request.
+- :data:`Authenticated` (:func:`current_actor`): the :class:`Actor` from an
+  ``Authorization: Bearer ifn_...`` API token (``via="api"``) or the session cookie
+  (``via="web"``); 401 ``auth.required`` / ``auth.invalid`` otherwise. Cookie-authenticated
+  requests that change state must pass the CSRF check (``security.verify_csrf``).
+- :data:`MaybeActor` (:func:`optional_actor`): the same without raising (``None`` when nobody
+  is logged in) and without the CSRF check, for pages that redirect to a login form.
+- :func:`require`: an actor that has a permission (403 ``registry.forbidden`` otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ifnscope.errors import AuthError
+from ifnscope.registry.auth import Actor, Permission, actor_for, user_for_token
+from ifnscope.registry.models import User
+from ifnscope.registry.service import Registry
+from ifnscope.web.security import SAFE_METHODS, logout_session, session_user_id, verify_csrf
+from ifnscope.web.settings import Settings
+
+T = TypeVar("T")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+async def db_session(request: Request) -> AsyncIterator[Session]:
+    """The request's session and transaction.
+
+    A request first waits for a database slot in the event loop (``app.state.db_limiter``: one
+    at a time on SQLite, which has one writer anyway; a few fewer than the connection pool on
+    PostgreSQL), and only then takes worker threads. Waiting inside a thread instead (SQLite's
+    busy timeout, the pool's checkout) lets waiting requests hold every worker thread while the
+    request holding the lock needs one to finish: the server stalls under load."""
+    limiter: anyio.CapacityLimiter = request.app.state.db_limiter
+    async with limiter:
+        tx = get_registry(request).transaction()
+        s = await run_in_threadpool(tx.__enter__)
+        try:
+            yield s
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):  # roll back even if the client went away
+                await run_in_threadpool(tx.__exit__, type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(tx.__exit__, None, None, None)  # commit
+
+
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
+
+
+async def in_transaction(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn(session, *args, **kwargs)`` in its own short transaction (with a database slot).
+
+    For endpoints that do slow work between database steps (scoring an upload): they take no
+    :data:`DbSession`, so the slot and SQLite's write lock are held only while ``fn`` runs."""
+    limiter: anyio.CapacityLimiter = request.app.state.db_limiter
+    registry = get_registry(request)
+
+    def run() -> T:
+        with registry.transaction() as s:
+            return fn(s, *args, **kwargs)
+
+    async with limiter:
+        return await run_in_threadpool(run)
+
+
+async def actor_briefly(request: Request) -> Actor:
+    """:func:`current_actor` in its own short transaction instead of the request's."""
+    actor = await in_transaction(request, lambda s: _identify(request, s))
+    if actor is None:
+        raise AuthError("log in, or send 'Authorization: Bearer <API token>'", code="auth.required")
+    if request.state.auth_via == "session" and request.method not in SAFE_METHODS:
+        await verify_csrf(request)
+    return actor
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("use the header 'Authorization: Bearer <API token>'", code="auth.invalid")
+    return token
+
+
+def _identify(request: Request, s: Session) -> Actor | None:
+    """The actor, None when no credentials were sent; raises on wrong ones."""
+    token = _bearer(request)
+    if token is not None:
+        actor = actor_for(user_for_token(s, token), "api")
+        request.state.auth_via = "token"
+        return actor
+    uid = session_user_id(request)
+    if uid is None:
+        return None
+    user = s.get(User, uid)
+    if user is None or not user.active:
+        logout_session(request)
+        raise AuthError("your session has ended; log in again", code="auth.required")
+    request.state.auth_via = "session"
+    return actor_for(user, "web")
+
+
+async def current_actor(request: Request, s: DbSession) -> Actor:
+    actor = await run_in_threadpool(_identify, request, s)
+    if actor is None:
+        raise AuthError("log in, or send 'Authorization: Bearer <API token>'", code="auth.required")
+    if request.state.auth_via == "session" and request.method not in SAFE_METHODS:
+        await verify_csrf(request)
+    return actor
+
+
+async def optional_actor(request: Request, s: DbSession) -> Actor | None:
+    try:
+        return await run_in_threadpool(_identify, request, s)
+    except AuthError:
+        return None
+
+
+Authenticated = Annotated[Actor, Depends(current_actor)]
+MaybeActor = Annotated[Actor | None, Depends(optional_actor)]
+
+
+def require(permission: Permission) -> Callable[..., Coroutine[Any, Any, Actor]]:
+    """A dependency: the current actor, if it has ``permission``."""
+
+    async def _check(actor: Authenticated) -> Actor:
+        actor.require(permission)
+        return actor
+
+    _check.__name__ = f"require_{permission}"
+    return _check

@@ -1,0 +1,179 @@
+"""Server settings, from arguments or the environment.
+
+=============================  ===========================================================
+``IFNSCOPE_DATABASE_URL``      the registry database (default: a SQLite file in the user
+                               data directory, ``registry.db.default_url``)
+``IFNSCOPE_SECRET_KEY``        signs session cookies; without it a random key is created
+                               once in a file ``secret_key`` (mode 0600) next to the SQLite
+                               file, or in the user data directory for other databases
+``IFNSCOPE_MAX_UPLOAD_MB``     the largest request body accepted (default 50)
+``IFNSCOPE_DEMO``              ``1``: on first start, create demo users and patients
+``IFNSCOPE_COOKIE_SECURE``     ``1``: send the session cookie over HTTPS only (set it when
+                               the server sits behind TLS)
+``IFNSCOPE_SESSION_HOURS``     how long a login lasts (default 8)
+=============================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+from ifnscope.errors import RegistryError
+
+log = logging.getLogger("ifnscope.web")
+
+SECRET_FILE = "secret_key"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _default_url() -> str:
+    from ifnscope.registry.db import default_url
+
+    return default_url()
+
+
+class Settings(BaseModel):
+    """Everything the app factory needs; every field has a safe default."""
+
+    database_url: str = Field(default_factory=_default_url, description="SQLAlchemy database URL")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs session cookies; None: read or create the key file (see secret_key_path)",
+    )
+    max_upload_mb: float = Field(default=50, gt=0, description="Largest request body accepted, in MB")
+    demo: bool = Field(default=False, description="Create demo users and patients on first start")
+    cookie_secure: bool = Field(default=False, description="Session cookie over HTTPS only")
+    session_hours: float = Field(default=8, gt=0, description="Lifetime of a login")
+    access_log: bool = Field(default=True, description="Log one line per request (no query strings)")
+    db_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests in a database transaction at once (default: 1 on SQLite, pool-based else)",
+    )
+
+    @model_validator(mode="after")
+    def _resolve_secret(self) -> Settings:
+        check_database_url(self.database_url)
+        if self.secret_key is None:
+            self.secret_key = SecretStr(load_or_create_secret(secret_key_path(self.database_url)))
+        elif len(self.secret_key.get_secret_value()) < 16:
+            raise RegistryError("the secret key needs at least 16 characters", code="registry.invalid")
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def secret(self) -> str:
+        assert self.secret_key is not None
+        return self.secret_key.get_secret_value()
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from ``IFNSCOPE_*`` variables; ``overrides`` that are not None win."""
+        values: dict[str, Any] = {}
+        env = os.environ
+        if env.get("IFNSCOPE_DATABASE_URL"):
+            values["database_url"] = env["IFNSCOPE_DATABASE_URL"]
+        if env.get("IFNSCOPE_SECRET_KEY"):
+            values["secret_key"] = env["IFNSCOPE_SECRET_KEY"]
+        for var, key in (
+            ("IFNSCOPE_MAX_UPLOAD_MB", "max_upload_mb"),
+            ("IFNSCOPE_SESSION_HOURS", "session_hours"),
+        ):
+            if env.get(var):
+                try:
+                    values[key] = float(env[var])
+                except ValueError:
+                    raise RegistryError(
+                        f"{var}={env[var]!r}: expected a number", code="registry.invalid"
+                    ) from None
+        for var, key in (("IFNSCOPE_DEMO", "demo"), ("IFNSCOPE_COOKIE_SECURE", "cookie_secure")):
+            if var in env:
+                values[key] = _flag(var, env[var])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except RegistryError:
+            raise
+        except ValueError as exc:  # pydantic's ValidationError
+            raise RegistryError(f"invalid server settings: {exc}", code="registry.invalid") from None
+
+
+def check_database_url(url: str) -> str:
+    """``url`` if SQLAlchemy can read it as a database URL, else ``registry.invalid``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise RegistryError(
+            "not a database URL (e.g. sqlite:///path/registry.sqlite3 or postgresql+psycopg://user@host/db)",
+            code="registry.invalid",
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise RegistryError(
+            f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL",
+            code="registry.invalid",
+        )
+    return url
+
+
+def _flag(var: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise RegistryError(f"{var}={value!r}: expected 1 or 0", code="registry.invalid")
+
+
+def secret_key_path(database_url: str) -> Path:
+    """``secret_key`` beside a SQLite file, else in the user data directory."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).expanduser().resolve().parent / SECRET_FILE
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("ifnscope", appauthor=False)) / SECRET_FILE
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Read the key file, or create it (0600) atomically: two servers starting at once agree."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)  # mkstemp: mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):  # another process won the race: use theirs
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+        log.info("created a new secret key file")
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+        log.warning("secret key file was readable by others; permissions set to 0600")
+    key = path.read_text(encoding="utf-8").strip()
+    if len(key) < 16:
+        raise RegistryError(
+            f"the secret key file {path} is empty or too short; delete it to create a new one",
+            code="registry.invalid",
+        )
+    return key

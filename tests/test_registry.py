@@ -1,0 +1,341 @@
+"""The registry on SQLite and PostgreSQL: migrations, permissions, de-identification, audit,
+treatments, cohorts, export, and concurrent writers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, inspect, select, text
+
+from ifnscope.case.reader import load_case
+from ifnscope.errors import AuthError, CaseValidationError, RegistryError
+from ifnscope.registry import auth, migrate, service
+from ifnscope.registry.db import make_engine
+from ifnscope.registry.models import AuditEvent, Base, Patient, Visit
+from ifnscope.registry.service import CohortQuery, Registry
+
+from .helpers import make_case
+from .registry_db import db_url  # noqa: F401 - fixture
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "examples" / "seed-cadm.yaml"
+ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def reg(db_url: str) -> Any:  # noqa: F811
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    r = Registry(engine)
+    with r.transaction() as s:
+        r.doc = auth.actor_for(auth.create_user(s, "doc", PASSWORD, "clinician"), "api")  # type: ignore[attr-defined]
+        r.res = auth.actor_for(auth.create_user(s, "res", PASSWORD, "researcher"), "api")  # type: ignore[attr-defined]
+        r.adm = auth.actor_for(auth.create_user(s, "adm", PASSWORD, "admin"), "api")  # type: ignore[attr-defined]
+    yield r
+    engine.dispose()
+
+
+def _patient_with_visits(reg: Any) -> int:
+    with reg.transaction() as s:
+        p = service.create_patient(s, reg.doc, name="Jane Roe", mrn="MRN-001", sex="female")
+        service.add_visit(s, reg.doc, p.id, load_case(ACTIVITY), dt.date(2025, 3, 1))
+        service.add_visit(s, reg.doc, p.id, load_case(SEED), dt.date(2025, 6, 1))
+    return p.id
+
+
+# ----------------------------------------------------------------------------- migrations
+
+
+def test_migrations_build_the_models_schema(db_url: str) -> None:  # noqa: F811
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    migrate.upgrade(engine)  # a second run is a no-op
+    assert migrate.current(engine) == migrate.head()
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"models and migrations disagree: {diff}"
+    engine.dispose()
+
+
+def test_a_failed_migration_leaves_the_database_as_it_was(
+    db_url: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    reg = Registry(engine)
+    with reg.transaction() as s:
+        doc = auth.actor_for(auth.create_user(s, "doc", PASSWORD, "clinician"), "cli")
+        service.create_patient(s, doc, name="Kept Patient")
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(Path(migrate.__file__).parent / "migrations", scripts)
+    (scripts / "versions" / "0002_broken.py").write_text(
+        '"""A migration that fails half way."""\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n"
+        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n'
+        "def upgrade():\n"
+        '    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))\n'
+        '    op.add_column("patients", sa.Column("extra", sa.String(10)))\n'
+        '    op.execute("UPDATE patients SET name = NULL")\n'
+        '    raise RuntimeError("boom")\n\n'
+        "def downgrade():\n    pass\n"
+    )
+    real = migrate._config
+
+    def patched() -> Any:
+        cfg = real()
+        cfg.set_main_option("script_location", str(scripts))
+        return cfg
+
+    monkeypatch.setattr(migrate, "_config", patched)
+    with pytest.raises(RegistryError) as ei:
+        migrate.upgrade(engine)
+    assert ei.value.code == "registry.migration"
+    assert "rolled back" in ei.value.message
+    engine.dispose()
+    engine = make_engine(db_url)
+    assert "half_done" not in migrate.tables(engine)
+    assert "extra" not in {c["name"] for c in inspect(engine).get_columns("patients")}
+    assert migrate.current(engine) == "0001"
+    with engine.connect() as c:
+        assert c.execute(text("select name from patients")).scalar_one() == "Kept Patient"
+    engine.dispose()
+
+
+# ---------------------------------------------------------------------------- permissions
+
+
+def test_roles_and_permissions(reg: Any) -> None:
+    with reg.transaction() as s, pytest.raises(RegistryError) as ei:
+        service.create_patient(s, reg.res, name="Nope")
+    assert ei.value.code == "registry.forbidden"
+    with reg.transaction() as s, pytest.raises(RegistryError):
+        service.audit_log(s, reg.doc)
+    with reg.transaction() as s:
+        assert service.audit_log(s, reg.adm) == []
+
+
+def test_researchers_see_a_deidentified_record(reg: Any) -> None:
+    pid = _patient_with_visits(reg)
+    with reg.transaction() as s:
+        rec = service.get_record(s, reg.res, pid, full_visits=True)
+    assert rec.deidentified
+    assert rec.patient.name is None
+    assert rec.patient.mrn is None
+    assert rec.patient.pseudonym.startswith("P-")
+    assert rec.patient.last_visit == "2025"
+    assert [v.visit_date for v in rec.visits] == [None, None]
+    assert [v.days_since_first_visit for v in rec.visits] == [0, 92]
+    case = rec.visits[1].case
+    assert case is not None
+    assert case["id"] == rec.patient.pseudonym
+    assert "title" not in case
+    assert "source" not in case
+    assert all("note" not in les for les in case["lesions"])
+    assert rec.visits[1].assessment["case_id"] == rec.patient.pseudonym
+    text_of_record = rec.model_dump_json()
+    assert "Jane" not in text_of_record
+    assert "MRN-001" not in text_of_record
+    with reg.transaction() as s:
+        full = service.get_record(s, reg.doc, pid)
+    assert full.patient.name == "Jane Roe"
+    assert [v.visit_date for v in full.visits] == ["2025-03-01", "2025-06-01"]
+
+
+def test_search_matches_names_for_clinicians_and_pseudonyms_for_researchers(reg: Any) -> None:
+    pid = _patient_with_visits(reg)
+    with reg.transaction() as s:
+        assert [p.id for p in service.list_patients(s, reg.doc, "roe")] == [pid]
+        assert service.list_patients(s, reg.res, "roe") == []
+        pseudo = service.get_record(s, reg.doc, pid).patient.pseudonym
+        assert [p.id for p in service.list_patients(s, reg.res, pseudo.lower())] == [pid]
+
+
+def test_the_audit_log_records_who_did_what_to_which_patient_and_nothing_clinical(reg: Any) -> None:
+    pid = _patient_with_visits(reg)
+    with reg.transaction() as s:
+        service.get_record(s, reg.res, pid)
+        service.list_patients(s, reg.doc, "Jane Roe")
+        service.export_record(s, reg.doc, pid, "csv")
+    with reg.transaction() as s:
+        events = list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+    actions = [(e.username, e.action, e.patient_id) for e in events]
+    assert ("doc", "create_patient", pid) in actions
+    assert ("doc", "add_visit", pid) in actions
+    assert ("res", "read_patient", pid) in actions
+    assert ("doc", "export_patient", pid) in actions
+    dump = " ".join(f"{e.action} {e.detail}" for e in events)
+    assert "Jane" not in dump
+    assert "Roe" not in dump
+    assert "MRN" not in dump
+
+
+# ---------------------------------------------------------------------- visits and records
+
+
+def test_a_visit_stores_the_case_its_assessment_and_the_cohort_numbers(reg: Any) -> None:
+    pid = _patient_with_visits(reg)
+    with reg.transaction() as s:
+        visits = list(s.scalars(select(Visit).where(Visit.patient_id == pid).order_by(Visit.visit_date)))
+    first, second = visits
+    assert first.cdasi_activity == 36.0
+    assert first.favours == "dermatomyositis"
+    assert second.iim_category == "probable"
+    assert second.iim_subgroup == "amyopathic_dermatomyositis"
+    assert second.cadm_category == "amyopathic"
+    assert second.assessment["criteria"]["eular_acr_iim_2017"]["score"] == 6.5
+    assert second.case["id"] == "seed-cadm"
+
+
+def test_a_bad_case_is_refused_and_nothing_is_stored(reg: Any) -> None:
+    with reg.transaction() as s:
+        pid = service.create_patient(s, reg.doc, name="A").id
+    bad = {"format": "ifnscope-case/1", "id": "x", "findings": {"pruritis": "present"}}
+    with pytest.raises(CaseValidationError) as ei, reg.transaction() as s:
+        service.add_visit(s, reg.doc, pid, bad)
+    assert ei.value.issues[0].suggestion == "pruritus"
+    with reg.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Visit)) == 0
+
+
+def test_medications_become_treatments_once(reg: Any) -> None:
+    pid = _patient_with_visits(
+        reg
+    )  # the seed case lists four medications; the activity example lists its own
+    with reg.transaction() as s:
+        before = service.get_record(s, reg.doc, pid).treatments
+        service.add_visit(s, reg.doc, pid, load_case(SEED), dt.date(2025, 9, 1))  # same medications again
+        after = service.get_record(s, reg.doc, pid).treatments
+    assert len(after) == len(before)
+    mtx = next(t for t in after if t.agent == "methotrexate")
+    assert mtx.response == "inadequate"
+    assert mtx.ifn_targeted is False
+
+
+def test_treatments_and_the_ifn_targeted_rule(reg: Any) -> None:
+    with reg.transaction() as s:
+        pid = service.create_patient(s, reg.doc, name="B").id
+        ani = service.add_treatment(s, reg.doc, pid, name="Saphnelo", started="2025-01")
+        hcq = service.add_treatment(s, reg.doc, pid, name="Plaquenil", started="2024-06", response="partial")
+        assert (ani.agent, ani.pathway_level, ani.ifn_targeted) == ("anifrolumab", "receptor", True)
+        assert (hcq.agent, hcq.ifn_targeted) == ("hydroxychloroquine", False)  # antimalarials: indirect
+        stopped = service.update_treatment(s, reg.doc, ani.id, stopped="2025-06", response="inadequate")
+        assert stopped.stopped == "2025-06"
+        with pytest.raises(RegistryError):
+            service.update_treatment(s, reg.doc, ani.id, stopped="2024-01")  # before it started
+
+
+def test_cohort_query(reg: Any) -> None:
+    dm = _patient_with_visits(reg)  # latest visit: the seed case, CDASI not recorded
+    with reg.transaction() as s:
+        active = service.create_patient(s, reg.doc, name="C").id
+        service.add_visit(s, reg.doc, active, load_case(ACTIVITY), dt.date(2025, 5, 1))  # CDASI-A 36
+        lupus = service.create_patient(s, reg.doc, name="D").id
+        acle = make_case(
+            {"acute_cutaneous_lupus": "present", "oral_ulcers": "present"},
+            labs={"ana_titer": 640, "antibodies": {"dsdna": "positive"}},
+        )
+        service.add_visit(s, reg.doc, lupus, acle, dt.date(2025, 5, 1))
+    q = CohortQuery(picture="dermatomyositis", min_cdasi_activity=14)
+    with reg.transaction() as s:
+        assert [p.id for p in service.cohort(s, reg.res, q)] == [active]
+        everyone_dm = service.cohort(s, reg.res, CohortQuery(picture="dermatomyositis"))
+        assert {p.id for p in everyone_dm} == {dm, active}
+        assert [p.id for p in service.cohort(s, reg.res, CohortQuery(picture="lupus"))] == [lupus]
+        service.add_treatment(s, reg.doc, active, name="anifrolumab", started="2025-05")
+    q2 = CohortQuery(picture="dermatomyositis", min_cdasi_activity=14, not_on_ifn_targeted=True)
+    with reg.transaction() as s:
+        assert service.cohort(s, reg.res, q2) == []
+        names = [p.name for p in service.cohort(s, reg.res, q)]
+    assert names == [None]  # researchers: no names
+
+
+def test_export_csv_and_json(reg: Any) -> None:
+    import csv
+    import io
+    import json
+
+    pid = _patient_with_visits(reg)
+    with reg.transaction() as s:
+        rows = list(csv.DictReader(io.StringIO(service.export_record(s, reg.res, pid, "csv"))))
+        doc = json.loads(service.export_record(s, reg.doc, pid, "json"))
+    cdasi = [r for r in rows if r["item"] == "cdasi_activity"]
+    assert cdasi[0]["value"] == "36.0"
+    assert cdasi[0]["date_or_year"] == "2025"
+    assert all(r["patient"].startswith("P-") for r in rows)
+    assert doc["patient"]["name"] == "Jane Roe"
+    assert len(doc["visits"]) == 2
+    assert doc["visits"][1]["assessment"]["criteria"]["eular_acr_iim_2017"]["category"] == "probable"
+
+
+# ------------------------------------------------------------------------------- accounts
+
+
+def test_passwords_and_tokens(reg: Any) -> None:
+    with reg.transaction() as s:
+        assert auth.authenticate(s, "doc", PASSWORD).username == "doc"
+        with pytest.raises(AuthError) as wrong:
+            auth.authenticate(s, "doc", "not the password")
+        with pytest.raises(AuthError) as nobody:
+            auth.authenticate(s, "nobody", PASSWORD)
+        assert wrong.value.message == nobody.value.message  # no user enumeration
+        with pytest.raises(RegistryError, match="at least"):
+            auth.create_user(s, "short", "abc", "clinician")
+        with pytest.raises(RegistryError, match="already exists"):
+            auth.create_user(s, "doc", PASSWORD, "clinician")
+        user = auth.authenticate(s, "res", PASSWORD)
+        token = auth.create_token(s, user, "script")
+        assert auth.user_for_token(s, token).username == "res"
+        stored = s.execute(text("select token_hash from api_tokens")).scalar_one()
+        assert token not in stored  # only the hash is kept
+        tid = s.execute(text("select id from api_tokens")).scalar_one()
+        with pytest.raises(RegistryError):
+            auth.revoke_token(s, tid, reg.doc)  # not the owner, not an admin
+        auth.revoke_token(s, tid, reg.res)
+        with pytest.raises(AuthError):
+            auth.user_for_token(s, token)
+
+
+# ----------------------------------------------------------------------------- concurrency
+
+
+def test_concurrent_writers_lose_nothing(db_url: str) -> None:  # noqa: F811
+    """Eight threads each add 10 visits at once; every one is committed."""
+    engine = make_engine(db_url, pool_size=10) if db_url.startswith("postgresql") else make_engine(db_url)
+    migrate.upgrade(engine)
+    reg = Registry(engine)
+    with reg.transaction() as s:
+        doc = auth.actor_for(auth.create_user(s, "doc", PASSWORD, "clinician"), "api")
+        pids = [service.create_patient(s, doc, name=f"T{i}").id for i in range(8)]
+    case = load_case(SEED)
+    errors: list[BaseException] = []
+
+    def work(pid: int) -> None:
+        try:
+            for k in range(10):
+                with reg.transaction() as s:
+                    service.add_visit(s, doc, pid, case, dt.date(2025, 1, 1) + dt.timedelta(days=k))
+        except BaseException as exc:  # report, do not hide
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(pid,)) for pid in pids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with reg.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Visit)) == 80
+        assert s.scalar(select(func.count()).select_from(Patient)) == 8
+    engine.dispose()
