@@ -148,7 +148,7 @@ def test_a_table_whose_ranges_miss_the_published_total_is_a_data_error(
 ) -> None:
     raw = copy.deepcopy(load_yaml("activity/cdasi.yaml"))
     raw["items"][0]["max"] = 3  # periungual 0-3 would make the activity total 101
-    monkeypatch.setattr("ifnscope.activity.base.load_yaml", lambda name: raw)
+    monkeypatch.setattr("ifnscope.data.load_yaml", lambda name: raw)
     load_index.cache_clear()
     try:
         with pytest.raises(DataError, match="published total is 100"):

@@ -129,6 +129,7 @@ def test_a_table_naming_an_unknown_fact_is_a_data_error(monkeypatch: pytest.Monk
     raw = copy.deepcopy(load_yaml("criteria/dle_2020.yaml"))
     raw["items"][0]["when"] = {"any_of": ["dle_atrophic_scaring"]}
     monkeypatch.setattr(base, "load_yaml", lambda _name: raw)
+    monkeypatch.setattr("ifnscope.data.load_yaml", lambda _name: raw)
     with pytest.raises(DataError, match="unknown fact 'dle_atrophic_scaring'"):
         base.load_rules("dle_2020.yaml", dle_2020.Rules)
     raw["items"][0]["points"] = "three"

@@ -19,7 +19,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from ifnscope.data import load_yaml
+from ifnscope.data import load_table
 from ifnscope.errors import DataError
 from ifnscope.provenance import Reference, SourceRef
 
@@ -298,11 +298,7 @@ def _check(rules: IndexRules, name: str) -> None:
 @cache
 def load_index(name: str) -> IndexRules:
     """Load and check ``data/activity/<name>.yaml``; a malformed table is a :class:`DataError`."""
-    raw = load_yaml(f"activity/{name}.yaml")
-    try:
-        rules = IndexRules.model_validate(raw)
-    except Exception as exc:
-        raise DataError(f"activity/{name}.yaml is malformed: {exc}") from exc
+    rules = load_table(f"activity/{name}.yaml", IndexRules)
     _check(rules, f"{name}.yaml")
     return rules
 

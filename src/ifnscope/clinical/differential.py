@@ -21,8 +21,7 @@ from pydantic import BaseModel, Field
 from ifnscope.case.facts import PRESENT, UNKNOWN, Facts, TriValue, known_fact_names
 from ifnscope.clinical.base import Disease, Picture
 from ifnscope.criteria.base import Change, Expr, RuleModel, WhatIf, because, check_expr, evaluate
-from ifnscope.data import load_yaml
-from ifnscope.errors import DataError
+from ifnscope.data import load_table
 from ifnscope.provenance import Reference, SourceRef
 
 Tier = Literal["criteria", "specific", "supportive"]
@@ -72,10 +71,7 @@ class Rules(RuleModel):
 
 @cache
 def rules() -> Rules:
-    try:
-        r = Rules.model_validate(load_yaml("clinical/differential.yaml"))
-    except Exception as exc:
-        raise DataError(f"clinical/differential.yaml is malformed: {exc}") from exc
+    r = load_table("clinical/differential.yaml", Rules)
     known = set(known_fact_names())
     for f in r.features:
         check_expr(f.when, known, f"differential.yaml features.{f.id}")

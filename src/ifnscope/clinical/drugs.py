@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ifnscope.data import load_yaml
+from ifnscope.data import load_table
 from ifnscope.errors import DataError
 from ifnscope.provenance import Reference, SourceRef
 
@@ -181,11 +181,7 @@ def _strip_noise(s: str) -> str:
 def _tables() -> tuple[DrugTable, ...]:
     out = []
     for name in DRUG_TABLES:
-        raw = load_yaml(name)
-        try:
-            out.append(DrugTable.model_validate(raw))
-        except Exception as exc:
-            raise DataError(f"{name} is malformed: {exc}") from exc
+        out.append(load_table(name, DrugTable))
     return tuple(out)
 
 

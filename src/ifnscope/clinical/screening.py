@@ -23,7 +23,7 @@ from ifnscope.case.model import Case
 from ifnscope.case.vocabulary import vocabulary
 from ifnscope.clinical.base import Flag, Picture, Severity
 from ifnscope.criteria.base import RuleModel, check_expr
-from ifnscope.data import load_yaml
+from ifnscope.data import load_table
 from ifnscope.errors import DataError
 from ifnscope.provenance import Reference, SourceRef
 
@@ -124,10 +124,7 @@ class ScreeningRules(RuleModel):
 
 @cache
 def rules() -> ScreeningRules:
-    try:
-        r = ScreeningRules.model_validate(load_yaml("clinical/screening.yaml"))
-    except Exception as exc:
-        raise DataError(f"clinical/screening.yaml is malformed: {exc}") from exc
+    r = load_table("clinical/screening.yaml", ScreeningRules)
     tests = set(vocabulary().cancer_screening)
     for name, panel in r.cancer.panels.items():
         for t in panel.tests:

@@ -21,12 +21,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ifnscope.case.model import Case
 from ifnscope.clinical.base import Flag, Picture
 from ifnscope.clinical.drugs import Resolution, all_classes, all_drugs, resolve
-from ifnscope.data import load_yaml
+from ifnscope.data import load_table
 from ifnscope.errors import DataError
 from ifnscope.provenance import Reference, SourceRef
 
@@ -214,10 +214,7 @@ class KnowledgeBase(BaseModel):
 @cache
 def knowledge_base() -> KnowledgeBase:
     """The therapy knowledge base, validated once per process (cross-checked with the drug tables)."""
-    try:
-        kb = KnowledgeBase.model_validate(load_yaml(KB_FILE))
-    except ValidationError as exc:
-        raise DataError(f"{KB_FILE} is malformed: {exc}") from exc
+    kb = load_table(KB_FILE, KnowledgeBase)
     drugs, classes = all_drugs(), all_classes()
     owner: dict[str, str] = {}
     for name, agent in kb.agents.items():

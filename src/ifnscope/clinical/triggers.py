@@ -27,7 +27,7 @@ from ifnscope.case.model import Case, Medication
 from ifnscope.clinical.base import Disease, Flag, Picture, Severity
 from ifnscope.clinical.drugs import Resolution, all_classes, all_drugs, label_of_class, resolve
 from ifnscope.criteria.base import RuleModel
-from ifnscope.data import load_yaml
+from ifnscope.data import load_table
 from ifnscope.errors import DataError
 from ifnscope.provenance import Reference, SourceRef
 
@@ -102,10 +102,7 @@ class EventTable(RuleModel):
 
 @cache
 def drug_rules() -> DrugTriggerTable:
-    try:
-        table = DrugTriggerTable.model_validate(load_yaml("clinical/drug_triggers.yaml"))
-    except Exception as exc:
-        raise DataError(f"clinical/drug_triggers.yaml is malformed: {exc}") from exc
+    table = load_table("clinical/drug_triggers.yaml", DrugTriggerTable)
     drugs, classes = all_drugs(), all_classes()
     for a in table.associations:
         if a.agent.drug is not None and a.agent.drug not in drugs:
@@ -117,10 +114,7 @@ def drug_rules() -> DrugTriggerTable:
 
 @cache
 def event_rules() -> EventTable:
-    try:
-        return EventTable.model_validate(load_yaml("clinical/triggers.yaml"))
-    except Exception as exc:
-        raise DataError(f"clinical/triggers.yaml is malformed: {exc}") from exc
+    return load_table("clinical/triggers.yaml", EventTable)
 
 
 # ---------------------------------------------------------------------------------- results

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field
 
 from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Facts, TriValue, known_fact_names
-from ifnscope.data import load_yaml
+from ifnscope.data import load_table, load_yaml
 from ifnscope.errors import DataError
 from ifnscope.provenance import Reference, RuleModel, SourceRef
 
@@ -256,10 +256,7 @@ def load_rules(name: str, model: type[M]) -> M:
     file and the place, never a wrong answer.
     """
     raw = load_yaml(f"criteria/{name}")
-    try:
-        rules = model.model_validate(raw)
-    except Exception as exc:
-        raise DataError(f"criteria/{name} is malformed: {exc}") from exc
+    rules = load_table(f"criteria/{name}", model)
     known = known_fact_names() | set((raw.get("subgroups") or {}).get("composites", {}))
     for where, expr in _expressions(raw, name):
         check_expr(expr, known, where)

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from ifnscope.errors import DataError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 try:  # the C loader is ~10x faster; fall back where libyaml is missing
     _Loader: type = yaml.CSafeLoader
@@ -31,6 +36,19 @@ def load_yaml(name: str) -> Any:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise DataError(f"packaged data file {name!r} is not valid YAML: {exc}") from exc
+
+
+def load_table(name: str, model: type[M]) -> M:
+    """Read ``ifnscope/data/<name>`` and validate it with ``model`` (a pydantic model).
+
+    A malformed table is a :class:`DataError` naming the file: a bug in ifnscope's data,
+    never a silently wrong answer."""
+    try:
+        return model.model_validate(load_yaml(name))
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{name} is malformed: {exc}") from exc
 
 
 @cache

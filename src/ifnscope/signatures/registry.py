@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ifnscope.data import load_yaml
+from ifnscope.data import load_table
 from ifnscope.errors import DataError, SignatureError
 from ifnscope.provenance import RuleModel, SourceRef
 from ifnscope.signatures.genes import Match, gene_table
@@ -119,11 +119,7 @@ def signatures() -> dict[str, Signature]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
             continue
-        raw = load_yaml(f"signatures/{entry.name}")
-        try:
-            d = SignatureDef.model_validate(raw)
-        except Exception as exc:
-            raise DataError(f"signatures/{entry.name} is malformed: {exc}") from exc
+        d = load_table(f"signatures/{entry.name}", SignatureDef)
         if d.name != entry.name.removesuffix(".yaml"):
             raise DataError(f"signatures/{entry.name}: name {d.name!r} does not match the file name")
         out[d.name] = Signature(d)
