@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,66 +30,17 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.server import ServerProcess  # noqa: E402 - the same server helper as the tests
+
 SEED = ROOT / "examples" / "seed-cadm.yaml"
 PASSWORD = "load-test-password"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ifnscope(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ifnscope", *args], capture_output=True, text=True, env=env, check=True
     )
-
-
-class Server:
-    def __init__(self, url: str, env: dict[str, str]) -> None:
-        self.url, self.env, self.port = url, env, free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ifnscope",
-                "serve",
-                "--port",
-                str(self.port),
-                "--database-url",
-                self.url,
-                "--no-demo",
-            ],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(self.base + "/api/auth/me", timeout=1).status_code in (200, 401):
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not start")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
 
 
 def count_visits(url: str) -> int:
@@ -155,7 +105,7 @@ def main() -> None:
     token = ifnscope("admin", "create-token", "loader", "--name", "load", "--database-url", url, env=env)
     tok = next(w for w in token.stdout.split() if w.startswith("ifn_"))
 
-    server = Server(url, env)
+    server = ServerProcess(url, env)
     server.start()
     try:
         h = {"Authorization": f"Bearer {tok}"}
@@ -201,7 +151,7 @@ def main() -> None:
         for t in threads:
             t.start()
         time.sleep(3)
-        server.kill()
+        server.stop(signal.SIGKILL)
         for t in threads:
             t.join()
         server.start()

@@ -339,3 +339,12 @@ def test_concurrent_writers_lose_nothing(db_url: str) -> None:  # noqa: F811
         assert s.scalar(select(func.count()).select_from(Visit)) == 80
         assert s.scalar(select(func.count()).select_from(Patient)) == 8
     engine.dispose()
+
+
+def test_researchers_get_treatment_periods_as_days_since_the_first_visit(reg: Any) -> None:
+    pid = _patient_with_visits(reg)  # first visit 2025-03-01
+    with reg.transaction() as s:
+        service.add_treatment(s, reg.doc, pid, name="anifrolumab", started="2025-04", stopped="2025-06-15")
+        t = next(x for x in service.get_record(s, reg.res, pid).treatments if x.agent == "anifrolumab")
+    assert (t.started, t.stopped) == ("2025", "2025")
+    assert (t.started_days, t.stopped_days) == (31, 106)

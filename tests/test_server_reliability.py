@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,15 +17,11 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
+from .server import ServerProcess
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "examples" / "seed-cadm.yaml"
 PASSWORD = "reliability-password"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
@@ -40,47 +35,6 @@ def _cli(env: dict[str, str], *args: str) -> str:
     )
     assert r.returncode == 0, r.stderr
     return r.stdout
-
-
-class _Server:
-    def __init__(self, url: str, env: dict[str, str]) -> None:
-        self.url, self.env, self.port = url, env, _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ifnscope",
-                "serve",
-                "--port",
-                str(self.port),
-                "--database-url",
-                self.url,
-                "--no-demo",
-            ],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(self.base + "/api/auth/me", timeout=1).status_code == 401:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        pytest.fail("the server did not start within 60 s")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -101,7 +55,7 @@ def server(tmp_path: Path) -> Any:
         url,
     )
     token = _cli(env, "admin", "create-token", "writer", "--name", "test", "--database-url", url).strip()
-    srv = _Server(url, env)
+    srv = ServerProcess(url, env)
     srv.start()
     srv.token = token  # type: ignore[attr-defined]
     yield srv

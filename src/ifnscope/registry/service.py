@@ -120,8 +120,12 @@ class TreatmentView(BaseModel):
     agent: str | None
     pathway_level: str | None
     ifn_targeted: bool
-    started: str | None
+    started: str | None = Field(description="As recorded (clinicians); the year only (researchers)")
     stopped: str | None
+    started_days: int | None = Field(
+        default=None, description="Days since the first visit (a partial date counts from its first day)"
+    )
+    stopped_days: int | None = None
     response: str | None
     dose: str | None
 
@@ -498,7 +502,7 @@ def add_treatment(
     s.add(row)
     s.flush()
     audit(s, actor, "add_treatment", p.id, f"treatment {row.id}")
-    return _treatment_view(row, actor)
+    return _treatment_view(row, actor, _first_visit_date(s, p.id))
 
 
 def update_treatment(
@@ -521,11 +525,25 @@ def update_treatment(
         raise RegistryError(f"treatment: {exc}", code="registry.invalid") from exc
     row.stopped, row.response = med.stopped, med.response
     audit(s, actor, "update_treatment", row.patient_id, f"treatment {row.id}")
-    return _treatment_view(row, actor)
+    return _treatment_view(row, actor, _first_visit_date(s, row.patient_id))
 
 
-def _treatment_view(t: Treatment, actor: Actor) -> TreatmentView:
+def _partial_date(text: str | None) -> dt.date | None:
+    """YYYY, YYYY-MM or YYYY-MM-DD as the first day it can mean."""
+    if not text:
+        return None
+    parts = [int(x) for x in text.split("-")]
+    return dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+
+
+def _treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) -> TreatmentView:
+    def days(text: str | None) -> int | None:
+        d = _partial_date(text)
+        return (d - first).days if (d is not None and first is not None) else None
+
     return TreatmentView(
+        started_days=days(t.started),
+        stopped_days=days(t.stopped),
         id=t.id,
         recorded_as=t.recorded_as,
         agent=t.agent,
@@ -722,7 +740,7 @@ def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool =
         birth_date=p.birth_date.isoformat() if (p.birth_date and actor.identified) else None,
         visits=[_visit_view(v, actor, first, p.pseudonym, full=full_visits) for v in p.visits],
         scores=_scores(s, actor, p.id),
-        treatments=[_treatment_view(t, actor) for t in p.treatments],
+        treatments=[_treatment_view(t, actor, first) for t in p.treatments],
         deidentified=not actor.identified,
     )
 

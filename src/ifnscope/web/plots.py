@@ -1,0 +1,455 @@
+"""The patient timeline as an inline SVG: skin activity, interferon scores and treatment periods.
+
+:func:`timeline_svg` is a pure function of the data ``registry.service.timeline`` returns:
+
+- top panel: CDASI and CLASI activity per visit (only complete scores are stored: a partial sum
+  is a lower bound, not a value);
+- middle panel (when there are scores): interferon scores per signature, filled markers for a
+  'high' call, open markers otherwise;
+- bottom lane: one bar per treatment, labelled with the medication as recorded; the same colour
+  shades its period in the panels above; agents that target the type I interferon pathway are
+  hatched and labelled "IFN-targeted".
+
+Clinicians get calendar dates; de-identified data (researchers) carry no dates, so the x axis is
+days since the first visit. Treatment periods need dates (or ``started_days``/``stopped_days``
+on the de-identified rows); treatments that cannot be placed are named in a note under the plot.
+
+Matplotlib is used through ``Figure`` alone (no pyplot state, safe in a threaded server), with
+text kept as SVG text (``svg.fonttype: none``) so labels are searchable and scale with the page.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import io
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import escape
+
+ACTIVITY_SERIES = (
+    ("cdasi_activity", "CDASI activity", "#0b5c99", "o"),
+    ("clasi_activity", "CLASI activity", "#b3470a", "s"),
+)
+SIGNATURE_COLOURS = ("#1b7a5a", "#a8387b", "#8a6d00", "#3b6fb6", "#6b4c9a", "#555555")
+# Light fills, one per agent, distinguishable from each other and from the series colours.
+TREATMENT_FILLS = (
+    "#9ecae1",
+    "#fdd0a2",
+    "#c7e9c0",
+    "#dadaeb",
+    "#fcbba1",
+    "#d9d9d9",
+    "#f6e8a6",
+    "#c6dbef",
+    "#e5c8e0",
+    "#b7e4e0",
+)
+TREATMENT_EDGES = (
+    "#2f6f99",
+    "#b35806",
+    "#2f7d32",
+    "#5e4fa2",
+    "#b2302a",
+    "#555555",
+    "#8a7300",
+    "#2c5d8f",
+    "#8e3b82",
+    "#1f7a72",
+)
+
+
+@dataclass
+class Period:
+    label: str
+    agent: str
+    ifn_targeted: bool
+    start: float | dt.date
+    end: float | dt.date | None  # None: ongoing
+    start_clipped: bool = False
+
+
+@dataclass
+class TimelinePlot:
+    """The SVG and what could not be drawn (for a note under the plot)."""
+
+    svg: str
+    not_drawn: list[str]
+    axis: str  # "date" or "days"
+
+
+# ------------------------------------------------------------------------------- dates
+
+
+def _plain(text: str) -> str:
+    """Text from the registry as literal text: matplotlib would read ``$...$`` as mathtext."""
+    return text.replace("$", r"\$")
+
+
+def _parse_partial(text: str | None, *, end: bool) -> dt.date | None:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``; a start is the first day of its period, an end the
+    last day (a drug stopped in May 2024 ran into May)."""
+    if not text:
+        return None
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", text.strip())
+    if not m:
+        return None
+    y = int(m.group(1))
+    try:
+        if m.group(3):
+            return dt.date(y, int(m.group(2)), int(m.group(3)))
+        if m.group(2):
+            mo = int(m.group(2))
+            return dt.date(y, mo, calendar.monthrange(y, mo)[1] if end else 1)
+        return dt.date(y, 12, 31) if end else dt.date(y, 1, 1)
+    except ValueError:
+        return None
+
+
+def _date(text: Any) -> dt.date | None:
+    if isinstance(text, dt.date):
+        return text
+    if isinstance(text, str):
+        try:
+            return dt.date.fromisoformat(text[:10])
+        except ValueError:
+            return None
+    return None
+
+
+# ------------------------------------------------------------------------------- series
+
+
+def _series(data: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The axis kind, visit points and score points, each with an ``x``."""
+    visits = list(data.get("visits") or [])
+    dated = bool(visits) and all(_date(v.get("visit_date")) for v in visits)
+    axis = "date" if dated else "days"
+    vpts = []
+    for v in visits:
+        x = _date(v.get("visit_date")) if dated else v.get("days_since_first_visit")
+        if x is not None:
+            vpts.append({**v, "x": x})
+    spts = []
+    for sc in data.get("scores") or []:
+        if sc.get("score") is None:
+            continue
+        x = _date(sc.get("collected_on")) if dated else sc.get("days_since_first_visit")
+        if x is not None:
+            spts.append({**sc, "x": x})
+    return axis, vpts, spts
+
+
+def _periods(
+    treatments: Sequence[Mapping[str, Any]], axis: str, left: Any, right: Any
+) -> tuple[list[Period], list[str]]:
+    periods: list[Period] = []
+    not_drawn: list[str] = []
+    for t in treatments:
+        label = str(t.get("recorded_as") or t.get("agent") or "treatment")
+        agent = str(t.get("agent") or label.lower())
+        if axis == "date":
+            start: Any = _parse_partial(t.get("started"), end=False)
+            end: Any = _parse_partial(t.get("stopped"), end=True)
+        else:
+            start, end = t.get("started_days"), t.get("stopped_days")
+        if start is None:
+            not_drawn.append(label)
+            continue
+        if right is not None and start > right:
+            not_drawn.append(f"{label} (started after the last visit)")
+            continue
+        if end is not None and left is not None and end < left:
+            not_drawn.append(f"{label} (stopped before the first visit)")
+            continue
+        clipped = left is not None and start < left
+        periods.append(
+            Period(
+                label=label,
+                agent=agent,
+                ifn_targeted=bool(t.get("ifn_targeted")),
+                start=left if clipped else start,
+                end=end,
+                start_clipped=clipped,
+            )
+        )
+    return periods, not_drawn
+
+
+def _range(xs: list[Any], axis: str) -> tuple[Any, Any]:
+    """Left and right edge: the data with a margin (5% of the span, at least a week)."""
+    lo, hi = min(xs), max(xs)
+    if axis == "date":
+        span = (hi - lo).days
+        pad = dt.timedelta(days=max(7, round(span * 0.05)))
+        return lo - pad, hi + pad
+    span = hi - lo
+    pad = max(7, span * 0.05)
+    return lo - pad, hi + pad
+
+
+# ------------------------------------------------------------------------------- drawing
+
+
+def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> TimelinePlot:
+    """The timeline figure for one patient (see the module docstring)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    axis, vpts, spts = _series(data)
+    treatments = list(data.get("treatments") or [])
+    xs = [p["x"] for p in vpts] + [p["x"] for p in spts]
+    if not xs:
+        return TimelinePlot(
+            svg=_empty_svg("No visits or interferon scores to plot yet."), not_drawn=[], axis=axis
+        )
+    left, right = _range(xs, axis)
+    periods, not_drawn = _periods(treatments, axis, left, right)
+
+    has_scores = bool(spts)
+    lanes = len(periods)
+    heights = [2.5] + ([1.9] if has_scores else []) + ([0.34 * lanes + 0.25] if lanes else [])
+    width = 9.6
+    rc = {
+        "svg.fonttype": "none",
+        "svg.hashsalt": "ifnscope",
+        "font.size": 9,
+        "font.family": "sans-serif",
+        "font.sans-serif": ["DejaVu Sans"],
+        "axes.titlesize": 10,
+        "axes.titleweight": "bold",
+        "axes.titlelocation": "left",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+    with matplotlib.rc_context(rc):
+        fig = Figure(figsize=(width, sum(heights) + 0.5), layout="constrained")
+        axes = fig.subplots(len(heights), 1, sharex=True, height_ratios=heights, squeeze=False)[:, 0]
+        colour_of = _colours([p.agent for p in periods])
+
+        # Panel 1: activity
+        ax = axes[0]
+        drawn_any = False
+        for key, label, colour, marker in ACTIVITY_SERIES:
+            pts = [(p["x"], p[key]) for p in vpts if p.get(key) is not None]
+            if pts:
+                drawn_any = True
+                ax.plot(
+                    [x for x, _ in pts],
+                    [y for _, y in pts],
+                    marker=marker,
+                    color=colour,
+                    linewidth=1.8,
+                    markersize=6,
+                    label=label,
+                    zorder=3,
+                )
+                for x, y in pts:
+                    ax.annotate(
+                        f"{y:g}",
+                        (x, y),
+                        textcoords="offset points",
+                        xytext=(0, 6),
+                        ha="center",
+                        fontsize=8,
+                        color=colour,
+                    )
+        for p in vpts:  # every visit, scored or not, as a tick on the activity panel
+            ax.axvline(p["x"], color="#9a9a9a", linewidth=0.6, linestyle=":", zorder=1)
+        ax.set_title("Skin activity (complete CDASI / CLASI scores)")
+        ax.set_ylabel("activity score")
+        if drawn_any:
+            top = max(p[k] for p in vpts for k, *_ in ACTIVITY_SERIES if p.get(k) is not None)
+            ax.set_ylim(0, top * 1.2 + 1)
+            ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False, fontsize=8, ncols=2)
+        else:
+            ax.set_ylim(0, 10)
+            ax.text(
+                0.5,
+                0.5,
+                "no complete CDASI or CLASI score recorded (dotted lines: visits)",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="#444444",
+            )
+
+        # Panel 2: interferon scores
+        if has_scores:
+            ax2 = axes[1]
+            by_sig: dict[str, list[dict[str, Any]]] = {}
+            for p in spts:
+                by_sig.setdefault(_plain(f"{p['signature']} ({p['method']})"), []).append(p)
+            for i, (name, pts) in enumerate(sorted(by_sig.items())):
+                colour = SIGNATURE_COLOURS[i % len(SIGNATURE_COLOURS)]
+                pts.sort(key=lambda p: p["x"])
+                ax2.plot(
+                    [p["x"] for p in pts],
+                    [p["score"] for p in pts],
+                    color=colour,
+                    linewidth=1.4,
+                    label=name,
+                    zorder=3,
+                )
+                for p in pts:
+                    high = p.get("call") == "high"
+                    ax2.plot(
+                        [p["x"]],
+                        [p["score"]],
+                        marker="D",
+                        markersize=6,
+                        color=colour,
+                        markerfacecolor=colour if high else "white",
+                        zorder=4,
+                    )
+            ax2.set_title("Interferon scores (filled: called high)")
+            ax2.set_ylabel("score")
+            lo = min(p["score"] for p in spts)
+            hi = max(p["score"] for p in spts)
+            pad = (hi - lo) * 0.15 or 1
+            ax2.set_ylim(lo - pad, hi + pad)
+            ax2.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False, fontsize=8, ncols=3)
+
+        # Shading of the treatment periods in the score panels
+        for p in periods:
+            end = p.end if p.end is not None else right
+            fill, edge = colour_of[p.agent]
+            for a in axes[: 1 + int(has_scores)]:
+                a.axvspan(
+                    p.start,
+                    end,
+                    facecolor=fill,
+                    edgecolor=edge if p.ifn_targeted else "none",
+                    hatch="///" if p.ifn_targeted else None,
+                    linewidth=0,
+                    alpha=0.45,
+                    zorder=0,
+                )
+
+        # Treatment lane
+        if lanes:
+            lane = axes[-1]
+            for i, p in enumerate(periods):
+                y = lanes - 1 - i
+                end = p.end if p.end is not None else right
+                fill, edge = colour_of[p.agent]
+                start_num, end_num = _num(p.start), _num(end)
+                lane.barh(
+                    y,
+                    end_num - start_num,
+                    left=start_num,
+                    height=0.72,
+                    color=fill,
+                    edgecolor=edge,
+                    hatch="///" if p.ifn_targeted else None,
+                    linewidth=1,
+                    zorder=2,
+                )
+                text = _plain(p.label) + (" · IFN-targeted" if p.ifn_targeted else "")
+                if p.end is None:
+                    text += " (ongoing)"
+                if p.start_clipped:
+                    text = "◀ " + text
+                lane.annotate(
+                    text,
+                    (start_num, y),
+                    xytext=(5, 0),
+                    textcoords="offset points",
+                    va="center",
+                    ha="left",
+                    fontsize=8.5,
+                    color="#111111",
+                    fontweight="bold" if p.ifn_targeted else "normal",
+                    zorder=3,
+                    annotation_clip=False,
+                )
+            lane.set_yticks([])
+            lane.set_ylim(-0.6, lanes - 0.4)
+            lane.spines["left"].set_visible(False)
+            lane.set_title("Treatments (hatched: targets the type I interferon pathway)")
+
+        axes[-1].set_xlim(left, right)
+        if axis == "date":
+            from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+            loc = AutoDateLocator(minticks=3, maxticks=9)
+            axes[-1].xaxis.set_major_locator(loc)
+            axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(loc))
+        else:
+            axes[-1].set_xlabel("days since the first visit")
+        for a in axes:
+            a.grid(axis="y", color="#e3e3e3", linewidth=0.6)
+            a.set_axisbelow(True)
+
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    return TimelinePlot(
+        svg=_inline(buf.getvalue(), _description(vpts, spts, periods, axis)), not_drawn=not_drawn, axis=axis
+    )
+
+
+def timeline_svg(data: Mapping[str, Any]) -> str:
+    """The timeline as an SVG string to inline in a page."""
+    return timeline_plot(data).svg
+
+
+def _num(x: Any) -> float:
+    if isinstance(x, dt.date):
+        from matplotlib.dates import date2num
+
+        return float(date2num(x))
+    return float(x)
+
+
+def _colours(agents: list[str]) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for agent in agents:
+        if agent not in out:
+            i = len(out) % len(TREATMENT_FILLS)
+            out[agent] = (TREATMENT_FILLS[i], TREATMENT_EDGES[i])
+    return out
+
+
+def _description(
+    vpts: list[dict[str, Any]], spts: list[dict[str, Any]], periods: list[Period], axis: str
+) -> str:
+    scored = sum(
+        1 for p in vpts if p.get("cdasi_activity") is not None or p.get("clasi_activity") is not None
+    )
+    parts = [
+        f"Timeline over {'calendar dates' if axis == 'date' else 'days since the first visit'}: "
+        f"{len(vpts)} visit(s), {scored} with a complete activity score",
+        f"{len(spts)} interferon score(s)",
+        f"{len(periods)} treatment period(s)"
+        + (
+            ": " + ", ".join(p.label + (" (IFN-targeted)" if p.ifn_targeted else "") for p in periods)
+            if periods
+            else ""
+        ),
+    ]
+    return "; ".join(parts) + ". The same numbers are in the tables below."
+
+
+def _inline(svg: str, description: str) -> str:
+    """Matplotlib's SVG document as an element for a page: no XML prolog or DOCTYPE, scalable
+    (viewBox kept, fixed size dropped), with a role and a text alternative."""
+    start = svg.find("<svg")
+    svg = svg[start:]
+    head_end = svg.find(">")
+    head = svg[:head_end]
+    head = re.sub(r'\s(width|height)="[^"]*"', "", head)
+    head += f' role="img" aria-label="{escape(description)}" class="timeline-svg"'
+    return head + svg[head_end:].rstrip() + "\n"
+
+
+def _empty_svg(message: str) -> str:
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 600 60" role="img" class="timeline-svg" '
+        f'aria-label="{escape(message)}"><text x="300" y="35" text-anchor="middle" '
+        f'font-family="sans-serif" font-size="14" fill="#444">{escape(message)}</text></svg>'
+    )

@@ -1,0 +1,61 @@
+"""A real `ifnscope serve` process for tests and the load benchmark (bench/load_registry.py)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """`ifnscope serve` on a free port and a given database; ``start`` waits until it answers."""
+
+    def __init__(self, database_url: str, env: dict[str, str]) -> None:
+        self.url, self.env, self.port = database_url, env, free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ifnscope",
+                "serve",
+                "--port",
+                str(self.port),
+                "--database-url",
+                self.url,
+                "--no-demo",
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if httpx.get(self.base + "/api/auth/me", timeout=1).status_code == 401:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the server did not answer within {timeout:g} s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop (SIGTERM) or kill (SIGKILL) the server and wait for it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
