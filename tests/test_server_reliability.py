@@ -147,3 +147,26 @@ def test_a_killed_server_loses_no_acknowledged_visit(server: Any) -> None:
     missing = [v for v in acked if httpx.get(f"{server.base}/api/visits/{v}", headers=h).status_code != 200]
     assert missing == []
     assert _count(server.url) >= len(acked)  # a write in flight at the kill may have committed unacknowledged
+
+
+def test_serve_without_users_says_how_to_create_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    env = {k: v for k, v in os.environ.items() if k != "IFNSCOPE_DATABASE_URL"}
+    srv = ServerProcess(url, env)
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        srv.proc = subprocess.Popen(
+            [sys.executable, "-m", "ifnscope", "serve", "--port", str(srv.port), "--database-url", url],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.time() + 60
+        while "no users yet" not in log.read_text() and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        srv.stop()
+    text = log.read_text()
+    assert "ifnscope admin create-user NAME --role admin" in text
+    assert f"http://127.0.0.1:{srv.port}/" in text

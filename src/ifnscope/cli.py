@@ -658,6 +658,14 @@ def serve(
         con.print(web.state.demo.describe(), markup=False)
     elif settings.demo:
         con.print("demo mode: users exist already, no demo data created", markup=False)
+    elif not _has_users(web.state.registry):
+        url_opt = f" --database-url '{describe_url(settings.database_url)}'" if database_url else ""
+        con.print(
+            "no users yet: create the first one (in another terminal) with\n"
+            f"  ifnscope admin create-user NAME --role admin{url_opt}\n"
+            "or start with --demo for demo users and patients",
+            markup=False,
+        )
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.cookie_secure:
         con.print(
             "warning: listening beyond this machine without IFNSCOPE_COOKIE_SECURE=1; serve it behind "
@@ -667,6 +675,15 @@ def serve(
     import uvicorn
 
     uvicorn.run(web, host=host, port=port, log_config=LOGGING_CONFIG, access_log=False, server_header=False)
+
+
+def _has_users(registry: Any) -> bool:
+    from sqlalchemy import func, select
+
+    from ifnscope.registry.models import User
+
+    with registry.transaction() as s:
+        return bool(s.scalar(select(func.count()).select_from(User)))
 
 
 admin_app = typer.Typer(help="Registry administration: users, API tokens, migrations.", no_args_is_help=True)
