@@ -38,7 +38,7 @@ Outcome = Literal["improved", "worsened", "no_important_change", "not_met", "not
 
 # Outcomes along the scale, for filling in what lies between two ends of a range.
 _ORDER = {"improved": 0, "no_important_change": 1, "not_met": 1, "worsened": 2}
-_WORDS = {
+OUTCOME_WORDS = {
     "improved": "improved",
     "worsened": "worsened",
     "no_important_change": "no important change",
@@ -219,8 +219,8 @@ def _combined_verdict(comb: CombinedRule, rules: IndexRules, b: Range, f: Range)
 
 def _range_why(outcome: str, could: list[str]) -> str:
     if outcome == "undetermined":
-        return "depends on the unscored items: could be " + " or ".join(_WORDS[c] for c in could)
-    return f"{_WORDS[outcome]} whatever the unscored items score"
+        return "depends on the unscored items: could be " + " or ".join(OUTCOME_WORDS[c] for c in could)
+    return f"{OUTCOME_WORDS[outcome]} whatever the unscored items score"
 
 
 def _worsening_note(rules: IndexRules, direction: str, outcome: str, could: list[str]) -> str | None:
@@ -265,7 +265,7 @@ def index_change(
             verdicts.append(_combined_verdict(rules.change.combined, rules, b, f))
         change, percent = (f[0] - b[1], f[1] - b[0]), _percent(b, f)
         summary = f"{rules.short} activity {_span(b)} → {_span(f)} ({_signed(change)}): " + "; ".join(
-            f"{v.label}: {_WORDS[v.outcome]}" for v in verdicts
+            f"{v.label}: {OUTCOME_WORDS[v.outcome]}" for v in verdicts
         )
     dchange = None
     if baseline_damage is not None and followup_damage is not None:

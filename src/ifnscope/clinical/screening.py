@@ -146,6 +146,13 @@ def rules() -> ScreeningRules:
 # ---------------------------------------------------------------------------------- results
 
 TestStatus = Literal["negative", "positive", "not_done", "not_recorded", "not_applicable"]
+TEST_STATUS_WORDS: dict[str, str] = {
+    "negative": "negative",
+    "positive": "POSITIVE",
+    "not_done": "not done",
+    "not_recorded": "not recorded",
+    "not_applicable": "n/a",
+}
 
 
 class TestLine(BaseModel):

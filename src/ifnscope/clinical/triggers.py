@@ -34,6 +34,13 @@ from ifnscope.provenance import Reference, SourceRef
 Status = Literal["suspected", "possible", "timing_unknown", "outside_window", "after_onset"]
 Strength = Literal["population", "series", "reports"]
 
+STATUS_WORDS = {
+    "suspected": "suspected",
+    "possible": "possible",
+    "timing_unknown": "timing not recorded",
+    "outside_window": "outside the window",
+    "after_onset": "started after onset",
+}
 _STATUS_ORDER = {"suspected": 0, "possible": 1, "timing_unknown": 2, "outside_window": 3, "after_onset": 4}
 _STRENGTH_ORDER = {"population": 0, "series": 1, "reports": 2}
 _STRENGTH_WORDS = {

@@ -27,11 +27,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from ifnscope import __version__
+from ifnscope.activity.compare import OUTCOME_WORDS
 from ifnscope.assessment import Assessment, assess
 from ifnscope.case.model import Case
 from ifnscope.case.reader import load_case
-from ifnscope.clinical.base import Flag
+from ifnscope.clinical.base import SEVERITY_ORDER, Flag
 from ifnscope.clinical.letter import Letter, build_letter
+from ifnscope.clinical.screening import TEST_STATUS_WORDS
+from ifnscope.clinical.triggers import STATUS_WORDS as TRIGGER_STATUS_WORDS
 from ifnscope.criteria import REGISTRY
 from ifnscope.criteria.base import Change, ItemResult
 from ifnscope.errors import IfnscopeError
@@ -49,35 +52,14 @@ class ReportError(IfnscopeError):
 
 # ------------------------------------------------------------------------------------ words
 
-_SEVERITY_ORDER = {"act": 0, "check": 1, "info": 2}
 _TRI = {"present": "yes", "absent": "no", "unknown": "not recorded"}
-_TEST_WORD = {
-    "negative": "done: negative",
-    "positive": "done: POSITIVE",
-    "not_done": "not done",
-    "not_recorded": "not recorded",
-    "not_applicable": "n/a",
-}
+# In the panel tables a result reads "done: negative"; elsewhere the plain words are used.
+_TEST_WORD = {**TEST_STATUS_WORDS, "negative": "done: negative", "positive": "done: POSITIVE"}
 _APPROVAL_WORD = {
     "approved_for_indication": "approved for this indication",
     "approved_other_indication": "approved for another indication only",
     "not_approved": "not approved",
     "not_applicable": "not a drug",
-}
-_TRIGGER_STATUS = {
-    "suspected": "suspected",
-    "possible": "possible",
-    "timing_unknown": "timing not recorded",
-    "outside_window": "outside the window",
-    "after_onset": "started after onset",
-}
-_OUTCOME_WORD = {
-    "improved": "improved",
-    "worsened": "worsened",
-    "no_important_change": "no important change",
-    "not_met": "not met",
-    "not_applicable": "not applicable",
-    "undetermined": "undetermined",
 }
 _ULN = re.compile(r"\s+above the upper limit of normal\b")
 _URL = re.compile(r"(https?://[^\s<>\"]*[^\s<>\".,;:)\]](?:\.\.\.)?|doi:\s?10\.[^\s<>\"]*[^\s<>\".,;:)\]])")
@@ -280,7 +262,7 @@ def _change_line(c: Any) -> str:
     if c.activity_change is None:
         return c.summary
     verdicts = "; ".join(
-        f"{v.label.replace('Minimal clinically important difference', 'MCID')}: {_OUTCOME_WORD[v.outcome]}"
+        f"{v.label.replace('Minimal clinically important difference', 'MCID')}: {OUTCOME_WORDS[v.outcome]}"
         for v in c.verdicts
     )
     was, now = _span(c.baseline_activity), _span(c.followup_activity)
@@ -300,7 +282,7 @@ def _glance(a: Assessment, flag_section: dict[int, str]) -> dict[str, Any]:
             for c in (ch.cdasi, ch.clasi):
                 if c is not None:
                     activity.append(f"Change {since}: {_change_line(c)}")
-    flags = sorted(a.flags, key=lambda f: _SEVERITY_ORDER[f.severity])
+    flags = sorted(a.flags, key=lambda f: SEVERITY_ORDER[f.severity])
     groups = _unknown_groups(a)
     c = a.screening.cancer
     if c.applies == "no":
@@ -621,7 +603,7 @@ def _activity(a: Assessment, src: _Sources) -> dict[str, Any] | None:
                     "verdicts": [
                         {
                             "label": v.label,
-                            "outcome": _OUTCOME_WORD[v.outcome],
+                            "outcome": OUTCOME_WORDS[v.outcome],
                             "kind": v.outcome,
                             "why": v.why,
                             "cites": src.cite(v.references),
@@ -652,7 +634,7 @@ def _triggers(a: Assessment, src: _Sources) -> dict[str, Any]:
             "agent": t.agent,
             "recorded_as": t.recorded_as,
             "disease": t.disease,
-            "status": _TRIGGER_STATUS.get(t.status, _words(t.status)),
+            "status": TRIGGER_STATUS_WORDS.get(t.status, _words(t.status)),
             "strong": t.status == "suspected",
             "presentation": t.presentation,
             "timing": t.timing,

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ifnscope.assessment import Assessment
+from ifnscope.clinical.screening import TEST_STATUS_WORDS
 from ifnscope.criteria import REGISTRY
 from ifnscope.criteria.base import ItemResult
 
@@ -165,13 +166,6 @@ def render(a: Assessment, console: Console) -> None:
 
 
 _SEVERITY = {"act": ("!", "bold red"), "check": ("?", "yellow"), "info": ("i", "cyan")}
-_TEST_WORD = {
-    "negative": "negative",
-    "positive": "POSITIVE",
-    "not_done": "not done",
-    "not_recorded": "not recorded",
-    "not_applicable": "n/a",
-}
 
 
 def all_references(a: Assessment) -> list[Any]:
@@ -270,7 +264,7 @@ def _clinical(a: Assessment, console: Console) -> None:
                 line.append(f"; not recorded: {', '.join(p.missing)}", style="yellow")
             console.print(line)
         for o in c.other_tests_recorded:
-            console.print(Text(f"  Also recorded: {o.label} {_TEST_WORD[o.status]}", style="dim"))
+            console.print(Text(f"  Also recorded: {o.label} {TEST_STATUS_WORDS[o.status]}", style="dim"))
         raised = [f for f in c.risk_factors if f.status == "present"]
         if raised:
             console.print(

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from ifnscope.activity import ActivityResult
 from ifnscope.activity.base import IndexResult
-from ifnscope.activity.compare import ActivityChange, IndexChange
+from ifnscope.activity.compare import OUTCOME_WORDS, ActivityChange, IndexChange
 
 _OUTCOME_STYLE = {
     "improved": "green",
@@ -24,14 +24,6 @@ _OUTCOME_STYLE = {
     "not_met": "",
     "not_applicable": "dim",
     "undetermined": "yellow",
-}
-_OUTCOME_WORD = {
-    "improved": "improved",
-    "worsened": "worsened",
-    "no_important_change": "no important change",
-    "not_met": "not met",
-    "not_applicable": "not applicable",
-    "undetermined": "undetermined",
 }
 
 
@@ -108,7 +100,7 @@ def _change_lines(change: ActivityChange) -> list[Any]:
         lines.append(line)
         for v in c.verdicts:
             row = Text(f"    • {v.label}: ")
-            row.append(_OUTCOME_WORD[v.outcome], style=_OUTCOME_STYLE[v.outcome])
+            row.append(OUTCOME_WORDS[v.outcome], style=_OUTCOME_STYLE[v.outcome])
             row.append(f" — {v.why}", style="dim")
             lines.append(row)
     lines += [Text(f"  {n}.", style="dim") for n in change.notes]

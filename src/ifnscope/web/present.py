@@ -10,23 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ifnscope.clinical.base import SEVERITY_ORDER
+from ifnscope.clinical.screening import TEST_STATUS_WORDS
+from ifnscope.clinical.triggers import STATUS_WORDS as TRIGGER_STATUS_WORDS
 from ifnscope.criteria import REGISTRY
-
-_SEVERITY_ORDER = {"act": 0, "check": 1, "info": 2}
-_TEST_WORD = {
-    "negative": "negative",
-    "positive": "POSITIVE",
-    "not_done": "not done",
-    "not_recorded": "not recorded",
-    "not_applicable": "n/a",
-}
-_TRIGGER_STATUS = {
-    "suspected": "suspected",
-    "possible": "possible",
-    "timing_unknown": "timing not recorded",
-    "outside_window": "outside the window",
-    "after_onset": "started after onset",
-}
 
 
 def words(s: Any) -> str:
@@ -182,7 +169,7 @@ def _unknowns(a: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _flags(a: dict[str, Any]) -> list[dict[str, Any]]:
-    flags = sorted(a.get("flags") or [], key=lambda f: _SEVERITY_ORDER.get(f.get("severity"), 3))
+    flags = sorted(a.get("flags") or [], key=lambda f: SEVERITY_ORDER.get(f.get("severity"), 3))
     return [
         {
             "severity": f.get("severity", "info"),
@@ -236,7 +223,7 @@ def _triggers(a: dict[str, Any]) -> dict[str, Any]:
             "recorded_as": t.get("recorded_as", ""),
             "disease": words(t.get("disease")),
             "presentation": t.get("presentation", ""),
-            "status": _TRIGGER_STATUS.get(t.get("status", ""), words(t.get("status"))),
+            "status": TRIGGER_STATUS_WORDS.get(t.get("status", ""), words(t.get("status"))),
             "strong": t.get("status") == "suspected",
             "timing": t.get("timing", ""),
             "evidence": t.get("evidence", ""),
@@ -268,7 +255,7 @@ def _screening(a: dict[str, Any]) -> dict[str, Any]:
                 "tests": [
                     {
                         "label": t.get("label", ""),
-                        "status": _TEST_WORD.get(t.get("status", ""), words(t.get("status"))),
+                        "status": TEST_STATUS_WORDS.get(t.get("status", ""), words(t.get("status"))),
                         "kind": t.get("status", ""),
                         "detail": t.get("detail") or "",
                     }
@@ -280,7 +267,7 @@ def _screening(a: dict[str, Any]) -> dict[str, Any]:
         if c.get("applies") != "no"
         else [],
         "other": [
-            f"{o.get('label')}: {_TEST_WORD.get(o.get('status', ''), o.get('status'))}"
+            f"{o.get('label')}: {TEST_STATUS_WORDS.get(o.get('status', ''), o.get('status'))}"
             for o in c.get("other_tests_recorded") or []
         ],
         "additional": c.get("additional") or [],
