@@ -876,9 +876,9 @@ def _exit(code: int) -> None:
     """
     if os.environ.get("IFNSCOPE_NO_FAST_EXIT") == "1":
         sys.exit(code)
-    from ifnscope.signatures.matrix import close_live_prefetches
-
-    close_live_prefetches()
+    matrix = sys.modules.get("ifnscope.signatures.matrix")  # only if this run read a matrix
+    if matrix is not None:
+        matrix.close_live_prefetches()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing left to say
             stream.flush()
