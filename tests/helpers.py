@@ -65,3 +65,17 @@ def facts_of(case: Case) -> Facts:
 
 def criteria_of(case: Case, key: str) -> Any:
     return assess(case).criteria[key]
+
+
+def source_refs(node: Any) -> list[dict[str, Any]]:
+    """Every ``{id, where, confidence}`` citation block in a loaded YAML tree."""
+    out = []
+    if isinstance(node, dict):
+        if {"id", "where", "confidence"} <= set(node):
+            out.append(node)
+        for v in node.values():
+            out += source_refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            out += source_refs(v)
+    return out

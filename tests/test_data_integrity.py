@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,22 +14,7 @@ from ifnscope.criteria import REGISTRY
 from ifnscope.data import citation, load_yaml, sources
 from ifnscope.provenance import SourceRef
 
-from .helpers import SHARED
-
-
-def _refs(node: Any) -> list[dict[str, Any]]:
-    """Every {id, where, confidence} block in a loaded YAML tree."""
-    out = []
-    if isinstance(node, dict):
-        if {"id", "where", "confidence"} <= set(node):
-            out.append(node)
-        for v in node.values():
-            out += _refs(v)
-    elif isinstance(node, list):
-        for v in node:
-            out += _refs(v)
-    return out
-
+from .helpers import SHARED, source_refs
 
 DATA = Path(__file__).resolve().parents[1] / "src/ifnscope/data"
 # Every packaged rule table: everything under data/ except the bibliography and the vocabulary.
@@ -48,7 +32,7 @@ def test_the_table_list_covers_every_part() -> None:
 
 @pytest.mark.parametrize("table", TABLES)
 def test_every_reference_in_a_table_is_a_known_source(table: str) -> None:
-    refs = _refs(load_yaml(table))
+    refs = source_refs(load_yaml(table))
     assert refs, table
     for ref in refs:
         SourceRef.model_validate(ref)  # known id, confidence A/B/U
@@ -58,7 +42,7 @@ def test_every_reference_in_a_table_is_a_known_source(table: str) -> None:
 def test_every_source_has_a_citation_and_is_used() -> None:
     from ifnscope.signatures.methods import METHODS
 
-    used = {ref["id"] for t in TABLES for ref in _refs(load_yaml(t))}
+    used = {ref["id"] for t in TABLES for ref in source_refs(load_yaml(t))}
     used |= {m.source.id for m in METHODS.values()}
     for sid, entry in sources().items():
         assert entry["citation"].strip(), sid

@@ -25,23 +25,10 @@ from ifnscope.data import load_yaml, sources
 from ifnscope.errors import IfnscopeError
 from ifnscope.provenance import SourceRef
 
-from .helpers import SHARED, make_case
+from .helpers import SHARED, make_case, source_refs
 
 DATA = Path(__file__).resolve().parents[1] / "src/ifnscope/data"
 SEED = SHARED / "cases" / "seed-cadm.yaml"
-
-
-def _refs(node: Any) -> list[dict[str, Any]]:
-    out = []
-    if isinstance(node, dict):
-        if {"id", "where", "confidence"} <= set(node):
-            out.append(node)
-        for v in node.values():
-            out += _refs(v)
-    elif isinstance(node, list):
-        for v in node:
-            out += _refs(v)
-    return out
 
 
 def _seed_by_hand() -> Case:
@@ -89,7 +76,7 @@ def _dm(**kw: Any) -> TherapyContext:
 
 
 def test_every_row_of_the_knowledge_base_cites_a_known_source_at_a_or_b() -> None:
-    refs = _refs(load_yaml("clinical/therapies.yaml"))
+    refs = source_refs(load_yaml("clinical/therapies.yaml"))
     assert len(refs) > 100
     for ref in refs:
         SourceRef.model_validate(ref)
@@ -99,7 +86,7 @@ def test_every_row_of_the_knowledge_base_cites_a_known_source_at_a_or_b() -> Non
 
 def test_the_bibliography_is_exactly_what_the_rows_cite_and_clashes_with_nothing() -> None:
     mine = yaml.safe_load((DATA / "sources/therapy.yaml").read_text())
-    cited = {r["id"] for r in _refs(load_yaml("clinical/therapies.yaml"))}
+    cited = {r["id"] for r in source_refs(load_yaml("clinical/therapies.yaml"))}
     assert set(mine) == cited  # every id defined is cited, every id cited is defined here
     others: set[str] = set(yaml.safe_load((DATA / "sources.yaml").read_text()))
     for p in (DATA / "sources").glob("*.yaml"):
