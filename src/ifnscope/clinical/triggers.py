@@ -283,32 +283,28 @@ def evaluate(case: Case, picture: Picture = "indeterminate") -> TriggerResult:
     history = case.history.model_dump()
     has_drug_match = bool(found)
     raised: set[str] = set()
-    for rule in events.events:
-        if rule.onset_after in after and not (rule.only_without_drug_match and has_drug_match):
-            if rule.flag in raised:
-                continue
-            raised.add(rule.flag)
-            flags.append(
-                Flag.make(
-                    rule.flag,
-                    rule.severity,
-                    " ".join(rule.message.split()),
-                    [Reference.of(s) for s in rule.sources],
-                    evidence=[f"onset.after: {rule.onset_after}"],
-                )
+    matched = [
+        (rule, f"onset.after: {rule.onset_after}")
+        for rule in events.events
+        if rule.onset_after in after and not (rule.only_without_drug_match and has_drug_match)
+    ] + [
+        (rule, f"history.{rule.history}: present")
+        for rule in events.history
+        if rule.history and history.get(rule.history) == "present"
+    ]
+    for rule, evidence in matched:
+        if rule.flag in raised:  # one flag per code (sunburn and sun exposure share one)
+            continue
+        raised.add(rule.flag)
+        flags.append(
+            Flag.make(
+                rule.flag,
+                rule.severity,
+                " ".join(rule.message.split()),
+                [Reference.of(s) for s in rule.sources],
+                evidence=[evidence],
             )
-    for rule in events.history:
-        if rule.history and history.get(rule.history) == "present" and rule.flag not in raised:
-            raised.add(rule.flag)
-            flags.append(
-                Flag.make(
-                    rule.flag,
-                    rule.severity,
-                    " ".join(rule.message.split()),
-                    [Reference.of(s) for s in rule.sources],
-                    evidence=[f"history.{rule.history}: present"],
-                )
-            )
+        )
 
     unknowns = [f"timing of {t.recorded_as} relative to onset" for t in unknown_timing]
     unrecognised = [r for _, r in resolved if not r.recognised]
