@@ -162,8 +162,13 @@ def blood_stats(per: dict[str, dict[str, float]], donors: list[str]) -> dict[str
     }
 
 
+# Below this magnitude a mean or difference of means is floating noise (-5.55e-17 for two equal
+# values on one BLAS, 0 on another): written as 0 so the document does not depend on it.
+NOISE = 1e-9
+
+
 def _fmt(x: float) -> str:
-    return f"{x:.3g}"
+    return "0" if abs(x) < NOISE else f"{x:.3g}"
 
 
 def write_doc(res: dict[str, Any], path: Path) -> None:
@@ -269,7 +274,7 @@ def reading(res: dict[str, Any]) -> list[str]:
             f"- Whole blood, {label}: type-I-restricted signatures score IFN-beta above IFN-gamma in every "
             f"donor: {'yes' if restricted else 'NO'}; the IFN-gamma signature scores IFN-gamma above "
             f"IFN-beta in every donor: {'yes' if st['aybey_ifng']['ifng_minus_ifnb'] > 0 else 'NO'} "
-            f"(smallest margin {st['aybey_ifng']['ifng_minus_ifnb']:.3g})."
+            f"(smallest margin {_fmt(st['aybey_ifng']['ifng_minus_ifnb'])})."
         )
     k = res["kang"]
     low = min((k[m][s], s, m) for m in ("published", "singscore") for s in TYPE_I)

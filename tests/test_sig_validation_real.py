@@ -7,6 +7,8 @@ the document), so the document and these assertions cannot disagree.
 from __future__ import annotations
 
 import importlib.util
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,35 @@ def test_the_document_is_current(v: Any, res: dict, tmp_path: Path) -> None:
     out = tmp_path / "validation.md"
     v.write_doc(res, out)
     committed = (Path(__file__).resolve().parents[1] / "docs" / "validation.md").read_text()
-    assert out.read_text() == committed, (
-        "run `.venv/bin/python bench/validate.py` and commit docs/validation.md"
-    )
+    hint = "run `.venv/bin/python bench/validate.py` and commit docs/validation.md"
+    new_text, new_nums = _split_numbers(out.read_text())
+    old_text, old_nums = _split_numbers(committed)
+    assert new_text == old_text, hint
+    assert len(new_nums) == len(old_nums), hint
+    for (a, unit_a), (b, unit_b) in zip(new_nums, old_nums, strict=True):
+        # Numbers are written to 3 significant figures: another BLAS or numpy may flip the
+        # last digit written, never more.
+        assert math.isclose(a, b, abs_tol=max(unit_a, unit_b) * 1.001), (a, b, hint)
+
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.(\d+))?(?:e([+-]?\d+))?(?![\w.])")
+
+
+def _split_numbers(text: str) -> tuple[str, list[tuple[float, float]]]:
+    """The text with every number replaced by ``#``, and each number with its last digit's unit."""
+    nums: list[tuple[float, float]] = []
+
+    def take(m: re.Match[str]) -> str:
+        decimals = len(m.group(1) or "")
+        exponent = int(m.group(2) or 0)
+        nums.append((float(m.group(0)), 10.0 ** (exponent - decimals)))
+        return "#"
+
+    return _NUMBER.sub(take, text), nums
+
+
+def test_number_splitting_reads_the_precision_written() -> None:
+    text, nums = _split_numbers("| a1 | 0.124 | -5.55e-17 | 12 | 1.5e-05 |")
+    assert text == "| a1 | # | # | # | # |"
+    assert [n for n, _ in nums] == [0.124, -5.55e-17, 12.0, 1.5e-05]
+    assert [u for _, u in nums] == pytest.approx([1e-3, 1e-19, 1.0, 1e-6])
