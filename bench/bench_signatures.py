@@ -149,7 +149,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-third-party", action="store_true")
     a = ap.parse_args()
-    from ifnscope.signatures.registry import get_signature
+    from ifnscope.signatures.catalog import get_signature
 
     GENES = get_signature("aybey_ifna").symbols
     results: dict = {}

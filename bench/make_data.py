@@ -25,8 +25,8 @@ CHUNK = 50_000
 
 def _symbols() -> list[str]:
     """The signature genes first, then other real symbols (protein-coding first), 20,000 in all."""
+    from ifnscope.signatures.catalog import all_gene_symbols
     from ifnscope.signatures.genes import gene_table
-    from ifnscope.signatures.registry import all_gene_symbols
 
     sig = all_gene_symbols()
     table, taken = gene_table(), set(sig)
@@ -38,7 +38,7 @@ def _symbols() -> list[str]:
 
 
 def _n_signature_genes() -> int:
-    from ifnscope.signatures.registry import all_gene_symbols
+    from ifnscope.signatures.catalog import all_gene_symbols
 
     return len(all_gene_symbols())
 

@@ -65,10 +65,4 @@ def pg_database() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_pg)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Each registry test runs on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-    else:
-        yield from pg_database()
+DATABASES = ["sqlite", pytest.param("postgresql", marks=needs_pg)]

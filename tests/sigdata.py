@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ifnscope.signatures.registry import all_gene_symbols
+from ifnscope.signatures.catalog import all_gene_symbols
 
 N_FILLER = 400
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Debian's Chromium for the browser tests (tests/test_browser.py), when it is missing.
+# Install Debian's Chromium for the browser tests (tests/web/test_browser.py), when it is missing.
 #
 # The browser tests drive /usr/bin/chromium through Playwright; they never download a browser
 # (no `playwright install`). This script installs the distribution's package with apt-get,

@@ -25,7 +25,7 @@ from ifnscope.clinical.differential import DifferentialResult
 from ifnscope.clinical.screening import ScreeningResult
 from ifnscope.clinical.therapy import TherapyResult
 from ifnscope.clinical.triggers import TriggerOut, TriggerResult
-from ifnscope.criteria import REGISTRY
+from ifnscope.criteria import CRITERIA_SETS
 
 ASSESSMENT_FORMAT = "ifnscope-assessment/1"
 DISCLAIMER = (
@@ -104,7 +104,7 @@ def assess(case: Case) -> Assessment:
     """Assess one validated case. Pure: no I/O, no printing."""
     derivation = derive_findings(case)
     facts = build_facts(case, derivation)
-    criteria = {key: cs.evaluate(facts) for key, cs in REGISTRY.items()}
+    criteria = {key: cs.evaluate(facts) for key, cs in CRITERIA_SETS.items()}
 
     def lesion_ref(n: int) -> LesionRef:
         return LesionRef(number=n, text=describe_lesion(case.lesions[n - 1]))
@@ -149,7 +149,7 @@ def assess(case: Case) -> Assessment:
             imp = impacts.setdefault(
                 ch.fact, UnknownImpact(fact=ch.fact, label=ch.label, record_at=ch.record_at, would_change=[])
             )
-            imp.would_change.append(f"{REGISTRY[key].short}: {ch.result}")
+            imp.would_change.append(f"{CRITERIA_SETS[key].short}: {ch.result}")
 
     picture = differential.evaluate_facts(facts)
     trig = triggers.evaluate(case, picture.favours)

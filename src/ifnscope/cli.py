@@ -154,14 +154,14 @@ def criteria() -> None:
     """List the criteria sets ifnscope applies, with their sources."""
     from rich.table import Table
 
-    from ifnscope.criteria import REGISTRY
+    from ifnscope.criteria import CRITERIA_SETS
     from ifnscope.data import citation
 
     t = Table(title="Classification criteria", show_lines=True)
     t.add_column("key")
     t.add_column("criteria")
     t.add_column("sources")
-    for key, cs in REGISTRY.items():
+    for key, cs in CRITERIA_SETS.items():
         t.add_row(key, cs.title, "\n".join(citation(s) for s in cs.references()))
     _stdout().print(t)
 
@@ -388,7 +388,7 @@ def list_signatures_cmd(
     """List the interferon signatures with their genes, method, cut-off and sources."""
     from ifnscope.data import citation
     from ifnscope.signatures import list_signatures
-    from ifnscope.signatures.registry import TYPE_WORDS
+    from ifnscope.signatures.catalog import TYPE_WORDS
 
     sigs = list_signatures()
     if as_json:
@@ -531,10 +531,10 @@ def score_cmd(
 ) -> None:
     """Score published interferon signatures per sample or cell, with coverage and cut-off provenance."""
     from ifnscope.signatures import read_expression
+    from ifnscope.signatures.catalog import all_gene_symbols
     from ifnscope.signatures.extract import extract
     from ifnscope.signatures.output import summary_text, write_scores
     from ifnscope.signatures.reference import fit_reference, load_reference, select_controls
-    from ifnscope.signatures.registry import all_gene_symbols
     from ifnscope.signatures.scoring import score
 
     try:

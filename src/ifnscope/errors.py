@@ -15,6 +15,8 @@ at the edges, so a bug still surfaces as a bug.
     │   └── CaseValidationError        case.invalid (carries .issues, one per problem:
     │                                  case.unknown-key, case.missing-key, case.wrong-type,
     │                                  case.invalid-value, case.out-of-range, case.inconsistent)
+    ├── TherapyError                   therapy.unknown-agent (a letter asked for an agent
+    │                                  the knowledge base does not hold)
     ├── SignatureError                 signature.unknown, signature.coverage (too few genes
     │                                  found to score), signature.needs-reference,
     │                                  signature.method (a method that cannot apply)
@@ -23,24 +25,31 @@ at the edges, so a bug still surfaces as a bug.
     │                                  matrix.scale, matrix.controls
     ├── ReferenceFileError             reference.not-found, reference.format,
     │                                  reference.incompatible (fitted on other data)
+    ├── ReportError                    report.format, report.write
     ├── RegistryError                  registry.not-found, registry.conflict,
     │                                  registry.forbidden, registry.migration,
     │                                  registry.too-large, registry.invalid
     ├── AuthError                      auth.required, auth.invalid (a wrong login or token),
     │                                  auth.csrf (a form without its token)
-    └── DataError                      data.*  (a packaged rule table is malformed: a bug
-                                       in ifnscope's own data, reported with the file and row)
+    ├── MissingExtraError              install.missing-extra (a command needs an optional
+    │                                  part: ``pip install 'ifnscope[web]'``)
+    └── DataError                      data.invalid, data.missing (a packaged rule table is
+                                       malformed or absent: a bug in ifnscope's own data,
+                                       reported with the file and row)
+
+Every code is a member of :data:`ErrorCode`; ``mypy --strict`` refuses any other string.
+Issue codes (one per problem inside a ``case.invalid``) are :data:`IssueCode`.
 
 Exit codes used by the CLI: 2 for any ``IfnscopeError`` caused by input, 1 for internal
 errors (``DataError``), 0 otherwise. The web API maps codes to HTTP statuses
-(``registry.web.errors``) and always answers ``{"error": {code, message, field?}}``.
+(``ifnscope.web.errors``) and always answers ``{"error": {code, message, field?}}``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "AuthError",
@@ -49,14 +58,74 @@ __all__ = [
     "CaseParseError",
     "CaseValidationError",
     "DataError",
+    "ErrorCode",
     "IfnscopeError",
     "Issue",
+    "IssueCode",
     "MatrixError",
+    "MissingExtraError",
     "ReferenceFileError",
     "RegistryError",
+    "ReportError",
     "SignatureError",
+    "TherapyError",
     "format_loc",
+    "require_extra",
 ]
+
+IssueCode = Literal[
+    "case.unknown-key",
+    "case.missing-key",
+    "case.wrong-type",
+    "case.invalid-value",
+    "case.out-of-range",
+    "case.inconsistent",
+]
+"""The code of one problem inside a ``case.invalid`` error (pydantic-style, never reworded)."""
+
+ErrorCode = Literal[
+    "ifnscope.error",
+    "case.error",
+    "case.not-found",
+    "case.parse",
+    "case.duplicate-key",
+    "case.invalid",
+    "therapy.error",
+    "therapy.unknown-agent",
+    "signature.error",
+    "signature.unknown",
+    "signature.coverage",
+    "signature.needs-reference",
+    "signature.method",
+    "matrix.error",
+    "matrix.not-found",
+    "matrix.format",
+    "matrix.empty",
+    "matrix.genes",
+    "matrix.scale",
+    "matrix.controls",
+    "reference.error",
+    "reference.not-found",
+    "reference.format",
+    "reference.incompatible",
+    "report.error",
+    "report.format",
+    "report.write",
+    "registry.error",
+    "registry.not-found",
+    "registry.conflict",
+    "registry.forbidden",
+    "registry.migration",
+    "registry.too-large",
+    "registry.invalid",
+    "auth.required",
+    "auth.invalid",
+    "auth.csrf",
+    "install.missing-extra",
+    "data.invalid",
+    "data.missing",
+]
+"""Every error code ifnscope raises: stable, machine-readable, never reworded."""
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
@@ -74,7 +143,7 @@ def format_loc(loc: Sequence[str | int]) -> str:
 class Issue:
     """One problem found in an input, pydantic-style: stable code, where, what, expected."""
 
-    code: str
+    code: IssueCode | ErrorCode
     loc: tuple[str | int, ...]
     message: str
     expected: str | None = None
@@ -114,14 +183,14 @@ class Issue:
 class IfnscopeError(Exception):
     """Base of every error ifnscope raises on purpose."""
 
-    code: str = "ifnscope.error"
+    code: ErrorCode = "ifnscope.error"
     exit_code: int = 2
 
     def __init__(
         self,
         message: str,
         *,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         file: str | None = None,
         loc: Sequence[str | int] = (),
         issues: Sequence[Issue] = (),
@@ -178,6 +247,12 @@ class CaseValidationError(CaseError):
     code = "case.invalid"
 
 
+class TherapyError(IfnscopeError):
+    """A request about a treatment the therapy knowledge base does not hold."""
+
+    code = "therapy.error"
+
+
 class SignatureError(IfnscopeError):
     """A signature name, coverage or method problem (e.g. too few of its genes were found)."""
 
@@ -196,6 +271,12 @@ class ReferenceFileError(IfnscopeError):
     code = "reference.error"
 
 
+class ReportError(IfnscopeError):
+    """The report could not be rendered or written (``report.*``)."""
+
+    code = "report.error"
+
+
 class RegistryError(IfnscopeError):
     """A registry request that cannot be done: unknown patient, conflict, forbidden, too large."""
 
@@ -206,6 +287,39 @@ class AuthError(IfnscopeError):
     """Not logged in, a wrong password or token, or a form without its CSRF token."""
 
     code = "auth.required"
+
+
+class MissingExtraError(IfnscopeError):
+    """A command needs an optional part of ifnscope that is not installed.
+
+    The core (case assessment, signatures, CLI) installs alone; the web app, the PDF report,
+    PostgreSQL and Parquet are extras. The message names the one to install.
+    """
+
+    code = "install.missing-extra"
+
+
+# What each extra brings, for the message that asks for it (pyproject.toml's optional-dependencies).
+_EXTRA_FOR = {
+    "web": "the registry, web app and API",
+    "pdf": "the PDF report",
+    "postgres": "the registry on PostgreSQL",
+    "parquet": "Parquet output",
+}
+
+
+def require_extra(extra: str, module: str) -> None:
+    """Import ``module`` or raise :class:`MissingExtraError` naming ``ifnscope[extra]``."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        what = _EXTRA_FOR.get(extra, f"the {extra!r} extra")
+        raise MissingExtraError(
+            f"{what} needs the optional package {module!r}, which is not installed: "
+            f"pip install 'ifnscope[{extra}]'"
+        ) from exc
 
 
 class DataError(IfnscopeError):

@@ -31,7 +31,7 @@ from ifnscope.clinical.therapy import (
     knowledge_base,
     trial_text,
 )
-from ifnscope.errors import IfnscopeError
+from ifnscope.errors import TherapyError
 from ifnscope.provenance import Reference, SourceRef
 
 DRAFT_NOTICE = (
@@ -106,7 +106,7 @@ def build_letter(
     if key is None:
         near = difflib.get_close_matches(agent.strip().lower(), list(kb.agents), n=1, cutoff=0.6)
         hint = f"; did you mean '{near[0]}'?" if near else ""
-        raise IfnscopeError(
+        raise TherapyError(
             f"'{agent}' is not an agent in the therapy knowledge base{hint} Known: {', '.join(kb.agents)}",
             code="therapy.unknown-agent",
         )

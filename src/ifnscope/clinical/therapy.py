@@ -163,6 +163,7 @@ class DiseaseInfo(_KB):
 class LevelInfo(_KB):
     key: Level
     label: str
+    ifn_targeted: bool = Field(description="an agent at this level is an IFN-targeted drug (ifnscope's rule)")
 
 
 class FlagSpec(_KB):
@@ -209,6 +210,16 @@ class KnowledgeBase(BaseModel):
 
     def level_label(self, key: str) -> str:
         return next(lv.label for lv in self.pathway_levels if lv.key == key)
+
+
+def is_ifn_targeted(level: str | None) -> bool:
+    """Is an agent at this pathway level an "IFN-targeted drug"? The one definition (data file)."""
+    return any(lv.key == level and lv.ifn_targeted for lv in knowledge_base().pathway_levels)
+
+
+def on_ifn_pathway(level: str | None) -> bool:
+    """Does an agent at this level act on the type I IFN pathway at all (antimalarials included)?"""
+    return level is not None and level != "not_ifn_specific"
 
 
 @cache
@@ -727,7 +738,7 @@ def _pathway(tried: list[str], failed: list[str], options: list[Option]) -> Path
                 options=[o.agent for o in options if o.pathway_level == lv.key],
             )
         )
-    targeted = [r.level for r in rows if r.tried and r.level != "not_ifn_specific"]
+    targeted = [r.level for r in rows if r.tried and on_ifn_pathway(r.level)]
     if targeted:
         parts = []
         for r in rows:
@@ -747,7 +758,7 @@ def _pathway(tried: list[str], failed: list[str], options: list[Option]) -> Path
     open_levels = [
         f"{r.label} ({', '.join(kb.agents[a].label for a in r.options)})"
         for r in rows
-        if r.options and r.level not in targeted and r.level != "not_ifn_specific"
+        if r.options and r.level not in targeted and on_ifn_pathway(r.level)
     ]
     if open_levels:
         text += " Levels with options not yet tried: " + "; ".join(open_levels) + "."

@@ -73,7 +73,7 @@ def _dle(r: dle_2020.DleResult) -> str:
     return f"score {r.score} ({met})"
 
 
-REGISTRY: dict[str, CriteriaSet] = {
+CRITERIA_SETS: dict[str, CriteriaSet] = {
     s.id: s
     for s in (
         CriteriaSet("eular_acr_iim_2017", iim_2017, _iim),
@@ -86,4 +86,4 @@ REGISTRY: dict[str, CriteriaSet] = {
 
 
 def evaluate_all(facts: Facts) -> dict[str, BaseModel]:
-    return {key: cs.evaluate(facts) for key, cs in REGISTRY.items()}
+    return {key: cs.evaluate(facts) for key, cs in CRITERIA_SETS.items()}

@@ -24,14 +24,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ifnscope import __version__
+from ifnscope.clinical.therapy import is_ifn_targeted
 from ifnscope.errors import RegistryError
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import AuditEvent, IfnScore, Patient, Sample, SavedReference, Treatment, Visit
 
 _PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
-# Agents that act on the type I IFN pathway directly; antimalarials (sensor level, indirect) are
-# not counted. ifnscope's own rule for "on an IFN-targeted drug", stated in docs/registry.md.
-IFN_TARGETED_LEVELS = frozenset({"producer", "ligand", "receptor", "signalling"})
 
 
 class Registry:
@@ -448,7 +446,7 @@ def _sync_treatments(s: Session, p: Patient, a: Any) -> None:
             existing[key] = row
         row.agent = h.agent
         row.pathway_level = level
-        row.ifn_targeted = level in IFN_TARGETED_LEVELS
+        row.ifn_targeted = is_ifn_targeted(level)
         row.stopped = h.stopped or row.stopped
         row.response = h.response or row.response
         row.dose = h.dose or row.dose
@@ -493,7 +491,7 @@ def add_treatment(
         recorded_as=med.name,
         agent=agent,
         pathway_level=level,
-        ifn_targeted=level in IFN_TARGETED_LEVELS,
+        ifn_targeted=is_ifn_targeted(level),
         started=med.started,
         stopped=med.stopped,
         response=med.response,

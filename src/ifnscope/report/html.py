@@ -34,20 +34,15 @@ from ifnscope.case.reader import load_case
 from ifnscope.clinical.base import SEVERITY_ORDER, Flag
 from ifnscope.clinical.letter import Letter, build_letter
 from ifnscope.clinical.screening import TEST_STATUS_WORDS
+from ifnscope.clinical.therapy import on_ifn_pathway
 from ifnscope.clinical.triggers import STATUS_WORDS as TRIGGER_STATUS_WORDS
-from ifnscope.criteria import REGISTRY
+from ifnscope.criteria import CRITERIA_SETS
 from ifnscope.criteria.base import Change, ItemResult
-from ifnscope.errors import IfnscopeError
+from ifnscope.errors import ReportError
 from ifnscope.provenance import CONFIDENCE_WORDS, Reference
 from ifnscope.report.terminal import all_references
 
 __all__ = ["ReportError", "render_html", "render_pdf", "write_report"]
-
-
-class ReportError(IfnscopeError):
-    """The report could not be rendered or written (``report.*``)."""
-
-    code = "report.error"
 
 
 # ------------------------------------------------------------------------------------ words
@@ -205,7 +200,7 @@ def _cite_mark(nums: Iterable[int]) -> Markup:
 
 def _verdict(key: str, res: Any) -> dict[str, Any]:
     """One criteria set in words: the verdict, and whether it classifies (for emphasis only)."""
-    short = REGISTRY[key].short
+    short = CRITERIA_SETS[key].short
     if key == "eular_acr_iim_2017":
         word = "criteria not met" if res.category == "not_met" else f"{res.category} IIM"
         text = f"score {res.score:g} (≈{res.probability:.0%})"
@@ -229,7 +224,7 @@ def _verdict(key: str, res: Any) -> dict[str, Any]:
     if key == "dle_2020":
         word = "meets ≥7" if res.meets_7 else ("meets ≥5" if res.meets_5 else "below 5")
         return {"set": short, "word": word, "text": f"score {res.score}", "met": res.meets_5}
-    return {"set": short, "word": REGISTRY[key].verdict(res), "text": "", "met": False}
+    return {"set": short, "word": CRITERIA_SETS[key].verdict(res), "text": "", "met": False}
 
 
 def _unknown_groups(a: Assessment) -> list[dict[str, Any]]:
@@ -764,7 +759,7 @@ def _therapy(a: Assessment, src: _Sources) -> dict[str, Any]:
                 "label": o.label,
                 "position": o.position_label,
                 "level": o.pathway_label,
-                "ifn": o.pathway_level != "not_ifn_specific",
+                "ifn": on_ifn_pathway(o.pathway_level),
                 "approval": _APPROVAL_WORD[o.approval_code],
                 "approval_detail": _approval_detail(o.approval_code, o.approval_status),
                 "trial": o.key_trial or "",
@@ -776,7 +771,7 @@ def _therapy(a: Assessment, src: _Sources) -> dict[str, Any]:
         "levels": [
             {
                 "label": lv.label,
-                "ifn": lv.level != "not_ifn_specific",
+                "ifn": on_ifn_pathway(lv.level),
                 "tried": ", ".join(
                     labels.get(k, _words(k)) + (" (failed)" if k in lv.failed else "") for k in lv.tried
                 ),

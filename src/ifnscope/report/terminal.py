@@ -15,7 +15,7 @@ from rich.text import Text
 
 from ifnscope.assessment import Assessment
 from ifnscope.clinical.screening import TEST_STATUS_WORDS
-from ifnscope.criteria import REGISTRY
+from ifnscope.criteria import CRITERIA_SETS
 from ifnscope.criteria.base import ItemResult
 
 _STATUS_STYLE = {"present": "green", "absent": "dim", "unknown": "yellow"}
@@ -126,7 +126,7 @@ def render(a: Assessment, console: Console) -> None:
 
     console.print(Text("\nWhat the classification criteria say", style="bold"))
     for key, res in a.criteria.items():
-        cs = REGISTRY[key]
+        cs = CRITERIA_SETS[key]
         console.print(
             Panel(
                 Group(Text(_capital(cs.verdict(res)), style="bold"), *_details(key, res)),

@@ -17,10 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ifnscope.signatures.catalog import Signature, get_signature, signatures
 from ifnscope.signatures.extract import Scale
 from ifnscope.signatures.matrix import Matrix
 from ifnscope.signatures.reference import Reference, load_reference, select_controls
-from ifnscope.signatures.registry import Signature, get_signature, signatures
 from ifnscope.signatures.scoring import DEFAULT_MIN_COVERAGE, ScoreRun
 
 __all__ = [
@@ -90,10 +90,10 @@ def score(
     For an AnnData input, scores are also written to ``adata.obs`` (``ifn_<name>``) and the
     provenance to ``adata.uns['ifnscope']`` unless ``inplace=False``.
     """
+    from ifnscope.signatures.catalog import all_gene_symbols
     from ifnscope.signatures.extract import extract
     from ifnscope.signatures.output import write_obs
     from ifnscope.signatures.reference import fit_reference as fit
-    from ifnscope.signatures.registry import all_gene_symbols
     from ifnscope.signatures.scoring import score as run_score
 
     m = read_expression(data, annotations=annotations, layer=layer)

@@ -142,7 +142,7 @@ def fit_reference(
     ``extracted`` (every packaged signature gene, from ``extract``) lets a caller that will also
     score the same matrix read it once for both.
     """
-    from ifnscope.signatures.registry import all_gene_symbols, signatures
+    from ifnscope.signatures.catalog import all_gene_symbols, signatures
     from ifnscope.signatures.scoring import score_extracted
 
     n_ctrl = int(controls.sum())

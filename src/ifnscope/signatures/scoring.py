@@ -14,11 +14,11 @@ import numpy as np
 
 from ifnscope.data import citation
 from ifnscope.errors import SignatureError
+from ifnscope.signatures.catalog import Signature, expand
 from ifnscope.signatures.extract import QPCR_SCALES, Extracted, Scale, extract
 from ifnscope.signatures.matrix import Matrix
 from ifnscope.signatures.methods import METHODS, MethodInput
 from ifnscope.signatures.reference import Reference
-from ifnscope.signatures.registry import Signature, expand
 
 DEFAULT_MIN_COVERAGE = 0.8  # ifnscope's default: score only when 80% of a signature's genes are found
 

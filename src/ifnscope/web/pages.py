@@ -827,7 +827,7 @@ def report_pdf(visit_id: int, request: Request, actor: MaybeActor, s: DbSession)
 
 
 def _signature_names() -> list[str]:
-    from ifnscope.signatures.registry import signatures
+    from ifnscope.signatures.catalog import signatures
 
     return sorted(signatures())
 

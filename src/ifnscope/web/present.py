@@ -13,7 +13,7 @@ from typing import Any
 from ifnscope.clinical.base import SEVERITY_ORDER
 from ifnscope.clinical.screening import TEST_STATUS_WORDS
 from ifnscope.clinical.triggers import STATUS_WORDS as TRIGGER_STATUS_WORDS
-from ifnscope.criteria import REGISTRY
+from ifnscope.criteria import CRITERIA_SETS
 
 
 def words(s: Any) -> str:
@@ -28,7 +28,7 @@ def first_sentence(message: str, limit: int = 220) -> str:
 
 
 def _short(key: str) -> str:
-    return REGISTRY[key].short if key in REGISTRY else words(key)
+    return CRITERIA_SETS[key].short if key in CRITERIA_SETS else words(key)
 
 
 def _verdicts(crit: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .sigdata import make_counts, write_h5ad, write_tsv_genes_in_rows
+from tests.sigdata import make_counts, write_h5ad, write_tsv_genes_in_rows
 
 
 def ifnscope(*args: str) -> subprocess.CompletedProcess[str]:

@@ -36,8 +36,6 @@ from tests.sigdata import make_counts, write_tsv_genes_in_rows
 
 PASSWORD = "correct-horse-battery"
 BOOM_MESSAGE = "".join(["Jane Secret", "name internal detail"])
-PG_HOST, PG_USER = "127.0.0.1", "postgres"
-PG_PORT = int(os.environ.get("IFNSCOPE_TEST_PG_PORT", "5432"))
 EXAMPLES = ROOT / "examples"
 SEED = CASES / "seed-cadm.yaml" if (CASES / "seed-cadm.yaml").exists() else EXAMPLES / "seed-cadm.yaml"
 ACTIVITY = EXAMPLES / "activity-cdasi-clasi.yaml"
@@ -63,46 +61,9 @@ def assert_error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     return err
 
 
-# ------------------------------------------------------------------------------ databases
-
-
-def _pg_admin() -> Any:
-    import psycopg
-
-    last: Exception | None = None
-    for db in ("postgres", "test"):
-        try:
-            return psycopg.connect(
-                host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=db, autocommit=True, connect_timeout=3
-            )
-        except psycopg.OperationalError as exc:
-            last = exc
-    raise RuntimeError(str(last))
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('registry') / 'registry.sqlite3'}"
-        return
-    try:
-        conn = _pg_admin()
-    except Exception as exc:
-        pytest.skip(
-            f"!!! POSTGRESQL NOT REACHABLE at {PG_HOST}:{PG_PORT} as {PG_USER} ({exc}): the PostgreSQL "
-            "half of tests/test_api.py did NOT run !!!"
-        )
-    name = f"ifnscope_test_{secrets.token_hex(6)}"
-    conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
-
-
 @pytest.fixture(scope="module")
-def app(db_url: str) -> Iterator[FastAPI]:
+def app(module_db_url: str) -> Iterator[FastAPI]:
+    db_url = module_db_url
     # SQLite: the secret key file is created beside the database; PostgreSQL: an explicit key, so
     # the tests write nothing into the user's data folder.
     key = None if db_url.startswith("sqlite") else secrets.token_urlsafe(32)
@@ -776,7 +737,8 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
         Settings.from_env(database_url="not a url")
 
 
-def test_admin_cli(db_url: str) -> None:
+def test_admin_cli(module_db_url: str) -> None:
+    db_url = module_db_url
     from ifnscope.cli import app as cli
 
     runner = CliRunner()

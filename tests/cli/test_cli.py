@@ -13,10 +13,9 @@ import pytest
 import yaml
 
 from ifnscope import cli
+from tests.helpers import CASES, needs_shared_cases
 
-from .helpers import CASES, needs_shared_cases
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "seed-cadm.yaml"
 
 

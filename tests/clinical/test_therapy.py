@@ -24,10 +24,9 @@ from ifnscope.clinical.therapy import (
 from ifnscope.data import load_yaml, sources
 from ifnscope.errors import IfnscopeError
 from ifnscope.provenance import SourceRef
+from tests.helpers import SHARED, make_case, source_refs
 
-from .helpers import SHARED, make_case, source_refs
-
-DATA = Path(__file__).resolve().parents[1] / "src/ifnscope/data"
+DATA = Path(__file__).resolve().parents[2] / "src/ifnscope/data"
 SEED = SHARED / "cases" / "seed-cadm.yaml"
 
 

@@ -12,8 +12,7 @@ from ifnscope import signatures as sig
 from ifnscope.errors import MatrixError, ReferenceFileError, SignatureError
 from ifnscope.signatures.extract import detect_scale, extract
 from ifnscope.signatures.readers import read_expression
-
-from .sigdata import (
+from tests.sigdata import (
     filler_genes,
     make_counts,
     write_10x,

@@ -18,8 +18,7 @@ from ifnscope.data import load_yaml, sources
 from ifnscope.errors import CaseValidationError, DataError, Issue
 from ifnscope.provenance import SourceRef
 from ifnscope.report.terminal_activity import activity_panel
-
-from .helpers import ROOT, make_case
+from tests.helpers import ROOT, make_case
 
 CDASI = cdasi_rules()
 CLASI = clasi_rules()

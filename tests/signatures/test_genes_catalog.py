@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ifnscope.errors import SignatureError
+from ifnscope.signatures.catalog import expand, get_signature, signatures
 from ifnscope.signatures.genes import Match, Unresolved, gene_table
-from ifnscope.signatures.registry import expand, get_signature, signatures
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .helpers import SHARED
+from tests.helpers import SHARED
 
 DATA = SHARED / "data"
 pytestmark = pytest.mark.skipif(
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def _validate_module() -> Any:
-    path = Path(__file__).resolve().parents[1] / "bench" / "validate.py"
+    path = Path(__file__).resolve().parents[2] / "bench" / "validate.py"
     spec = importlib.util.spec_from_file_location("ifnscope_bench_validate", path)
     assert spec is not None
     assert spec.loader is not None
@@ -96,7 +96,7 @@ def test_the_document_is_current(v: Any, res: dict, tmp_path: Path) -> None:
     """docs/validation.md must be what bench/validate.py writes today."""
     out = tmp_path / "validation.md"
     v.write_doc(res, out)
-    committed = (Path(__file__).resolve().parents[1] / "docs" / "validation.md").read_text()
+    committed = (Path(__file__).resolve().parents[2] / "docs" / "validation.md").read_text()
     hint = "run `.venv/bin/python bench/validate.py` and commit docs/validation.md"
     new_text, new_nums = _split_numbers(out.read_text())
     old_text, old_nums = _split_numbers(committed)

@@ -9,8 +9,7 @@ import pytest
 from ifnscope.clinical import triggers
 from ifnscope.clinical.drugs import all_classes, all_drugs, members, resolve
 from ifnscope.clinical.triggers import drug_rules, event_rules
-
-from .helpers import make_case
+from tests.helpers import make_case
 
 
 def _case(meds: list[dict[str, Any]], **kw: Any) -> Any:

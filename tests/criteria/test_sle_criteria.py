@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from ifnscope.criteria import sle_2019, slicc_2012
-
-from .helpers import facts_of, make_case
+from tests.helpers import facts_of, make_case
 
 # Aringer 2019: item -> (domain, points), transcribed independently of the data file.
 PUBLISHED_2019: dict[str, tuple[str, int]] = {

@@ -18,8 +18,7 @@ from ifnscope.clinical.letter import build_letter
 from ifnscope.errors import IfnscopeError
 from ifnscope.report import html as report
 from ifnscope.report.html import ReportError, render_html, write_report
-
-from .helpers import CASES, ROOT, make_case, needs_shared_cases
+from tests.helpers import CASES, ROOT, make_case, needs_shared_cases
 
 SEED = CASES / "seed-cadm.yaml" if (CASES / "seed-cadm.yaml").is_file() else ROOT / "examples/seed-cadm.yaml"
 ACTIVITY = ROOT / "examples/activity-cdasi-clasi.yaml"

@@ -16,8 +16,7 @@ from ifnscope.errors import (
     CaseValidationError,
     IfnscopeError,
 )
-
-from .helpers import shared_cases
+from tests.helpers import shared_cases
 
 HEAD = "format: ifnscope-case/1\nid: t\n"
 
@@ -258,7 +257,7 @@ def test_error_dict_is_structured() -> None:
 
 def test_a_stored_case_reads_back_unchanged() -> None:
     """The registry stores cases as JSON; every example must validate again to the same case."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     paths = sorted((root / "examples").glob("*.yaml")) + shared_cases()
     assert paths
     for p in paths:

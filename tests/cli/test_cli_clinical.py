@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "seed-cadm.yaml"
 ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
 

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
-from .server import ServerProcess
+from tests.server import ServerProcess
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "seed-cadm.yaml"
 PASSWORD = "reliability-password"
 

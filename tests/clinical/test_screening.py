@@ -9,8 +9,7 @@ import pytest
 from ifnscope.case.facts import build_facts
 from ifnscope.clinical import screening
 from ifnscope.clinical.screening import rules
-
-from .helpers import make_case
+from tests.helpers import make_case
 
 
 def _screen(case: Any, myositis: str = "yes", dm: bool | None = True, cadm: bool | None = False) -> Any:

@@ -10,13 +10,12 @@ import pytest
 
 from ifnscope.case.derive import lesion_rules
 from ifnscope.case.vocabulary import vocabulary
-from ifnscope.criteria import REGISTRY
+from ifnscope.criteria import CRITERIA_SETS
 from ifnscope.data import citation, load_yaml, sources
 from ifnscope.provenance import SourceRef
+from tests.helpers import SHARED, source_refs
 
-from .helpers import SHARED, source_refs
-
-DATA = Path(__file__).resolve().parents[1] / "src/ifnscope/data"
+DATA = Path(__file__).resolve().parents[2] / "src/ifnscope/data"
 # Every packaged rule table: everything under data/ except the bibliography and the vocabulary.
 TABLES = sorted(
     str(p.relative_to(DATA))
@@ -58,14 +57,14 @@ def test_every_weighted_row_has_its_own_source() -> None:
 
 
 def test_all_engines_load_their_tables() -> None:
-    for cs in REGISTRY.values():
+    for cs in CRITERIA_SETS.values():
         assert cs.module.rules().title == cs.title
     assert len(lesion_rules()) > 5
 
 
 def test_unverified_rules_are_tagged_u_and_documented() -> None:
     """Rules marked U must be listed in docs/clinical-sources.md, so nobody mistakes them for verified."""
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "clinical-sources.md").read_text()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "clinical-sources.md").read_text()
     iim = load_yaml("criteria/iim_2017.yaml")
     assert iim["probability"]["source"]["confidence"] == "U"
     assert "5.33" in docs

@@ -8,8 +8,7 @@ import pytest
 
 from ifnscope.assessment import assess
 from ifnscope.case.derive import derive_findings, lesion_rules
-
-from .helpers import facts_of, make_case
+from tests.helpers import facts_of, make_case
 
 # finding -> (a lesion that must derive it, a near lesion that must NOT derive it)
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {

@@ -18,18 +18,16 @@ from ifnscope.registry import auth, migrate, service
 from ifnscope.registry.db import make_engine
 from ifnscope.registry.models import AuditEvent, Base, Patient, Visit
 from ifnscope.registry.service import CohortQuery, Registry
+from tests.helpers import make_case
 
-from .helpers import make_case
-from .registry_db import db_url  # noqa: F401 - fixture
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "seed-cadm.yaml"
 ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def reg(db_url: str) -> Any:  # noqa: F811
+def reg(db_url: str) -> Any:
     engine = make_engine(db_url)
     migrate.upgrade(engine)
     r = Registry(engine)
@@ -52,7 +50,7 @@ def _patient_with_visits(reg: Any) -> int:
 # ----------------------------------------------------------------------------- migrations
 
 
-def test_migrations_build_the_models_schema(db_url: str) -> None:  # noqa: F811
+def test_migrations_build_the_models_schema(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
@@ -67,7 +65,7 @@ def test_migrations_build_the_models_schema(db_url: str) -> None:  # noqa: F811
 
 
 def test_a_failed_migration_leaves_the_database_as_it_was(
-    db_url: str,  # noqa: F811
+    db_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -310,7 +308,7 @@ def test_passwords_and_tokens(reg: Any) -> None:
 # ----------------------------------------------------------------------------- concurrency
 
 
-def test_concurrent_writers_lose_nothing(db_url: str) -> None:  # noqa: F811
+def test_concurrent_writers_lose_nothing(db_url: str) -> None:
     """Eight threads each add 10 visits at once; every one is committed."""
     engine = make_engine(db_url, pool_size=10) if db_url.startswith("postgresql") else make_engine(db_url)
     migrate.upgrade(engine)

@@ -9,8 +9,7 @@ import pytest
 from ifnscope.case.facts import build_facts
 from ifnscope.clinical.differential import Feature, evaluate_facts, rules
 from ifnscope.criteria.base import fact_names
-
-from .helpers import make_case
+from tests.helpers import make_case
 
 
 def _facts_for(names: list[str]) -> dict[str, Any]:

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from ifnscope.criteria import cadm, dle_2020
-
-from .helpers import facts_of, make_case
+from tests.helpers import facts_of, make_case
 
 # Elman 2020 abstract: item -> points (independent transcription)
 PUBLISHED_DLE = {

@@ -14,8 +14,7 @@ import pytest
 
 from ifnscope.criteria import iim_2017
 from ifnscope.criteria.iim_2017 import evaluate_facts
-
-from .helpers import facts_of, make_case
+from tests.helpers import facts_of, make_case
 
 # item id -> (points without biopsy, points with biopsy); None = not in that column
 PUBLISHED: dict[str, tuple[float | None, float]] = {
