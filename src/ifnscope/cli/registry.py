@@ -1,0 +1,285 @@
+"""The registry commands: serve (the web app and API) and admin (users, tokens, migrations).
+
+Both need the ``web`` extra (and ``postgres`` for a PostgreSQL URL); each command checks that
+first, so a core-only install says what to install instead of failing on an import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ifnscope import __version__
+from ifnscope.cli._common import fail, need_extra, stderr_console, stdout_console
+from ifnscope.errors import IfnscopeError, require_extra
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ifnscope.registry.auth import Actor
+    from ifnscope.registry.service import Registry
+
+# What the registry commands import from the ``web`` extra (pyproject.toml), checked up front.
+# python-multipart is left out: its module name changed (multipart -> python_multipart) and
+# FastAPI looks for either itself.
+WEB_MODULES = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "itsdangerous",
+    "sqlalchemy",
+    "alembic",
+    "argon2",
+    "platformdirs",
+)
+
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Registry database, e.g. postgresql+psycopg://user@host/db "
+        "(default: IFNSCOPE_DATABASE_URL, else a SQLite file in the user data folder).",
+    ),
+]
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    database_url: DatabaseOpt = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo/--no-demo",
+            help="On first start, create demo users and patients (default: IFNSCOPE_DEMO, else off).",
+        ),
+    ] = None,
+) -> None:
+    """Run the registry web app and API (migrates the database first)."""
+    need_extra("web", *WEB_MODULES)
+    from ifnscope.registry.db import describe_url
+    from ifnscope.web.app import create_app
+    from ifnscope.web.logs import LOGGING_CONFIG
+    from ifnscope.web.settings import Settings
+
+    try:
+        settings = Settings.from_env(database_url=database_url, demo=demo)
+        _require_driver(settings.database_url)
+        web = create_app(settings)
+    except IfnscopeError as err:
+        fail(err)
+    con = stderr_console()
+    shown = f"[{host}]" if ":" in host else host
+    con.print(
+        f"ifnscope {__version__}: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)",
+        markup=False,
+    )
+    con.print(f"database: {describe_url(settings.database_url)}", markup=False)
+    if web.state.demo is not None:
+        con.print(web.state.demo.describe(), markup=False)
+    elif settings.demo:
+        con.print("demo mode: users exist already, no demo data created", markup=False)
+    elif not _has_users(web.state.registry):
+        url_opt = f" --database-url '{describe_url(settings.database_url)}'" if database_url else ""
+        con.print(
+            "no users yet: create the first one (in another terminal) with\n"
+            f"  ifnscope admin create-user NAME --role admin{url_opt}\n"
+            "or start with --demo for demo users and patients",
+            markup=False,
+        )
+    if host not in ("127.0.0.1", "localhost", "::1") and not settings.cookie_secure:
+        con.print(
+            "warning: listening beyond this machine without IFNSCOPE_COOKIE_SECURE=1; serve it behind "
+            "HTTPS (a reverse proxy) before real patient data goes over the network",
+            markup=False,
+        )
+    import uvicorn
+
+    uvicorn.run(web, host=host, port=port, log_config=LOGGING_CONFIG, access_log=False, server_header=False)
+
+
+def _has_users(registry: Registry) -> bool:
+    # TODO(services): raw count of users (does the registry have any user yet?); rewire to the
+    # registry service function once it exists.
+    from sqlalchemy import func, select
+
+    from ifnscope.registry.models import User
+
+    with registry.transaction() as s:
+        return bool(s.scalar(select(func.count()).select_from(User)))
+
+
+admin_app = typer.Typer(help="Registry administration: users, API tokens, migrations.", no_args_is_help=True)
+
+
+def _registry(database_url: str | None) -> Registry:
+    """The registry at ``database_url``, migrated to the newest schema (as `serve` does)."""
+    from ifnscope.registry.migrate import upgrade
+    from ifnscope.registry.service import Registry
+
+    engine = _engine(database_url)
+    upgrade(engine)
+    return Registry(engine)
+
+
+def _engine(database_url: str | None) -> Engine:
+    from ifnscope.registry.db import default_url, make_engine
+    from ifnscope.web.settings import check_database_url
+
+    url = check_database_url(database_url or default_url())
+    _require_driver(url)
+    return make_engine(url)
+
+
+def _require_driver(url: str) -> None:
+    """A PostgreSQL URL needs the ``postgres`` extra's driver (psycopg) before any connection."""
+    if url.split("://", 1)[0].strip().lower() == "postgresql+psycopg":
+        require_extra("postgres", "psycopg")
+
+
+def _cli_actor() -> Actor:
+    from ifnscope.registry.auth import Actor
+
+    return Actor(None, f"cli:{os.environ.get('USER', 'unknown')}"[:80], "admin", "cli")
+
+
+@admin_app.command("create-user")
+def admin_create_user(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option("--role", help="clinician, researcher or admin.")],
+    password: Annotated[
+        str | None,
+        typer.Option("--password", help="The password (at least 10 characters); prompted when left out."),
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create a user (the password is asked twice, hidden, unless given)."""
+    need_extra("web", *WEB_MODULES)
+    from ifnscope.registry.auth import ROLES, create_user
+    from ifnscope.registry.service import audit
+
+    try:
+        if role not in ROLES:
+            from ifnscope.errors import RegistryError
+
+            raise RegistryError(f"unknown role {role!r}; roles: {', '.join(ROLES)}", code="registry.invalid")
+        if password is None:
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        registry = _registry(database_url)
+        # TODO(services): create the user and audit "create_user" by the CLI actor; rewire to the
+        # registry service function that creates a user.
+        with registry.transaction() as s:
+            user = create_user(s, username, password, role)
+            audit(s, _cli_actor(), "create_user", None, f"user {user.id}")
+            uid = user.id
+        registry.engine.dispose()
+    except IfnscopeError as err:
+        fail(err)
+    stderr_console().print(f"created user {username} ({role}), id {uid}", markup=False)
+
+
+@admin_app.command("create-token")
+def admin_create_token(
+    username: Annotated[str, typer.Argument(help="The user the token acts as.")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. 'lab pipeline'.")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create an API token (printed once on stdout; only its hash is stored)."""
+    need_extra("web", *WEB_MODULES)
+    from sqlalchemy import select
+
+    from ifnscope.errors import RegistryError
+    from ifnscope.registry.auth import create_token
+    from ifnscope.registry.models import User
+    from ifnscope.registry.service import audit
+
+    try:
+        registry = _registry(database_url)
+        # TODO(services): look up the active user by name (raw query), create the token and audit
+        # "create_token" by the CLI actor; rewire to the registry service function that creates a token.
+        with registry.transaction() as s:
+            user = s.scalar(select(User).where(User.username == username.strip()))
+            if user is None or not user.active:
+                raise RegistryError(f"no active user {username!r}", code="registry.not-found")
+            token = create_token(s, user, name)
+            audit(s, _cli_actor(), "create_token", None, f"for user {user.id}")
+        registry.engine.dispose()
+    except IfnscopeError as err:
+        fail(err)
+    sys.stdout.write(token + "\n")
+    stderr_console().print(
+        f"API token '{name}' for {username}: shown once; send it as 'Authorization: Bearer <token>'",
+        markup=False,
+    )
+
+
+@admin_app.command("migrate")
+def admin_migrate(database_url: DatabaseOpt = None) -> None:
+    """Bring the registry database to the newest schema (one transaction; nothing changes on failure)."""
+    need_extra("web", *WEB_MODULES)
+    from ifnscope.registry.db import describe_url
+    from ifnscope.registry.migrate import current, head, upgrade
+
+    try:
+        engine = _engine(database_url)
+        before = current(engine)
+        upgrade(engine)
+        after = current(engine)
+        url = describe_url(engine.url.render_as_string(hide_password=False))
+        engine.dispose()
+    except IfnscopeError as err:
+        fail(err)
+    if before == after:
+        stderr_console().print(f"{url}: already at revision {after} (newest: {head()})", markup=False)
+    else:
+        stderr_console().print(
+            f"{url}: migrated from {before or 'an empty database'} to {after}", markup=False
+        )
+
+
+@admin_app.command("users")
+def admin_users(
+    database_url: DatabaseOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List the registry's users."""
+    need_extra("web", *WEB_MODULES)
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from ifnscope.registry.models import User
+
+    try:
+        registry = _registry(database_url)
+        # TODO(services): list every user (raw query, ordered by id) as plain rows; rewire to the
+        # registry service function that lists users.
+        with registry.transaction() as s:
+            rows: list[dict[str, Any]] = [
+                {
+                    "id": u.id,
+                    "username": u.username,
+                    "role": u.role,
+                    "active": u.active,
+                    "created_at": u.created_at.isoformat(),
+                }
+                for u in s.scalars(select(User).order_by(User.id))
+            ]
+        registry.engine.dispose()
+    except IfnscopeError as err:
+        fail(err)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    t = Table(title=f"Users ({len(rows)})")
+    for col in ("id", "username", "role", "active", "created"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(
+            str(r["id"]), r["username"], r["role"], "yes" if r["active"] else "no", r["created_at"][:19]
+        )
+    stdout_console().print(t)
