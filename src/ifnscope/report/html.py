@@ -38,7 +38,7 @@ from ifnscope.clinical.therapy import on_ifn_pathway
 from ifnscope.clinical.triggers import STATUS_WORDS as TRIGGER_STATUS_WORDS
 from ifnscope.criteria import CRITERIA_SETS
 from ifnscope.criteria.base import Change, ItemResult
-from ifnscope.errors import ReportError
+from ifnscope.errors import ReportError, require_extra
 from ifnscope.provenance import CONFIDENCE_WORDS, Reference
 from ifnscope.report.terminal import all_references
 
@@ -942,6 +942,7 @@ def render_pdf(html: str) -> bytes:
     with warnings.catch_warnings():
         # an optional system library's absence, not the user's concern
         warnings.filterwarnings("ignore", message=".*HarfBuzz-Subset", category=DeprecationWarning)
+        require_extra("pdf", "weasyprint")  # an install without the pdf extra: say which to add
         from weasyprint import HTML  # slow to import: only when a PDF is asked for
 
         pdf: bytes = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ifnscope.errors import MatrixError
+from ifnscope.errors import MatrixError, require_extra
 from ifnscope.signatures.scoring import ScoreRun
 
 COLUMNS = ("sample", "signature", "method", "score", "call", "genes_found", "genes_total")
@@ -65,6 +65,7 @@ def write_scores(run: ScoreRun, path: str | Path | None) -> None:
         with tmp.open("w", encoding="utf-8", newline="") as fh:
             write_delimited(run, fh, "," if suffix == ".csv" else "\t")
     elif suffix == ".parquet":
+        require_extra("parquet", "pyarrow")  # an install without the parquet extra: say which to add
         import pyarrow as pa
         import pyarrow.parquet as pq
 
