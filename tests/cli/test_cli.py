@@ -169,3 +169,28 @@ def test_criteria_vocabulary_and_version_commands() -> None:
     r = ifnscope("--version")
     assert r.returncode == 0
     assert r.stdout.startswith("ifnscope ")
+
+
+def test_every_command_is_registered_in_help_order() -> None:
+    """The commands live in cli/<domain>.py and are registered in cli/__init__.py: none forgotten."""
+    import typer.main
+
+    group = typer.main.get_command(cli.app)
+    assert list(group.commands) == [  # type: ignore[attr-defined]
+        "assess",
+        "schema",
+        "criteria",
+        "vocabulary",
+        "report",
+        "letter",
+        "compare",
+        "drugs",
+        "therapies",
+        "signatures",
+        "score",
+        "serve",
+        "reference",
+        "admin",
+    ]
+    sub = {name: list(group.commands[name].commands) for name in ("reference", "admin")}  # type: ignore[attr-defined]
+    assert sub == {"reference": ["fit"], "admin": ["create-user", "create-token", "migrate", "users"]}
