@@ -317,7 +317,7 @@ def require_extra(extra: str, module: str) -> None:
     except ImportError as exc:
         what = _EXTRA_FOR.get(extra, f"the {extra!r} extra")
         raise MissingExtraError(
-            f"{what} needs the optional package {module!r}, which is not installed: "
+            f"this needs the optional package {module!r} (for {what}), which is not installed: "
             f"pip install 'ifnscope[{extra}]'"
         ) from exc
 
