@@ -17,11 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ifnscope.signatures.apply import DEFAULT_MIN_COVERAGE
 from ifnscope.signatures.catalog import Signature, get_signature, signatures
 from ifnscope.signatures.extract import Scale
 from ifnscope.signatures.matrix import Matrix
 from ifnscope.signatures.reference import Reference, load_reference, select_controls
-from ifnscope.signatures.scoring import DEFAULT_MIN_COVERAGE, ScoreRun
+from ifnscope.signatures.scoring import ScoreRun
 
 __all__ = [
     "DEFAULT_MIN_COVERAGE",

@@ -20,6 +20,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ifnscope import __version__
 from ifnscope.errors import MatrixError, ReferenceFileError, SignatureError
+from ifnscope.signatures.apply import score_extracted
+from ifnscope.signatures.catalog import all_gene_symbols, signatures
 from ifnscope.signatures.extract import Extracted, Scale, extract
 from ifnscope.signatures.matrix import Matrix
 
@@ -142,9 +144,6 @@ def fit_reference(
     ``extracted`` (every packaged signature gene, from ``extract``) lets a caller that will also
     score the same matrix read it once for both.
     """
-    from ifnscope.signatures.catalog import all_gene_symbols, signatures
-    from ifnscope.signatures.scoring import score_extracted
-
     n_ctrl = int(controls.sum())
     if n_ctrl < 2:
         raise MatrixError(
@@ -186,7 +185,7 @@ def fit_reference(
         stats: dict[str, ScoreStats] = {}
         for method in ("median_fold_change", "standardized_sum", "mean_z", "module_percent"):
             try:
-                scores, _ = score_extracted(ctrl_ex, sig, method, ref, min_coverage=0.0)
+                scores, _ = score_extracted(ctrl_ex, sig, method, ref.genes, min_coverage=0.0)
             except SignatureError:  # a signature with no gene in this data simply has no stats
                 continue
             v = scores[np.isfinite(scores)]

@@ -14,26 +14,12 @@ import numpy as np
 
 from ifnscope.data import citation
 from ifnscope.errors import SignatureError
+from ifnscope.signatures.apply import DEFAULT_MIN_COVERAGE, Coverage, coverage_of, score_extracted
 from ifnscope.signatures.catalog import Signature, expand
 from ifnscope.signatures.extract import QPCR_SCALES, Extracted, Scale, extract
 from ifnscope.signatures.matrix import Matrix
-from ifnscope.signatures.methods import METHODS, MethodInput
+from ifnscope.signatures.methods import METHODS
 from ifnscope.signatures.reference import Reference
-
-DEFAULT_MIN_COVERAGE = 0.8  # ifnscope's default: score only when 80% of a signature's genes are found
-
-
-@dataclass(frozen=True)
-class Coverage:
-    total: int
-    found: list[str]  # current symbols found
-    aliased: list[str]  # "published -> identifier in the data (how)"
-    missing: list[str]  # published identifiers not found
-    duplicates: list[str]
-
-    @property
-    def fraction(self) -> float:
-        return len(self.found) / self.total if self.total else 1.0
 
 
 @dataclass(frozen=True)
@@ -137,97 +123,6 @@ def _n_high(r: SignatureScore) -> int | None:
     finite = np.isfinite(r.scores)
     above = r.scores >= r.cutoff.value if r.cutoff.direction == "at_least" else r.scores > r.cutoff.value
     return int(np.sum(above & finite))
-
-
-def coverage_of(sig: Signature, ex: Extracted) -> Coverage:
-    found, aliased, missing, dups = [], [], [], []
-    for g in sig.genes:
-        hit = ex.found.get(g.symbol) if g.symbol else None
-        if hit is None:
-            missing.append(g.published + (f" ({g.how})" if g.how.startswith("unresolved") else ""))
-            continue
-        found.append(g.symbol)
-        if hit.identifier != g.published or g.how != "symbol":
-            aliased.append(f"{g.published} -> {hit.identifier} ({hit.how})")
-        if g.symbol in ex.duplicates:
-            dups.append(f"{g.symbol}: dropped {', '.join(h.identifier for h in ex.duplicates[g.symbol])}")
-    return Coverage(sig.size, found, aliased, missing, dups)
-
-
-def _inputs(
-    sig: Signature, ex: Extracted, cov: Coverage, ref: Reference | None, method: str
-) -> tuple[MethodInput, list[str]]:
-    """The method's input, and the genes left out (with why) so the output can say so."""
-    used = list(cov.found)
-    left_out: list[str] = []
-    if ref is not None:
-        no_stats = [g for g in used if g not in ref.genes]
-        if no_stats:
-            left_out.append(f"{', '.join(no_stats)}: not in the reference")
-            used = [g for g in used if g in ref.genes]
-        if method in ("mean_z", "standardized_sum"):
-            flat = [g for g in used if ref.genes[g].sd <= 0]
-            if flat:
-                left_out.append(
-                    f"{', '.join(flat)}: did not vary among the reference controls, so a z-score is undefined"
-                )
-                used = [g for g in used if g not in flat]
-    if not used:
-        raise SignatureError(
-            f"{sig.name}: no gene is usable ({'; '.join(left_out)})", code="signature.coverage"
-        )
-    cols = [ex.column(g) for g in used]
-    x = ex.log2[:, cols].astype(np.float64)
-    below = ex.below[:, cols] if ex.below is not None else None
-    if ref is None:
-        return MethodInput(x=x, below=below, n_features=ex.n_features, signature_size=sig.size), left_out
-    stats = [ref.genes[g] for g in used]
-
-    def arr(attr: str) -> np.ndarray:
-        return np.asarray([getattr(st, attr) for st in stats], dtype=np.float64)
-
-    inp = MethodInput(
-        x=x,
-        mean=arr("mean"),
-        sd=arr("sd"),
-        median=arr("median"),
-        linear_mean=arr("linear_mean"),
-        below=below,
-        n_features=ex.n_features,
-        signature_size=sig.size,
-    )
-    return inp, left_out
-
-
-def score_extracted(
-    ex: Extracted,
-    sig: Signature,
-    method: str,
-    ref: Reference | None,
-    *,
-    min_coverage: float = DEFAULT_MIN_COVERAGE,
-) -> tuple[np.ndarray, list[str]]:
-    """Scores of one (non-composite) signature with one method, and the genes left out."""
-    m = METHODS[method]
-    cov = coverage_of(sig, ex)
-    if not cov.found or cov.fraction < min_coverage:
-        raise SignatureError(
-            f"{sig.name}: only {len(cov.found)} of {cov.total} genes found "
-            f"(minimum {min_coverage:.0%}); missing: {', '.join(cov.missing) or 'none'}",
-            code="signature.coverage",
-        )
-    if method == "singscore" and ex.n_features <= sig.size:
-        raise SignatureError(
-            f"{sig.name}: a rank score ranks the signature's genes among all genes of a sample, but this "
-            f"matrix has only {ex.n_features} genes (a targeted panel); use a reference-based method",
-            code="signature.method",
-        )
-    if m.needs_reference and ref is None:
-        raise SignatureError(
-            f"{sig.name}: method {method} needs a fixed reference", code="signature.needs-reference"
-        )
-    inp, left_out = _inputs(sig, ex, cov, ref, method)
-    return m.fn(inp), left_out
 
 
 def _cutoff(sig: Signature, method: str, ref: Reference | None, scale: str = "") -> Cutoff | None:
@@ -337,7 +232,8 @@ def score(
             r = _module_count(sig, by_name, ex)
         else:
             cov = coverage_of(sig, ex)
-            scores, left_out = score_extracted(ex, sig, mth, reference, min_coverage=min_coverage)
+            genes = reference.genes if reference is not None else None
+            scores, left_out = score_extracted(ex, sig, mth, genes, min_coverage=min_coverage)
             cut = _cutoff(sig, mth, reference, ex.scale.scale)
             notes = [f"left out of the score: {x}" for x in left_out]
             if mth != sig.definition.method:
