@@ -21,12 +21,12 @@ from ifnscope.signatures.apply import DEFAULT_MIN_COVERAGE
 from ifnscope.signatures.catalog import Signature, get_signature, signatures
 from ifnscope.signatures.extract import Scale
 from ifnscope.signatures.matrix import Matrix
-from ifnscope.signatures.reference import Reference, load_reference, select_controls
+from ifnscope.signatures.reference import FixedReference, load_reference, select_controls
 from ifnscope.signatures.scoring import ScoreRun
 
 __all__ = [
     "DEFAULT_MIN_COVERAGE",
-    "Reference",
+    "FixedReference",
     "ScoreRun",
     "Signature",
     "fit_reference",
@@ -65,7 +65,7 @@ def fit_reference(
     annotations: str | Path | None = None,
     scale: Scale | None = None,
     layer: str | None = None,
-) -> Reference:
+) -> FixedReference:
     """Fit a fixed reference on the control samples (``controls``: a name pattern or COLUMN=VALUE)."""
     from ifnscope.signatures.reference import fit_reference as fit
 
@@ -77,7 +77,7 @@ def score(
     data: Any,
     names: str | list[str],
     *,
-    reference: Reference | str | Path | None = None,
+    reference: FixedReference | str | Path | None = None,
     controls: str | None = None,
     annotations: str | Path | None = None,
     method: str | None = None,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ifnscope.signatures.extract import Extracted
-from ifnscope.signatures.reference import Reference
+from ifnscope.signatures.reference import FixedReference
 from ifnscope.signatures.scoring import ScoreRun, SignatureScore
 
 MAX_HEATMAP_SAMPLES = 2000
@@ -65,7 +65,7 @@ def plot_distribution(run: ScoreRun, path: str | Path, *, groups: np.ndarray | N
 
 
 def plot_heatmap(
-    result: SignatureScore, ex: Extracted, path: str | Path, *, reference: Reference | None = None
+    result: SignatureScore, ex: Extracted, path: str | Path, *, reference: FixedReference | None = None
 ) -> None:
     """Genes x samples, samples ordered by score; z-scores against the reference when given."""
     plt = _plt()

@@ -45,7 +45,13 @@ class ScoreStats(BaseModel):
     sd: float
 
 
-class Reference(BaseModel):
+class FixedReference(BaseModel):
+    """Healthy controls' statistics that every later sample is scored against, alone.
+
+    Not a literature citation (that is :class:`ifnscope.provenance.Reference`): this is the
+    file ``ifnscope reference fit`` writes.
+    """
+
     format: Literal["ifnscope-reference/1"] = REFERENCE_FORMAT
     ifnscope_version: str = __version__
     created: str
@@ -76,7 +82,7 @@ class Reference(BaseModel):
             )
 
 
-def load_reference(path: str | Path) -> Reference:
+def load_reference(path: str | Path) -> FixedReference:
     p = Path(path)
     if not p.exists():
         raise ReferenceFileError("no such reference file", file=str(p), code="reference.not-found")
@@ -87,7 +93,7 @@ def load_reference(path: str | Path) -> Reference:
             f"not a JSON reference file ({exc})", file=str(p), code="reference.format"
         ) from None
     try:
-        return Reference.model_validate(data)
+        return FixedReference.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
@@ -138,7 +144,7 @@ def fit_reference(
     rule: str,
     scale: Scale | None = None,
     extracted: Extracted | None = None,
-) -> Reference:
+) -> FixedReference:
     """Fit a reference on the control samples of ``m`` (a boolean mask).
 
     ``extracted`` (every packaged signature gene, from ``extract``) lets a caller that will also
@@ -166,7 +172,7 @@ def fit_reference(
             median=float(np.median(np.exp2(col))),
             linear_mean=float((np.exp2(col) - 1).mean()),
         )
-    ref = Reference(
+    ref = FixedReference(
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         source=Path(m.source).name,
         kind=m.kind,
@@ -207,7 +213,7 @@ def _subset(ex: Extracted, mask: np.ndarray) -> Extracted:
     )
 
 
-def describe(ref: Reference) -> dict[str, Any]:
+def describe(ref: FixedReference) -> dict[str, Any]:
     return {
         "created": ref.created,
         "source": ref.source,

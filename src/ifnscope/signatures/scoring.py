@@ -19,7 +19,7 @@ from ifnscope.signatures.catalog import Signature, expand
 from ifnscope.signatures.extract import QPCR_SCALES, Extracted, Scale, extract
 from ifnscope.signatures.matrix import Matrix
 from ifnscope.signatures.methods import METHODS
-from ifnscope.signatures.reference import Reference
+from ifnscope.signatures.reference import FixedReference
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def _n_high(r: SignatureScore) -> int | None:
     return int(np.sum(above & finite))
 
 
-def _cutoff(sig: Signature, method: str, ref: Reference | None, scale: str = "") -> Cutoff | None:
+def _cutoff(sig: Signature, method: str, ref: FixedReference | None, scale: str = "") -> Cutoff | None:
     d = sig.definition
     if d.threshold is not None and method == d.method:
         t = d.threshold
@@ -161,7 +161,7 @@ def _calls(scores: np.ndarray, cut: Cutoff | None) -> np.ndarray | None:
     return out
 
 
-def choose_method(sig: Signature, method: str | None, ref: Reference | None) -> str:
+def choose_method(sig: Signature, method: str | None, ref: FixedReference | None) -> str:
     if method is not None:
         if method not in METHODS:
             raise SignatureError(
@@ -191,7 +191,7 @@ def score(
     names: list[str],
     *,
     method: str | None = None,
-    reference: Reference | None = None,
+    reference: FixedReference | None = None,
     scale: Scale | None = None,
     min_coverage: float = DEFAULT_MIN_COVERAGE,
     extracted: Extracted | None = None,
