@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ifnscope.signatures.apply import DEFAULT_MIN_COVERAGE
-from ifnscope.signatures.catalog import Signature, get_signature, signatures
+from ifnscope.signatures.catalog import Signature, get_signature
 from ifnscope.signatures.extract import Scale
 from ifnscope.signatures.matrix import Matrix
 from ifnscope.signatures.reference import FixedReference, load_reference, select_controls
@@ -39,6 +39,8 @@ __all__ = [
 
 
 def list_signatures() -> list[Signature]:
+    from ifnscope.signatures.catalog import signatures
+
     return list(signatures().values())
 
 
@@ -46,8 +48,7 @@ def read_expression(
     data: Any, *, annotations: str | Path | None = None, layer: str | None = None, prefetch: bool = False
 ) -> Matrix:
     """A path (text, folder, 10x, .h5ad), an AnnData object, or an already-read Matrix."""
-    from ifnscope.signatures.readers import from_anndata
-    from ifnscope.signatures.readers import read_expression as read_path
+    from ifnscope.signatures.readers import from_anndata, read_path
 
     if isinstance(data, Matrix):
         return data

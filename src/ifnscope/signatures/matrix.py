@@ -137,11 +137,6 @@ def _spread(res_sorted: PassResult, inverse: np.ndarray) -> PassResult:
     """Results for sorted unique columns back to the requested column order."""
     if np.array_equal(inverse, np.arange(inverse.size)):
         return res_sorted
-    return _respread(res_sorted, inverse)
-
-
-def _respread(res_sorted: PassResult, inverse: np.ndarray) -> PassResult:
-    """Results for sorted unique columns back to the requested column order."""
     below = res_sorted.below[:, inverse] if res_sorted.below is not None else None
     return PassResult(res_sorted.values[:, inverse], res_sorted.lib, below)
 

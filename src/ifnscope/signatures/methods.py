@@ -99,7 +99,7 @@ def singscore(inp: MethodInput) -> np.ndarray:
     return (ranks.mean(axis=1) - low) / (high - low) - 0.5
 
 
-def _ref(id_: str, where: str, confidence: str = "A") -> SourceRef:
+def _source(id_: str, where: str, confidence: str = "A") -> SourceRef:
     return SourceRef(id=id_, where=where, confidence=confidence)
 
 
@@ -110,35 +110,35 @@ METHODS: dict[str, Method] = {
             "median_fold_change",
             "Median fold change against the healthy-control median",
             True,
-            _ref("rice2013", "abstract"),
+            _source("rice2013", "abstract"),
             median_fold_change,
         ),
         Method(
             "standardized_sum",
             "Sum of per-gene z-scores against healthy controls",
             True,
-            _ref("braunstein2012", "standardised to healthy controls and summed", "B"),
+            _source("braunstein2012", "standardised to healthy controls and summed", "B"),
             standardized_sum,
         ),
         Method(
             "mean_z",
             "Mean of per-gene z-scores against a fixed reference",
             True,
-            _ref("aybey2025", "mean of per-gene z-scores (their benchmark z-scored the cohort)"),
+            _source("aybey2025", "mean of per-gene z-scores (their benchmark z-scored the cohort)"),
             mean_z,
         ),
         Method(
             "module_percent",
             "Percentage of module genes up minus down against the reference",
             True,
-            _ref("rinchai2021", "R/Individualcomparison.R"),
+            _source("rinchai2021", "R/Individualcomparison.R"),
             module_percent,
         ),
         Method(
             "singscore",
             "Rank-based single-sample score (no reference needed)",
             False,
-            _ref("foroutan2018", "R/CoreFuns.R"),
+            _source("foroutan2018", "R/CoreFuns.R"),
             singscore,
         ),
     )

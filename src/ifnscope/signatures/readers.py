@@ -23,9 +23,7 @@ MIN_GENE_SHARE = 0.1
 _TEXT_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz")
 
 
-def read_expression(
-    path: str | Path, *, annotations: str | Path | None = None, prefetch: bool = False
-) -> Matrix:
+def read_path(path: str | Path, *, annotations: str | Path | None = None, prefetch: bool = False) -> Matrix:
     """Read any supported input; ``annotations`` is an optional sample-annotation table.
 
     ``prefetch`` starts reading a streamed ``.h5ad`` in the background at once (the command

@@ -23,7 +23,7 @@ from ifnscope.errors import MatrixError, ReferenceFileError, SignatureError
 from ifnscope.signatures.apply import score_extracted
 from ifnscope.signatures.catalog import all_gene_symbols, signatures
 from ifnscope.signatures.extract import Extracted, Scale, extract
-from ifnscope.signatures.matrix import Matrix
+from ifnscope.signatures.matrix import Kind, Matrix
 
 REFERENCE_FORMAT = "ifnscope-reference/1"
 MAX_NAMES = 200  # control names kept in the file (the count is always kept)
@@ -56,7 +56,7 @@ class FixedReference(BaseModel):
     ifnscope_version: str = __version__
     created: str
     source: str
-    kind: Literal["bulk", "single_cell"]
+    kind: Kind
     scale: str
     normalization: str
     controls_rule: str
@@ -80,6 +80,16 @@ class FixedReference(BaseModel):
                 "prepared the same way (or declare the scale with --scale)",
                 code="reference.incompatible",
             )
+
+    def describe(self) -> dict[str, Any]:
+        """Where the reference comes from, as a score run reports it."""
+        return {
+            "source": self.source,
+            "controls": self.n_controls,
+            "rule": self.controls_rule,
+            "normalization": self.normalization,
+            "created": self.created,
+        }
 
 
 def load_reference(path: str | Path) -> FixedReference:
@@ -211,13 +221,3 @@ def _subset(ex: Extracted, mask: np.ndarray) -> Extracted:
         log2=ex.log2[mask],
         below=ex.below[mask] if ex.below is not None else None,
     )
-
-
-def describe(ref: FixedReference) -> dict[str, Any]:
-    return {
-        "created": ref.created,
-        "source": ref.source,
-        "controls": ref.n_controls,
-        "rule": ref.controls_rule,
-        "normalization": ref.normalization,
-    }

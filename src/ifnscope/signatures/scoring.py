@@ -8,14 +8,14 @@ used, and where the high/low cut-off comes from (the paper, the user's controls,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ifnscope.data import citation
 from ifnscope.errors import SignatureError
 from ifnscope.signatures.apply import DEFAULT_MIN_COVERAGE, Coverage, coverage_of, score_extracted
-from ifnscope.signatures.catalog import Signature, expand
+from ifnscope.signatures.catalog import Signature, Threshold, expand
 from ifnscope.signatures.extract import QPCR_SCALES, Extracted, Scale, extract
 from ifnscope.signatures.matrix import Matrix
 from ifnscope.signatures.methods import METHODS
@@ -25,10 +25,19 @@ from ifnscope.signatures.reference import FixedReference
 @dataclass(frozen=True)
 class Cutoff:
     value: float
-    direction: str  # above | at_least
-    kind: str  # published | reference_derived
+    direction: Literal["above", "at_least"]
+    kind: Literal["published", "reference_derived"]
     description: str
     caution: str | None = None
+
+    @classmethod
+    def published(cls, t: Threshold, caution: str | None = None) -> Cutoff:
+        """The signature paper's cut-off, described with its citation."""
+        return cls(t.value, t.direction, "published", f"{t.defined_as} ({citation(t.source.id)})", caution)
+
+    def reached(self, scores: np.ndarray) -> np.ndarray:
+        """Which scores are at or beyond the cut-off (False for NaN)."""
+        return scores >= self.value if self.direction == "at_least" else scores > self.value
 
 
 @dataclass
@@ -120,9 +129,7 @@ def _n_high(r: SignatureScore) -> int | None:
     """How many samples are at or beyond the cut-off (works for level words as well)."""
     if r.cutoff is None:
         return None
-    finite = np.isfinite(r.scores)
-    above = r.scores >= r.cutoff.value if r.cutoff.direction == "at_least" else r.scores > r.cutoff.value
-    return int(np.sum(above & finite))
+    return int(np.sum(r.cutoff.reached(r.scores) & np.isfinite(r.scores)))
 
 
 def _cutoff(sig: Signature, method: str, ref: FixedReference | None, scale: str = "") -> Cutoff | None:
@@ -140,7 +147,7 @@ def _cutoff(sig: Signature, method: str, ref: FixedReference | None, scale: str 
                 f"the cut-off {t.value:g} was set on {t.assay_description}; it does not transfer "
                 "to array or RNA-seq data without recalibration against local controls"
             )
-        return Cutoff(t.value, t.direction, "published", f"{t.defined_as} ({citation(t.source.id)})", caution)
+        return Cutoff.published(t, caution)
     stats = ref.scores.get(sig.name, {}).get(method) if ref is not None else None
     if stats is not None and stats.sd > 0:
         return Cutoff(
@@ -155,8 +162,7 @@ def _cutoff(sig: Signature, method: str, ref: FixedReference | None, scale: str 
 def _calls(scores: np.ndarray, cut: Cutoff | None) -> np.ndarray | None:
     if cut is None:
         return None
-    high = scores >= cut.value if cut.direction == "at_least" else scores > cut.value
-    out = np.where(high, "high", "low").astype(object)
+    out = np.where(cut.reached(scores), "high", "low").astype(object)
     out[~np.isfinite(scores)] = ""
     return out
 
@@ -243,21 +249,12 @@ def score(
             r = SignatureScore(sig, mth, scores, cov, cut, _calls(scores, cut), notes)
         results.append(r)
         by_name[sig.name] = r
-    ref_info = None
-    if reference is not None:
-        ref_info = {
-            "source": reference.source,
-            "controls": reference.n_controls,
-            "rule": reference.controls_rule,
-            "normalization": reference.normalization,
-            "created": reference.created,
-        }
     return ScoreRun(
         samples=ex.samples,
         results=results,
         scale=ex.scale.describe(),
         matrix_notes=[*m.notes, *ex.notes],
-        reference=ref_info,
+        reference=reference.describe() if reference is not None else None,
         extracted=ex,
     )
 
@@ -274,9 +271,7 @@ def _module_count(sig: Signature, done: dict[str, SignatureScore], ex: Extracted
     levels = d.levels or {}
     calls = np.asarray([levels.get(str(int(c)), "") for c in count], dtype=object)
     t = d.threshold
-    cut = (
-        Cutoff(t.value, t.direction, "published", f"{t.defined_as} ({citation(t.source.id)})") if t else None
-    )
+    cut = Cutoff.published(t) if t else None
     found = [g for p in parts for g in p.coverage.found]
     total = sum(p.coverage.total for p in parts)
     cov = Coverage(
