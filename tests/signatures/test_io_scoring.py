@@ -331,6 +331,52 @@ def test_outputs_tsv_csv_parquet_and_plots(tmp_path: Path, files: dict[str, Path
         write_scores(run, tmp_path / "s.xlsx")
 
 
+_PLOT_IN_A_FRESH_PROCESS = """
+import sys
+import matplotlib
+before = matplotlib.get_backend()
+from matplotlib.figure import Figure
+from ifnscope import signatures as sig
+from ifnscope.signatures import plots
+run = sig.score(sys.argv[1], ["rice6", "feng5"], controls="^ctrl")
+figs = [
+    plots.distribution_figure(run),
+    plots.heatmap_figure(run.results[0], run.extracted, reference=None),
+]
+plots.save_figure(figs[0], sys.argv[2])
+plots.plot_heatmap(run.results[1], run.extracted, sys.argv[3])
+returned = all(isinstance(f, Figure) for f in figs)
+print(before, matplotlib.get_backend(), returned, "matplotlib.pyplot" in sys.modules)
+"""
+
+
+def test_plots_return_figures_and_leave_the_backend_alone(tmp_path: Path, files: dict[str, Path]) -> None:
+    """A user's backend (here svg, set before import) survives importing, plotting and saving."""
+    import os
+    import subprocess
+    import sys
+
+    src = str(Path(sig.__file__).resolve().parents[2])
+    env = {**os.environ, "MPLBACKEND": "svg", "PYTHONPATH": os.pathsep.join([src, os.getcwd()])}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _PLOT_IN_A_FRESH_PROCESS,
+            str(files["rows"]),
+            tmp_path / "d.png",
+            tmp_path / "h.pdf",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["svg", "svg", "True", "False"]  # backend unchanged, Figures returned, no pyplot
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "h.pdf").read_bytes()[:4] == b"%PDF"
+
+
 def test_module_count_cannot_be_computed_with_another_method(files: dict[str, Path]) -> None:
     with pytest.raises(SignatureError) as ei:
         sig.score(files["rows"], "chiche_count", method="singscore")
