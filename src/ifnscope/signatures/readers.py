@@ -33,7 +33,7 @@ def read_path(path: str | Path, *, annotations: str | Path | None = None, prefet
     if not p.exists():
         raise MatrixError("no such file or folder", file=str(p), code="matrix.not-found")
     if p.is_dir():
-        m = read_10x(p) if _find(p, ("matrix.mtx", "matrix.mtx.gz")) else read_sample_folder(p)
+        m: Matrix = read_10x(p) if _find(p, ("matrix.mtx", "matrix.mtx.gz")) else read_sample_folder(p)
     elif p.name.endswith(".h5ad"):
         m = read_h5ad(p)
         if prefetch:

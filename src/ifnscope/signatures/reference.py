@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
@@ -25,7 +25,7 @@ from ifnscope.signatures.catalog import all_gene_symbols, signatures
 from ifnscope.signatures.extract import Extracted, Scale, extract
 from ifnscope.signatures.matrix import Kind, Matrix
 
-REFERENCE_FORMAT = "ifnscope-reference/1"
+REFERENCE_FORMAT: Final = "ifnscope-reference/1"
 MAX_NAMES = 200  # control names kept in the file (the count is always kept)
 
 

@@ -58,7 +58,7 @@ class ScoreRun:
     scale: str
     matrix_notes: list[str]
     reference: dict[str, Any] | None
-    extracted: Extracted | None = None
+    extracted: Extracted  # the values scored (the heatmap draws them)
 
     def to_frame(self) -> Any:
         """Long format: one row per sample and signature (what ``ifnscope score`` prints)."""
@@ -223,12 +223,14 @@ def score(
         )
     symbols = sorted({g for s, _ in plan for g in s.symbols})
     want_ranks = any(mth == "singscore" for _, mth in plan)
-    reuse = (
+    if (
         extracted is not None
         and set(symbols) <= set(extracted.symbols)
         and (extracted.below is not None or not want_ranks)
-    )
-    ex = extracted if reuse else extract(m, symbols, want_ranks=want_ranks, scale=scale)
+    ):
+        ex = extracted
+    else:
+        ex = extract(m, symbols, want_ranks=want_ranks, scale=scale)
     if reference is not None:
         reference.check_compatible(ex, m.kind)
     results: list[SignatureScore] = []
