@@ -11,7 +11,7 @@ import pytest
 from ifnscope import signatures as sig
 from ifnscope.errors import MatrixError, ReferenceFileError, SignatureError
 from ifnscope.signatures.extract import detect_scale, extract
-from ifnscope.signatures.readers import read_expression
+from ifnscope.signatures.readers import read_path
 from tests.sigdata import (
     filler_genes,
     make_counts,
@@ -51,8 +51,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, data: tuple) -> dict[str, Pa
 
 def test_orientation_is_detected_and_reported(files: dict[str, Path], data: tuple) -> None:
     _counts, genes, names, _ = data
-    rows = read_expression(files["rows"])
-    cols = read_expression(files["cols"])
+    rows = read_path(files["rows"])
+    cols = read_path(files["cols"])
     for m in (rows, cols):
         assert m.samples.tolist() == names
         assert m.n_features == len(genes)
@@ -65,10 +65,8 @@ def test_orientation_is_detected_and_reported(files: dict[str, Path], data: tupl
 
 def test_every_format_gives_the_same_values(files: dict[str, Path]) -> None:
     targets = ["IFI27", "RSAD2", "MX1", "IRF1"]
-    bulk = extract(read_expression(files["rows"]), targets, want_ranks=True)
-    cells = [
-        extract(read_expression(files[k]), targets, want_ranks=True) for k in ("tenx", "h5ad", "h5ad_dense")
-    ]
+    bulk = extract(read_path(files["rows"]), targets, want_ranks=True)
+    cells = [extract(read_path(files[k]), targets, want_ranks=True) for k in ("tenx", "h5ad", "h5ad_dense")]
     for ex in cells:
         assert ex.scale.scale == "counts"
         assert ex.scale.normalization == "log2(CP10k+1)"  # single-cell inputs
@@ -83,7 +81,7 @@ def test_every_format_gives_the_same_values(files: dict[str, Path]) -> None:
 def test_h5ad_streams_in_chunks_with_the_same_result(files: dict[str, Path]) -> None:
     from ifnscope.signatures.matrix import H5adStream
 
-    m = read_expression(files["h5ad"])
+    m = read_path(files["h5ad"])
     assert isinstance(m, H5adStream)
     whole = extract(m, ["IFI27", "MX1"], want_ranks=True)
     m.chunk_rows = 5  # 24 cells in 5 chunks
@@ -100,7 +98,7 @@ def test_two_identifier_columns_pick_the_one_that_resolves(tmp_path: Path) -> No
         '"",gene_symbol,s1,s2\nENSG00000165949,not_a_symbol,5,7\nENSG00000107201,also_not,1,2\n'
         "ENSG00000111331,x,3,3\n"
     )
-    m = read_expression(p)
+    m = read_path(p)
     assert next(iter(m.feature_ids)) == "column 1"
     ex = extract(m, ["IFI27", "RIGI"], want_ranks=False)
     assert ex.found["RIGI"].how == "ensembl"
@@ -114,7 +112,7 @@ def test_per_sample_folder(tmp_path: Path, data: tuple) -> None:
         (folder / f"GSM{i}_{n}.txt").write_text(
             "".join(f"{g}\t{int(v)}\n" for g, v in zip(genes, counts[i], strict=True))
         )
-    m = read_expression(folder)
+    m = read_path(folder)
     assert m.samples.tolist() == [f"GSM{i}_{n}" for i, n in enumerate(names[:4])]
     assert m.n_features == len(genes)
 
@@ -124,7 +122,7 @@ def test_aliases_and_duplicates_are_resolved_by_the_stated_rule(tmp_path: Path) 
     lines = ["Gene\ta\tb\tc", "DDX58\t1\t1\t1", "RIGI\t50\t60\t70", "IFI27\t5\t5\t5"]
     lines += [f"{g}\t10\t10\t10" for g in filler_genes(20)]
     p.write_text("\n".join(lines) + "\n")
-    ex = extract(read_expression(p), ["RIGI", "IFI27"], want_ranks=False)
+    ex = extract(read_path(p), ["RIGI", "IFI27"], want_ranks=False)
     assert ex.found["RIGI"].identifier == "RIGI"  # the higher-expressed duplicate is used
     assert [h.identifier for h in ex.duplicates["RIGI"]] == ["DDX58"]
     assert any("duplicate features for RIGI" in n for n in ex.notes)
@@ -155,14 +153,14 @@ def test_reader_errors(tmp_path: Path, name: str, content: str, code: str) -> No
     p = tmp_path / name
     p.write_text(content)
     with pytest.raises(MatrixError) as ei:
-        read_expression(p)
+        read_path(p)
     assert ei.value.code == code
 
 
 def test_incomplete_10x_folder(tmp_path: Path) -> None:
     (tmp_path / "matrix.mtx").write_text("%%MatrixMarket matrix coordinate integer general\n1 1 0\n")
     with pytest.raises(MatrixError, match=r"missing features\.tsv, barcodes\.tsv"):
-        read_expression(tmp_path)
+        read_path(tmp_path)
 
 
 # ---------------------------------------------------------------------- references
@@ -172,7 +170,7 @@ def test_fixed_reference_makes_a_sample_independent_of_its_batch(files: dict[str
     """The point of a fixed reference: a sample scored alone gets the score it gets in any batch."""
     ref = sig.fit_reference(files["rows"], controls="^ctrl")
     full = sig.score(files["rows"], ["feng5", "rice6"], reference=ref).to_frame()
-    m = read_expression(files["rows"])
+    m = read_path(files["rows"])
     from ifnscope.signatures.matrix import DenseMatrix
 
     for keep in ([20], [0, 13], list(range(12, 24))):
@@ -220,7 +218,7 @@ def test_bad_reference_files(tmp_path: Path, content: str, code: str) -> None:
 
 
 def test_control_selection(files: dict[str, Path]) -> None:
-    m = read_expression(files["h5ad"])
+    m = read_path(files["h5ad"])
     from ifnscope.signatures.reference import select_controls
 
     assert select_controls(m, "condition=control").sum() == 12
@@ -331,6 +329,52 @@ def test_outputs_tsv_csv_parquet_and_plots(tmp_path: Path, files: dict[str, Path
         assert (tmp_path / f).stat().st_size > 5000
     with pytest.raises(MatrixError, match="unsupported output format"):
         write_scores(run, tmp_path / "s.xlsx")
+
+
+_PLOT_IN_A_FRESH_PROCESS = """
+import sys
+import matplotlib
+before = matplotlib.get_backend()
+from matplotlib.figure import Figure
+from ifnscope import signatures as sig
+from ifnscope.signatures import plots
+run = sig.score(sys.argv[1], ["rice6", "feng5"], controls="^ctrl")
+figs = [
+    plots.distribution_figure(run),
+    plots.heatmap_figure(run.results[0], run.extracted, reference=None),
+]
+plots.save_figure(figs[0], sys.argv[2])
+plots.plot_heatmap(run.results[1], run.extracted, sys.argv[3])
+returned = all(isinstance(f, Figure) for f in figs)
+print(before, matplotlib.get_backend(), returned, "matplotlib.pyplot" in sys.modules)
+"""
+
+
+def test_plots_return_figures_and_leave_the_backend_alone(tmp_path: Path, files: dict[str, Path]) -> None:
+    """A user's backend (here svg, set before import) survives importing, plotting and saving."""
+    import os
+    import subprocess
+    import sys
+
+    src = str(Path(sig.__file__).resolve().parents[2])
+    env = {**os.environ, "MPLBACKEND": "svg", "PYTHONPATH": os.pathsep.join([src, os.getcwd()])}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _PLOT_IN_A_FRESH_PROCESS,
+            str(files["rows"]),
+            tmp_path / "d.png",
+            tmp_path / "h.pdf",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["svg", "svg", "True", "False"]  # backend unchanged, Figures returned, no pyplot
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "h.pdf").read_bytes()[:4] == b"%PDF"
 
 
 def test_module_count_cannot_be_computed_with_another_method(files: dict[str, Path]) -> None:

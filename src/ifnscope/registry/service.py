@@ -556,7 +556,7 @@ def _treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) ->
 
 def save_reference(s: Session, actor: Actor, name: str, content: dict[str, Any]) -> str:
     """Store a fixed reference (the JSON ``ifnscope reference fit`` writes) under ``name``."""
-    from ifnscope.signatures.reference import Reference as FixedReference
+    from ifnscope.signatures.reference import FixedReference
 
     actor.require("score")
     try:
@@ -615,7 +615,7 @@ def prepare_scoring(
 def compute_scores(matrix_path: Path, signatures: list[str], reference: dict[str, Any] | None) -> Any:
     """Score an expression matrix file (no database): the :class:`ScoreRun` to store."""
     from ifnscope.signatures import read_expression
-    from ifnscope.signatures.reference import Reference as FixedReference
+    from ifnscope.signatures.reference import FixedReference
     from ifnscope.signatures.scoring import score
 
     ref = FixedReference.model_validate(reference) if reference is not None else None

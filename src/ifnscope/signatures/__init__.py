@@ -17,15 +17,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ifnscope.signatures.catalog import Signature, get_signature, signatures
+from ifnscope.signatures.apply import DEFAULT_MIN_COVERAGE
+from ifnscope.signatures.catalog import Signature, get_signature
 from ifnscope.signatures.extract import Scale
 from ifnscope.signatures.matrix import Matrix
-from ifnscope.signatures.reference import Reference, load_reference, select_controls
-from ifnscope.signatures.scoring import DEFAULT_MIN_COVERAGE, ScoreRun
+from ifnscope.signatures.reference import FixedReference, load_reference, select_controls
+from ifnscope.signatures.scoring import ScoreRun
 
 __all__ = [
     "DEFAULT_MIN_COVERAGE",
-    "Reference",
+    "FixedReference",
     "ScoreRun",
     "Signature",
     "fit_reference",
@@ -38,6 +39,8 @@ __all__ = [
 
 
 def list_signatures() -> list[Signature]:
+    from ifnscope.signatures.catalog import signatures
+
     return list(signatures().values())
 
 
@@ -45,8 +48,7 @@ def read_expression(
     data: Any, *, annotations: str | Path | None = None, layer: str | None = None, prefetch: bool = False
 ) -> Matrix:
     """A path (text, folder, 10x, .h5ad), an AnnData object, or an already-read Matrix."""
-    from ifnscope.signatures.readers import from_anndata
-    from ifnscope.signatures.readers import read_expression as read_path
+    from ifnscope.signatures.readers import from_anndata, read_path
 
     if isinstance(data, Matrix):
         return data
@@ -64,7 +66,7 @@ def fit_reference(
     annotations: str | Path | None = None,
     scale: Scale | None = None,
     layer: str | None = None,
-) -> Reference:
+) -> FixedReference:
     """Fit a fixed reference on the control samples (``controls``: a name pattern or COLUMN=VALUE)."""
     from ifnscope.signatures.reference import fit_reference as fit
 
@@ -76,7 +78,7 @@ def score(
     data: Any,
     names: str | list[str],
     *,
-    reference: Reference | str | Path | None = None,
+    reference: FixedReference | str | Path | None = None,
     controls: str | None = None,
     annotations: str | Path | None = None,
     method: str | None = None,

@@ -137,8 +137,12 @@ def extract(m: Matrix, symbols: list[str], *, want_ranks: bool, scale: Scale | N
     cols = [h.feature for s in symbols for h in hits[s]]
     owner = [s for s in symbols for _ in hits[s]]
     detected = scale is None
-    sample = m.value_sample() if scale is None else None
-    sc: Scale = detect_scale(sample) if sample is not None else scale  # type: ignore[assignment]
+    sample: np.ndarray | None = None
+    if scale is None:
+        sample = m.value_sample()
+        sc = detect_scale(sample)
+    else:
+        sc = scale
     norm = normalization_label(sc, m.kind)
     n = m.n_samples
     res = m.run_pass(np.asarray(cols, dtype=np.int64), want_ranks and bool(cols))
@@ -165,7 +169,7 @@ def extract(m: Matrix, symbols: list[str], *, want_ranks: bool, scale: Scale | N
     below = np.zeros((n, len(symbols)), dtype=np.int32) if want_ranks else None
     found: dict[str, FeatureHit] = {}
     dups: dict[str, list[FeatureHit]] = {}
-    col_of = {}
+    col_of: dict[str, list[int]] = {}
     for j, (s, _) in enumerate(zip(owner, cols, strict=True)):
         col_of.setdefault(s, []).append(j)
     for k, s in enumerate(symbols):

@@ -138,7 +138,7 @@ class GeneTable:
             table = self.by_previous if how == "previous" else self.by_alias
             hits = sorted(set(table.get(ident, ())))
             if len(hits) == 1:
-                return self._match(identifier, hits[0], how)  # type: ignore[arg-type]
+                return self._match(identifier, hits[0], how)
             if len(hits) > 1:
                 names = ", ".join(self.gene(h).symbol for h in hits)
                 return Unresolved(identifier, f"ambiguous: {how} symbol of {names}")
@@ -169,7 +169,10 @@ def gene_table() -> GeneTable:
     with ref.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         text = fh.read()
     # Skip the provenance and header lines, then split every field of every row at once.
-    body = text[re.search(r"^\d", text, re.MULTILINE).start() :].rstrip("\n")  # type: ignore[union-attr]
+    first_row = re.search(r"^\d", text, re.MULTILINE)
+    if first_row is None:
+        raise DataError("genes/human_genes.tsv.gz: no gene rows")
+    body = text[first_row.start() :].rstrip("\n")
     fields = body.replace("\n", "\t").split("\t")
     if len(fields) % N_COLUMNS or body.count("\n") + 1 != len(fields) // N_COLUMNS:
         raise DataError("genes/human_genes.tsv.gz: every row must have 6 tab-separated fields")

@@ -137,11 +137,6 @@ def _spread(res_sorted: PassResult, inverse: np.ndarray) -> PassResult:
     """Results for sorted unique columns back to the requested column order."""
     if np.array_equal(inverse, np.arange(inverse.size)):
         return res_sorted
-    return _respread(res_sorted, inverse)
-
-
-def _respread(res_sorted: PassResult, inverse: np.ndarray) -> PassResult:
-    """Results for sorted unique columns back to the requested column order."""
     below = res_sorted.below[:, inverse] if res_sorted.below is not None else None
     return PassResult(res_sorted.values[:, inverse], res_sorted.lib, below)
 
@@ -190,7 +185,7 @@ class CsrMatrix(Matrix):
             self.csr = sp.csr_matrix(self.csr)
 
     def value_sample(self, n: int = 1_000_000) -> np.ndarray:
-        d = self.csr.data
+        d: np.ndarray = self.csr.data
         return d if d.size <= n else d[np.random.default_rng(0).choice(d.size, n, replace=False)]
 
     def run_pass(self, cols: np.ndarray, want_ranks: bool) -> PassResult:
@@ -302,26 +297,27 @@ class H5adStream(Matrix):
     path: str = ""
     n_cols: int = 0
     chunk_rows: int = CHUNK_ROWS
-
-    def _group(self, f: Any) -> Any:
-        return f["X"]
+    _prefetch: _Prefetch | None = field(default=None, init=False, repr=False, compare=False)
 
     def start_prefetch(self) -> None:
         """Begin reading row chunks in the background (the next ``run_pass`` consumes them)."""
-        if getattr(self, "_prefetch", None) is None:
+        self._reader()
+
+    def _reader(self) -> _Prefetch:
+        """The background reader of the next pass, started on first need."""
+        if self._prefetch is None:
             self._prefetch = _Prefetch(self.path, self.n_samples, self.chunk_rows)
+        return self._prefetch
 
     def value_sample(self, n: int = 1_000_000) -> np.ndarray:
-        self.start_prefetch()
-        return self._prefetch.sample()[:n]
+        return self._reader().sample()[:n]
 
     def run_pass(self, cols: np.ndarray, want_ranks: bool) -> PassResult:
         """Consume the prefetched chunks. Without ranks the pass is plain numpy: the run is bound
         by the disk read, numpy needs no compiled-kernel load (numba's import and cache load cost
         ~1.2 s per process) and releases the GIL, so each chunk is computed while the next is
         read. Rank scores need the compiled kernel."""
-        self.start_prefetch()
-        pre, self._prefetch = self._prefetch, None  # one pass consumes one prefetch
+        pre, self._prefetch = self._reader(), None  # one pass consumes one prefetch
         try:
             return self._consume(pre, cols, want_ranks)
         finally:

@@ -57,24 +57,26 @@ class Method:
     fn: Callable[[MethodInput], np.ndarray]
 
 
+# numpy's stubs type most array arithmetic as Any; each method returns np.asarray(...) of its
+# result (the same array, no copy) so that mypy checks what the registry's callers receive.
 def _z(inp: MethodInput) -> np.ndarray:
     assert inp.mean is not None
     assert inp.sd is not None
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (inp.x - inp.mean) / inp.sd
+        return np.asarray((inp.x - inp.mean) / inp.sd)
 
 
 def median_fold_change(inp: MethodInput) -> np.ndarray:
     assert inp.median is not None
-    return np.median(np.exp2(inp.x) / inp.median, axis=1)
+    return np.asarray(np.median(np.exp2(inp.x) / inp.median, axis=1))
 
 
 def standardized_sum(inp: MethodInput) -> np.ndarray:
-    return np.sum(_z(inp), axis=1)
+    return np.asarray(np.sum(_z(inp), axis=1))
 
 
 def mean_z(inp: MethodInput) -> np.ndarray:
-    return np.mean(_z(inp), axis=1)
+    return np.asarray(np.mean(_z(inp), axis=1))
 
 
 def module_percent(inp: MethodInput) -> np.ndarray:
@@ -88,7 +90,7 @@ def module_percent(inp: MethodInput) -> np.ndarray:
     diff = lin - mu
     up = (fc > BLOODGEN3_FC) & (diff > BLOODGEN3_DIFF)
     down = (fc < -BLOODGEN3_FC) & (diff < -BLOODGEN3_DIFF)
-    return 100.0 * (up.sum(axis=1) - down.sum(axis=1)) / inp.x.shape[1]
+    return np.asarray(100.0 * (up.sum(axis=1) - down.sum(axis=1)) / inp.x.shape[1])
 
 
 def singscore(inp: MethodInput) -> np.ndarray:
@@ -96,10 +98,10 @@ def singscore(inp: MethodInput) -> np.ndarray:
     ranks = 1.0 + inp.below.astype(np.float64)  # ties take the minimum rank
     n, big_n = inp.signature_size, inp.n_features
     low, high = (n + 1) / 2, (2 * big_n - n + 1) / 2
-    return (ranks.mean(axis=1) - low) / (high - low) - 0.5
+    return np.asarray((ranks.mean(axis=1) - low) / (high - low) - 0.5)
 
 
-def _ref(id_: str, where: str, confidence: str = "A") -> SourceRef:
+def _source(id_: str, where: str, confidence: str = "A") -> SourceRef:
     return SourceRef(id=id_, where=where, confidence=confidence)
 
 
@@ -110,35 +112,35 @@ METHODS: dict[str, Method] = {
             "median_fold_change",
             "Median fold change against the healthy-control median",
             True,
-            _ref("rice2013", "abstract"),
+            _source("rice2013", "abstract"),
             median_fold_change,
         ),
         Method(
             "standardized_sum",
             "Sum of per-gene z-scores against healthy controls",
             True,
-            _ref("braunstein2012", "standardised to healthy controls and summed", "B"),
+            _source("braunstein2012", "standardised to healthy controls and summed", "B"),
             standardized_sum,
         ),
         Method(
             "mean_z",
             "Mean of per-gene z-scores against a fixed reference",
             True,
-            _ref("aybey2025", "mean of per-gene z-scores (their benchmark z-scored the cohort)"),
+            _source("aybey2025", "mean of per-gene z-scores (their benchmark z-scored the cohort)"),
             mean_z,
         ),
         Method(
             "module_percent",
             "Percentage of module genes up minus down against the reference",
             True,
-            _ref("rinchai2021", "R/Individualcomparison.R"),
+            _source("rinchai2021", "R/Individualcomparison.R"),
             module_percent,
         ),
         Method(
             "singscore",
             "Rank-based single-sample score (no reference needed)",
             False,
-            _ref("foroutan2018", "R/CoreFuns.R"),
+            _source("foroutan2018", "R/CoreFuns.R"),
             singscore,
         ),
     )

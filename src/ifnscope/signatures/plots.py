@@ -1,32 +1,37 @@
-"""Plots: the score distribution with its cut-off, and a gene-by-sample heatmap (matplotlib)."""
+"""Plots: the score distribution with its cut-off, and a gene-by-sample heatmap (matplotlib).
+
+The figures are built with matplotlib's object-oriented API (:class:`~matplotlib.figure.Figure`,
+no pyplot) and returned: nothing here selects a backend or touches pyplot's global state, so
+a notebook or an application keeps its own backend. :func:`save_figure` writes one to a file
+(the format follows the suffix); :func:`plot_distribution` and :func:`plot_heatmap` build and
+save in one call, for the command line.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ifnscope.signatures.extract import Extracted
-from ifnscope.signatures.reference import Reference
+from ifnscope.signatures.reference import FixedReference
 from ifnscope.signatures.scoring import ScoreRun, SignatureScore
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 MAX_HEATMAP_SAMPLES = 2000
+DPI = 150
 
 
-def _plt():  # type: ignore[no-untyped-def]
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_distribution(run: ScoreRun, path: str | Path, *, groups: np.ndarray | None = None) -> None:
+def distribution_figure(run: ScoreRun, *, groups: np.ndarray | None = None) -> Figure:
     """One panel per signature: scores per group (or all samples) with the cut-off line."""
-    plt = _plt()
+    from matplotlib.figure import Figure
+
     n = len(run.results)
-    fig, axes = plt.subplots(n, 1, figsize=(7.5, 2.6 * n + 0.6), squeeze=False)
+    fig = Figure(figsize=(7.5, 2.6 * n + 0.6))
+    axes = fig.subplots(n, 1, squeeze=False)
     labels = [""] if groups is None else sorted({str(g) for g in groups})
     rng = np.random.default_rng(0)
     for ax, r in zip(axes[:, 0], run.results, strict=True):
@@ -60,15 +65,15 @@ def plot_distribution(run: ScoreRun, path: str | Path, *, groups: np.ndarray | N
         )
         ax.set_xlabel("score")
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    return fig
 
 
-def plot_heatmap(
-    result: SignatureScore, ex: Extracted, path: str | Path, *, reference: Reference | None = None
-) -> None:
+def heatmap_figure(
+    result: SignatureScore, ex: Extracted, *, reference: FixedReference | None = None
+) -> Figure:
     """Genes x samples, samples ordered by score; z-scores against the reference when given."""
-    plt = _plt()
+    from matplotlib.figure import Figure
+
     genes = result.coverage.found
     cols = [ex.column(g) for g in genes]
     x = ex.log2[:, cols].astype(np.float64)
@@ -83,13 +88,8 @@ def plot_heatmap(
     if order.size > MAX_HEATMAP_SAMPLES:  # evenly spaced by score, to stay readable
         order = order[np.linspace(0, order.size - 1, MAX_HEATMAP_SAMPLES).astype(int)]
     z = np.clip(z[order].T, -4, 4)
-    fig, (ax0, ax) = plt.subplots(
-        2,
-        1,
-        figsize=(9, 0.25 * len(genes) + 2.2),
-        gridspec_kw={"height_ratios": [1, max(len(genes), 4)]},
-        sharex=True,
-    )
+    fig = Figure(figsize=(9, 0.25 * len(genes) + 2.2))
+    ax0, ax = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1, max(len(genes), 4)]}, sharex=True)
     ax0.plot(result.scores[order], color="0.2", lw=1)
     ax0.set_ylabel("score", fontsize=8)
     ax0.set_title(f"{result.signature.definition.title} ({result.method})", fontsize=9, loc="left")
@@ -102,5 +102,21 @@ def plot_heatmap(
         ax.set_xticks([])
     fig.colorbar(im, ax=ax, label=label, fraction=0.03)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: int = DPI) -> None:
+    """Write a figure to ``path`` (PNG, SVG, PDF, ... by its suffix) with no backend switch."""
+    fig.savefig(path, dpi=dpi)
+
+
+def plot_distribution(run: ScoreRun, path: str | Path, *, groups: np.ndarray | None = None) -> None:
+    """:func:`distribution_figure`, saved to ``path`` (what ``ifnscope score --plot`` writes)."""
+    save_figure(distribution_figure(run, groups=groups), path)
+
+
+def plot_heatmap(
+    result: SignatureScore, ex: Extracted, path: str | Path, *, reference: FixedReference | None = None
+) -> None:
+    """:func:`heatmap_figure`, saved to ``path`` (what ``ifnscope score --heatmap`` writes)."""
+    save_figure(heatmap_figure(result, ex, reference=reference), path)

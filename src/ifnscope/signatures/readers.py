@@ -23,9 +23,7 @@ MIN_GENE_SHARE = 0.1
 _TEXT_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz")
 
 
-def read_expression(
-    path: str | Path, *, annotations: str | Path | None = None, prefetch: bool = False
-) -> Matrix:
+def read_path(path: str | Path, *, annotations: str | Path | None = None, prefetch: bool = False) -> Matrix:
     """Read any supported input; ``annotations`` is an optional sample-annotation table.
 
     ``prefetch`` starts reading a streamed ``.h5ad`` in the background at once (the command
@@ -35,7 +33,7 @@ def read_expression(
     if not p.exists():
         raise MatrixError("no such file or folder", file=str(p), code="matrix.not-found")
     if p.is_dir():
-        m = read_10x(p) if _find(p, ("matrix.mtx", "matrix.mtx.gz")) else read_sample_folder(p)
+        m: Matrix = read_10x(p) if _find(p, ("matrix.mtx", "matrix.mtx.gz")) else read_sample_folder(p)
     elif p.name.endswith(".h5ad"):
         m = read_h5ad(p)
         if prefetch:

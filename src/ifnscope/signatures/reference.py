@@ -13,17 +13,19 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from ifnscope import __version__
 from ifnscope.errors import MatrixError, ReferenceFileError, SignatureError
+from ifnscope.signatures.apply import score_extracted
+from ifnscope.signatures.catalog import all_gene_symbols, signatures
 from ifnscope.signatures.extract import Extracted, Scale, extract
-from ifnscope.signatures.matrix import Matrix
+from ifnscope.signatures.matrix import Kind, Matrix
 
-REFERENCE_FORMAT = "ifnscope-reference/1"
+REFERENCE_FORMAT: Final = "ifnscope-reference/1"
 MAX_NAMES = 200  # control names kept in the file (the count is always kept)
 
 
@@ -43,12 +45,18 @@ class ScoreStats(BaseModel):
     sd: float
 
 
-class Reference(BaseModel):
+class FixedReference(BaseModel):
+    """Healthy controls' statistics that every later sample is scored against, alone.
+
+    Not a literature citation (that is :class:`ifnscope.provenance.Reference`): this is the
+    file ``ifnscope reference fit`` writes.
+    """
+
     format: Literal["ifnscope-reference/1"] = REFERENCE_FORMAT
     ifnscope_version: str = __version__
     created: str
     source: str
-    kind: Literal["bulk", "single_cell"]
+    kind: Kind
     scale: str
     normalization: str
     controls_rule: str
@@ -73,8 +81,18 @@ class Reference(BaseModel):
                 code="reference.incompatible",
             )
 
+    def describe(self) -> dict[str, Any]:
+        """Where the reference comes from, as a score run reports it."""
+        return {
+            "source": self.source,
+            "controls": self.n_controls,
+            "rule": self.controls_rule,
+            "normalization": self.normalization,
+            "created": self.created,
+        }
 
-def load_reference(path: str | Path) -> Reference:
+
+def load_reference(path: str | Path) -> FixedReference:
     p = Path(path)
     if not p.exists():
         raise ReferenceFileError("no such reference file", file=str(p), code="reference.not-found")
@@ -85,7 +103,7 @@ def load_reference(path: str | Path) -> Reference:
             f"not a JSON reference file ({exc})", file=str(p), code="reference.format"
         ) from None
     try:
-        return Reference.model_validate(data)
+        return FixedReference.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
@@ -136,15 +154,12 @@ def fit_reference(
     rule: str,
     scale: Scale | None = None,
     extracted: Extracted | None = None,
-) -> Reference:
+) -> FixedReference:
     """Fit a reference on the control samples of ``m`` (a boolean mask).
 
     ``extracted`` (every packaged signature gene, from ``extract``) lets a caller that will also
     score the same matrix read it once for both.
     """
-    from ifnscope.signatures.catalog import all_gene_symbols, signatures
-    from ifnscope.signatures.scoring import score_extracted
-
     n_ctrl = int(controls.sum())
     if n_ctrl < 2:
         raise MatrixError(
@@ -167,7 +182,7 @@ def fit_reference(
             median=float(np.median(np.exp2(col))),
             linear_mean=float((np.exp2(col) - 1).mean()),
         )
-    ref = Reference(
+    ref = FixedReference(
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         source=Path(m.source).name,
         kind=m.kind,
@@ -186,7 +201,7 @@ def fit_reference(
         stats: dict[str, ScoreStats] = {}
         for method in ("median_fold_change", "standardized_sum", "mean_z", "module_percent"):
             try:
-                scores, _ = score_extracted(ctrl_ex, sig, method, ref, min_coverage=0.0)
+                scores, _ = score_extracted(ctrl_ex, sig, method, ref.genes, min_coverage=0.0)
             except SignatureError:  # a signature with no gene in this data simply has no stats
                 continue
             v = scores[np.isfinite(scores)]
@@ -206,13 +221,3 @@ def _subset(ex: Extracted, mask: np.ndarray) -> Extracted:
         log2=ex.log2[mask],
         below=ex.below[mask] if ex.below is not None else None,
     )
-
-
-def describe(ref: Reference) -> dict[str, Any]:
-    return {
-        "created": ref.created,
-        "source": ref.source,
-        "controls": ref.n_controls,
-        "rule": ref.controls_rule,
-        "normalization": ref.normalization,
-    }

@@ -8,41 +8,36 @@ used, and where the high/low cut-off comes from (the paper, the user's controls,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ifnscope.data import citation
 from ifnscope.errors import SignatureError
-from ifnscope.signatures.catalog import Signature, expand
+from ifnscope.signatures.apply import DEFAULT_MIN_COVERAGE, Coverage, coverage_of, score_extracted
+from ifnscope.signatures.catalog import Signature, Threshold, expand
 from ifnscope.signatures.extract import QPCR_SCALES, Extracted, Scale, extract
 from ifnscope.signatures.matrix import Matrix
-from ifnscope.signatures.methods import METHODS, MethodInput
-from ifnscope.signatures.reference import Reference
-
-DEFAULT_MIN_COVERAGE = 0.8  # ifnscope's default: score only when 80% of a signature's genes are found
-
-
-@dataclass(frozen=True)
-class Coverage:
-    total: int
-    found: list[str]  # current symbols found
-    aliased: list[str]  # "published -> identifier in the data (how)"
-    missing: list[str]  # published identifiers not found
-    duplicates: list[str]
-
-    @property
-    def fraction(self) -> float:
-        return len(self.found) / self.total if self.total else 1.0
+from ifnscope.signatures.methods import METHODS
+from ifnscope.signatures.reference import FixedReference
 
 
 @dataclass(frozen=True)
 class Cutoff:
     value: float
-    direction: str  # above | at_least
-    kind: str  # published | reference_derived
+    direction: Literal["above", "at_least"]
+    kind: Literal["published", "reference_derived"]
     description: str
     caution: str | None = None
+
+    @classmethod
+    def published(cls, t: Threshold, caution: str | None = None) -> Cutoff:
+        """The signature paper's cut-off, described with its citation."""
+        return cls(t.value, t.direction, "published", f"{t.defined_as} ({citation(t.source.id)})", caution)
+
+    def reached(self, scores: np.ndarray) -> np.ndarray:
+        """Which scores are at or beyond the cut-off (False for NaN)."""
+        return scores >= self.value if self.direction == "at_least" else scores > self.value
 
 
 @dataclass
@@ -63,7 +58,7 @@ class ScoreRun:
     scale: str
     matrix_notes: list[str]
     reference: dict[str, Any] | None
-    extracted: Extracted | None = None
+    extracted: Extracted  # the values scored (the heatmap draws them)
 
     def to_frame(self) -> Any:
         """Long format: one row per sample and signature (what ``ifnscope score`` prints)."""
@@ -134,103 +129,10 @@ def _n_high(r: SignatureScore) -> int | None:
     """How many samples are at or beyond the cut-off (works for level words as well)."""
     if r.cutoff is None:
         return None
-    finite = np.isfinite(r.scores)
-    above = r.scores >= r.cutoff.value if r.cutoff.direction == "at_least" else r.scores > r.cutoff.value
-    return int(np.sum(above & finite))
+    return int(np.sum(r.cutoff.reached(r.scores) & np.isfinite(r.scores)))
 
 
-def coverage_of(sig: Signature, ex: Extracted) -> Coverage:
-    found, aliased, missing, dups = [], [], [], []
-    for g in sig.genes:
-        hit = ex.found.get(g.symbol) if g.symbol else None
-        if hit is None:
-            missing.append(g.published + (f" ({g.how})" if g.how.startswith("unresolved") else ""))
-            continue
-        found.append(g.symbol)
-        if hit.identifier != g.published or g.how != "symbol":
-            aliased.append(f"{g.published} -> {hit.identifier} ({hit.how})")
-        if g.symbol in ex.duplicates:
-            dups.append(f"{g.symbol}: dropped {', '.join(h.identifier for h in ex.duplicates[g.symbol])}")
-    return Coverage(sig.size, found, aliased, missing, dups)
-
-
-def _inputs(
-    sig: Signature, ex: Extracted, cov: Coverage, ref: Reference | None, method: str
-) -> tuple[MethodInput, list[str]]:
-    """The method's input, and the genes left out (with why) so the output can say so."""
-    used = list(cov.found)
-    left_out: list[str] = []
-    if ref is not None:
-        no_stats = [g for g in used if g not in ref.genes]
-        if no_stats:
-            left_out.append(f"{', '.join(no_stats)}: not in the reference")
-            used = [g for g in used if g in ref.genes]
-        if method in ("mean_z", "standardized_sum"):
-            flat = [g for g in used if ref.genes[g].sd <= 0]
-            if flat:
-                left_out.append(
-                    f"{', '.join(flat)}: did not vary among the reference controls, so a z-score is undefined"
-                )
-                used = [g for g in used if g not in flat]
-    if not used:
-        raise SignatureError(
-            f"{sig.name}: no gene is usable ({'; '.join(left_out)})", code="signature.coverage"
-        )
-    cols = [ex.column(g) for g in used]
-    x = ex.log2[:, cols].astype(np.float64)
-    below = ex.below[:, cols] if ex.below is not None else None
-    if ref is None:
-        return MethodInput(x=x, below=below, n_features=ex.n_features, signature_size=sig.size), left_out
-    stats = [ref.genes[g] for g in used]
-
-    def arr(attr: str) -> np.ndarray:
-        return np.asarray([getattr(st, attr) for st in stats], dtype=np.float64)
-
-    inp = MethodInput(
-        x=x,
-        mean=arr("mean"),
-        sd=arr("sd"),
-        median=arr("median"),
-        linear_mean=arr("linear_mean"),
-        below=below,
-        n_features=ex.n_features,
-        signature_size=sig.size,
-    )
-    return inp, left_out
-
-
-def score_extracted(
-    ex: Extracted,
-    sig: Signature,
-    method: str,
-    ref: Reference | None,
-    *,
-    min_coverage: float = DEFAULT_MIN_COVERAGE,
-) -> tuple[np.ndarray, list[str]]:
-    """Scores of one (non-composite) signature with one method, and the genes left out."""
-    m = METHODS[method]
-    cov = coverage_of(sig, ex)
-    if not cov.found or cov.fraction < min_coverage:
-        raise SignatureError(
-            f"{sig.name}: only {len(cov.found)} of {cov.total} genes found "
-            f"(minimum {min_coverage:.0%}); missing: {', '.join(cov.missing) or 'none'}",
-            code="signature.coverage",
-        )
-    if method == "singscore" and ex.n_features <= sig.size:
-        raise SignatureError(
-            f"{sig.name}: a rank score ranks the signature's genes among all genes of a sample, but this "
-            f"matrix has only {ex.n_features} genes (a targeted panel); use a reference-based method",
-            code="signature.method",
-        )
-    if m.needs_reference and ref is None:
-        raise SignatureError(
-            f"{sig.name}: method {method} needs a fixed reference", code="signature.needs-reference"
-        )
-    inp, left_out = _inputs(sig, ex, cov, ref, method)
-    return m.fn(inp), left_out
-
-
-def _cutoff(sig: Signature, method: str, ref: Reference | None, scale: str = "") -> Cutoff | None:
+def _cutoff(sig: Signature, method: str, ref: FixedReference | None, scale: str = "") -> Cutoff | None:
     d = sig.definition
     if d.threshold is not None and method == d.method:
         t = d.threshold
@@ -245,7 +147,7 @@ def _cutoff(sig: Signature, method: str, ref: Reference | None, scale: str = "")
                 f"the cut-off {t.value:g} was set on {t.assay_description}; it does not transfer "
                 "to array or RNA-seq data without recalibration against local controls"
             )
-        return Cutoff(t.value, t.direction, "published", f"{t.defined_as} ({citation(t.source.id)})", caution)
+        return Cutoff.published(t, caution)
     stats = ref.scores.get(sig.name, {}).get(method) if ref is not None else None
     if stats is not None and stats.sd > 0:
         return Cutoff(
@@ -260,13 +162,12 @@ def _cutoff(sig: Signature, method: str, ref: Reference | None, scale: str = "")
 def _calls(scores: np.ndarray, cut: Cutoff | None) -> np.ndarray | None:
     if cut is None:
         return None
-    high = scores >= cut.value if cut.direction == "at_least" else scores > cut.value
-    out = np.where(high, "high", "low").astype(object)
+    out = np.where(cut.reached(scores), "high", "low").astype(object)
     out[~np.isfinite(scores)] = ""
     return out
 
 
-def choose_method(sig: Signature, method: str | None, ref: Reference | None) -> str:
+def choose_method(sig: Signature, method: str | None, ref: FixedReference | None) -> str:
     if method is not None:
         if method not in METHODS:
             raise SignatureError(
@@ -296,7 +197,7 @@ def score(
     names: list[str],
     *,
     method: str | None = None,
-    reference: Reference | None = None,
+    reference: FixedReference | None = None,
     scale: Scale | None = None,
     min_coverage: float = DEFAULT_MIN_COVERAGE,
     extracted: Extracted | None = None,
@@ -322,12 +223,14 @@ def score(
         )
     symbols = sorted({g for s, _ in plan for g in s.symbols})
     want_ranks = any(mth == "singscore" for _, mth in plan)
-    reuse = (
+    if (
         extracted is not None
         and set(symbols) <= set(extracted.symbols)
         and (extracted.below is not None or not want_ranks)
-    )
-    ex = extracted if reuse else extract(m, symbols, want_ranks=want_ranks, scale=scale)
+    ):
+        ex = extracted
+    else:
+        ex = extract(m, symbols, want_ranks=want_ranks, scale=scale)
     if reference is not None:
         reference.check_compatible(ex, m.kind)
     results: list[SignatureScore] = []
@@ -337,7 +240,8 @@ def score(
             r = _module_count(sig, by_name, ex)
         else:
             cov = coverage_of(sig, ex)
-            scores, left_out = score_extracted(ex, sig, mth, reference, min_coverage=min_coverage)
+            genes = reference.genes if reference is not None else None
+            scores, left_out = score_extracted(ex, sig, mth, genes, min_coverage=min_coverage)
             cut = _cutoff(sig, mth, reference, ex.scale.scale)
             notes = [f"left out of the score: {x}" for x in left_out]
             if mth != sig.definition.method:
@@ -347,21 +251,12 @@ def score(
             r = SignatureScore(sig, mth, scores, cov, cut, _calls(scores, cut), notes)
         results.append(r)
         by_name[sig.name] = r
-    ref_info = None
-    if reference is not None:
-        ref_info = {
-            "source": reference.source,
-            "controls": reference.n_controls,
-            "rule": reference.controls_rule,
-            "normalization": reference.normalization,
-            "created": reference.created,
-        }
     return ScoreRun(
         samples=ex.samples,
         results=results,
         scale=ex.scale.describe(),
         matrix_notes=[*m.notes, *ex.notes],
-        reference=ref_info,
+        reference=reference.describe() if reference is not None else None,
         extracted=ex,
     )
 
@@ -378,9 +273,7 @@ def _module_count(sig: Signature, done: dict[str, SignatureScore], ex: Extracted
     levels = d.levels or {}
     calls = np.asarray([levels.get(str(int(c)), "") for c in count], dtype=object)
     t = d.threshold
-    cut = (
-        Cutoff(t.value, t.direction, "published", f"{t.defined_as} ({citation(t.source.id)})") if t else None
-    )
+    cut = Cutoff.published(t) if t else None
     found = [g for p in parts for g in p.coverage.found]
     total = sum(p.coverage.total for p in parts)
     cov = Coverage(
