@@ -692,8 +692,8 @@ app.add_typer(admin_app, name="admin")
 
 def _registry(database_url: str | None) -> Any:
     """The registry at ``database_url``, migrated to the newest schema (as `serve` does)."""
+    from ifnscope.registry.db import Registry
     from ifnscope.registry.migrate import upgrade
-    from ifnscope.registry.service import Registry
 
     engine = _engine(database_url)
     upgrade(engine)
@@ -725,7 +725,7 @@ def admin_create_user(
 ) -> None:
     """Create a user (the password is asked twice, hidden, unless given)."""
     from ifnscope.registry.auth import ROLES, create_user
-    from ifnscope.registry.service import audit
+    from ifnscope.registry.services.audit import write_audit as audit
 
     try:
         if role not in ROLES:
@@ -758,7 +758,7 @@ def admin_create_token(
     from ifnscope.errors import RegistryError
     from ifnscope.registry.auth import create_token
     from ifnscope.registry.models import User
-    from ifnscope.registry.service import audit
+    from ifnscope.registry.services.audit import write_audit as audit
 
     try:
         registry = _registry(database_url)

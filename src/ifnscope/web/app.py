@@ -54,9 +54,8 @@ TAGS = [
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    from ifnscope.registry.db import make_engine
+    from ifnscope.registry.db import Registry, make_engine
     from ifnscope.registry.migrate import upgrade
-    from ifnscope.registry.service import Registry
     from ifnscope.web.api import router as api_router
     from ifnscope.web.errors import install_error_handlers
     from ifnscope.web.logs import AccessLogMiddleware, install_uvicorn_filter

@@ -46,9 +46,9 @@ from starlette.datastructures import FormData, UploadFile
 
 from ifnscope import __version__
 from ifnscope.errors import AuthError, CaseParseError, CaseValidationError, IfnscopeError, RegistryError
-from ifnscope.registry import service
-from ifnscope.registry.auth import Actor, actor_for, authenticate
-from ifnscope.registry.service import CohortQuery, PatientRecord
+from ifnscope.registry import services
+from ifnscope.registry.auth import Actor
+from ifnscope.registry.services import CohortQuery, PatientRecord
 from ifnscope.web import forms
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
 from ifnscope.web.security import csrf_token, login_session, logout_session, verify_csrf
@@ -229,7 +229,7 @@ def login_submit(request: Request, form: CheckedForm, s: DbSession) -> Response:
             logged_out=False,
         )
     try:
-        user = authenticate(s, username, password[:1024])
+        actor = services.login(s, username, password[:1024], via="web")
     except AuthError:
         log.info("login failed (web)")  # never the username
         return render(
@@ -242,10 +242,9 @@ def login_submit(request: Request, form: CheckedForm, s: DbSession) -> Response:
             error="Wrong username or password.",
             logged_out=False,
         )
-    actor = actor_for(user, "web")
-    login_session(request, user.id)
-    service.audit(s, actor, "login")
-    log.info("login: user %d (web)", user.id)
+    assert actor.user_id is not None
+    login_session(request, actor.user_id)
+    log.info("login: user %d (web)", actor.user_id)
     return RedirectResponse(nxt, status_code=303)
 
 
@@ -262,7 +261,7 @@ def logout(request: Request, form: CheckedForm) -> Response:
 def patient_list(request: Request, actor: MaybeActor, s: DbSession) -> Response:
     if actor is None:
         return _to_login(request)
-    rows = service.list_patients(s, actor, None, limit=PATIENT_LIST_LIMIT)
+    rows = services.list_patients(s, actor, None, limit=PATIENT_LIST_LIMIT)
     return render(request, "patients.html", actor, rows=rows, q="", limit=PATIENT_LIST_LIMIT)
 
 
@@ -270,7 +269,7 @@ def patient_list(request: Request, actor: MaybeActor, s: DbSession) -> Response:
 def patient_search(request: Request, actor: Authenticated, s: DbSession, form: Form) -> Response:
     """The search text arrives in the POST body: it is neither in the URL nor logged."""
     q = _text(form, "q", 200)
-    rows = service.list_patients(s, actor, q or None, limit=PATIENT_LIST_LIMIT)
+    rows = services.list_patients(s, actor, q or None, limit=PATIENT_LIST_LIMIT)
     log.info("patient list (web): %d rows%s", len(rows), " (search)" if q else "")
     if request.headers.get("HX-Request") == "true":
         return render(request, "_patient_table.html", actor, rows=rows, q=q, limit=PATIENT_LIST_LIMIT)
@@ -318,7 +317,7 @@ def new_patient_submit(request: Request, actor: Authenticated, s: DbSession, for
                 errors["birth_date"] = "The birth date is before 1900."
     if not errors:
         try:
-            p = service.create_patient(
+            p = services.create_patient(
                 s,
                 actor,
                 name=values["name"],
@@ -353,7 +352,7 @@ _PLOT_CACHE_SIZE = 64
 
 
 def _timeline_data(rec: PatientRecord) -> dict[str, Any]:
-    """What ``service.timeline`` returns, built from a record already read (one audit entry)."""
+    """What ``services.timeline`` returns, built from a record already read (one audit entry)."""
     return {
         "patient": rec.patient.model_dump(),
         "visits": [v.model_dump(exclude={"case", "assessment"}) for v in rec.visits],
@@ -405,7 +404,7 @@ def _patient_page(
 ) -> Response:
     from markupsafe import Markup
 
-    rec = service.get_record(s, actor, patient_id)
+    rec = services.get_record(s, actor, patient_id)
     plot = _plot(_timeline_data(rec)) if _plottable(rec) else None
     return render(
         request,
@@ -441,7 +440,7 @@ def add_treatment(
         errors["name"] = "Enter the medication."
     if not errors:
         try:
-            t = service.add_treatment(
+            t = services.add_treatment(
                 s,
                 actor,
                 patient_id,
@@ -485,7 +484,7 @@ def stop_treatment(
     try:
         if not stopped:
             raise RegistryError("treatment: enter the stop date", code="registry.invalid")
-        service.update_treatment(s, actor, treatment_id, stopped=stopped)
+        services.update_treatment(s, actor, treatment_id, stopped=stopped)
     except RegistryError as err:
         if err.code != "registry.invalid" or patient_id is None:
             raise
@@ -593,7 +592,7 @@ def new_visit_page(patient_id: int, request: Request, actor: MaybeActor, s: DbSe
     if actor is None:
         return _to_login(request)
     actor.require("write_patients")
-    rec = service.get_record(s, actor, patient_id)
+    rec = services.get_record(s, actor, patient_id)
     return _case_form_page(request, actor, rec, _defaults(rec))
 
 
@@ -636,7 +635,7 @@ def new_visit_submit(
     patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     actor.require("write_patients")
-    rec = service.get_record(s, actor, patient_id)
+    rec = services.get_record(s, actor, patient_id)
     data = _plain(form)
     data.pop("csrf_token", None)
     extra = _text(form, "_add", 20)
@@ -667,7 +666,7 @@ def new_visit_submit(
         state.add_issue(None, "case", err.message)
     if state.summary or case is None:
         return _case_form_page(request, actor, rec, state, 422)
-    v = service.add_visit(s, actor, patient_id, case, visit_date=visit_date)
+    v = services.add_visit(s, actor, patient_id, case, visit_date=visit_date)
     log.info("patient %d: visit %d added (web form)", patient_id, v.id)
     return RedirectResponse(f"/visits/{v.id}", status_code=303)
 
@@ -680,7 +679,7 @@ async def new_visit_upload(patient_id: int, request: Request, actor: Authenticat
 
     actor.require("write_patients")
     form = await request.form()
-    rec = await run_in_threadpool(service.get_record, s, actor, patient_id)
+    rec = await run_in_threadpool(services.get_record, s, actor, patient_id)
     text = _text(form, "text", 2_000_000)
     name = "pasted case"
     upload = form.get("file")
@@ -714,7 +713,7 @@ async def new_visit_upload(patient_id: int, request: Request, actor: Authenticat
             errors.append({"where": name, "message": err.message})
     if errors or case is None:
         return await run_in_threadpool(_upload_failed, request, actor, rec, text, form, errors)
-    v = await run_in_threadpool(lambda: service.add_visit(s, actor, patient_id, case, visit_date=visit_date))
+    v = await run_in_threadpool(lambda: services.add_visit(s, actor, patient_id, case, visit_date=visit_date))
     log.info("patient %d: visit %d added (web upload)", patient_id, v.id)
     return RedirectResponse(f"/visits/{v.id}", status_code=303)
 
@@ -757,8 +756,8 @@ def stored_case(doc: dict[str, Any]) -> Any:
 def _visit_context(s: Session, actor: Actor, visit_id: int) -> dict[str, Any]:
     from ifnscope.web.present import assessment_view
 
-    v = service.get_visit(s, actor, visit_id)
-    rec = service.get_record(s, actor, v.patient_id)  # the patient's name or pseudonym, de-identified
+    v = services.get_visit(s, actor, visit_id)
+    rec = services.get_record(s, actor, v.patient_id)  # the patient's name or pseudonym, de-identified
     visits = sorted(rec.visits, key=lambda x: (x.days_since_first_visit, x.id))
     return {
         "v": v,
@@ -781,8 +780,7 @@ def _report_html(s: Session, actor: Actor, visit_id: int, kind: str) -> tuple[st
     from ifnscope.assessment import assess
     from ifnscope.report.html import render_html
 
-    v = service.get_visit(s, actor, visit_id)  # audits the read; de-identified for researchers
-    service.audit(s, actor, "download_report", v.patient_id, f"visit {v.id} {kind}")
+    v = services.visit_for_report(s, actor, visit_id, kind)  # audits the read and the download
     case = stored_case(v.case or {})
     return render_html(assess(case), case), v
 
@@ -871,7 +869,7 @@ def cohort_submit(request: Request, actor: Authenticated, s: DbSession, form: Fo
         errors["ifn_high"] = "Choose a signature from the list."
     rows = None
     if not errors:
-        rows = service.cohort(s, actor, CohortQuery(**query))
+        rows = services.cohort(s, actor, CohortQuery(**query))
         log.info("cohort query (web): %d patients", len(rows))
     return render(
         request,

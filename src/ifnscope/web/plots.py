@@ -1,6 +1,6 @@
 """The patient timeline as an inline SVG: skin activity, interferon scores and treatment periods.
 
-:func:`timeline_svg` is a pure function of the data ``registry.service.timeline`` returns:
+:func:`timeline_svg` is a pure function of the data ``registry.services.timeline`` returns:
 
 - top panel: CDASI and CLASI activity per visit (only complete scores are stored: a partial sum
   is a lower bound, not a value);
