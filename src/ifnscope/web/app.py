@@ -7,7 +7,7 @@
 so a server never accepts a request on an old schema, and ``ifnscope serve`` can tell whether
 demo users were created (``app.state.demo``).
 
-HTML pages plug in through ``ifnscope.web.pages``: if that module exists and defines
+HTML pages plug in through ``ifnscope.web.pages``: if that package exists and defines
 ``install(app)``, it is called (to include its router, mount static files and, if it wants,
 set ``app.state.html_error_renderer``).
 
