@@ -346,3 +346,48 @@ def test_researchers_get_treatment_periods_as_days_since_the_first_visit(reg: An
         t = next(x for x in services.get_record(s, reg.res, pid).treatments if x.agent == "anifrolumab")
     assert (t.started, t.stopped) == ("2025", "2025")
     assert (t.started_days, t.stopped_days) == (31, 106)
+
+
+def test_account_services_check_and_audit(reg: Any) -> None:
+    """Logins, users and tokens go through the services: permission, work and audit together."""
+    cli = auth.cli_actor()
+    with reg.transaction() as s:
+        assert services.has_users(s)
+        actor = services.login(s, "doc", PASSWORD)
+        assert (actor.username, actor.via) == ("doc", "web")
+        with pytest.raises(AuthError):
+            services.login(s, "doc", "not the password")
+        with pytest.raises(RegistryError) as forbidden:
+            services.create_user(s, reg.doc, "nurse", PASSWORD, "clinician")
+        assert forbidden.value.code == "registry.forbidden"
+        nurse = services.create_user(s, cli, "nurse", PASSWORD, "clinician")
+        assert [u.username for u in services.list_users(s, reg.adm)][-1] == "nurse"
+        with pytest.raises(RegistryError):
+            services.list_users(s, reg.res)
+        own = services.create_token(s, reg.res, "script")
+        assert services.token_actor(s, own.token).username == "res"
+        assert [t.name for t in services.list_tokens(s, reg.res)] == ["script"]
+        with pytest.raises(RegistryError):
+            services.create_token(s, reg.doc, "x", username="nurse")  # only admins make others' tokens
+        for_nurse = services.create_token(s, cli, "etl", username="nurse")
+        assert for_nurse.user_id == nurse.id
+        with pytest.raises(RegistryError, match="no active user"):
+            services.create_token(s, cli, "x", username="ghost")
+        services.revoke_token(s, reg.res, own.id)
+        with pytest.raises(AuthError):
+            services.token_actor(s, own.token)
+        assert services.session_actor(s, nurse.id).username == "nurse"
+        s.execute(text("update users set active = false where username = 'nurse'"))
+        with pytest.raises(AuthError):
+            services.session_actor(s, nurse.id)
+        with pytest.raises(AuthError):
+            services.login(s, "nurse", PASSWORD)  # inactive
+    with reg.transaction() as s:
+        events = [(e.user, e.action, e.detail) for e in services.audit_log(s, reg.adm, limit=50)]
+    who = cli.username
+    assert ("doc", "login", None) in events
+    assert (who, "create_user", f"user {nurse.id}") in events
+    assert ("res", "create_token", f"token {own.id}") in events
+    assert (who, "create_token", f"token {for_nurse.id} for user {nurse.id}") in events
+    assert ("res", "revoke_token", f"token {own.id}") in events
+    assert not any(action == "login" and user == "nurse" for user, action, _ in events)

@@ -107,9 +107,7 @@ class UserInfo(BaseModel):
     created_at: dt.datetime
 
 
-class TokenInfo(BaseModel):
-    """An API token as listed: never the token itself."""
-
+class TokenInfo(BaseModel):  # an API token as listed: never the token itself
     id: int
     name: str
     created_at: dt.datetime
