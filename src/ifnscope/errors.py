@@ -228,65 +228,65 @@ class IfnscopeError(Exception):
 class CaseError(IfnscopeError):
     """A case file could not be read as a valid ``ifnscope-case/1`` document."""
 
-    code = "case.error"
+    code: ErrorCode = "case.error"
 
 
 class CaseNotFoundError(CaseError):
-    code = "case.not-found"
+    code: ErrorCode = "case.not-found"
 
 
 class CaseParseError(CaseError):
     """The file is not well-formed YAML/JSON (syntax, duplicate keys, not a mapping)."""
 
-    code = "case.parse"
+    code: ErrorCode = "case.parse"
 
 
 class CaseValidationError(CaseError):
     """The document parsed but breaks the case format; ``issues`` lists every problem."""
 
-    code = "case.invalid"
+    code: ErrorCode = "case.invalid"
 
 
 class TherapyError(IfnscopeError):
     """A request about a treatment the therapy knowledge base does not hold."""
 
-    code = "therapy.error"
+    code: ErrorCode = "therapy.error"
 
 
 class SignatureError(IfnscopeError):
     """A signature name, coverage or method problem (e.g. too few of its genes were found)."""
 
-    code = "signature.error"
+    code: ErrorCode = "signature.error"
 
 
 class MatrixError(IfnscopeError):
     """An expression matrix could not be read or understood."""
 
-    code = "matrix.error"
+    code: ErrorCode = "matrix.error"
 
 
 class ReferenceFileError(IfnscopeError):
     """A fixed reference file is missing, malformed, or was fitted on incompatible data."""
 
-    code = "reference.error"
+    code: ErrorCode = "reference.error"
 
 
 class ReportError(IfnscopeError):
     """The report could not be rendered or written (``report.*``)."""
 
-    code = "report.error"
+    code: ErrorCode = "report.error"
 
 
 class RegistryError(IfnscopeError):
     """A registry request that cannot be done: unknown patient, conflict, forbidden, too large."""
 
-    code = "registry.error"
+    code: ErrorCode = "registry.error"
 
 
 class AuthError(IfnscopeError):
     """Not logged in, a wrong password or token, or a form without its CSRF token."""
 
-    code = "auth.required"
+    code: ErrorCode = "auth.required"
 
 
 class MissingExtraError(IfnscopeError):
@@ -296,7 +296,7 @@ class MissingExtraError(IfnscopeError):
     PostgreSQL and Parquet are extras. The message names the one to install.
     """
 
-    code = "install.missing-extra"
+    code: ErrorCode = "install.missing-extra"
 
 
 # What each extra brings, for the message that asks for it (pyproject.toml's optional-dependencies).
@@ -325,5 +325,5 @@ def require_extra(extra: str, module: str) -> None:
 class DataError(IfnscopeError):
     """ifnscope's own packaged data (a rule table) is malformed. A bug, not user error."""
 
-    code = "data.invalid"
+    code: ErrorCode = "data.invalid"
     exit_code = 1

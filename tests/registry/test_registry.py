@@ -14,10 +14,10 @@ from sqlalchemy import func, inspect, select, text
 
 from ifnscope.case.reader import load_case
 from ifnscope.errors import AuthError, CaseValidationError, RegistryError
-from ifnscope.registry import auth, migrate, service
-from ifnscope.registry.db import make_engine
+from ifnscope.registry import auth, migrate, services
+from ifnscope.registry.db import Registry, make_engine
 from ifnscope.registry.models import AuditEvent, Base, Patient, Visit
-from ifnscope.registry.service import CohortQuery, Registry
+from ifnscope.registry.services import CohortQuery
 from tests.helpers import make_case
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +41,9 @@ def reg(db_url: str) -> Any:
 
 def _patient_with_visits(reg: Any) -> int:
     with reg.transaction() as s:
-        p = service.create_patient(s, reg.doc, name="Jane Roe", mrn="MRN-001", sex="female")
-        service.add_visit(s, reg.doc, p.id, load_case(ACTIVITY), dt.date(2025, 3, 1))
-        service.add_visit(s, reg.doc, p.id, load_case(SEED), dt.date(2025, 6, 1))
+        p = services.create_patient(s, reg.doc, name="Jane Roe", mrn="MRN-001", sex="female")
+        services.add_visit(s, reg.doc, p.id, load_case(ACTIVITY), dt.date(2025, 3, 1))
+        services.add_visit(s, reg.doc, p.id, load_case(SEED), dt.date(2025, 6, 1))
     return p.id
 
 
@@ -74,7 +74,7 @@ def test_a_failed_migration_leaves_the_database_as_it_was(
     reg = Registry(engine)
     with reg.transaction() as s:
         doc = auth.actor_for(auth.create_user(s, "doc", PASSWORD, "clinician"), "cli")
-        service.create_patient(s, doc, name="Kept Patient")
+        services.create_patient(s, doc, name="Kept Patient")
 
     scripts = tmp_path / "migrations"
     shutil.copytree(Path(migrate.__file__).parent / "migrations", scripts)
@@ -116,18 +116,18 @@ def test_a_failed_migration_leaves_the_database_as_it_was(
 
 def test_roles_and_permissions(reg: Any) -> None:
     with reg.transaction() as s, pytest.raises(RegistryError) as ei:
-        service.create_patient(s, reg.res, name="Nope")
+        services.create_patient(s, reg.res, name="Nope")
     assert ei.value.code == "registry.forbidden"
     with reg.transaction() as s, pytest.raises(RegistryError):
-        service.audit_log(s, reg.doc)
+        services.audit_log(s, reg.doc)
     with reg.transaction() as s:
-        assert service.audit_log(s, reg.adm) == []
+        assert services.audit_log(s, reg.adm) == []
 
 
 def test_researchers_see_a_deidentified_record(reg: Any) -> None:
     pid = _patient_with_visits(reg)
     with reg.transaction() as s:
-        rec = service.get_record(s, reg.res, pid, full_visits=True)
+        rec = services.get_record(s, reg.res, pid, full_visits=True)
     assert rec.deidentified
     assert rec.patient.name is None
     assert rec.patient.mrn is None
@@ -146,7 +146,7 @@ def test_researchers_see_a_deidentified_record(reg: Any) -> None:
     assert "Jane" not in text_of_record
     assert "MRN-001" not in text_of_record
     with reg.transaction() as s:
-        full = service.get_record(s, reg.doc, pid)
+        full = services.get_record(s, reg.doc, pid)
     assert full.patient.name == "Jane Roe"
     assert [v.visit_date for v in full.visits] == ["2025-03-01", "2025-06-01"]
 
@@ -154,18 +154,18 @@ def test_researchers_see_a_deidentified_record(reg: Any) -> None:
 def test_search_matches_names_for_clinicians_and_pseudonyms_for_researchers(reg: Any) -> None:
     pid = _patient_with_visits(reg)
     with reg.transaction() as s:
-        assert [p.id for p in service.list_patients(s, reg.doc, "roe")] == [pid]
-        assert service.list_patients(s, reg.res, "roe") == []
-        pseudo = service.get_record(s, reg.doc, pid).patient.pseudonym
-        assert [p.id for p in service.list_patients(s, reg.res, pseudo.lower())] == [pid]
+        assert [p.id for p in services.list_patients(s, reg.doc, "roe")] == [pid]
+        assert services.list_patients(s, reg.res, "roe") == []
+        pseudo = services.get_record(s, reg.doc, pid).patient.pseudonym
+        assert [p.id for p in services.list_patients(s, reg.res, pseudo.lower())] == [pid]
 
 
 def test_the_audit_log_records_who_did_what_to_which_patient_and_nothing_clinical(reg: Any) -> None:
     pid = _patient_with_visits(reg)
     with reg.transaction() as s:
-        service.get_record(s, reg.res, pid)
-        service.list_patients(s, reg.doc, "Jane Roe")
-        service.export_record(s, reg.doc, pid, "csv")
+        services.get_record(s, reg.res, pid)
+        services.list_patients(s, reg.doc, "Jane Roe")
+        services.export_record(s, reg.doc, pid, "csv")
     with reg.transaction() as s:
         events = list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
     actions = [(e.username, e.action, e.patient_id) for e in events]
@@ -198,10 +198,10 @@ def test_a_visit_stores_the_case_its_assessment_and_the_cohort_numbers(reg: Any)
 
 def test_a_bad_case_is_refused_and_nothing_is_stored(reg: Any) -> None:
     with reg.transaction() as s:
-        pid = service.create_patient(s, reg.doc, name="A").id
+        pid = services.create_patient(s, reg.doc, name="A").id
     bad = {"format": "ifnscope-case/1", "id": "x", "findings": {"pruritis": "present"}}
     with pytest.raises(CaseValidationError) as ei, reg.transaction() as s:
-        service.add_visit(s, reg.doc, pid, bad)
+        services.add_visit(s, reg.doc, pid, bad)
     assert ei.value.issues[0].suggestion == "pruritus"
     with reg.transaction() as s:
         assert s.scalar(select(func.count()).select_from(Visit)) == 0
@@ -212,9 +212,9 @@ def test_medications_become_treatments_once(reg: Any) -> None:
         reg
     )  # the seed case lists four medications; the activity example lists its own
     with reg.transaction() as s:
-        before = service.get_record(s, reg.doc, pid).treatments
-        service.add_visit(s, reg.doc, pid, load_case(SEED), dt.date(2025, 9, 1))  # same medications again
-        after = service.get_record(s, reg.doc, pid).treatments
+        before = services.get_record(s, reg.doc, pid).treatments
+        services.add_visit(s, reg.doc, pid, load_case(SEED), dt.date(2025, 9, 1))  # same medications again
+        after = services.get_record(s, reg.doc, pid).treatments
     assert len(after) == len(before)
     mtx = next(t for t in after if t.agent == "methotrexate")
     assert mtx.response == "inadequate"
@@ -223,39 +223,39 @@ def test_medications_become_treatments_once(reg: Any) -> None:
 
 def test_treatments_and_the_ifn_targeted_rule(reg: Any) -> None:
     with reg.transaction() as s:
-        pid = service.create_patient(s, reg.doc, name="B").id
-        ani = service.add_treatment(s, reg.doc, pid, name="Saphnelo", started="2025-01")
-        hcq = service.add_treatment(s, reg.doc, pid, name="Plaquenil", started="2024-06", response="partial")
+        pid = services.create_patient(s, reg.doc, name="B").id
+        ani = services.add_treatment(s, reg.doc, pid, name="Saphnelo", started="2025-01")
+        hcq = services.add_treatment(s, reg.doc, pid, name="Plaquenil", started="2024-06", response="partial")
         assert (ani.agent, ani.pathway_level, ani.ifn_targeted) == ("anifrolumab", "receptor", True)
         assert (hcq.agent, hcq.ifn_targeted) == ("hydroxychloroquine", False)  # antimalarials: indirect
-        stopped = service.update_treatment(s, reg.doc, ani.id, stopped="2025-06", response="inadequate")
+        stopped = services.update_treatment(s, reg.doc, ani.id, stopped="2025-06", response="inadequate")
         assert stopped.stopped == "2025-06"
         with pytest.raises(RegistryError):
-            service.update_treatment(s, reg.doc, ani.id, stopped="2024-01")  # before it started
+            services.update_treatment(s, reg.doc, ani.id, stopped="2024-01")  # before it started
 
 
 def test_cohort_query(reg: Any) -> None:
     dm = _patient_with_visits(reg)  # latest visit: the seed case, CDASI not recorded
     with reg.transaction() as s:
-        active = service.create_patient(s, reg.doc, name="C").id
-        service.add_visit(s, reg.doc, active, load_case(ACTIVITY), dt.date(2025, 5, 1))  # CDASI-A 36
-        lupus = service.create_patient(s, reg.doc, name="D").id
+        active = services.create_patient(s, reg.doc, name="C").id
+        services.add_visit(s, reg.doc, active, load_case(ACTIVITY), dt.date(2025, 5, 1))  # CDASI-A 36
+        lupus = services.create_patient(s, reg.doc, name="D").id
         acle = make_case(
             {"acute_cutaneous_lupus": "present", "oral_ulcers": "present"},
             labs={"ana_titer": 640, "antibodies": {"dsdna": "positive"}},
         )
-        service.add_visit(s, reg.doc, lupus, acle, dt.date(2025, 5, 1))
+        services.add_visit(s, reg.doc, lupus, acle, dt.date(2025, 5, 1))
     q = CohortQuery(picture="dermatomyositis", min_cdasi_activity=14)
     with reg.transaction() as s:
-        assert [p.id for p in service.cohort(s, reg.res, q)] == [active]
-        everyone_dm = service.cohort(s, reg.res, CohortQuery(picture="dermatomyositis"))
+        assert [p.id for p in services.cohort(s, reg.res, q)] == [active]
+        everyone_dm = services.cohort(s, reg.res, CohortQuery(picture="dermatomyositis"))
         assert {p.id for p in everyone_dm} == {dm, active}
-        assert [p.id for p in service.cohort(s, reg.res, CohortQuery(picture="lupus"))] == [lupus]
-        service.add_treatment(s, reg.doc, active, name="anifrolumab", started="2025-05")
+        assert [p.id for p in services.cohort(s, reg.res, CohortQuery(picture="lupus"))] == [lupus]
+        services.add_treatment(s, reg.doc, active, name="anifrolumab", started="2025-05")
     q2 = CohortQuery(picture="dermatomyositis", min_cdasi_activity=14, not_on_ifn_targeted=True)
     with reg.transaction() as s:
-        assert service.cohort(s, reg.res, q2) == []
-        names = [p.name for p in service.cohort(s, reg.res, q)]
+        assert services.cohort(s, reg.res, q2) == []
+        names = [p.name for p in services.cohort(s, reg.res, q)]
     assert names == [None]  # researchers: no names
 
 
@@ -266,8 +266,8 @@ def test_export_csv_and_json(reg: Any) -> None:
 
     pid = _patient_with_visits(reg)
     with reg.transaction() as s:
-        rows = list(csv.DictReader(io.StringIO(service.export_record(s, reg.res, pid, "csv"))))
-        doc = json.loads(service.export_record(s, reg.doc, pid, "json"))
+        rows = list(csv.DictReader(io.StringIO(services.export_record(s, reg.res, pid, "csv"))))
+        doc = json.loads(services.export_record(s, reg.doc, pid, "json"))
     cdasi = [r for r in rows if r["item"] == "cdasi_activity"]
     assert cdasi[0]["value"] == "36.0"
     assert cdasi[0]["date_or_year"] == "2025"
@@ -315,7 +315,7 @@ def test_concurrent_writers_lose_nothing(db_url: str) -> None:
     reg = Registry(engine)
     with reg.transaction() as s:
         doc = auth.actor_for(auth.create_user(s, "doc", PASSWORD, "clinician"), "api")
-        pids = [service.create_patient(s, doc, name=f"T{i}").id for i in range(8)]
+        pids = [services.create_patient(s, doc, name=f"T{i}").id for i in range(8)]
     case = load_case(SEED)
     errors: list[BaseException] = []
 
@@ -323,7 +323,7 @@ def test_concurrent_writers_lose_nothing(db_url: str) -> None:
         try:
             for k in range(10):
                 with reg.transaction() as s:
-                    service.add_visit(s, doc, pid, case, dt.date(2025, 1, 1) + dt.timedelta(days=k))
+                    services.add_visit(s, doc, pid, case, dt.date(2025, 1, 1) + dt.timedelta(days=k))
         except BaseException as exc:  # report, do not hide
             errors.append(exc)
 
@@ -342,7 +342,52 @@ def test_concurrent_writers_lose_nothing(db_url: str) -> None:
 def test_researchers_get_treatment_periods_as_days_since_the_first_visit(reg: Any) -> None:
     pid = _patient_with_visits(reg)  # first visit 2025-03-01
     with reg.transaction() as s:
-        service.add_treatment(s, reg.doc, pid, name="anifrolumab", started="2025-04", stopped="2025-06-15")
-        t = next(x for x in service.get_record(s, reg.res, pid).treatments if x.agent == "anifrolumab")
+        services.add_treatment(s, reg.doc, pid, name="anifrolumab", started="2025-04", stopped="2025-06-15")
+        t = next(x for x in services.get_record(s, reg.res, pid).treatments if x.agent == "anifrolumab")
     assert (t.started, t.stopped) == ("2025", "2025")
     assert (t.started_days, t.stopped_days) == (31, 106)
+
+
+def test_account_services_check_and_audit(reg: Any) -> None:
+    """Logins, users and tokens go through the services: permission, work and audit together."""
+    cli = auth.cli_actor()
+    with reg.transaction() as s:
+        assert services.has_users(s)
+        actor = services.login(s, "doc", PASSWORD)
+        assert (actor.username, actor.via) == ("doc", "web")
+        with pytest.raises(AuthError):
+            services.login(s, "doc", "not the password")
+        with pytest.raises(RegistryError) as forbidden:
+            services.create_user(s, reg.doc, "nurse", PASSWORD, "clinician")
+        assert forbidden.value.code == "registry.forbidden"
+        nurse = services.create_user(s, cli, "nurse", PASSWORD, "clinician")
+        assert [u.username for u in services.list_users(s, reg.adm)][-1] == "nurse"
+        with pytest.raises(RegistryError):
+            services.list_users(s, reg.res)
+        own = services.create_token(s, reg.res, "script")
+        assert services.token_actor(s, own.token).username == "res"
+        assert [t.name for t in services.list_tokens(s, reg.res)] == ["script"]
+        with pytest.raises(RegistryError):
+            services.create_token(s, reg.doc, "x", username="nurse")  # only admins make others' tokens
+        for_nurse = services.create_token(s, cli, "etl", username="nurse")
+        assert for_nurse.user_id == nurse.id
+        with pytest.raises(RegistryError, match="no active user"):
+            services.create_token(s, cli, "x", username="ghost")
+        services.revoke_token(s, reg.res, own.id)
+        with pytest.raises(AuthError):
+            services.token_actor(s, own.token)
+        assert services.session_actor(s, nurse.id).username == "nurse"
+        s.execute(text("update users set active = false where username = 'nurse'"))
+        with pytest.raises(AuthError):
+            services.session_actor(s, nurse.id)
+        with pytest.raises(AuthError):
+            services.login(s, "nurse", PASSWORD)  # inactive
+    with reg.transaction() as s:
+        events = [(e.user, e.action, e.detail) for e in services.audit_log(s, reg.adm, limit=50)]
+    who = cli.username
+    assert ("doc", "login", None) in events
+    assert (who, "create_user", f"user {nurse.id}") in events
+    assert ("res", "create_token", f"token {own.id}") in events
+    assert (who, "create_token", f"token {for_nurse.id} for user {nurse.id}") in events
+    assert ("res", "revoke_token", f"token {own.id}") in events
+    assert not any(action == "login" and user == "nurse" for user, action, _ in events)

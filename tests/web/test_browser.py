@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover - the dev extra installs it
         allow_module_level=True,
     )
 
-from ifnscope.registry import service  # noqa: E402
+from ifnscope.registry import services  # noqa: E402
 from ifnscope.registry.auth import actor_for, create_user  # noqa: E402
 from ifnscope.registry.models import IfnScore, Sample  # noqa: E402
 from tests.helpers import CASES, ROOT  # noqa: E402
@@ -83,7 +83,7 @@ def _seed_registry(app: Any) -> dict[str, int]:
         doc_user = create_user(s, "doc", PASSWORD, "clinician")
         create_user(s, "res", PASSWORD, "researcher")
         clin = actor_for(doc_user, "cli")
-        p = service.create_patient(
+        p = services.create_patient(
             s, clin, name=TIMELINE_NAME, mrn="MRN-TL-1", birth_date=dt.date(1990, 5, 17), sex="female"
         )
         activity = _doc(ACTIVITY)
@@ -95,10 +95,10 @@ def _seed_registry(app: Any) -> dict[str, int]:
             a = earlier["activity"]["cdasi"]["areas"].get(area)
             if isinstance(a, dict):
                 a["erythema"] = 3
-        v1 = service.add_visit(s, clin, p.id, earlier, visit_date=first)
+        v1 = services.add_visit(s, clin, p.id, earlier, visit_date=first)
         later = yaml.safe_load(yaml.safe_dump(activity))
         later.get("activity", {}).pop("baseline", None)
-        service.add_visit(s, clin, p.id, later, visit_date=second)
+        services.add_visit(s, clin, p.id, later, visit_date=second)
         for area in (
             "malar",
             "rest_of_face",
@@ -111,8 +111,8 @@ def _seed_registry(app: Any) -> dict[str, int]:
             a = later["activity"]["cdasi"]["areas"].get(area)
             if isinstance(a, dict):
                 a["erythema"] = 0
-        v3 = service.add_visit(s, clin, p.id, later, visit_date=third)
-        service.add_treatment(
+        v3 = services.add_visit(s, clin, p.id, later, visit_date=third)
+        services.add_treatment(
             s,
             clin,
             p.id,
@@ -121,7 +121,7 @@ def _seed_registry(app: Any) -> dict[str, int]:
             stopped=(first + dt.timedelta(days=120)).isoformat(),
             response="inadequate",
         )
-        service.add_treatment(
+        services.add_treatment(
             s, clin, p.id, name="anifrolumab", started=(first + dt.timedelta(days=135)).isoformat()
         )
         for visit_id, when, score, call in ((v1.id, first, 3.9, "high"), (v3.id, third, 1.2, "low")):

@@ -11,7 +11,10 @@ from __future__ import annotations
 import html as html_lib
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -706,3 +709,20 @@ def test_timeline_svg_escapes_text_from_the_registry() -> None:
     assert "&lt;script&gt;" in plot.svg
     assert "$\\frac{" in plot.svg  # drawn as the literal text
     assert "sig$1$" in plot.svg
+
+
+def test_timeline_leaves_the_matplotlib_backend_alone() -> None:
+    """Drawing uses ``Figure`` alone: an application that chose a backend keeps it (a fresh
+    process, since the backend is process-wide)."""
+    code = (
+        "import matplotlib; matplotlib.use('svg')\n"
+        "from ifnscope.web.plots import timeline_plot\n"
+        "from tests.web.test_pages import _timeline\n"
+        "assert timeline_plot(_timeline(dated=True)).svg.startswith('<svg')\n"
+        "print(matplotlib.get_backend())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    env.pop("MPLBACKEND", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().lower() == "svg"

@@ -7,7 +7,6 @@ first, so a core-only install says what to install instead of failing on an impo
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,8 +19,7 @@ from ifnscope.errors import IfnscopeError, require_extra
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from ifnscope.registry.auth import Actor
-    from ifnscope.registry.service import Registry
+    from ifnscope.registry.db import Registry
 
 # What the registry commands import from the ``web`` extra (pyproject.toml), checked up front.
 # python-multipart is left out: its module name changed (multipart -> python_multipart) and
@@ -104,14 +102,10 @@ def serve(
 
 
 def _has_users(registry: Registry) -> bool:
-    # TODO(services): raw count of users (does the registry have any user yet?); rewire to the
-    # registry service function once it exists.
-    from sqlalchemy import func, select
-
-    from ifnscope.registry.models import User
+    from ifnscope.registry import services
 
     with registry.transaction() as s:
-        return bool(s.scalar(select(func.count()).select_from(User)))
+        return services.has_users(s)
 
 
 admin_app = typer.Typer(help="Registry administration: users, API tokens, migrations.", no_args_is_help=True)
@@ -119,8 +113,8 @@ admin_app = typer.Typer(help="Registry administration: users, API tokens, migrat
 
 def _registry(database_url: str | None) -> Registry:
     """The registry at ``database_url``, migrated to the newest schema (as `serve` does)."""
+    from ifnscope.registry.db import Registry
     from ifnscope.registry.migrate import upgrade
-    from ifnscope.registry.service import Registry
 
     engine = _engine(database_url)
     upgrade(engine)
@@ -142,12 +136,6 @@ def _require_driver(url: str) -> None:
         require_extra("postgres", "psycopg")
 
 
-def _cli_actor() -> Actor:
-    from ifnscope.registry.auth import Actor
-
-    return Actor(None, f"cli:{os.environ.get('USER', 'unknown')}"[:80], "admin", "cli")
-
-
 @admin_app.command("create-user")
 def admin_create_user(
     username: Annotated[str, typer.Argument(help="Login name.")],
@@ -160,8 +148,8 @@ def admin_create_user(
 ) -> None:
     """Create a user (the password is asked twice, hidden, unless given)."""
     need_extra("web", *WEB_MODULES)
-    from ifnscope.registry.auth import ROLES, create_user
-    from ifnscope.registry.service import audit
+    from ifnscope.registry import services
+    from ifnscope.registry.auth import ROLES, cli_actor
 
     try:
         if role not in ROLES:
@@ -171,12 +159,8 @@ def admin_create_user(
         if password is None:
             password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         registry = _registry(database_url)
-        # TODO(services): create the user and audit "create_user" by the CLI actor; rewire to the
-        # registry service function that creates a user.
         with registry.transaction() as s:
-            user = create_user(s, username, password, role)
-            audit(s, _cli_actor(), "create_user", None, f"user {user.id}")
-            uid = user.id
+            uid = services.create_user(s, cli_actor(), username, password, role).id
         registry.engine.dispose()
     except IfnscopeError as err:
         fail(err)
@@ -191,23 +175,13 @@ def admin_create_token(
 ) -> None:
     """Create an API token (printed once on stdout; only its hash is stored)."""
     need_extra("web", *WEB_MODULES)
-    from sqlalchemy import select
-
-    from ifnscope.errors import RegistryError
-    from ifnscope.registry.auth import create_token
-    from ifnscope.registry.models import User
-    from ifnscope.registry.service import audit
+    from ifnscope.registry import services
+    from ifnscope.registry.auth import cli_actor
 
     try:
         registry = _registry(database_url)
-        # TODO(services): look up the active user by name (raw query), create the token and audit
-        # "create_token" by the CLI actor; rewire to the registry service function that creates a token.
         with registry.transaction() as s:
-            user = s.scalar(select(User).where(User.username == username.strip()))
-            if user is None or not user.active:
-                raise RegistryError(f"no active user {username!r}", code="registry.not-found")
-            token = create_token(s, user, name)
-            audit(s, _cli_actor(), "create_token", None, f"for user {user.id}")
+            token = services.create_token(s, cli_actor(), name, username=username).token
         registry.engine.dispose()
     except IfnscopeError as err:
         fail(err)
@@ -250,24 +224,16 @@ def admin_users(
     """List the registry's users."""
     need_extra("web", *WEB_MODULES)
     from rich.table import Table
-    from sqlalchemy import select
 
-    from ifnscope.registry.models import User
+    from ifnscope.registry import services
+    from ifnscope.registry.auth import cli_actor
 
     try:
         registry = _registry(database_url)
-        # TODO(services): list every user (raw query, ordered by id) as plain rows; rewire to the
-        # registry service function that lists users.
         with registry.transaction() as s:
             rows: list[dict[str, Any]] = [
-                {
-                    "id": u.id,
-                    "username": u.username,
-                    "role": u.role,
-                    "active": u.active,
-                    "created_at": u.created_at.isoformat(),
-                }
-                for u in s.scalars(select(User).order_by(User.id))
+                {**u.model_dump(), "created_at": u.created_at.isoformat()}
+                for u in services.list_users(s, cli_actor())
             ]
         registry.engine.dispose()
     except IfnscopeError as err:

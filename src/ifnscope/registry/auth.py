@@ -11,15 +11,19 @@ Roles, and what each may do (``can``):
 Passwords are hashed with Argon2id (argon2-cffi, the algorithm OWASP recommends first).
 API tokens are random 32-byte strings shown once; only their SHA-256 is stored, so a stolen
 database does not yield usable tokens.
+
+These are the primitives (no permission check, no audit event); callers outside the registry go
+through ``registry.services`` (``login``, ``create_user``, ``create_token``, ...), which add both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +31,10 @@ from sqlalchemy.orm import Session
 from ifnscope.errors import AuthError, RegistryError
 from ifnscope.registry.models import ApiToken, User
 
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+Via = Literal["web", "api", "cli"]
 Role = Literal["clinician", "researcher", "admin"]
 ROLES: tuple[Role, ...] = ("clinician", "researcher", "admin")
 Permission = Literal["read_identified", "read_deidentified", "write_patients", "score", "manage_users"]
@@ -46,7 +54,7 @@ class Actor:
     user_id: int | None
     username: str
     role: Role
-    via: Literal["web", "api", "cli"] = "api"
+    via: Via = "api"
 
     def can(self, permission: Permission) -> bool:
         return permission in _GRANTS[self.role]
@@ -66,7 +74,13 @@ class Actor:
 SYSTEM = Actor(None, "system", "admin", "cli")
 
 
-def _hasher():  # type: ignore[no-untyped-def]
+def cli_actor() -> Actor:
+    """The actor of an ``ifnscope admin`` command: an admin named after the operating-system
+    user (``cli:<USER>``), so that the audit log says who ran it."""
+    return Actor(None, f"cli:{os.environ.get('USER', 'unknown')}"[:80], "admin", "cli")
+
+
+def _hasher() -> PasswordHasher:
     from argon2 import PasswordHasher
 
     return PasswordHasher()
@@ -114,12 +128,18 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def issue_token(s: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new API token for ``user``: its row and the token, the only time the token is seen."""
+    token = "ifn_" + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name.strip() or "token", token_hash=_digest(token))
+    s.add(row)
+    s.flush()
+    return row, token
+
+
 def create_token(s: Session, user: User, name: str) -> str:
     """A new API token for ``user``; the returned string is the only time it is seen."""
-    token = "ifn_" + secrets.token_urlsafe(32)
-    s.add(ApiToken(user_id=user.id, name=name.strip() or "token", token_hash=_digest(token)))
-    s.flush()
-    return token
+    return issue_token(s, user, name)[1]
 
 
 def user_for_token(s: Session, token: str) -> User:
@@ -138,5 +158,5 @@ def revoke_token(s: Session, token_id: int, by: Actor) -> None:
     row.revoked = True
 
 
-def actor_for(user: User, via: Literal["web", "api", "cli"]) -> Actor:
+def actor_for(user: User, via: Via) -> Actor:
     return Actor(user.id, user.username, user.role, via)  # type: ignore[arg-type]

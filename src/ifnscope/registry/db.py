@@ -14,6 +14,8 @@ recipe) so that a migration is one transaction on SQLite as on PostgreSQL.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,17 @@ def _sqlite_setup(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class Registry:
+    """An engine and its sessions; ``transaction()`` is one unit of work (the service functions
+    in ``registry.services`` take its session and never commit themselves)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self._sessions() as s, s.begin():
+            yield s

@@ -10,13 +10,17 @@ revision, never a half-migrated schema.
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect
 
 from ifnscope.errors import RegistryError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
 
-def _config():  # type: ignore[no-untyped-def]
+
+def _config() -> Config:
     from alembic.config import Config
 
     cfg = Config()

@@ -7,7 +7,7 @@
 so a server never accepts a request on an old schema, and ``ifnscope serve`` can tell whether
 demo users were created (``app.state.demo``).
 
-HTML pages plug in through ``ifnscope.web.pages``: if that module exists and defines
+HTML pages plug in through ``ifnscope.web.pages``: if that package exists and defines
 ``install(app)``, it is called (to include its router, mount static files and, if it wants,
 set ``app.state.html_error_renderer``).
 
@@ -54,9 +54,8 @@ TAGS = [
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    from ifnscope.registry.db import make_engine
+    from ifnscope.registry.db import Registry, make_engine
     from ifnscope.registry.migrate import upgrade
-    from ifnscope.registry.service import Registry
     from ifnscope.web.api import router as api_router
     from ifnscope.web.errors import install_error_handlers
     from ifnscope.web.logs import AccessLogMiddleware, install_uvicorn_filter

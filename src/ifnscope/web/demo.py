@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
-from ifnscope.registry import service
-from ifnscope.registry.auth import SYSTEM, Actor, actor_for, create_user
-from ifnscope.registry.models import Patient, User
+from ifnscope.registry import services
+from ifnscope.registry.auth import SYSTEM, Actor, Role
+from ifnscope.registry.db import Registry
 
 log = logging.getLogger("ifnscope.web")
 
 DEMO_PASSWORD = "ifnscope-demo"  # fixed and documented: demo mode only
-DEMO_USERS = (("clinician", "clinician"), ("researcher", "researcher"), ("admin", "admin"))
+DEMO_USERS: tuple[tuple[str, Role], ...] = (
+    ("clinician", "clinician"),
+    ("researcher", "researcher"),
+    ("admin", "admin"),
+)
 _REPO = Path(__file__).resolve().parents[3]
 ACTIVITY_CASE = "activity-cdasi-clasi"
 # The earlier activity visit: these CDASI erythema items were higher (+5 activity points).
@@ -81,19 +83,19 @@ def _load(path: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def seed_demo(registry: service.Registry, folders: list[Path] | None = None) -> DemoInfo | None:
+def seed_demo(registry: Registry, folders: list[Path] | None = None) -> DemoInfo | None:
     """Create the demo users and patients if the registry has no users yet; None otherwise."""
     with registry.transaction() as s:
-        if s.scalar(select(func.count()).select_from(User)):
+        if services.has_users(s):
             return None
         info = DemoInfo()
         clinician: Actor = SYSTEM
         for username, role in DEMO_USERS:
-            user = create_user(s, username, DEMO_PASSWORD, role)  # type: ignore[arg-type]
+            user = services.create_user(s, SYSTEM, username, DEMO_PASSWORD, role)
             info.users.append(username)
             if role == "clinician":
-                clinician = actor_for(user, "cli")
-        if s.scalar(select(func.count()).select_from(Patient)):
+                clinician = Actor(user.id, user.username, role, "cli")
+        if services.has_patients(s):
             return info  # patients exist already: users only
         today = dt.date.today()
         seen: set[str] = set()
@@ -105,7 +107,7 @@ def seed_demo(registry: service.Registry, folders: list[Path] | None = None) -> 
             sex = (doc.get("patient") or {}).get("sex")
             age = (doc.get("patient") or {}).get("age_years")
             birth = today.replace(year=today.year - int(age), month=1, day=1) if age else None
-            p = service.create_patient(
+            p = services.create_patient(
                 s,
                 clinician,
                 name=f"Demo Patient {n:02d}",
@@ -117,15 +119,15 @@ def seed_demo(registry: service.Registry, folders: list[Path] | None = None) -> 
             if doc["id"] == ACTIVITY_CASE:
                 later = today - dt.timedelta(days=14)
                 earlier = later - dt.timedelta(days=120)
-                service.add_visit(s, clinician, p.id, _earlier_activity(doc), visit_date=earlier)
+                services.add_visit(s, clinician, p.id, _earlier_activity(doc), visit_date=earlier)
                 doc = copy.deepcopy(doc)
                 baseline = (doc.get("activity") or {}).get("baseline")
                 if isinstance(baseline, dict):
                     baseline["date"] = earlier.isoformat()
-                service.add_visit(s, clinician, p.id, doc, visit_date=later)
+                services.add_visit(s, clinician, p.id, doc, visit_date=later)
                 info.visits += 2
             else:
-                service.add_visit(s, clinician, p.id, doc, visit_date=today - dt.timedelta(days=7 * n))
+                services.add_visit(s, clinician, p.id, doc, visit_date=today - dt.timedelta(days=7 * n))
                 info.visits += 1
         log.info(
             "demo: created %d users, %d patients, %d visits", len(info.users), info.patients, info.visits

@@ -33,9 +33,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ifnscope.errors import AuthError
-from ifnscope.registry.auth import Actor, Permission, actor_for, user_for_token
-from ifnscope.registry.models import User
-from ifnscope.registry.service import Registry
+from ifnscope.registry import services
+from ifnscope.registry.auth import Actor, Permission
+from ifnscope.registry.db import Registry
 from ifnscope.web.security import SAFE_METHODS, logout_session, session_user_id, verify_csrf
 from ifnscope.web.settings import Settings
 
@@ -119,18 +119,19 @@ def _identify(request: Request, s: Session) -> Actor | None:
     """The actor, None when no credentials were sent; raises on wrong ones."""
     token = _bearer(request)
     if token is not None:
-        actor = actor_for(user_for_token(s, token), "api")
+        actor = services.token_actor(s, token)
         request.state.auth_via = "token"
         return actor
     uid = session_user_id(request)
     if uid is None:
         return None
-    user = s.get(User, uid)
-    if user is None or not user.active:
+    try:
+        actor = services.session_actor(s, uid)
+    except AuthError:
         logout_session(request)
-        raise AuthError("your session has ended; log in again", code="auth.required")
+        raise
     request.state.auth_via = "session"
-    return actor_for(user, "web")
+    return actor
 
 
 async def current_actor(request: Request, s: DbSession) -> Actor:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -45,6 +45,8 @@ _EXACT: dict[str, int] = {
     "auth.required": 401,
     "auth.invalid": 401,
     "auth.csrf": 403,
+    # The server was installed without an optional part (e.g. the PDF report without ifnscope[pdf]).
+    "install.missing-extra": 501,
 }
 _PREFIX_422 = ("case.", "matrix.", "signature.", "reference.")
 _HTTP_CODES = {
@@ -90,7 +92,7 @@ def error_response(
     request: Request | None,
     status: int,
     body: dict[str, Any],
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     if request is not None:
         renderer: HtmlErrorRenderer | None = getattr(request.app.state, "html_error_renderer", None)

@@ -1,6 +1,6 @@
 """The patient timeline as an inline SVG: skin activity, interferon scores and treatment periods.
 
-:func:`timeline_svg` is a pure function of the data ``registry.service.timeline`` returns:
+:func:`timeline_svg` is a pure function of the data ``registry.services.timeline`` returns:
 
 - top panel: CDASI and CLASI activity per visit (only complete scores are stored: a partial sum
   is a lower bound, not a value);
@@ -14,8 +14,14 @@ Clinicians get calendar dates; de-identified data (researchers) carry no dates, 
 days since the first visit. Treatment periods need dates (or ``started_days``/``stopped_days``
 on the de-identified rows); treatments that cannot be placed are named in a note under the plot.
 
-Matplotlib is used through ``Figure`` alone (no pyplot state, safe in a threaded server), with
-text kept as SVG text (``svg.fonttype: none``) so labels are searchable and scale with the page.
+Matplotlib is used through ``Figure`` alone: no pyplot state and no backend chosen (the SVG
+canvas is picked by ``savefig``), so an application's own matplotlib backend is left alone. Text
+is kept as SVG text (``svg.fonttype: none``) so labels are searchable and scale with the page.
+The style is applied with ``rc_context``, which changes matplotlib's process-wide settings while
+a figure is drawn: one figure at a time (a lock), so the server's threads cannot mix styles.
+
+Positions on the x axis are plain numbers: days since the first visit, or matplotlib's date
+numbers (days since its epoch) on a calendar axis.
 """
 
 from __future__ import annotations
@@ -24,11 +30,20 @@ import calendar
 import datetime as dt
 import io
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from markupsafe import escape
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.axis import XAxis
+    from matplotlib.ticker import Formatter, Locator
+    from matplotlib.typing import RcKeyType
+
+Axis = Literal["date", "days"]
 
 ACTIVITY_SERIES = (
     ("cdasi_activity", "CDASI activity", "#0b5c99", "o"),
@@ -62,13 +77,16 @@ TREATMENT_EDGES = (
 )
 
 
+_RC_LOCK = threading.Lock()  # rc_context changes matplotlib's process-wide settings
+
+
 @dataclass
 class Period:
     label: str
     agent: str
     ifn_targeted: bool
-    start: float | dt.date
-    end: float | dt.date | None  # None: ongoing
+    start: float  # an x position (see the module docstring)
+    end: float | None  # None: ongoing
     start_clipped: bool = False
 
 
@@ -78,7 +96,39 @@ class TimelinePlot:
 
     svg: str
     not_drawn: list[str]
-    axis: str  # "date" or "days"
+    axis: Axis
+
+
+# ------------------------------------------------------------- matplotlib.dates, typed
+# matplotlib.dates ships without type information; these state the signatures used here.
+
+
+class _DateToNumber(Protocol):
+    def __call__(self, d: dt.date, /) -> float: ...
+
+
+class _LocatorClass(Protocol):
+    def __call__(self, *, minticks: int, maxticks: int) -> Locator: ...
+
+
+class _FormatterClass(Protocol):
+    def __call__(self, locator: Locator, /) -> Formatter: ...
+
+
+def _date_number(d: dt.date) -> float:
+    """A date as matplotlib's date number (the x position on a calendar axis)."""
+    from matplotlib import dates
+
+    return float(cast(_DateToNumber, dates.date2num)(d))
+
+
+def _date_ticks(axis: XAxis) -> None:
+    """Calendar ticks: 3 to 9 of them, labelled concisely (year once, then months or days)."""
+    from matplotlib import dates
+
+    locator = cast(_LocatorClass, dates.AutoDateLocator)(minticks=3, maxticks=9)
+    axis.set_major_locator(locator)
+    axis.set_major_formatter(cast(_FormatterClass, dates.ConciseDateFormatter)(locator))
 
 
 # ------------------------------------------------------------------------------- dates
@@ -123,49 +173,65 @@ def _date(text: Any) -> dt.date | None:
 # ------------------------------------------------------------------------------- series
 
 
-def _series(data: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+def _x_of(date: Any, days: Any, axis: Axis) -> float | None:
+    """The x position: the date on a calendar axis, else the day offset (None: not placeable)."""
+    if axis == "date":
+        d = _date(date)
+        return None if d is None else _date_number(d)
+    return None if days is None else float(days)
+
+
+def _series(data: Mapping[str, Any]) -> tuple[Axis, list[dict[str, Any]], list[dict[str, Any]]]:
     """The axis kind, visit points and score points, each with an ``x``."""
     visits = list(data.get("visits") or [])
     dated = bool(visits) and all(_date(v.get("visit_date")) for v in visits)
-    axis = "date" if dated else "days"
+    axis: Axis = "date" if dated else "days"
     vpts = []
     for v in visits:
-        x = _date(v.get("visit_date")) if dated else v.get("days_since_first_visit")
+        x = _x_of(v.get("visit_date"), v.get("days_since_first_visit"), axis)
         if x is not None:
             vpts.append({**v, "x": x})
     spts = []
     for sc in data.get("scores") or []:
         if sc.get("score") is None:
             continue
-        x = _date(sc.get("collected_on")) if dated else sc.get("days_since_first_visit")
+        x = _x_of(sc.get("collected_on"), sc.get("days_since_first_visit"), axis)
         if x is not None:
             spts.append({**sc, "x": x})
     return axis, vpts, spts
 
 
+def _partial_x(text: str | None, *, end: bool) -> float | None:
+    d = _parse_partial(text, end=end)
+    return None if d is None else _date_number(d)
+
+
 def _periods(
-    treatments: Sequence[Mapping[str, Any]], axis: str, left: Any, right: Any
+    treatments: Sequence[Mapping[str, Any]], axis: Axis, left: float, right: float
 ) -> tuple[list[Period], list[str]]:
     periods: list[Period] = []
     not_drawn: list[str] = []
     for t in treatments:
         label = str(t.get("recorded_as") or t.get("agent") or "treatment")
         agent = str(t.get("agent") or label.lower())
+        start: float | None
+        end: float | None
         if axis == "date":
-            start: Any = _parse_partial(t.get("started"), end=False)
-            end: Any = _parse_partial(t.get("stopped"), end=True)
+            start = _partial_x(t.get("started"), end=False)
+            end = _partial_x(t.get("stopped"), end=True)
         else:
-            start, end = t.get("started_days"), t.get("stopped_days")
+            start = _x_of(None, t.get("started_days"), axis)
+            end = _x_of(None, t.get("stopped_days"), axis)
         if start is None:
             not_drawn.append(label)
             continue
-        if right is not None and start > right:
+        if start > right:
             not_drawn.append(f"{label} (started after the last visit)")
             continue
-        if end is not None and left is not None and end < left:
+        if end is not None and end < left:
             not_drawn.append(f"{label} (stopped before the first visit)")
             continue
-        clipped = left is not None and start < left
+        clipped = start < left
         periods.append(
             Period(
                 label=label,
@@ -179,15 +245,12 @@ def _periods(
     return periods, not_drawn
 
 
-def _range(xs: list[Any], axis: str) -> tuple[Any, Any]:
-    """Left and right edge: the data with a margin (5% of the span, at least a week)."""
+def _range(xs: list[float], axis: Axis) -> tuple[float, float]:
+    """Left and right edge: the data with a margin (5% of the span, at least a week; whole days
+    on a calendar axis)."""
     lo, hi = min(xs), max(xs)
-    if axis == "date":
-        span = (hi - lo).days
-        pad = dt.timedelta(days=max(7, round(span * 0.05)))
-        return lo - pad, hi + pad
     span = hi - lo
-    pad = max(7, span * 0.05)
+    pad = max(7, round(span * 0.05)) if axis == "date" else max(7, span * 0.05)
     return lo - pad, hi + pad
 
 
@@ -196,9 +259,7 @@ def _range(xs: list[Any], axis: str) -> tuple[Any, Any]:
 
 def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> TimelinePlot:
     """The timeline figure for one patient (see the module docstring)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    from matplotlib import rc_context
     from matplotlib.figure import Figure
 
     axis, vpts, spts = _series(data)
@@ -215,7 +276,7 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
     lanes = len(periods)
     heights = [2.5] + ([1.9] if has_scores else []) + ([0.34 * lanes + 0.25] if lanes else [])
     width = 9.6
-    rc = {
+    rc: dict[RcKeyType, Any] = {
         "svg.fonttype": "none",
         "svg.hashsalt": "ifnscope",
         "font.size": 9,
@@ -227,21 +288,22 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
         "axes.spines.top": False,
         "axes.spines.right": False,
     }
-    with matplotlib.rc_context(rc):
+    with _RC_LOCK, rc_context(rc):
         fig = Figure(figsize=(width, sum(heights) + 0.5), layout="constrained")
-        axes = fig.subplots(len(heights), 1, sharex=True, height_ratios=heights, squeeze=False)[:, 0]
+        grid = fig.subplots(len(heights), 1, sharex=True, height_ratios=heights, squeeze=False)
+        axes: list[Axes] = list(grid[:, 0])
         colour_of = _colours([p.agent for p in periods])
 
         # Panel 1: activity
         ax = axes[0]
         drawn_any = False
         for key, label, colour, marker in ACTIVITY_SERIES:
-            pts = [(p["x"], p[key]) for p in vpts if p.get(key) is not None]
-            if pts:
+            pairs = [(p["x"], p[key]) for p in vpts if p.get(key) is not None]
+            if pairs:
                 drawn_any = True
                 ax.plot(
-                    [x for x, _ in pts],
-                    [y for _, y in pts],
+                    [x for x, _ in pairs],
+                    [y for _, y in pairs],
                     marker=marker,
                     color=colour,
                     linewidth=1.8,
@@ -249,7 +311,7 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
                     label=label,
                     zorder=3,
                 )
-                for x, y in pts:
+                for x, y in pairs:
                     ax.annotate(
                         f"{y:g}",
                         (x, y),
@@ -285,18 +347,18 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
             by_sig: dict[str, list[dict[str, Any]]] = {}
             for p in spts:
                 by_sig.setdefault(_plain(f"{p['signature']} ({p['method']})"), []).append(p)
-            for i, (name, pts) in enumerate(sorted(by_sig.items())):
+            for i, (name, series) in enumerate(sorted(by_sig.items())):
                 colour = SIGNATURE_COLOURS[i % len(SIGNATURE_COLOURS)]
-                pts.sort(key=lambda p: p["x"])
+                series.sort(key=lambda p: float(p["x"]))
                 ax2.plot(
-                    [p["x"] for p in pts],
-                    [p["score"] for p in pts],
+                    [p["x"] for p in series],
+                    [p["score"] for p in series],
                     color=colour,
                     linewidth=1.4,
                     label=name,
                     zorder=3,
                 )
-                for p in pts:
+                for p in series:
                     high = p.get("call") == "high"
                     ax2.plot(
                         [p["x"]],
@@ -316,16 +378,16 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
             ax2.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False, fontsize=8, ncols=3)
 
         # Shading of the treatment periods in the score panels
-        for p in periods:
-            end = p.end if p.end is not None else right
-            fill, edge = colour_of[p.agent]
+        for period in periods:
+            end = period.end if period.end is not None else right
+            fill, edge = colour_of[period.agent]
             for a in axes[: 1 + int(has_scores)]:
                 a.axvspan(
-                    p.start,
+                    period.start,
                     end,
                     facecolor=fill,
-                    edgecolor=edge if p.ifn_targeted else "none",
-                    hatch="///" if p.ifn_targeted else None,
+                    edgecolor=edge if period.ifn_targeted else "none",
+                    hatch="///" if period.ifn_targeted else None,
                     linewidth=0,
                     alpha=0.45,
                     zorder=0,
@@ -334,37 +396,36 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
         # Treatment lane
         if lanes:
             lane = axes[-1]
-            for i, p in enumerate(periods):
+            for i, period in enumerate(periods):
                 y = lanes - 1 - i
-                end = p.end if p.end is not None else right
-                fill, edge = colour_of[p.agent]
-                start_num, end_num = _num(p.start), _num(end)
+                end = period.end if period.end is not None else right
+                fill, edge = colour_of[period.agent]
                 lane.barh(
                     y,
-                    end_num - start_num,
-                    left=start_num,
+                    end - period.start,
+                    left=period.start,
                     height=0.72,
                     color=fill,
                     edgecolor=edge,
-                    hatch="///" if p.ifn_targeted else None,
+                    hatch="///" if period.ifn_targeted else None,
                     linewidth=1,
                     zorder=2,
                 )
-                text = _plain(p.label) + (" · IFN-targeted" if p.ifn_targeted else "")
-                if p.end is None:
+                text = _plain(period.label) + (" · IFN-targeted" if period.ifn_targeted else "")
+                if period.end is None:
                     text += " (ongoing)"
-                if p.start_clipped:
+                if period.start_clipped:
                     text = "◀ " + text
                 lane.annotate(
                     text,
-                    (start_num, y),
+                    (period.start, y),
                     xytext=(5, 0),
                     textcoords="offset points",
                     va="center",
                     ha="left",
                     fontsize=8.5,
                     color="#111111",
-                    fontweight="bold" if p.ifn_targeted else "normal",
+                    fontweight="bold" if period.ifn_targeted else "normal",
                     zorder=3,
                     annotation_clip=False,
                 )
@@ -375,11 +436,7 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
 
         axes[-1].set_xlim(left, right)
         if axis == "date":
-            from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
-            loc = AutoDateLocator(minticks=3, maxticks=9)
-            axes[-1].xaxis.set_major_locator(loc)
-            axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(loc))
+            _date_ticks(axes[-1].xaxis)
         else:
             axes[-1].set_xlabel("days since the first visit")
         for a in axes:
@@ -398,14 +455,6 @@ def timeline_svg(data: Mapping[str, Any]) -> str:
     return timeline_plot(data).svg
 
 
-def _num(x: Any) -> float:
-    if isinstance(x, dt.date):
-        from matplotlib.dates import date2num
-
-        return float(date2num(x))
-    return float(x)
-
-
 def _colours(agents: list[str]) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     for agent in agents:
@@ -416,7 +465,7 @@ def _colours(agents: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def _description(
-    vpts: list[dict[str, Any]], spts: list[dict[str, Any]], periods: list[Period], axis: str
+    vpts: list[dict[str, Any]], spts: list[dict[str, Any]], periods: list[Period], axis: Axis
 ) -> str:
     scored = sum(
         1 for p in vpts if p.get("cdasi_activity") is not None or p.get("clasi_activity") is not None

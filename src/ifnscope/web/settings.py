@@ -12,6 +12,11 @@
                                the server sits behind TLS)
 ``IFNSCOPE_SESSION_HOURS``     how long a login lasts (default 8)
 =============================  ===========================================================
+
+``Settings`` is a pydantic-settings ``BaseSettings``: ``Settings()`` reads these variables, and
+arguments win over them (``Settings.from_env`` drops arguments that are None, for command-line
+options left out). Only the variables above are read (not ``.env`` files, not the other fields),
+and a value that does not parse names its variable (``IFNSCOPE_DEMO='maybe': expected 1 or 0``).
 """
 
 from __future__ import annotations
@@ -24,15 +29,26 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from ifnscope.errors import RegistryError
 
 log = logging.getLogger("ifnscope.web")
 
 SECRET_FILE = "secret_key"
+ENV_PREFIX = "IFNSCOPE_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+# The fields read from IFNSCOPE_<FIELD>, and how their text is parsed.
+_TEXT_FIELDS = frozenset({"database_url", "secret_key"})
+_NUMBER_FIELDS = frozenset({"max_upload_mb", "session_hours"})
+_FLAG_FIELDS = frozenset({"demo", "cookie_secure"})
 
 
 def _default_url() -> str:
@@ -41,8 +57,26 @@ def _default_url() -> str:
     return default_url()
 
 
-class Settings(BaseModel):
+class _EnvSource(EnvSettingsSource):
+    """The ``IFNSCOPE_*`` variables of the table above, parsed with messages that name them."""
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in super().__call__().items():
+            var = f"{ENV_PREFIX}{key.upper()}"
+            if key in _TEXT_FIELDS:
+                out[key] = value
+            elif key in _NUMBER_FIELDS:
+                out[key] = _number(var, str(value))
+            elif key in _FLAG_FIELDS:
+                out[key] = _flag(var, str(value))
+        return out
+
+
+class Settings(BaseSettings):
     """Everything the app factory needs; every field has a safe default."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore")
 
     database_url: str = Field(default_factory=_default_url, description="SQLAlchemy database URL")
     secret_key: SecretStr | None = Field(
@@ -79,31 +113,22 @@ class Settings(BaseModel):
         return self.secret_key.get_secret_value()
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments first, then the ``IFNSCOPE_*`` variables; no ``.env`` or secrets files."""
+        return init_settings, _EnvSource(settings_cls)
+
+    @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Settings from ``IFNSCOPE_*`` variables; ``overrides`` that are not None win."""
-        values: dict[str, Any] = {}
-        env = os.environ
-        if env.get("IFNSCOPE_DATABASE_URL"):
-            values["database_url"] = env["IFNSCOPE_DATABASE_URL"]
-        if env.get("IFNSCOPE_SECRET_KEY"):
-            values["secret_key"] = env["IFNSCOPE_SECRET_KEY"]
-        for var, key in (
-            ("IFNSCOPE_MAX_UPLOAD_MB", "max_upload_mb"),
-            ("IFNSCOPE_SESSION_HOURS", "session_hours"),
-        ):
-            if env.get(var):
-                try:
-                    values[key] = float(env[var])
-                except ValueError:
-                    raise RegistryError(
-                        f"{var}={env[var]!r}: expected a number", code="registry.invalid"
-                    ) from None
-        for var, key in (("IFNSCOPE_DEMO", "demo"), ("IFNSCOPE_COOKIE_SECURE", "cookie_secure")):
-            if var in env:
-                values[key] = _flag(var, env[var])
-        values.update({k: v for k, v in overrides.items() if v is not None})
         try:
-            return cls(**values)
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
         except RegistryError:
             raise
         except ValueError as exc:  # pydantic's ValidationError
@@ -128,6 +153,13 @@ def check_database_url(url: str) -> str:
             code="registry.invalid",
         )
     return url
+
+
+def _number(var: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise RegistryError(f"{var}={value!r}: expected a number", code="registry.invalid") from None
 
 
 def _flag(var: str, value: str) -> bool:

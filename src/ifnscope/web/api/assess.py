@@ -13,7 +13,7 @@ from ifnscope.web.deps import Authenticated
 router = APIRouter(tags=["assessment"])
 
 
-async def _case_body(request: Request) -> Case | dict[str, Any]:
+async def _case_body(request: Request) -> Case | object:
     return await read_case(request)
 
 
@@ -27,7 +27,7 @@ async def _case_body(request: Request) -> Case | dict[str, Any]:
 def assess_case(
     _body: Annotated[None, Depends(buffer_body)],
     actor: Authenticated,
-    case: Annotated[Case | dict[str, Any], Depends(_case_body)],
+    case: Annotated[Case | object, Depends(_case_body)],
 ) -> dict[str, Any]:
     """The assessment JSON (as `ifnscope assess --json`) of a case sent as the JSON body or as an
     uploaded YAML/JSON file (`file`). Nothing is stored or audited: no patient is involved."""

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import logging
 from typing import Literal, get_args
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from ifnscope.errors import AuthError
-from ifnscope.registry.auth import Actor, Permission, actor_for, authenticate, create_token, revoke_token
-from ifnscope.registry.models import ApiToken, User
-from ifnscope.registry.service import audit
+from ifnscope.registry import services
+from ifnscope.registry.auth import Actor, Permission, Via
+from ifnscope.registry.services import TokenInfo
 from ifnscope.web.deps import Authenticated, DbSession
 from ifnscope.web.security import csrf_token, login_session, logout_session, session_user_id, verify_csrf
 
@@ -41,7 +38,7 @@ class SessionOut(BaseModel):
     csrf_token: str | None = Field(
         description="Send as X-CSRF-Token with state-changing requests that use the session cookie"
     )
-    via: Literal["web", "api", "cli"]
+    via: Via
 
 
 class TokenIn(BaseModel):
@@ -54,14 +51,6 @@ class TokenOut(BaseModel):
     id: int
     name: str
     token: str = Field(description="Shown once; only its hash is stored")
-
-
-class TokenInfo(BaseModel):
-    id: int
-    name: str
-    created_at: dt.datetime
-    last_used_at: dt.datetime | None
-    revoked: bool
 
 
 def user_out(actor: Actor) -> UserOut:
@@ -78,14 +67,13 @@ def user_out(actor: Actor) -> UserOut:
 def login(body: LoginIn, request: Request, s: DbSession) -> SessionOut:
     """Check the password and start a session (the ``ifnscope_session`` cookie)."""
     try:
-        user = authenticate(s, body.username, body.password)
+        actor = services.login(s, body.username, body.password, via="web")
     except AuthError:
         log.info("login failed")  # never the username: it may be a mistyped password
         raise
-    actor = actor_for(user, "web")
-    token = login_session(request, user.id)
-    audit(s, actor, "login")
-    log.info("login: user %d", user.id)
+    assert actor.user_id is not None
+    token = login_session(request, actor.user_id)
+    log.info("login: user %d", actor.user_id)
     return SessionOut(user=user_out(actor), csrf_token=token, via="web")
 
 
@@ -108,32 +96,18 @@ def me(actor: Authenticated, request: Request) -> SessionOut:
 @router.post("/tokens", status_code=201, response_model=TokenOut)
 def new_token(body: TokenIn, actor: Authenticated, s: DbSession) -> TokenOut:
     """Create an API token for the current user. The token is in this answer only."""
-    user = s.get(User, actor.user_id)
-    if user is None:  # pragma: no cover - the actor was just loaded
-        raise AuthError("log in again", code="auth.required")
-    token = create_token(s, user, body.name)
-    # The row just added, by the stored hash (registry.auth keeps sha256 hex of the token).
-    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest()))
-    assert row is not None
-    audit(s, actor, "create_token", None, f"token {row.id}")
-    return TokenOut(id=row.id, name=row.name, token=token)
+    new = services.create_token(s, actor, body.name)
+    return TokenOut(id=new.id, name=new.name, token=new.token)
 
 
 @router.get("/tokens", response_model=list[TokenInfo])
 def list_tokens(actor: Authenticated, s: DbSession) -> list[TokenInfo]:
     """The current user's API tokens (never the tokens themselves)."""
-    rows = s.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id))
-    return [
-        TokenInfo(
-            id=r.id, name=r.name, created_at=r.created_at, last_used_at=r.last_used_at, revoked=r.revoked
-        )
-        for r in rows
-    ]
+    return services.list_tokens(s, actor)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, response_class=Response)
 def revoke(token_id: int, actor: Authenticated, s: DbSession) -> Response:
     """Revoke one of your API tokens (admins: anyone's)."""
-    revoke_token(s, token_id, actor)
-    audit(s, actor, "revoke_token", None, f"token {token_id}")
+    services.revoke_token(s, actor, token_id)
     return Response(status_code=204)

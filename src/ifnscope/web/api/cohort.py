@@ -6,8 +6,8 @@ import logging
 
 from fastapi import APIRouter
 
-from ifnscope.registry import service
-from ifnscope.registry.service import CohortQuery, PatientSummary
+from ifnscope.registry import services
+from ifnscope.registry.services import CohortQuery, PatientSummary
 from ifnscope.web.deps import Authenticated, DbSession
 
 router = APIRouter(tags=["cohort"])
@@ -20,6 +20,6 @@ def cohort(query: CohortQuery, actor: Authenticated, s: DbSession) -> list[Patie
     activity ≥ 14, a high rice6 interferon call and no current interferon-targeted drug:
     `{"picture": "dermatomyositis", "min_cdasi_activity": 14, "ifn_high": "rice6",
     "not_on_ifn_targeted": true}`."""
-    rows = service.cohort(s, actor, query)
+    rows = services.cohort(s, actor, query)
     log.info("cohort query: %d patients", len(rows))
     return rows

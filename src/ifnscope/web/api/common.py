@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -49,7 +49,8 @@ def from_pydantic(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> 
     )
 
 
-async def read_json(request: Request) -> Any:
+async def read_json(request: Request) -> object:
+    """The body as parsed JSON (any JSON value); ``request.invalid`` when it is not JSON."""
     try:
         return json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -86,7 +87,7 @@ async def case_from_upload(upload: UploadFile) -> Case:
         raise CaseParseError(f"not UTF-8 text ({exc.reason})", file=name) from None
     from ifnscope.case.reader import parse_case
 
-    kind = "json" if name.lower().endswith(".json") else "yaml"
+    kind: Literal["json", "yaml"] = "json" if name.lower().endswith(".json") else "yaml"
     return await run_in_threadpool(parse_case, text, file=name, kind=kind)
 
 
@@ -117,8 +118,9 @@ async def read_visit(request: Request) -> tuple[Case | dict[str, Any], dt.date |
     raise _unsupported()
 
 
-async def read_case(request: Request) -> Case | dict[str, Any]:
-    """A case document as the JSON body, or a multipart upload (``file``)."""
+async def read_case(request: Request) -> Case | object:
+    """A case parsed from a multipart upload (``file``), or the JSON body as sent (any JSON
+    value: ``validate_case`` names what is wrong with it)."""
     ctype = _content_type(request)
     if ctype == "multipart/form-data":
         upload = (await request.form()).get("file")

@@ -15,10 +15,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ifnscope.case.model import Case
-from ifnscope.registry import service
+from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
-from ifnscope.registry.models import Patient
-from ifnscope.registry.service import PatientRecord, PatientSummary, TreatmentView, VisitView
+from ifnscope.registry.services import PatientRecord, PatientSummary, TreatmentView, VisitView
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
 from ifnscope.web.deps import Authenticated, DbSession, require
 
@@ -77,14 +76,14 @@ def list_patients(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[PatientSummary]:
     """Patients, newest first. The search text is neither logged nor audited."""
-    rows = service.list_patients(s, actor, q, limit=limit, offset=offset)
+    rows = services.list_patients(s, actor, q, limit=limit, offset=offset)
     log.info("patient list: %d rows%s", len(rows), " (search)" if q else "")
     return rows
 
 
 @router.post("/patients", status_code=201, response_model=PatientSummary)
 def create_patient(body: PatientIn, actor: Writer, s: DbSession) -> PatientSummary:
-    p = service.create_patient(
+    p = services.create_patient(
         s, actor, name=body.name, mrn=body.mrn, birth_date=body.birth_date, sex=body.sex
     )
     log.info("patient %d created", p.id)
@@ -98,17 +97,17 @@ def get_patient(
     s: DbSession,
     full: Annotated[bool, Query(description="Include each visit's case and assessment")] = False,
 ) -> PatientRecord:
-    return service.get_record(s, actor, patient_id, full_visits=full)
+    return services.get_record(s, actor, patient_id, full_visits=full)
 
 
 @router.patch("/patients/{patient_id}", response_model=PatientSummary)
 def update_patient(patient_id: int, body: PatientPatch, actor: Writer, s: DbSession) -> PatientSummary:
-    return service.update_patient(s, actor, patient_id, name=body.name, mrn=body.mrn, sex=body.sex)
+    return services.update_patient(s, actor, patient_id, name=body.name, mrn=body.mrn, sex=body.sex)
 
 
 @router.delete("/patients/{patient_id}", status_code=204, response_class=Response)
 def delete_patient(patient_id: int, actor: Writer, s: DbSession) -> Response:
-    service.delete_patient(s, actor, patient_id)
+    services.delete_patient(s, actor, patient_id)
     log.info("patient %d deleted", patient_id)
     return Response(status_code=204)
 
@@ -148,7 +147,7 @@ def add_visit(
     Send JSON ``{"visit_date": "YYYY-MM-DD", "case": {...}}`` or a multipart upload of a YAML/JSON
     case file (``file``, optional ``visit_date``)."""
     case, visit_date = visit
-    v = service.add_visit(s, actor, patient_id, case, visit_date=visit_date)
+    v = services.add_visit(s, actor, patient_id, case, visit_date=visit_date)
     log.info("patient %d: visit %d added", patient_id, v.id)
     return v
 
@@ -156,7 +155,7 @@ def add_visit(
 @router.get("/visits/{visit_id}", response_model=VisitView)
 def get_visit(visit_id: int, actor: Authenticated, s: DbSession) -> VisitView:
     """One visit with its case and assessment (de-identified for researchers)."""
-    return service.get_visit(s, actor, visit_id)
+    return services.get_visit(s, actor, visit_id)
 
 
 # ---------------------------------------------------------------------------- treatments
@@ -165,7 +164,7 @@ def get_visit(visit_id: int, actor: Authenticated, s: DbSession) -> VisitView:
 @router.post("/patients/{patient_id}/treatments", status_code=201, response_model=TreatmentView)
 def add_treatment(patient_id: int, body: TreatmentIn, actor: Writer, s: DbSession) -> TreatmentView:
     """Record a treatment; the agent and whether it targets the interferon pathway are resolved."""
-    t = service.add_treatment(
+    t = services.add_treatment(
         s,
         actor,
         patient_id,
@@ -182,7 +181,7 @@ def add_treatment(patient_id: int, body: TreatmentIn, actor: Writer, s: DbSessio
 @router.patch("/treatments/{treatment_id}", response_model=TreatmentView)
 def update_treatment(treatment_id: int, body: TreatmentPatch, actor: Writer, s: DbSession) -> TreatmentView:
     """Record a stop date or the response."""
-    return service.update_treatment(s, actor, treatment_id, stopped=body.stopped, response=body.response)
+    return services.update_treatment(s, actor, treatment_id, stopped=body.stopped, response=body.response)
 
 
 # ---------------------------------------------------------------------- export, timeline
@@ -205,16 +204,12 @@ def export_patient(
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Response:
     """Download the record; the file is named by the pseudonym, never the name."""
-    text = service.export_record(s, actor, patient_id, fmt)
-    patient = s.get(Patient, patient_id)
-    assert patient is not None  # export_record raised otherwise
-    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
-    filename = f"{patient.pseudonym}.{fmt}"
+    export = services.export_file(s, actor, patient_id, fmt)
     log.info("patient %d exported (%s)", patient_id, fmt)
     return Response(
-        content=text,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        content=export.content,
+        media_type=export.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
     )
 
 
@@ -222,4 +217,4 @@ def export_patient(
 def timeline(patient_id: int, actor: Authenticated, s: DbSession) -> dict[str, Any]:
     """Activity scores per visit, interferon scores per sample and treatment periods: calendar
     dates for clinicians, days since the first visit for researchers."""
-    return service.timeline(s, actor, patient_id)
+    return services.timeline(s, actor, patient_id)

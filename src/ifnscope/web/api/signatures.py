@@ -13,16 +13,15 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path, PurePath
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ifnscope.errors import MatrixError, ReferenceFileError
-from ifnscope.registry import service
+from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
-from ifnscope.registry.service import ScoreView
+from ifnscope.registry.services import ReferenceInfo, ScoreView
 from ifnscope.web.deps import Authenticated, DbSession, actor_briefly, in_transaction, require
 
 router = APIRouter(tags=["signatures"])
@@ -30,13 +29,6 @@ log = logging.getLogger("ifnscope.web")
 
 Scorer = Annotated[Actor, Depends(require("score"))]
 MATRIX_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz", ".h5ad")
-
-
-class ReferenceInfo(BaseModel):
-    name: str
-    controls: int | None
-    normalization: str | None
-    created_at: str
 
 
 @router.post("/references", status_code=201, response_model=ReferenceInfo)
@@ -58,14 +50,14 @@ def save_reference(
         ) from None
     if not isinstance(content, dict):
         raise ReferenceFileError("a reference file is a JSON object", code="reference.format")
-    service.save_reference(s, actor, label, content)
+    info = services.save_reference(s, actor, label, content)
     log.info("reference saved")
-    return next(ReferenceInfo(**r) for r in service.list_references(s, actor) if r["name"] == label)
+    return info
 
 
 @router.get("/references", response_model=list[ReferenceInfo])
-def list_references(actor: Authenticated, s: DbSession) -> list[dict[str, Any]]:
-    return service.list_references(s, actor)
+def list_references(actor: Authenticated, s: DbSession) -> list[ReferenceInfo]:
+    return services.list_references(s, actor)
 
 
 def _suffix(filename: str | None) -> str:
@@ -102,16 +94,16 @@ async def score_samples(
     signatures = [x.strip() for item in signature for x in item.split(",") if x.strip()]
     ref_name = (reference or "").strip() or None
     ref = await in_transaction(
-        request, service.prepare_scoring, actor, patient_id, reference_name=ref_name, visit_id=visit_id
+        request, services.prepare_scoring, actor, patient_id, reference_name=ref_name, visit_id=visit_id
     )
     with tempfile.TemporaryDirectory(prefix="ifnscope-upload-") as folder:  # created 0700
         path = Path(folder) / f"matrix{suffix}"
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out, length=1024 * 1024)
-        run = await run_in_threadpool(service.compute_scores, path, signatures, ref)
+        run = await run_in_threadpool(services.compute_scores, path, signatures, ref)
     scores = await in_transaction(
         request,
-        service.store_scores,
+        services.store_scores,
         actor,
         patient_id,
         run,

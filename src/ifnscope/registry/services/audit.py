@@ -1,0 +1,50 @@
+"""The audit log: who (user), what (action), which patient (id), when and how (web/api/cli).
+
+Only service functions write it, in the transaction of the work they audit: a refused or failed
+request is rolled back and leaves no event. Details are ids and counts, never clinical content,
+names or search text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ifnscope.registry.auth import Actor
+from ifnscope.registry.models import AuditEvent
+from ifnscope.registry.services.views import AuditEntry
+
+
+def write_audit(
+    s: Session, actor: Actor, action: str, patient_id: int | None = None, detail: str | None = None
+) -> None:
+    """Add one event to the audit log (committed with the caller's transaction)."""
+    s.add(
+        AuditEvent(
+            user_id=actor.user_id,
+            username=actor.username,
+            action=action,
+            patient_id=patient_id,
+            detail=detail,
+            via=actor.via,
+        )
+    )
+
+
+def audit_log(s: Session, actor: Actor, patient_id: int | None = None, limit: int = 200) -> list[AuditEntry]:
+    """Audit events, newest first (admins only); reading the log is not itself audited."""
+    actor.require("manage_users")
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if patient_id is not None:
+        stmt = stmt.where(AuditEvent.patient_id == patient_id)
+    return [
+        AuditEntry(
+            at=e.at.isoformat(),
+            user=e.username,
+            action=e.action,
+            patient_id=e.patient_id,
+            detail=e.detail,
+            via=e.via,
+        )
+        for e in s.scalars(stmt)
+    ]

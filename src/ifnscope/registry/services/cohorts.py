@@ -1,0 +1,81 @@
+"""Cohort queries over each patient's latest visit (researchers included: the answer is the
+de-identified patient list)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ifnscope.registry.auth import Actor
+from ifnscope.registry.models import IfnScore, Sample, Treatment, Visit
+from ifnscope.registry.services._rows import patient_row
+from ifnscope.registry.services.audit import write_audit
+from ifnscope.registry.services.patients import patient_summary
+from ifnscope.registry.services.views import PatientSummary
+
+
+class CohortQuery(BaseModel):
+    """Patients whose latest visit matches every given condition."""
+
+    picture: Literal["dermatomyositis", "lupus"] | None = Field(
+        default=None, description="dermatomyositis: IIM with a DM subgroup, CADM, or skin favouring DM"
+    )
+    min_cdasi_activity: float | None = None
+    min_clasi_activity: float | None = None
+    ifn_high: str | None = Field(default=None, description="A signature whose latest call must be 'high'")
+    not_on_ifn_targeted: bool = False
+
+
+def cohort(s: Session, actor: Actor, q: CohortQuery) -> list[PatientSummary]:
+    actor.require("read_deidentified")
+    latest = (
+        select(Visit.patient_id, func.max(Visit.visit_date).label("d")).group_by(Visit.patient_id).subquery()
+    )
+    stmt = select(Visit).join(
+        latest, (Visit.patient_id == latest.c.patient_id) & (Visit.visit_date == latest.c.d)
+    )
+    visits = {v.patient_id: v for v in s.scalars(stmt.order_by(Visit.id))}  # the last of a day wins
+    out = []
+    for pid, v in visits.items():
+        if q.picture == "dermatomyositis" and not (
+            v.iim_subgroup in ("dermatomyositis", "amyopathic_dermatomyositis", "juvenile_dermatomyositis")
+            or v.cadm_category in ("amyopathic", "hypomyopathic")
+            or v.favours == "dermatomyositis"
+        ):
+            continue
+        if q.picture == "lupus" and not (v.sle_classified or v.favours == "lupus"):
+            continue
+        if q.min_cdasi_activity is not None and (
+            v.cdasi_activity is None or v.cdasi_activity < q.min_cdasi_activity
+        ):
+            continue
+        if q.min_clasi_activity is not None and (
+            v.clasi_activity is None or v.clasi_activity < q.min_clasi_activity
+        ):
+            continue
+        if q.ifn_high:
+            row = s.execute(
+                select(IfnScore.call)
+                .join(Sample, IfnScore.sample_id == Sample.id)
+                .where(Sample.patient_id == pid, IfnScore.signature == q.ifn_high)
+                .order_by(Sample.collected_on.desc().nulls_last(), Sample.id.desc())
+                .limit(1)
+            ).first()
+            if row is None or row[0] != "high":
+                continue
+        if q.not_on_ifn_targeted:
+            current = s.scalar(
+                select(func.count())
+                .select_from(Treatment)
+                .where(
+                    Treatment.patient_id == pid, Treatment.ifn_targeted.is_(True), Treatment.stopped.is_(None)
+                )
+            )
+            if current:
+                continue
+        out.append(patient_summary(s, actor, patient_row(s, pid)))
+    write_audit(s, actor, "cohort_query", None, f"{len(out)} patients")
+    return out

@@ -1,0 +1,99 @@
+"""Users, logins and API tokens: who may act, each step checked and audited here.
+
+``login`` is the one password login (pages and API alike); ``session_actor`` and
+``token_actor`` identify the user behind a session cookie or a bearer token on every request
+(not audited: the login was). Users and tokens made from the command line use an admin actor
+without a user id (``registry.auth.cli_actor``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ifnscope.errors import AuthError, RegistryError
+from ifnscope.registry import auth
+from ifnscope.registry.auth import Actor, Role, Via
+from ifnscope.registry.models import ApiToken, User
+from ifnscope.registry.services.audit import write_audit
+from ifnscope.registry.services.views import NewToken, TokenInfo, UserInfo
+
+
+def _user_info(u: User) -> UserInfo:
+    return UserInfo(id=u.id, username=u.username, role=u.role, active=u.active, created_at=u.created_at)
+
+
+def has_users(s: Session) -> bool:
+    """Whether any user exists (start-up and demo seeding; no actor, nothing audited)."""
+    return bool(s.scalar(select(func.count()).select_from(User)))
+
+
+def login(s: Session, username: str, password: str, *, via: Via = "web") -> Actor:
+    """The actor for a right password of an active user, with the login audited; ``auth.invalid``
+    (one message for every failure: no user enumeration) otherwise."""
+    user = auth.authenticate(s, username, password)
+    actor = auth.actor_for(user, via)
+    write_audit(s, actor, "login")
+    return actor
+
+
+def session_actor(s: Session, user_id: int) -> Actor:
+    """The actor behind a session cookie; ``auth.required`` once the user is gone or inactive
+    (deactivating a user ends their sessions at once)."""
+    user = s.get(User, user_id)
+    if user is None or not user.active:
+        raise AuthError("your session has ended; log in again", code="auth.required")
+    return auth.actor_for(user, "web")
+
+
+def token_actor(s: Session, token: str) -> Actor:
+    """The actor behind an ``Authorization: Bearer`` API token (marks the token as used)."""
+    return auth.actor_for(auth.user_for_token(s, token), "api")
+
+
+def create_user(s: Session, actor: Actor, username: str, password: str, role: Role) -> UserInfo:
+    """A new active user (admins; ``registry.conflict`` for a taken username)."""
+    actor.require("manage_users")
+    user = auth.create_user(s, username, password, role)
+    write_audit(s, actor, "create_user", None, f"user {user.id}")
+    return _user_info(user)
+
+
+def list_users(s: Session, actor: Actor) -> list[UserInfo]:
+    """Every user, oldest first (admins)."""
+    actor.require("manage_users")
+    return [_user_info(u) for u in s.scalars(select(User).order_by(User.id))]
+
+
+def create_token(s: Session, actor: Actor, name: str, *, username: str | None = None) -> NewToken:
+    """A new API token for the actor, or (admins) for the active user ``username``."""
+    if username is None:
+        user = s.get(User, actor.user_id) if actor.user_id is not None else None
+        if user is None or not user.active:
+            raise AuthError("log in again", code="auth.required")
+    else:
+        actor.require("manage_users")
+        user = s.scalar(select(User).where(User.username == username.strip()))
+        if user is None or not user.active:
+            raise RegistryError(f"no active user {username!r}", code="registry.not-found")
+    row, token = auth.issue_token(s, user, name)
+    mine = user.id == actor.user_id
+    write_audit(s, actor, "create_token", None, f"token {row.id}" + ("" if mine else f" for user {user.id}"))
+    return NewToken(id=row.id, name=row.name, token=token, user_id=user.id)
+
+
+def list_tokens(s: Session, actor: Actor) -> list[TokenInfo]:
+    """The actor's own API tokens (never the tokens themselves)."""
+    rows = s.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id))
+    return [
+        TokenInfo(
+            id=r.id, name=r.name, created_at=r.created_at, last_used_at=r.last_used_at, revoked=r.revoked
+        )
+        for r in rows
+    ]
+
+
+def revoke_token(s: Session, actor: Actor, token_id: int) -> None:
+    """Revoke a token: its owner may, and an admin may revoke anyone's."""
+    auth.revoke_token(s, token_id, actor)
+    write_audit(s, actor, "revoke_token", None, f"token {token_id}")

@@ -1,0 +1,133 @@
+"""What the service functions return: plain pydantic views, already de-identified for researchers.
+
+The API answers with these models as they are (their names are the OpenAPI schema names), and
+the pages render them; neither sees a database row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class PatientSummary(BaseModel):
+    id: int
+    pseudonym: str
+    name: str | None = Field(description="Only for clinicians and admins")
+    mrn: str | None = Field(description="Only for clinicians and admins")
+    sex: str | None
+    visits: int
+    last_visit: str | None = Field(description="Date (clinicians) or year (researchers)")
+    latest_verdict: str | None = Field(description="IIM category / CLE-vs-DM picture at the last visit")
+
+
+class VisitView(BaseModel):
+    id: int
+    patient_id: int
+    visit_date: str | None = Field(description="Calendar date (clinicians); null for researchers")
+    visit_year: int
+    days_since_first_visit: int
+    iim_category: str | None
+    iim_subgroup: str | None
+    cadm_category: str | None
+    sle_classified: bool | None
+    favours: str | None
+    cdasi_activity: float | None
+    cdasi_damage: float | None
+    clasi_activity: float | None
+    clasi_damage: float | None
+    ifnscope_version: str
+    case: dict[str, Any] | None = None
+    assessment: dict[str, Any] | None = None
+
+
+class ScoreView(BaseModel):
+    sample_id: int
+    sample: str
+    visit_id: int | None
+    collected_on: str | None
+    days_since_first_visit: int | None
+    tissue: str | None
+    signature: str
+    method: str
+    score: float | None
+    call: str | None
+    genes_found: int
+    genes_total: int
+    reference: str | None
+
+
+class TreatmentView(BaseModel):
+    id: int
+    recorded_as: str
+    agent: str | None
+    pathway_level: str | None
+    ifn_targeted: bool
+    started: str | None = Field(description="As recorded (clinicians); the year only (researchers)")
+    stopped: str | None
+    started_days: int | None = Field(
+        default=None, description="Days since the first visit (a partial date counts from its first day)"
+    )
+    stopped_days: int | None = None
+    response: str | None
+    dose: str | None
+
+
+class PatientRecord(BaseModel):
+    patient: PatientSummary
+    birth_date: str | None
+    visits: list[VisitView]
+    scores: list[ScoreView]
+    treatments: list[TreatmentView]
+    deidentified: bool
+
+
+class ExportFile(BaseModel):
+    """A patient's record as a file to download, named by the pseudonym (never the name)."""
+
+    filename: str
+    media_type: str
+    content: str
+
+
+class ReferenceInfo(BaseModel):
+    name: str
+    controls: int | None
+    normalization: str | None
+    created_at: str
+
+
+class UserInfo(BaseModel):
+    id: int
+    username: str
+    role: str
+    active: bool
+    created_at: dt.datetime
+
+
+class TokenInfo(BaseModel):  # an API token as listed: never the token itself
+    id: int
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked: bool
+
+
+class NewToken(BaseModel):
+    """A token just created: the only time its secret is seen."""
+
+    id: int
+    name: str
+    token: str
+    user_id: int
+
+
+class AuditEntry(BaseModel):
+    at: str
+    user: str | None
+    action: str
+    patient_id: int | None
+    detail: str | None
+    via: str | None

@@ -1,0 +1,51 @@
+"""The clinicians' web pages: server-rendered Jinja2 with htmx (vendored, no CDN, no request
+leaves the server's origin).
+
+``install(app)`` (called by the app factory) includes the page router, mounts ``/static`` and
+sets the HTML error renderer (a login redirect for 401, an error page otherwise).
+
+========================================  ======================================================
+``GET/POST /login``, ``POST /logout``      the session cookie (CSRF token in every form)
+                                           (``auth``)
+``GET /``, ``POST /patients/search``       patient list; the search text goes in a POST body,
+                                           never in a URL (so never in a log) (``patients``)
+``GET/POST /patients/new``                 a new patient (clinicians)
+``GET /patients/{id}``                     summary, timeline plot, visits, treatments, scores
+``POST /patients/{id}/treatments``,        record a treatment / its stop date
+``POST /treatments/{id}/stop``
+``GET/POST /patients/{id}/visits/new``     the case form (``visits``)
+``POST /patients/{id}/visits/upload``      the same from a pasted or uploaded case file
+``GET /fragments/{lesion,medication}-row/{n}``  one more form row (htmx)
+``GET /visits/{id}``                       the assessment
+``GET /visits/{id}/report.{html,pdf}``     the clinician's report of the stored case (``reports``)
+``GET/POST /cohort``                       cohort query (``cohorts``)
+========================================  ======================================================
+
+Every read and change goes through ``registry.services`` (permissions, de-identification for
+researchers, the audit log); the pages only hide what a role may not do. Responses carry a
+Content-Security-Policy that allows this origin's scripts only, and ``Cache-Control: no-store``
+(``common``: templates, form helpers, ``render``, the error renderer).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ifnscope.web.pages import auth, cohorts, patients, reports, visits
+from ifnscope.web.pages.common import STATIC, render_error
+
+router = APIRouter(include_in_schema=False)
+# Order matters where paths overlap: /patients/new is matched before /patients/{patient_id}.
+for _module in (auth, patients, visits, reports, cohorts):
+    router.include_router(_module.router)
+
+
+def install(app: FastAPI) -> None:
+    """Include the pages, mount ``/static`` and set the HTML error renderer."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.state.html_error_renderer = render_error
+
+
+__all__ = ["install", "router"]

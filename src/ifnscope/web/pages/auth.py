@@ -1,0 +1,75 @@
+"""Login and logout: the session cookie, with a CSRF token in every form (the login form too)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from ifnscope.errors import AuthError
+from ifnscope.registry import services
+from ifnscope.web.deps import DbSession, MaybeActor
+from ifnscope.web.pages.common import CheckedForm, form_text, render, safe_next
+from ifnscope.web.security import login_session, logout_session
+
+log = logging.getLogger("ifnscope.web")
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/login")
+def login_page(request: Request, actor: MaybeActor) -> Response:
+    if actor is not None:
+        return RedirectResponse("/", status_code=303)
+    return render(
+        request,
+        "login.html",
+        None,
+        next=safe_next(request.query_params.get("next")),
+        username="",
+        error=None,
+        logged_out=request.query_params.get("out") == "1",
+    )
+
+
+@router.post("/login")
+def login_submit(request: Request, form: CheckedForm, s: DbSession) -> Response:
+    username = form_text(form, "username", 80)
+    password = form.get("password")
+    password = password if isinstance(password, str) else ""
+    nxt = safe_next(form_text(form, "next", 300))
+    if not username or not password:
+        return render(
+            request,
+            "login.html",
+            None,
+            422,
+            next=nxt,
+            username=username,
+            error="Enter your username and password.",
+            logged_out=False,
+        )
+    try:
+        actor = services.login(s, username, password[:1024], via="web")
+    except AuthError:
+        log.info("login failed (web)")  # never the username
+        return render(
+            request,
+            "login.html",
+            None,
+            401,
+            next=nxt,
+            username=username,
+            error="Wrong username or password.",
+            logged_out=False,
+        )
+    assert actor.user_id is not None
+    login_session(request, actor.user_id)
+    log.info("login: user %d (web)", actor.user_id)
+    return RedirectResponse(nxt, status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, form: CheckedForm) -> Response:
+    logout_session(request)
+    return RedirectResponse("/login?out=1", status_code=303)

@@ -1,0 +1,77 @@
+"""The cohort query page: patients whose latest visit matches a picture, a minimum activity, a
+high interferon call, and no current IFN-targeted drug."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ifnscope.registry import services
+from ifnscope.registry.services import CohortQuery
+from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
+from ifnscope.web.pages.common import Form, form_text, render, to_login
+
+log = logging.getLogger("ifnscope.web")
+router = APIRouter(include_in_schema=False)
+
+
+def _signature_names() -> list[str]:
+    from ifnscope.signatures.catalog import signatures
+
+    return sorted(signatures())
+
+
+@router.get("/cohort")
+def cohort_page(request: Request, actor: MaybeActor) -> Response:
+    if actor is None:
+        return to_login(request)
+    return render(
+        request, "cohort.html", actor, values={}, errors={}, rows=None, signatures=_signature_names()
+    )
+
+
+@router.post("/cohort")
+def cohort_submit(request: Request, actor: Authenticated, s: DbSession, form: Form) -> Response:
+    values = {
+        k: form_text(form, k, 80) for k in ("picture", "min_cdasi_activity", "min_clasi_activity", "ifn_high")
+    }
+    values["not_on_ifn_targeted"] = "on" if form_text(form, "not_on_ifn_targeted", 5) else ""
+    errors: dict[str, str] = {}
+    query: dict[str, Any] = {"not_on_ifn_targeted": bool(values["not_on_ifn_targeted"])}
+    if values["picture"] in ("dermatomyositis", "lupus"):
+        query["picture"] = values["picture"]
+    elif values["picture"]:
+        errors["picture"] = "Choose dermatomyositis, lupus or any."
+    for key in ("min_cdasi_activity", "min_clasi_activity"):
+        if values[key]:
+            try:
+                n = float(values[key].replace(",", "."))
+            except ValueError:
+                errors[key] = "Enter a number (or leave it empty)."
+                continue
+            if not 0 <= n <= 100:
+                errors[key] = "Enter a score between 0 and 100."
+            else:
+                query[key] = n
+    sigs = _signature_names()
+    if values["ifn_high"] in sigs:
+        query["ifn_high"] = values["ifn_high"]
+    elif values["ifn_high"]:
+        errors["ifn_high"] = "Choose a signature from the list."
+    rows = None
+    if not errors:
+        rows = services.cohort(s, actor, CohortQuery(**query))
+        log.info("cohort query (web): %d patients", len(rows))
+    return render(
+        request,
+        "cohort.html",
+        actor,
+        422 if errors else 200,
+        values=values,
+        errors=errors,
+        rows=rows,
+        signatures=sigs,
+    )

@@ -1,0 +1,259 @@
+"""The patient list and search, a new patient, the patient page (summary, timeline plot, visits,
+treatments, scores) and the treatment forms on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from ifnscope.errors import RegistryError
+from ifnscope.registry import services
+from ifnscope.registry.auth import Actor
+from ifnscope.registry.services import PatientRecord
+from ifnscope.registry.services.patients import SEXES
+from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
+from ifnscope.web.pages.common import Form, age_on, form_text, render, to_login, vocab
+
+if TYPE_CHECKING:
+    from ifnscope.web.plots import TimelinePlot
+
+log = logging.getLogger("ifnscope.web")
+router = APIRouter(include_in_schema=False)
+
+PATIENT_LIST_LIMIT = 200
+
+
+@router.get("/")
+def patient_list(request: Request, actor: MaybeActor, s: DbSession) -> Response:
+    if actor is None:
+        return to_login(request)
+    rows = services.list_patients(s, actor, None, limit=PATIENT_LIST_LIMIT)
+    return render(request, "patients.html", actor, rows=rows, q="", limit=PATIENT_LIST_LIMIT)
+
+
+@router.post("/patients/search")
+def patient_search(request: Request, actor: Authenticated, s: DbSession, form: Form) -> Response:
+    """The search text arrives in the POST body: it is neither in the URL nor logged."""
+    q = form_text(form, "q", 200)
+    rows = services.list_patients(s, actor, q or None, limit=PATIENT_LIST_LIMIT)
+    log.info("patient list (web): %d rows%s", len(rows), " (search)" if q else "")
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "_patient_table.html", actor, rows=rows, q=q, limit=PATIENT_LIST_LIMIT)
+    return render(request, "patients.html", actor, rows=rows, q=q, limit=PATIENT_LIST_LIMIT)
+
+
+@router.get("/patients/new")
+def new_patient_page(request: Request, actor: MaybeActor) -> Response:
+    if actor is None:
+        return to_login(request)
+    actor.require("write_patients")
+    return render(
+        request,
+        "patient_new.html",
+        actor,
+        values={},
+        errors={},
+        sexes=SEXES,
+        today=dt.date.today().isoformat(),
+    )
+
+
+@router.post("/patients/new")
+def new_patient_submit(request: Request, actor: Authenticated, s: DbSession, form: Form) -> Response:
+    actor.require("write_patients")
+    values = {k: form_text(form, k, 200) for k in ("name", "mrn", "sex", "birth_date")}
+    errors: dict[str, str] = {}
+    if not values["name"]:
+        errors["name"] = "Enter the patient's name."
+    if values["sex"] and values["sex"] not in SEXES:
+        errors["sex"] = "Choose female, male, other or unknown."
+    birth: dt.date | None = None
+    if values["birth_date"]:
+        try:
+            birth = dt.date.fromisoformat(values["birth_date"])
+        except ValueError:
+            errors["birth_date"] = "Enter the date as YYYY-MM-DD."
+        else:
+            if birth > dt.date.today():
+                errors["birth_date"] = "The birth date is in the future."
+            elif birth.year < 1900:
+                errors["birth_date"] = "The birth date is before 1900."
+    if not errors:
+        try:
+            p = services.create_patient(
+                s,
+                actor,
+                name=values["name"],
+                mrn=values["mrn"] or None,
+                birth_date=birth,
+                sex=values["sex"] or None,
+            )
+        except RegistryError as err:
+            if err.code != "registry.conflict":
+                raise
+            errors["mrn"] = "Another patient has this MRN."
+        else:
+            log.info("patient %d created (web)", p.id)
+            return RedirectResponse(f"/patients/{p.id}", status_code=303)
+    return render(
+        request,
+        "patient_new.html",
+        actor,
+        422,
+        values=values,
+        errors=errors,
+        sexes=SEXES,
+        today=dt.date.today().isoformat(),
+    )
+
+
+_PLOT_LOCK = threading.Lock()  # guards the cache: a plot is drawn once, then reused
+_PLOT_CACHE: OrderedDict[str, TimelinePlot] = OrderedDict()
+_PLOT_CACHE_SIZE = 64
+
+
+def _timeline_data(rec: PatientRecord) -> dict[str, Any]:
+    """What ``services.timeline`` returns, built from a record already read (one audit entry)."""
+    return {
+        "patient": rec.patient.model_dump(),
+        "visits": [v.model_dump(exclude={"case", "assessment"}) for v in rec.visits],
+        "scores": [x.model_dump() for x in rec.scores],
+        "treatments": [t.model_dump() for t in rec.treatments],
+    }
+
+
+def _plot(data: dict[str, Any]) -> TimelinePlot:
+    import json
+
+    from ifnscope.web.plots import timeline_plot
+
+    key = json.dumps({k: data[k] for k in ("visits", "scores", "treatments")}, sort_keys=True, default=str)
+    with _PLOT_LOCK:
+        hit = _PLOT_CACHE.get(key)
+        if hit is not None:
+            _PLOT_CACHE.move_to_end(key)
+            return hit
+        plot = timeline_plot(data)
+        _PLOT_CACHE[key] = plot
+        while len(_PLOT_CACHE) > _PLOT_CACHE_SIZE:
+            _PLOT_CACHE.popitem(last=False)
+        return plot
+
+
+def _plottable(rec: PatientRecord) -> bool:
+    """Whether the timeline has anything to draw beyond the visit dates."""
+    scored = any(v.cdasi_activity is not None or v.clasi_activity is not None for v in rec.visits)
+    dated = bool(rec.visits) and any(t.started for t in rec.treatments)
+    return scored or dated or any(x.score is not None for x in rec.scores)
+
+
+def _patient_page(
+    request: Request,
+    actor: Actor,
+    s: Session,
+    patient_id: int,
+    status: int = 200,
+    treatment: dict[str, Any] | None = None,
+) -> Response:
+    from markupsafe import Markup
+
+    rec = services.get_record(s, actor, patient_id)
+    plot = _plot(_timeline_data(rec)) if _plottable(rec) else None
+    return render(
+        request,
+        "patient.html",
+        actor,
+        status,
+        rec=rec,
+        p=rec.patient,
+        age=age_on(rec.birth_date, dt.date.today()),
+        plot_svg=Markup(plot.svg) if plot else None,  # built by plots.py, labels escaped by matplotlib
+        not_drawn=plot.not_drawn if plot else [],
+        visits=sorted(rec.visits, key=lambda v: (v.days_since_first_visit, v.id), reverse=True),
+        treatment=treatment or {"values": {}, "errors": {}},
+        responses=vocab().medication_response,
+    )
+
+
+@router.get("/patients/{patient_id}")
+def patient_page(patient_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+    if actor is None:
+        return to_login(request)
+    return _patient_page(request, actor, s, patient_id)
+
+
+@router.post("/patients/{patient_id}/treatments")
+def add_treatment(
+    patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+) -> Response:
+    actor.require("write_patients")
+    values = {k: form_text(form, k, 200) for k in ("name", "started", "stopped", "response", "dose")}
+    errors: dict[str, str] = {}
+    if not values["name"]:
+        errors["name"] = "Enter the medication."
+    if not errors:
+        try:
+            t = services.add_treatment(
+                s,
+                actor,
+                patient_id,
+                name=values["name"],
+                started=values["started"] or None,
+                stopped=values["stopped"] or None,
+                response=values["response"] or None,
+                dose=values["dose"] or None,
+            )
+        except RegistryError as err:
+            if err.code != "registry.invalid":
+                raise
+            errors["form"] = _treatment_message(err.message)
+        else:
+            log.info("patient %d: treatment %d added (web)", patient_id, t.id)
+            return RedirectResponse(f"/patients/{patient_id}#treatments", status_code=303)
+    return _patient_page(request, actor, s, patient_id, 422, {"values": values, "errors": errors})
+
+
+def _treatment_message(message: str) -> str:
+    """pydantic's wording, shortened: which field, and what is wrong."""
+    text = message.removeprefix("treatment: ")
+    if "started" in text and "pattern" in text:
+        return "Started: write the date as YYYY, YYYY-MM or YYYY-MM-DD."
+    if "stopped" in text and "pattern" in text:
+        return "Stopped: write the date as YYYY, YYYY-MM or YYYY-MM-DD."
+    if "before started" in text:
+        return "The stop date is before the start date."
+    if "response" in text:
+        return "Response: choose one of the listed words."
+    return text.splitlines()[0][:200] if text else "The treatment was not accepted."
+
+
+@router.post("/treatments/{treatment_id}/stop")
+def stop_treatment(
+    treatment_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+) -> Response:
+    actor.require("write_patients")
+    stopped = form_text(form, "stopped", 20)
+    patient_id = _int(form_text(form, "patient_id", 20))
+    try:
+        if not stopped:
+            raise RegistryError("treatment: enter the stop date", code="registry.invalid")
+        services.update_treatment(s, actor, treatment_id, stopped=stopped)
+    except RegistryError as err:
+        if err.code != "registry.invalid" or patient_id is None:
+            raise
+        msg = "Enter the stop date." if not stopped else _treatment_message(err.message)
+        return _patient_page(
+            request, actor, s, patient_id, 422, {"values": {}, "errors": {f"stop-{treatment_id}": msg}}
+        )
+    return RedirectResponse(f"/patients/{patient_id}#treatments" if patient_id else "/", status_code=303)
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.isdigit() else None

@@ -1,0 +1,293 @@
+"""Visits: the case form (findings, lesions, labs, medications ...), a pasted or uploaded case
+file, the extra form rows htmx fetches, and the visit page (the stored assessment)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from ifnscope.errors import CaseParseError, CaseValidationError, IfnscopeError, Issue
+from ifnscope.registry import services
+from ifnscope.registry.auth import Actor
+from ifnscope.registry.services import PatientRecord
+from ifnscope.web import forms
+from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
+from ifnscope.web.pages.common import (
+    Form,
+    age_on,
+    form_fields,
+    form_text,
+    render,
+    render_error,
+    to_login,
+    vocab,
+)
+
+log = logging.getLogger("ifnscope.web")
+router = APIRouter(include_in_schema=False)
+
+
+def _short_label(description: str) -> str:
+    """'Anti-Jo-1 (histidyl-tRNA synthetase)' -> 'Anti-Jo-1' (the whole text stays the tooltip)."""
+    return description.split(" (", 1)[0]
+
+
+def _halves(items: list[Any]) -> list[list[Any]]:
+    """Two columns, the first one the longer (the form shows long lists side by side)."""
+    mid = (len(items) + 1) // 2
+    return [items[:mid], items[mid:]]
+
+
+@cache
+def _form_spec() -> dict[str, Any]:
+    """The case form's vocabulary, in the order the form shows it."""
+    from ifnscope.clinical.drugs import all_drugs
+    from ifnscope.clinical.therapy import knowledge_base
+
+    v = vocab()
+    groups = []
+    for key, title in forms.FINDING_GROUPS:
+        rows = [f for f in v.findings.values() if f.group == key]
+        if rows:
+            groups.append({"key": key, "title": title, "rows": rows})
+    names = {n.replace("_", " ") for n in knowledge_base().agents} | set(all_drugs())
+    return {
+        "groups": groups,
+        "onset_after": v.onset_after,
+        "sites": v.sites,
+        "morphologies": v.morphologies,
+        "colours": v.colours,
+        "responses": v.medication_response,
+        "labs": v.labs_numeric,
+        "antibodies": v.antibodies,
+        "antibody_halves": _halves([(k, _short_label(d), d) for k, d in v.antibodies.items()]),
+        "screening_halves": _halves([(k, d, "") for k, d in v.cancer_screening.items()]),
+        "ana_titres": forms.ANA_TITRES,
+        "ana_labels": {t: "negative (0)" if t == 0 else f"1:{t}" for t in forms.ANA_TITRES},
+        "muscle_biopsy": v.muscle_biopsy,
+        "skin_biopsy": v.skin_biopsy,
+        "history": v.history,
+        "screening": v.cancer_screening,
+        "drug_names": sorted(names),
+    }
+
+
+def _defaults(rec: PatientRecord) -> forms.FormState:
+    today = dt.date.today()
+    data: dict[str, list[str]] = {"visit_date": [today.isoformat()]}
+    if rec.patient.sex:
+        data["patient.sex"] = [rec.patient.sex]
+    # The age is left empty: on saving it is computed from the birth date at the visit date
+    # (which the clinician may change), unless typed in.
+    return forms.FormState(data=data)
+
+
+def _case_form_page(
+    request: Request,
+    actor: Actor,
+    rec: PatientRecord,
+    state: forms.FormState,
+    status: int = 200,
+    upload: dict[str, Any] | None = None,
+) -> Response:
+    return render(
+        request,
+        "visit_form.html",
+        actor,
+        status,
+        rec=rec,
+        p=rec.patient,
+        f=state,
+        spec=_form_spec(),
+        age_hint="Empty: from the birth date at the visit date." if rec.birth_date else "",
+        upload=upload or {"errors": [], "text": "", "visit_date": state.value("visit_date")},
+        today=dt.date.today().isoformat(),
+    )
+
+
+@router.get("/patients/{patient_id}/visits/new")
+def new_visit_page(patient_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+    if actor is None:
+        return to_login(request)
+    actor.require("write_patients")
+    rec = services.get_record(s, actor, patient_id)
+    return _case_form_page(request, actor, rec, _defaults(rec))
+
+
+def _visit_date(text: str, birth: str | None) -> tuple[dt.date | None, str | None]:
+    if not text:
+        return None, "Enter the visit date."
+    try:
+        d = dt.date.fromisoformat(text)
+    except ValueError:
+        return None, "Enter the visit date as YYYY-MM-DD."
+    if d > dt.date.today():
+        return None, "The visit date is in the future."
+    if birth and d < dt.date.fromisoformat(birth):
+        return None, "The visit date is before the patient's birth date."
+    return d, None
+
+
+def _consistency_issues(doc: dict[str, Any]) -> list[Issue]:
+    """The checks across keys (an onset after the visit, …) on the patient and onset sections
+    alone: the validator runs them only when the whole case is valid, and a clinician should see
+    every problem in one pass."""
+    from ifnscope.case.reader import validate_case
+
+    part = {k: doc[k] for k in ("format", "id", "patient", "onset") if k in doc}
+    try:
+        validate_case(part)
+    except CaseValidationError as err:
+        return [i for i in err.issues if i.code == "case.inconsistent"]
+    except IfnscopeError:
+        return []
+    return []
+
+
+def _case_id(rec: PatientRecord, visit_date: dt.date | None) -> str:
+    return f"{rec.patient.pseudonym}-{(visit_date or dt.date.today()).isoformat()}"
+
+
+@router.post("/patients/{patient_id}/visits/new")
+def new_visit_submit(
+    patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+) -> Response:
+    actor.require("write_patients")
+    rec = services.get_record(s, actor, patient_id)
+    data = form_fields(form)
+    data.pop("csrf_token", None)
+    extra = form_text(form, "_add", 20)
+    if extra in ("lesion", "medication"):  # "add a row" without JavaScript: the same form, one row more
+        data.pop("_add", None)
+        return _case_form_page(request, actor, rec, forms.FormState.from_form(data, extra=extra))
+    state = forms.FormState.from_form(data)
+    visit_date, date_problem = _visit_date(forms.value(data, "visit_date"), rec.birth_date)
+    if date_problem:
+        state.add_issue("visit_date", "visit date", date_problem)
+    if not forms.value(data, "patient.age_years") and rec.birth_date and visit_date:
+        age = age_on(rec.birth_date, visit_date)
+        data["patient.age_years"] = f"{age:g}"
+        state.data["patient.age_years"] = [f"{age:g}"]
+    doc = forms.case_from_form(data, case_id=_case_id(rec, visit_date))
+    case = None
+    try:
+        from ifnscope.case.reader import validate_case
+
+        case = validate_case(doc)
+    except CaseValidationError as err:
+        issues = list(err.issues)
+        if all(i.code != "case.inconsistent" for i in issues):
+            issues += _consistency_issues(doc)  # checked only once the fields are valid: say it now
+        for issue in issues:
+            state.add_issue(forms.field_for(issue.loc, data), issue.path, forms.describe_issue(issue))
+    except CaseParseError as err:
+        state.add_issue(None, "case", err.message)
+    if state.summary or case is None:
+        return _case_form_page(request, actor, rec, state, 422)
+    v = services.add_visit(s, actor, patient_id, case, visit_date=visit_date)
+    log.info("patient %d: visit %d added (web form)", patient_id, v.id)
+    return RedirectResponse(f"/visits/{v.id}", status_code=303)
+
+
+@router.post("/patients/{patient_id}/visits/upload")
+async def new_visit_upload(patient_id: int, request: Request, actor: Authenticated, s: DbSession) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    from ifnscope.case.reader import parse_case
+
+    actor.require("write_patients")
+    form = await request.form()
+    rec = await run_in_threadpool(services.get_record, s, actor, patient_id)
+    text = form_text(form, "text", 2_000_000)
+    name = "pasted case"
+    upload = form.get("file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        raw = await upload.read()
+        name = Path(upload.filename).name
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            problems = [{"where": name, "message": "the file is not UTF-8 text"}]
+            return await run_in_threadpool(_upload_failed, request, actor, rec, "", form, problems)
+    visit_date, problem = _visit_date(form_text(form, "visit_date", 20), rec.birth_date)
+    errors: list[dict[str, str]] = []
+    if problem:
+        errors.append({"where": "visit date", "message": problem})
+    if not text.strip():
+        errors.append({"where": "case", "message": "paste a case or choose a case file"})
+    case = None
+    if not errors:
+        stripped = text.lstrip()
+        kind: Literal["json", "yaml"] = (
+            "json" if name.lower().endswith(".json") or stripped.startswith(("{", "[")) else "yaml"
+        )
+        try:
+            case = await run_in_threadpool(parse_case, text, file=name, kind=kind)
+        except CaseValidationError as err:
+            errors += [
+                {"where": (f"line {i.line}: " if i.line else "") + i.path, "message": forms.describe_issue(i)}
+                for i in err.issues
+            ]
+        except IfnscopeError as err:
+            errors.append({"where": name, "message": err.message})
+    if errors or case is None:
+        return await run_in_threadpool(_upload_failed, request, actor, rec, text, form, errors)
+    v = await run_in_threadpool(lambda: services.add_visit(s, actor, patient_id, case, visit_date=visit_date))
+    log.info("patient %d: visit %d added (web upload)", patient_id, v.id)
+    return RedirectResponse(f"/visits/{v.id}", status_code=303)
+
+
+def _upload_failed(
+    request: Request,
+    actor: Actor,
+    rec: PatientRecord,
+    text: str,
+    form: FormData,
+    errors: list[dict[str, str]],
+) -> Response:
+    state = _defaults(rec)
+    upload = {"errors": errors, "text": text[:200_000], "visit_date": form_text(form, "visit_date", 20)}
+    return _case_form_page(request, actor, rec, state, 422, upload)
+
+
+@router.get("/fragments/{kind}-row/{n}")
+def form_row(kind: str, n: int, request: Request, actor: MaybeActor) -> Response:
+    """One more lesion or medication row, and the "add" button for the row after it (htmx)."""
+    if actor is None:
+        return to_login(request)
+    if kind not in ("lesion", "medication") or not 0 <= n < 200:
+        return render_error(request, 404, {"code": "request.not-found", "message": "no such row"})
+    return render(
+        request, "_row.html", actor, kind=kind, n=n, f=forms.FormState(data={}), spec=_form_spec(), oob=True
+    )
+
+
+def _visit_context(s: Session, actor: Actor, visit_id: int) -> dict[str, Any]:
+    from ifnscope.web.present import assessment_view
+
+    v = services.get_visit(s, actor, visit_id)
+    rec = services.get_record(s, actor, v.patient_id)  # the patient's name or pseudonym, de-identified
+    visits = sorted(rec.visits, key=lambda x: (x.days_since_first_visit, x.id))
+    return {
+        "v": v,
+        "p": rec.patient,
+        "a": assessment_view(v.assessment or {}),
+        "case": v.case or {},
+        "visit_number": next((i for i, x in enumerate(visits, 1) if x.id == v.id), None),
+        "visit_count": len(visits),
+    }
+
+
+@router.get("/visits/{visit_id}")
+def visit_page(visit_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+    if actor is None:
+        return to_login(request)
+    return render(request, "visit.html", actor, **_visit_context(s, actor, visit_id))
