@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ifnscope.presentation.build import all_references, build, patient_lines, short_name, verdict
+from ifnscope.presentation.build import (
+    activity_view,
+    all_references,
+    as_view,
+    build,
+    patient_lines,
+    short_name,
+    verdict,
+)
 from ifnscope.presentation.model import (
     ActivityView,
     AssessmentView,
@@ -38,7 +46,9 @@ __all__ = [
     "SourceView",
     "UnknownGroup",
     "Verdict",
+    "activity_view",
     "all_references",
+    "as_view",
     "build",
     "capital",
     "first_sentence",

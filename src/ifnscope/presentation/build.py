@@ -656,6 +656,11 @@ def _activity(a: J, src: _Sources) -> ActivityView | None:
     )
 
 
+def activity_view(activity_json: Mapping[str, Any] | None) -> ActivityView | None:
+    """The activity part alone (``ActivityResult`` as JSON), for outputs that show only it."""
+    return _activity({"activity": activity_json}, _Sources())
+
+
 # ----------------------------------------------------------------------------- triggers
 
 
@@ -947,6 +952,15 @@ def build(assessment_json: Mapping[str, Any]) -> AssessmentView:
     )
 
 
+def as_view(assessment: Any) -> AssessmentView:
+    """The view of a live assessment (anything with ``to_json_dict``), of its JSON, or the view."""
+    if isinstance(assessment, AssessmentView):
+        return assessment
+    if hasattr(assessment, "to_json_dict"):
+        return build(assessment.to_json_dict())
+    return build(_m(assessment))
+
+
 def patient_lines(case: Mapping[str, Any] | None) -> list[str]:
     """The patient and onset lines of a report header, from the case document (``Case`` dumped)."""
     doc = _m(case)
@@ -968,4 +982,4 @@ def patient_lines(case: Mapping[str, Any] | None) -> list[str]:
     return lines
 
 
-__all__ = ["all_references", "build", "patient_lines", "short_name", "verdict"]
+__all__ = ["activity_view", "all_references", "as_view", "build", "patient_lines", "short_name", "verdict"]

@@ -33,7 +33,7 @@ from ifnscope.case.model import Case
 from ifnscope.case.reader import load_case
 from ifnscope.clinical.letter import Letter, build_letter
 from ifnscope.errors import ReportError
-from ifnscope.presentation import AssessmentView, build, capital, patient_lines
+from ifnscope.presentation import AssessmentView, as_view, capital, patient_lines
 from ifnscope.provenance import CONFIDENCE_WORDS, Reference
 
 __all__ = ["ReportError", "render_html", "render_pdf", "write_report"]
@@ -199,15 +199,6 @@ def _env() -> Environment:
     return env
 
 
-def view_of(assessment: Assessment | AssessmentView | Mapping[str, Any]) -> AssessmentView:
-    """The presentation model of a live assessment, of its stored JSON, or the model itself."""
-    if isinstance(assessment, AssessmentView):
-        return assessment
-    if isinstance(assessment, Assessment):
-        return build(assessment.to_json_dict())
-    return build(assessment)
-
-
 def render_html(
     assessment: Assessment | AssessmentView | Mapping[str, Any],
     case: Case | Mapping[str, Any] | None = None,
@@ -222,7 +213,7 @@ def render_html(
     :class:`~ifnscope.case.model.Case` or the stored case document) gives the patient lines
     and the case source; without it they read "not recorded".
     """
-    view = view_of(assessment)
+    view = as_view(assessment)
     case_doc: Mapping[str, Any] = (
         case.model_dump(mode="json") if isinstance(case, Case) else case if isinstance(case, Mapping) else {}
     )
