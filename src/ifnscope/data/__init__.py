@@ -6,8 +6,10 @@ naming the file, because it is ifnscope's bug, not the user's.
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
@@ -77,6 +79,37 @@ def sources() -> dict[str, dict[str, Any]]:
                 raise DataError(f"{name}: source {sid!r} has no citation")
             merged[sid] = entry
     return merged
+
+
+@cache
+def rules_version() -> str:
+    """The version of the rules that make an assessment: the ifnscope version and a short
+    SHA-256 of every packaged data file (names and contents), e.g. ``0.1.0+3f2a9c0d1e4b``.
+
+    Stored with an assessment, it tells a later reader whether a re-run would use the same
+    rules: a corrected table changes it even when the version number does not. Computed once
+    per process (about 1 MB of files)."""
+    from ifnscope import __version__
+
+    digest = hashlib.sha256()
+    for name, entry in sorted(_data_files(resources.files(__name__), "")):
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(entry.read_bytes())
+        digest.update(b"\0")
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+def _data_files(folder: Traversable, prefix: str) -> list[tuple[str, Traversable]]:
+    """Every packaged data file below ``folder`` (not the Python sources), with its relative name."""
+    out: list[tuple[str, Traversable]] = []
+    for entry in folder.iterdir():
+        name = f"{prefix}{entry.name}"
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                out += _data_files(entry, name + "/")
+        elif not entry.name.endswith((".py", ".pyc")):
+            out.append((name, entry))
+    return out
 
 
 def citation(source_id: str) -> str:

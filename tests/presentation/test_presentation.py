@@ -1,0 +1,313 @@
+"""The presentation model: built from the JSON contract, the same live or stored, tolerant of
+older stored assessments, and rendered with the same verdict sentence by every output."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import html as htmllib
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from ifnscope import __version__
+from ifnscope.assessment import Assessment, assess
+from ifnscope.case.model import Case
+from ifnscope.case.reader import load_case
+from ifnscope.data import rules_version
+from ifnscope.presentation import (
+    AssessmentView,
+    as_view,
+    build,
+    capital,
+    first_sentence,
+    from_assessment,
+    join_or,
+    short_label,
+    span,
+)
+from ifnscope.report.html import render_html
+from ifnscope.report.terminal import render
+from ifnscope.web.present import assessment_view
+from tests.helpers import ROOT, needs_shared_cases, shared_cases
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+CASE_FILES = shared_cases() + EXAMPLES
+WHEN = dt.datetime(2025, 1, 2, 3, 4, tzinfo=dt.UTC)
+
+
+def stored(a: Assessment) -> dict[str, Any]:
+    """The assessment as a registry visit keeps it: its JSON, through text and back."""
+    doc: dict[str, Any] = json.loads(json.dumps(a.to_json_dict()))
+    return doc
+
+
+def terminal_text(view: Any) -> str:
+    console = Console(width=400, record=True, file=io.StringIO())
+    render(view, console)
+    return console.export_text()
+
+
+def part(pattern: str, doc: str) -> str:
+    m = re.search(pattern, doc, re.S)
+    assert m, pattern
+    return m.group(0)
+
+
+def visible(fragment: str) -> str:
+    """Visible text of HTML: inline tags dropped, block tags made spaces, spaces collapsed."""
+    inline = re.sub(r"</?(?:a|b|i|em|strong|span|sup)\b[^>]*>", "", fragment)
+    return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", inline)).split())
+
+
+@pytest.fixture(scope="module", params=CASE_FILES, ids=lambda p: p.stem)
+def assessed(request: pytest.FixtureRequest) -> tuple[Case, Assessment]:
+    case = load_case(request.param)
+    return case, assess(case)
+
+
+# ----------------------------------------------------------------------- live == stored
+
+
+def test_the_view_of_a_live_assessment_equals_the_view_of_its_stored_json(
+    assessed: tuple[Case, Assessment],
+) -> None:
+    _, a = assessed
+    live = from_assessment(a)
+    assert live == build(stored(a))
+    assert as_view(a) == live
+    assert as_view(live) is live
+    assert assessment_view(stored(a)) == live  # the web adapter
+
+
+def test_the_report_renders_the_same_from_the_stored_json(assessed: tuple[Case, Assessment]) -> None:
+    case, a = assessed
+    live = render_html(a, case, generated=WHEN)
+    again = render_html(stored(a), json.loads(json.dumps(case.model_dump(mode="json"))), generated=WHEN)
+    assert again == live
+    assert terminal_text(stored(a)) == terminal_text(a)
+
+
+def test_every_criteria_set_has_met(assessed: tuple[Case, Assessment]) -> None:
+    _, a = assessed
+    view = from_assessment(a)
+    assert [c.key for c in view.criteria] == list(a.criteria)
+    for c in view.criteria:
+        assert isinstance(c.met, bool)
+        assert c.verdict.sentence.startswith(c.verdict.word)
+    res = {c.key: c.met for c in view.criteria}
+    crit = a.criteria
+    assert res["eular_acr_iim_2017"] == crit["eular_acr_iim_2017"].classified
+    assert res["sontheimer_cadm"] == (crit["sontheimer_cadm"].category in ("amyopathic", "hypomyopathic"))
+    assert res["eular_acr_sle_2019"] == crit["eular_acr_sle_2019"].classified
+    assert res["slicc_2012"] == crit["slicc_2012"].classified
+    assert res["dle_2020"] == crit["dle_2020"].meets_5
+
+
+def test_sources_are_numbered_once_and_every_cite_has_a_source(assessed: tuple[Case, Assessment]) -> None:
+    _, a = assessed
+    view = from_assessment(a)
+    numbers = [s.n for s in view.references]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert len({s.id for s in view.references}) == len(numbers)
+
+    def cites(node: Any) -> Iterator[int]:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in ("cites", "rule_cites", "band_cites"):
+                    yield from v
+                else:
+                    yield from cites(v)
+        elif isinstance(node, list | tuple):
+            for v in node:
+                yield from cites(v)
+
+    assert set(cites(view.model_dump())) <= set(numbers)
+
+
+# ---------------------------------------------------------------- one verdict sentence
+
+
+def test_terminal_html_and_web_adapter_give_the_same_verdict_sentence(
+    assessed: tuple[Case, Assessment],
+) -> None:
+    case, a = assessed
+    view = from_assessment(a)
+    glance = visible(part(r'<section class="glance".*?</section>', render_html(a, case)))
+    term = terminal_text(a)
+    web = assessment_view(stored(a))
+    for v, w in zip(view.verdicts, web.verdicts, strict=True):
+        assert w.sentence == v.sentence
+        assert f"{v.short} {v.sentence}" in glance
+        assert capital(v.sentence) in term
+
+
+@needs_shared_cases
+def test_the_visit_page_shows_the_same_verdict_sentences(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from ifnscope.registry.auth import create_user
+    from ifnscope.web import Settings, create_app
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'registry.sqlite3'}"))
+    with app.state.registry.transaction() as s:
+        create_user(s, "doc", "correct-horse-battery", "clinician")
+    client = TestClient(app, headers={"Accept": "text/html"})
+
+    def csrf(page: str) -> str:
+        m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert m
+        return m.group(1)
+
+    login = {"username": "doc", "password": "correct-horse-battery", "next": "/"}
+    client.post("/login", data={**login, "csrf_token": csrf(client.get("/login").text)})
+    token = csrf(client.get("/").text)
+    r = client.post(
+        "/patients/new", data={"csrf_token": token, "name": "Test Patient"}, follow_redirects=False
+    )
+    patient = r.headers["location"]
+    try:
+        for i, path in enumerate(shared_cases(), 1):
+            r = client.post(
+                f"{patient}/visits/upload",
+                data={"csrf_token": token, "visit_date": f"2024-08-{i:02d}", "text": path.read_text()},
+                files={"file": ("", b"", "application/octet-stream")},
+                follow_redirects=False,
+            )
+            assert r.status_code == 303, r.text[:500]
+            page = visible(client.get(r.headers["location"]).text)
+            view = from_assessment(assess(load_case(path)))
+            for v in view.verdicts:
+                assert f"{v.short}: {v.sentence}" in page, (path.name, v.sentence)
+    finally:
+        app.state.registry.engine.dispose()
+
+
+# ------------------------------------------------------------- older stored assessments
+
+TOP_KEYS = [
+    "format",
+    "ifnscope_version",
+    "case_id",
+    "title",
+    "disclaimer",
+    "derived_findings",
+    "findings",
+    "near_misses",
+    "conflicts",
+    "criteria",
+    "unknowns",
+    "differential",
+    "flags",
+    "triggers",
+    "trigger_screen",
+    "screening",
+    "activity",
+    "therapy",
+]
+
+
+@pytest.fixture(scope="module")
+def full() -> tuple[Case, dict[str, Any]]:
+    case = load_case(ROOT / "examples" / "activity-cdasi-clasi.yaml")
+    return case, stored(assess(case))
+
+
+def renders(doc: dict[str, Any], case: Case | None = None) -> AssessmentView:
+    view = build(doc)
+    assert "<!DOCTYPE html>" in render_html(doc, case, generated=WHEN)
+    assert terminal_text(doc)
+    assert assessment_view(doc) == view
+    return view
+
+
+@pytest.mark.parametrize("key", TOP_KEYS)
+def test_a_stored_assessment_missing_a_section_still_builds_and_renders(
+    full: tuple[Case, dict[str, Any]], key: str
+) -> None:
+    case, doc = full
+    doc = copy.deepcopy(doc)
+    doc.pop(key)
+    renders(doc, case)
+
+
+def test_nested_keys_missing_or_of_another_shape_still_build(full: tuple[Case, dict[str, Any]]) -> None:
+    _, doc = full
+    doc = copy.deepcopy(doc)
+    for res in doc["criteria"].values():
+        for k in ("classified", "items", "what_if", "references", "score", "thresholds", "steps"):
+            res.pop(k, None)
+    doc["activity"]["cdasi"].pop("activity_range")
+    doc["activity"]["cdasi"]["areas"] = "not a list"
+    doc["activity"]["change"].pop("tis")
+    doc["therapy"].pop("ifn_pathway")
+    doc["screening"]["cancer"] = None
+    doc["differential"]["features_for_lupus"] = [None, 3, "text"]
+    doc["flags"] = [{"code": "x"}]
+    view = renders(doc)
+    iim = view.criteria[0]
+    assert iim.verdict.sentence.startswith("probable IIM, score ?")
+    assert iim.met  # a probable category classifies when the flag itself is missing
+    assert view.flags[0].code == "x"
+    assert view.activity is not None
+    assert view.activity.indices[0].activity_range == "36"
+
+
+def test_an_empty_or_foreign_document_builds_an_empty_view() -> None:
+    for doc in ({}, {"case_id": "old"}, {"criteria": [], "flags": "none", "activity": 3}):
+        view = renders(doc)
+        assert view.criteria == ()
+        assert view.activity is None
+        assert view.references == ()
+
+
+def test_an_unknown_criteria_set_is_shown_by_its_key() -> None:
+    view = build({"criteria": {"new_set_2030": {"classified": True, "title": "New set"}}})
+    (c,) = view.criteria
+    assert (c.short, c.verdict.word, c.met) == ("new set 2030", "classified", True)
+
+
+# -------------------------------------------------------------------------- the header
+
+
+def test_rules_version_is_the_version_and_a_digest_of_the_data_files() -> None:
+    v = rules_version()
+    assert re.fullmatch(rf"{re.escape(__version__)}\+[0-9a-f]{{12}}", v)
+    assert rules_version() is v  # computed once
+
+
+def test_the_rules_version_is_shown_when_the_assessment_has_it(full: tuple[Case, dict[str, Any]]) -> None:
+    case, doc = full
+    older = {k: v for k, v in doc.items() if k != "rules_version"}  # stored before it was recorded
+    assert build(older).header.rules_version is None
+    doc = {**older, "rules_version": "0.1.0+0123456789ab"}
+    assert build(doc).header.rules_version == "0.1.0+0123456789ab"
+    assert "rules 0.1.0+0123456789ab" in visible(render_html(doc, case))
+    assert "Rules 0.1.0+0123456789ab" in terminal_text(doc)
+
+
+def test_the_report_without_a_case_document_says_the_patient_is_not_recorded(
+    full: tuple[Case, dict[str, Any]],
+) -> None:
+    _, doc = full
+    head = visible(part(r"<header>.*?</header>", render_html(doc)))
+    assert "Patient: age and sex not recorded" in head
+    assert "Onset: not recorded" in head
+
+
+# ---------------------------------------------------------------------------- the words
+
+
+def test_the_shared_wording_helpers() -> None:
+    assert first_sentence("No antimalarial is recorded. In the ladder, x.") == "No antimalarial is recorded."
+    long = "A first clause long enough to be cut there: " + "word " * 60
+    assert first_sentence(long) == "A first clause long enough to be cut there …"
+    assert short_label("CK above the upper limit of normal") == "CK > ULN"
+    assert join_or(["a", "b", "a", "c"]) == "a, b or c"
+    assert (span([3, 3]), span([27, 33]), span(None)) == ("3", "27–33", "?")
