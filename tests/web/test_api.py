@@ -254,6 +254,27 @@ def test_researcher_sees_pseudonyms_only_and_cannot_create(doc: Session, res: Se
 # ------------------------------------------------------------------------ visits and cases
 
 
+def test_re_assessing_a_visit_is_explicit(app: FastAPI, doc: Session, res: Session) -> None:
+    """A stored visit keeps its assessment and rules version; POST .../reassess brings it to the
+    running rules (issue 8), for writers only."""
+    from ifnscope.data import rules_version
+    from ifnscope.registry.models import Visit
+
+    p = new_patient(doc, name="Reassess Test", sex="female")
+    v = doc.post(f"/api/patients/{p['id']}/visits", json={"case": case_doc(SEED)}).json()
+    assert v["assessment"]["rules_version"] == rules_version()
+    with app.state.registry.transaction() as s:
+        row = s.get(Visit, v["id"])
+        row.assessment = {**row.assessment, "rules_version": "0.0.1+old"}
+    assert doc.get(f"/api/visits/{v['id']}").json()["assessment"]["rules_version"] == "0.0.1+old"
+    assert_error(res.post(f"/api/visits/{v['id']}/reassess"), 403, "registry.forbidden")
+    assert_error(doc.post("/api/visits/999999/reassess"), 404, "registry.not-found")
+    r = doc.post(f"/api/visits/{v['id']}/reassess")
+    assert r.status_code == 200, r.text
+    assert r.json()["assessment"]["rules_version"] == rules_version()
+    assert r.json()["assessment"]["criteria"] == v["assessment"]["criteria"]
+
+
 def _iim(assessment: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = assessment["criteria"]["eular_acr_iim_2017"]
     return result

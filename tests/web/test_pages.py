@@ -726,3 +726,56 @@ def test_timeline_leaves_the_matplotlib_backend_alone() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().lower() == "svg"
+
+
+def test_a_visit_keeps_its_stored_assessment_until_re_assessed(
+    app: FastAPI, doc: Browser, res: Browser, patient: int
+) -> None:
+    """The visit page and its report show the stored assessment, with the rules that made it;
+    re-assessing with the running rules is an explicit, audited action (issue 8)."""
+    import copy
+
+    from ifnscope.data import rules_version
+    from ifnscope.registry import services
+    from ifnscope.registry.auth import cli_actor
+    from ifnscope.registry.models import Visit
+
+    form = form_from_case(seed_doc())
+    form["visit_date"] = "2024-07-01"
+    r = doc.post(f"/patients/{patient}/visits/new", form)
+    assert r.status_code == 303
+    url = str(r.headers["location"])
+    visit_id = int(url.rsplit("/", 1)[1])
+    page = doc.get(url).text
+    assert f"rules {rules_version()}" in page
+    assert "Re-assess with the current rules" not in page  # made by the running rules
+
+    # As if stored by older rules that said something else: the stored words are what is shown.
+    registry = app.state.registry
+    with registry.transaction() as s:
+        v = s.get(Visit, visit_id)
+        stored = copy.deepcopy(v.assessment)
+        stored["rules_version"] = "0.0.1+oldrules"
+        stored["criteria"]["eular_acr_iim_2017"]["category"] = "definite"
+        v.assessment = stored
+    page = doc.get(url).text
+    assert "rules 0.0.1+oldrules" in page
+    assert "definite IIM" in page
+    assert "Re-assess with the current rules" in page
+    report = doc.get(url + "/report.html").text
+    assert "definite IIM" in report  # the stored assessment, not a re-run
+    assert "probable IIM" not in report
+    assert "Re-assess with the current rules" not in res.get(url).text  # researchers may not
+    assert res.post(url + "/reassess").status_code == 403
+
+    r = doc.post(url + "/reassess")
+    assert r.status_code == 303
+    assert r.headers["location"] == url
+    page = doc.get(url).text
+    assert f"rules {rules_version()}" in page
+    assert "probable IIM" in page
+    assert "Re-assess with the current rules" not in page
+    with registry.transaction() as s:
+        events = [e for e in services.audit_log(s, cli_actor(), patient) if e.action == "reassess_visit"]
+    assert events
+    assert f"visit {visit_id} rules 0.0.1+oldrules -> {rules_version()}" in (events[0].detail or "")

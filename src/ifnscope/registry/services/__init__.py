@@ -69,7 +69,7 @@ from ifnscope.registry.services.views import (
     UserInfo,
     VisitView,
 )
-from ifnscope.registry.services.visits import add_visit, get_visit, visit_for_report
+from ifnscope.registry.services.visits import add_visit, get_visit, reassess_visit, visit_for_report
 
 __all__ = [
     "AuditEntry",
@@ -105,6 +105,7 @@ __all__ = [
     "list_users",
     "login",
     "prepare_scoring",
+    "reassess_visit",
     "revoke_token",
     "save_reference",
     "score_matrix",

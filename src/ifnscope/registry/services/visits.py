@@ -56,6 +56,29 @@ def visit_view(v: Visit, actor: Actor, first: dt.date | None, pseudonym: str, fu
     )
 
 
+def _assessed(v: Visit, c: Any) -> Any:
+    """Assess the case with the running ifnscope and copy the result and its index columns onto
+    the visit (shared by a new visit and an explicit re-assessment)."""
+    from ifnscope.assessment import assess
+
+    a = assess(c)
+    doc = a.to_json_dict()
+    crit = a.criteria
+    act = doc.get("activity") or {}
+    v.assessment = doc
+    v.ifnscope_version = __version__
+    v.iim_category = crit["eular_acr_iim_2017"].category
+    v.iim_subgroup = crit["eular_acr_iim_2017"].subgroup
+    v.cadm_category = crit["sontheimer_cadm"].category
+    v.sle_classified = crit["eular_acr_sle_2019"].classified
+    v.favours = a.differential.favours
+    v.cdasi_activity = _complete(act.get("cdasi"), "activity")
+    v.cdasi_damage = _complete(act.get("cdasi"), "damage")
+    v.clasi_activity = _complete(act.get("clasi"), "activity")
+    v.clasi_damage = _complete(act.get("clasi"), "damage")
+    return a
+
+
 def add_visit(
     s: Session,
     actor: Actor,
@@ -65,38 +88,46 @@ def add_visit(
 ) -> VisitView:
     """Validate and assess a case (a :class:`Case` or its JSON/YAML structure) and store it as a
     visit; medications with a recognised agent are added to the patient's treatments."""
-    from ifnscope.assessment import assess
     from ifnscope.case.model import Case
     from ifnscope.case.reader import validate_case
 
     actor.require("write_patients")
     p = patient_row(s, patient_id)
     c = case if isinstance(case, Case) else validate_case(case)
-    a = assess(c)
-    crit = a.criteria
-    act = a.to_json_dict().get("activity") or {}
     v = Visit(
         patient_id=p.id,
         visit_date=visit_date or dt.date.today(),
         case=c.model_dump(mode="json", exclude_none=True),
-        assessment=a.to_json_dict(),
-        ifnscope_version=__version__,
-        iim_category=crit["eular_acr_iim_2017"].category,
-        iim_subgroup=crit["eular_acr_iim_2017"].subgroup,
-        cadm_category=crit["sontheimer_cadm"].category,
-        sle_classified=crit["eular_acr_sle_2019"].classified,
-        favours=a.differential.favours,
-        cdasi_activity=_complete(act.get("cdasi"), "activity"),
-        cdasi_damage=_complete(act.get("cdasi"), "damage"),
-        clasi_activity=_complete(act.get("clasi"), "activity"),
-        clasi_damage=_complete(act.get("clasi"), "damage"),
         created_by=actor.user_id,
     )
+    a = _assessed(v, c)
     s.add(v)
     s.flush()
     sync_treatments(s, p, a)
     write_audit(s, actor, "add_visit", p.id, f"visit {v.id}")
     return visit_view(v, actor, first_visit_date(s, p.id), p.pseudonym, full=True)
+
+
+def reassess_visit(s: Session, actor: Actor, visit_id: int) -> VisitView:
+    """Assess a stored visit's case again with the running rules, replacing its stored assessment.
+
+    A visit keeps the assessment it was stored with (the page and the report show that one, with
+    the rules version that made it); only this explicit action brings it to the current rules.
+    The audit log records the rules versions before and after.
+    """
+    from ifnscope.case.reader import validate_case
+
+    actor.require("write_patients")
+    v = s.get(Visit, visit_id)
+    if v is None:
+        raise RegistryError(f"no visit {visit_id}", code="registry.not-found")
+    before = str((v.assessment or {}).get("rules_version") or f"ifnscope {v.ifnscope_version}")
+    a = _assessed(v, validate_case(v.case))
+    s.flush()
+    sync_treatments(s, v.patient, a)
+    after = str(v.assessment.get("rules_version") or f"ifnscope {__version__}")
+    write_audit(s, actor, "reassess_visit", v.patient_id, f"visit {v.id} rules {before} -> {after}")
+    return visit_view(v, actor, first_visit_date(s, v.patient_id), v.patient.pseudonym, full=True)
 
 
 def get_visit(s: Session, actor: Actor, visit_id: int) -> VisitView:

@@ -158,6 +158,17 @@ def get_visit(visit_id: int, actor: Authenticated, s: DbSession) -> VisitView:
     return services.get_visit(s, actor, visit_id)
 
 
+@router.post("/visits/{visit_id}/reassess", response_model=VisitView)
+def reassess_visit(visit_id: int, actor: Writer, s: DbSession) -> VisitView:
+    """Assess the visit's stored case again with the running rules and store the new assessment.
+
+    A visit otherwise keeps the assessment it was stored with (its ``assessment.rules_version``
+    says which rules made it); this is the explicit step that brings it to the current rules."""
+    v = services.reassess_visit(s, actor, visit_id)
+    log.info("visit %d: re-assessed", v.id)
+    return v
+
+
 # ---------------------------------------------------------------------------- treatments
 
 

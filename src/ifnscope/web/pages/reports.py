@@ -1,16 +1,16 @@
-"""The clinician's report of a visit (HTML and PDF downloads), rendered from the stored case
-re-assessed with the running ifnscope; each download is audited by the registry service."""
+"""The clinician's report of a visit (HTML and PDF downloads), rendered from the visit's stored
+assessment (the one its page shows, with the rules version that made it; re-assessing is an
+explicit action on the visit page); each download is audited by the registry service."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from ifnscope.case.model import Case
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import VisitView
@@ -21,22 +21,13 @@ log = logging.getLogger("ifnscope.web")
 router = APIRouter(include_in_schema=False)
 
 
-def stored_case(doc: dict[str, Any]) -> Case:
-    """The stored case (``Case.model_dump``) as a :class:`Case` again (it round-trips)."""
-    from ifnscope.case.reader import validate_case
-
-    return validate_case(doc)
-
-
 def _report_html(
     s: Session, actor: Actor, visit_id: int, kind: Literal["html", "pdf"]
 ) -> tuple[str, VisitView]:
-    from ifnscope.assessment import assess
     from ifnscope.report.html import render_html
 
     v = services.visit_for_report(s, actor, visit_id, kind)  # audits the read and the download
-    case = stored_case(v.case or {})
-    return render_html(assess(case), case), v
+    return render_html(v.assessment or {}, v.case or {}), v
 
 
 @router.get("/visits/{visit_id}/report.html")

@@ -271,15 +271,21 @@ def form_row(kind: str, n: int, request: Request, actor: MaybeActor) -> Response
 
 
 def _visit_context(s: Session, actor: Actor, visit_id: int) -> dict[str, Any]:
+    from ifnscope.data import rules_version
     from ifnscope.web.present import assessment_view
 
     v = services.get_visit(s, actor, visit_id)
     rec = services.get_record(s, actor, v.patient_id)  # the patient's name or pseudonym, de-identified
     visits = sorted(rec.visits, key=lambda x: (x.days_since_first_visit, x.id))
+    view = assessment_view(v.assessment or {})
     return {
         "v": v,
         "p": rec.patient,
-        "a": assessment_view(v.assessment or {}),
+        "a": view,
+        # The stored assessment is what the page and the report show; when the running rules
+        # differ (or an older visit did not record them), re-assessing is offered, never automatic.
+        "current_rules": rules_version(),
+        "rules_changed": view.header.rules_version != rules_version(),
         "case": v.case or {},
         "visit_number": next((i for i, x in enumerate(visits, 1) if x.id == v.id), None),
         "visit_count": len(visits),
@@ -291,3 +297,11 @@ def visit_page(visit_id: int, request: Request, actor: MaybeActor, s: DbSession)
     if actor is None:
         return to_login(request)
     return render(request, "visit.html", actor, **_visit_context(s, actor, visit_id))
+
+
+@router.post("/visits/{visit_id}/reassess")
+def reassess_visit(visit_id: int, actor: Authenticated, s: DbSession, form: Form) -> Response:
+    """Assess the stored case again with the running rules (an explicit, audited action)."""
+    v = services.reassess_visit(s, actor, visit_id)
+    log.info("visit %d: re-assessed (web)", v.id)
+    return RedirectResponse(f"/visits/{v.id}", status_code=303)
