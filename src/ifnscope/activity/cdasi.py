@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ifnscope.activity.base import IndexResult, cdasi_rules, evaluate_index
+from ifnscope.activity.results import IndexResult
+from ifnscope.activity.rules import cdasi_rules
+from ifnscope.activity.scoring import evaluate_index
 
 
 class CdasiResult(IndexResult):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ifnscope.activity.base import IndexResult, clasi_rules, evaluate_index
+from ifnscope.activity.results import IndexResult
+from ifnscope.activity.rules import clasi_rules
+from ifnscope.activity.scoring import evaluate_index
 
 
 class ClasiResult(IndexResult):

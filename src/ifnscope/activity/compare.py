@@ -23,15 +23,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
-from ifnscope.activity.base import (
-    ChangeRule,
-    CombinedRule,
-    IndexRules,
-    Range,
-    Result,
-    cdasi_rules,
-    clasi_rules,
-)
+from ifnscope.activity.results import Range, Result
+from ifnscope.activity.rules import ChangeRule, CombinedRule, IndexRules, cdasi_rules, clasi_rules
 from ifnscope.provenance import Reference
 
 Outcome = Literal["improved", "worsened", "no_important_change", "not_met", "not_applicable", "undetermined"]

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ifnscope.activity.base import IndexRules, ItemRule, cdasi_rules, clasi_rules
+from ifnscope.activity.rules import IndexRules, ItemRule, cdasi_rules, clasi_rules
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 

@@ -14,8 +14,8 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ifnscope.activity import ActivityResult
-from ifnscope.activity.base import IndexResult
 from ifnscope.activity.compare import OUTCOME_WORDS, ActivityChange, IndexChange
+from ifnscope.activity.results import IndexResult
 
 _OUTCOME_STYLE = {
     "improved": "green",
