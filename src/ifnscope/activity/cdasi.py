@@ -19,5 +19,5 @@ class CdasiResult(IndexResult):
 
 
 def evaluate(entry: Any) -> CdasiResult:
-    """Score a case's ``activity.cdasi`` entry (a :class:`ifnscope.case.activity.Cdasi`)."""
+    """Score a case's ``activity.cdasi`` entry (a :class:`ifnscope.case.activity_section.Cdasi`)."""
     return CdasiResult(**evaluate_index(cdasi_rules(), entry))

@@ -23,7 +23,7 @@ class ClasiResult(IndexResult):
 
 
 def evaluate(entry: Any) -> ClasiResult:
-    """Score a case's ``activity.clasi`` entry (a :class:`ifnscope.case.activity.Clasi`)."""
+    """Score a case's ``activity.clasi`` entry (a :class:`ifnscope.case.activity_section.Clasi`)."""
     rules = clasi_rules()
     flag = getattr(entry, rules.multiplier.flag) if rules.multiplier is not None else None
     return ClasiResult(**evaluate_index(rules, entry), dyspigmentation_doubled=flag)

@@ -62,7 +62,7 @@ class BandCall(Result):
     band_if_complete_could_be: list[str]
 
 
-class CutOffResult(Result):
+class BandCutOffResult(Result):
     """A second published cut-off between two bands, shown beside the band."""
 
     id: str
@@ -110,7 +110,7 @@ class IndexResult(Result):
     band_rule: str
     bands: list[BandInfo]
     band_reference: Reference
-    cut_offs: list[CutOffResult]
+    cut_offs: list[BandCutOffResult]
     thresholds: list[ThresholdResult]
     areas: list[AreaScore]
     items: list[ItemScore]

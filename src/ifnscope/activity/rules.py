@@ -117,7 +117,9 @@ class Bands(_Row):
     source: SourceRef
 
 
-class CutOffRule(_Row):
+class BandCutOffRule(_Row):
+    """A second published cut-off between two bands (e.g. UPenn 19), shown beside the band."""
+
     id: str
     label: str
     value: int
@@ -136,6 +138,8 @@ class ThresholdRule(_Row):
 
 
 class ChangeRule(_Row):
+    """One change rule between visits (points or per cent)."""
+
     id: str
     label: str
     points: int | None = None
@@ -159,7 +163,9 @@ class CombinedRule(_Row):
     source: SourceRef
 
 
-class Change(_Row):
+class ChangeSection(_Row):
+    """The table's ``change:`` section: the change rules, their combination, worsening, damage."""
+
     part: Literal["activity"]
     rules: list[ChangeRule]
     combined: CombinedRule | None = None
@@ -187,9 +193,9 @@ class IndexRules(_Row):
     multiplier: MultiplierRule | None = None
     totals: Totals
     bands: Bands
-    cut_offs: list[CutOffRule]
+    cut_offs: list[BandCutOffRule]
     thresholds: list[ThresholdRule]
-    change: Change
+    change: ChangeSection
     not_implemented: list[NotImplementedRule] = []
 
     def area_items_for(self, area: AreaRow) -> list[ItemRule]:

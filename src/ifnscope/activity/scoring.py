@@ -14,13 +14,13 @@ from typing import Any, Literal
 from ifnscope.activity.results import (
     AreaScore,
     BandCall,
+    BandCutOffResult,
     BandInfo,
-    CutOffResult,
     ItemScore,
     Range,
     ThresholdResult,
 )
-from ifnscope.activity.rules import Bands, CutOffRule, IndexRules, ItemRule, ThresholdRule
+from ifnscope.activity.rules import BandCutOffRule, Bands, IndexRules, ItemRule, ThresholdRule
 from ifnscope.provenance import Reference
 
 
@@ -158,7 +158,7 @@ def _labels(bands: Bands) -> dict[str, str]:
     return {b.id: b.label for b in bands.rows}
 
 
-def cut_off_result(rule: CutOffRule, bands: Bands, low: int, high: int) -> CutOffResult:
+def band_cut_off_result(rule: BandCutOffRule, bands: Bands, low: int, high: int) -> BandCutOffResult:
     labels = _labels(bands)
     if high < rule.value:
         band, could = rule.below, []
@@ -173,7 +173,7 @@ def cut_off_result(rule: CutOffRule, bands: Bands, low: int, high: int) -> CutOf
             if low == high
             else f"the score could fall on either side of the {rule.label} ({rule.value})"
         )
-    return CutOffResult(
+    return BandCutOffResult(
         id=rule.id,
         label=rule.label,
         value=rule.value,
@@ -275,7 +275,7 @@ def evaluate_index(rules: IndexRules, entry: Any) -> dict[str, Any]:
         "band_rule": rules.bands.rule,
         "bands": [BandInfo(**b.model_dump()) for b in rules.bands.rows],
         "band_reference": Reference.of(rules.bands.source),
-        "cut_offs": [cut_off_result(c, rules.bands, *s.activity) for c in rules.cut_offs],
+        "cut_offs": [band_cut_off_result(c, rules.bands, *s.activity) for c in rules.cut_offs],
         "thresholds": [threshold_result(t, rules.short, *s.activity) for t in rules.thresholds],
         "areas": list(s.areas),
         "items": list(s.items),

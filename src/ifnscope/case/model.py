@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ifnscope.case.activity import Activity
+from ifnscope.case.activity_section import Activity
 from ifnscope.case.vocabulary import vocabulary
 
 FORMAT = "ifnscope-case/1"
@@ -206,8 +206,10 @@ class Muscle(BaseModel):
     )
 
 
-class Patient(BaseModel):
-    model_config = _STRICT
+# The case's ``patient:`` section (not the registry's patient record). No docstring: it would
+# become the schema's description. The published schema keeps the name ``Patient`` (case.schema).
+class CasePatient(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, title="Patient")
     sex: Literal["female", "male", "other", "unknown"] | None = None
     age_years: float | None = Field(default=None, ge=0, le=120, description="Age at this visit")
 
@@ -293,7 +295,7 @@ class Case(BaseModel):
     id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     title: str | None = None
     source: str | None = Field(default=None, description="Where the case comes from")
-    patient: Patient = Field(default_factory=Patient)
+    patient: CasePatient = Field(default_factory=CasePatient)
     onset: Onset = Field(default_factory=Onset)
     findings: Findings = Field(default_factory=Findings)  # type: ignore[valid-type]
     lesions: list[Lesion] = Field(default_factory=list)

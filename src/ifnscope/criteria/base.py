@@ -97,7 +97,7 @@ class ItemResult(BaseModel):
     reference: Reference
 
 
-class Change(BaseModel):
+class WhatIfChange(BaseModel):
     """What the result would be if one unknown fact were present."""
 
     fact: str
@@ -210,13 +210,15 @@ class WhatIf(Generic[R]):
         }
         self.explained = engine(facts, explain=True)
 
-    def changes(self, key: Callable[[R], Hashable], describe: Callable[[R], str]) -> list[Change]:
+    def changes(self, key: Callable[[R], Hashable], describe: Callable[[R], str]) -> list[WhatIfChange]:
         base = key(self.base)
         out = []
         for name, alt in self.alternatives.items():
             if key(alt) != base:
                 f = self.facts[name]
-                out.append(Change(fact=name, label=f.label, record_at=f.record_at, result=describe(alt)))
+                out.append(
+                    WhatIfChange(fact=name, label=f.label, record_at=f.record_at, result=describe(alt))
+                )
         return out
 
 

@@ -17,7 +17,16 @@ from typing import Literal
 from pydantic import BaseModel
 
 from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Facts
-from ifnscope.criteria.base import Change, Expr, RuleModel, RulesHeader, WhatIf, because, evaluate, load_rules
+from ifnscope.criteria.base import (
+    Expr,
+    RuleModel,
+    RulesHeader,
+    WhatIf,
+    WhatIfChange,
+    because,
+    evaluate,
+    load_rules,
+)
 from ifnscope.provenance import Reference, SourceRef
 
 Category = Literal["amyopathic", "hypomyopathic", "premyopathic", "not_applicable", "undetermined"]
@@ -70,7 +79,7 @@ class CadmResult(BaseModel):
     steps: list[Step]
     to_decide: list[str]
     unknowns_that_could_change_category: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     not_applied: list[str]
     references: list[Reference]
 

@@ -9,12 +9,12 @@ from pydantic import BaseModel
 
 from ifnscope.case.facts import Facts
 from ifnscope.criteria.base import (
-    Change,
     Expr,
     ItemResult,
     RuleModel,
     RulesHeader,
     WhatIf,
+    WhatIfChange,
     item_result,
     load_rules,
 )
@@ -29,7 +29,9 @@ class Item(RuleModel):
     points: int
 
 
-class Cutoff(RuleModel):
+class ClassificationCutOff(RuleModel):
+    """A classification cut-off of the DLE score (≥5, ≥7) with its published performance."""
+
     id: str
     min_score: int
     performance: str
@@ -39,7 +41,7 @@ class Cutoff(RuleModel):
 class Rules(RulesHeader):
     items: list[Item]
     item_source: SourceRef
-    cutoffs: list[Cutoff]
+    cutoffs: list[ClassificationCutOff]
 
 
 @cache
@@ -50,7 +52,9 @@ def rules() -> Rules:
     return r
 
 
-class CutoffResult(BaseModel):
+class ClassificationCutOffResult(BaseModel):
+    """One classification cut-off applied to this score (JSON key ``cutoffs``)."""
+
     id: str
     min_score: int
     met: bool
@@ -64,9 +68,9 @@ class DleResult(BaseModel):
     score: int
     meets_5: bool
     meets_7: bool
-    cutoffs: list[CutoffResult]
+    cutoffs: list[ClassificationCutOffResult]
     unknowns_that_could_change_result: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     items: list[ItemResult]
     references: list[Reference]
 
@@ -100,7 +104,7 @@ def evaluate_facts(facts: Facts) -> DleResult:
         meets_5=core.met[0],
         meets_7=core.met[1],
         cutoffs=[
-            CutoffResult(
+            ClassificationCutOffResult(
                 id=c.id,
                 min_score=c.min_score,
                 met=m,

@@ -17,12 +17,12 @@ from pydantic import BaseModel
 
 from ifnscope.case.facts import PRESENT, Facts, TriValue, known_fact_names
 from ifnscope.criteria.base import (
-    Change,
     Expr,
     ItemResult,
     RuleModel,
     RulesHeader,
     WhatIf,
+    WhatIfChange,
     decimal_sum,
     evaluate,
     item_result,
@@ -154,7 +154,7 @@ class IimResult(BaseModel):
     subgroup_reference: Reference | None
     unknowns_that_could_change_category: list[str]
     unknowns_that_could_change_subgroup: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     items: list[ItemResult]
     caveats: list[CaveatResult]
     references: list[Reference]

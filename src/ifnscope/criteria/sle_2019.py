@@ -15,12 +15,12 @@ from pydantic import BaseModel
 
 from ifnscope.case.facts import PRESENT, Facts, TriValue
 from ifnscope.criteria.base import (
-    Change,
     Expr,
     ItemResult,
     RuleModel,
     RulesHeader,
     WhatIf,
+    WhatIfChange,
     because,
     evaluate,
     item_result,
@@ -83,7 +83,7 @@ class SleResult(BaseModel):
     threshold: int
     domains: list[DomainResult]
     unknowns_that_could_change_classification: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     items: list[ItemResult]
     references: list[Reference]
     notes: list[str]

@@ -13,12 +13,12 @@ from pydantic import BaseModel
 
 from ifnscope.case.facts import PRESENT, Facts
 from ifnscope.criteria.base import (
-    Change,
     Expr,
     ItemResult,
     RuleModel,
     RulesHeader,
     WhatIf,
+    WhatIfChange,
     evaluate,
     item_result,
     load_rules,
@@ -69,7 +69,7 @@ class SliccResult(BaseModel):
     route: str | None
     nephritis_route_met: bool
     unknowns_that_could_change_classification: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     items: list[ItemResult]
     references: list[Reference]
 

@@ -37,7 +37,7 @@ from ifnscope.clinical.screening import TEST_STATUS_WORDS
 from ifnscope.clinical.therapy import on_ifn_pathway
 from ifnscope.clinical.triggers import STATUS_WORDS as TRIGGER_STATUS_WORDS
 from ifnscope.criteria import CRITERIA_SETS
-from ifnscope.criteria.base import Change, ItemResult
+from ifnscope.criteria.base import ItemResult, WhatIfChange
 from ifnscope.errors import ReportError
 from ifnscope.provenance import CONFIDENCE_WORDS, Reference
 from ifnscope.report.terminal import all_references
@@ -366,9 +366,9 @@ def _item_rows(
     return rows, ("Other items: " + "; ".join(rest) + ".") if rest else ""
 
 
-def _what_if(changes: list[Change]) -> list[dict[str, str]]:
+def _what_if(changes: list[WhatIfChange]) -> list[dict[str, str]]:
     """What-if changes grouped by the result they would give (one line per result)."""
-    by_result: dict[str, list[Change]] = {}
+    by_result: dict[str, list[WhatIfChange]] = {}
     for c in changes:
         by_result.setdefault(c.result, []).append(c)
     return [
