@@ -13,10 +13,10 @@ the engine again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -105,6 +105,35 @@ class WhatIfChange(BaseModel):
     record_at: str
     if_value: TriValue = PRESENT
     result: str
+
+
+class CriteriaResult(BaseModel):
+    """What every criteria result offers its consumers, whatever its own JSON keys.
+
+    * :attr:`met`: does the case meet the set (the one definition of "classified" per set, from
+      :meth:`met_in`, which reads the result's JSON keys so a stored assessment answers the same);
+    * :attr:`decisive_unknowns`: the unrecorded facts that would change the result if present,
+      the Python accessor for the JSON's ``unknowns_that_could_change_category`` /
+      ``_classification`` / ``_result`` (IIM: category and subgroup together).
+
+    No fields are declared here, so each result keeps its own JSON key order.
+    """
+
+    if TYPE_CHECKING:  # every subclass declares it as a field; not here, to keep the key order
+        what_if: list[WhatIfChange]
+
+    @classmethod
+    def met_in(cls, values: Mapping[str, Any]) -> bool:
+        """Does a result, given as its fields or its JSON form, meet the criteria set?"""
+        raise NotImplementedError(cls.__name__)
+
+    @property
+    def met(self) -> bool:
+        return self.met_in(self.__dict__)
+
+    @property
+    def decisive_unknowns(self) -> list[str]:
+        return list(dict.fromkeys(c.fact for c in self.what_if))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from pydantic import BaseModel
 
 from ifnscope.case.facts import Facts
 from ifnscope.criteria.base import (
+    CriteriaResult,
     Expr,
     ItemResult,
     RuleModel,
@@ -62,7 +65,7 @@ class ClassificationCutOffResult(BaseModel):
     reference: Reference
 
 
-class DleResult(BaseModel):
+class DleResult(CriteriaResult):
     id: str
     title: str
     score: int
@@ -73,6 +76,11 @@ class DleResult(BaseModel):
     what_if: list[WhatIfChange]
     items: list[ItemResult]
     references: list[Reference]
+
+    @classmethod
+    def met_in(cls, values: Mapping[str, Any]) -> bool:
+        """Meets the classification cut-off of 5 points (Elman 2020; ≥7 is the more specific one)."""
+        return bool(values.get("meets_5"))
 
 
 @dataclass(frozen=True)

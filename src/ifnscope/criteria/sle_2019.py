@@ -7,14 +7,16 @@ and a total of 10 or more, with the ANA entry criterion met. Rules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from ifnscope.case.facts import PRESENT, Facts, TriValue
 from ifnscope.criteria.base import (
+    CriteriaResult,
     Expr,
     ItemResult,
     RuleModel,
@@ -70,7 +72,7 @@ class DomainResult(BaseModel):
     points: int
 
 
-class SleResult(BaseModel):
+class SleResult(CriteriaResult):
     id: str
     title: str
     use_when: str
@@ -87,6 +89,11 @@ class SleResult(BaseModel):
     items: list[ItemResult]
     references: list[Reference]
     notes: list[str]
+
+    @classmethod
+    def met_in(cls, values: Mapping[str, Any]) -> bool:
+        """Classified: entry criterion, at least one clinical item and a score of 10 or more."""
+        return bool(values.get("classified"))
 
 
 @dataclass(frozen=True)

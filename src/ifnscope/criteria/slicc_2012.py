@@ -6,13 +6,14 @@ biopsy-proven lupus nephritis with ANA or anti-dsDNA. Rules: ``data/criteria/sli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-
-from pydantic import BaseModel
+from typing import Any
 
 from ifnscope.case.facts import PRESENT, Facts
 from ifnscope.criteria.base import (
+    CriteriaResult,
     Expr,
     ItemResult,
     RuleModel,
@@ -59,7 +60,7 @@ def rules() -> Rules:
     return load_rules("slicc_2012.yaml", Rules)
 
 
-class SliccResult(BaseModel):
+class SliccResult(CriteriaResult):
     id: str
     title: str
     use_when: str
@@ -72,6 +73,11 @@ class SliccResult(BaseModel):
     what_if: list[WhatIfChange]
     items: list[ItemResult]
     references: list[Reference]
+
+    @classmethod
+    def met_in(cls, values: Mapping[str, Any]) -> bool:
+        """Classified by either route (four criteria with one of each kind, or nephritis)."""
+        return bool(values.get("classified"))
 
 
 @dataclass(frozen=True)

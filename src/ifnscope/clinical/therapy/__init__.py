@@ -21,6 +21,7 @@ from __future__ import annotations
 from ifnscope.clinical.therapy.context import (
     TherapyContext,
     activity_score,
+    build_context,
     context_from,
     muscle_involvement,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "agent_classes",
     "agent_for",
     "approval_text",
+    "build_context",
     "context_from",
     "diseases_of",
     "eligibility_note",

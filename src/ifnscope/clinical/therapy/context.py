@@ -2,7 +2,8 @@
 
 :class:`TherapyContext` is the input of :func:`ifnscope.clinical.therapy.evaluate`; a caller may
 build one by hand, or :func:`context_from` builds it from an assessment's criteria results (the
-picture, via :mod:`ifnscope.clinical.picture`), its activity scores and the case's muscle findings.
+picture, via :mod:`ifnscope.clinical.picture`), its activity scores and the case's muscle findings;
+:func:`build_context` does the same from a picture already read.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ifnscope.case.model import Case
 from ifnscope.clinical.base import Picture
+from ifnscope.clinical.picture import DiseasePicture, disease_picture
 
 
 class TherapyContext(BaseModel):
@@ -81,48 +83,21 @@ def muscle_involvement(case: Case) -> Literal["present", "absent", "unknown"]:
     return "unknown"
 
 
-_DM_SUBGROUPS = {"dermatomyositis", "amyopathic_dermatomyositis", "juvenile_dermatomyositis"}
-
-
-def context_from(case: Case, assessment: Any) -> TherapyContext:
-    """A therapy context from an :class:`ifnscope.assessment.Assessment` (classification-based picture).
-
-    Dermatomyositis when the IIM criteria classify (probable or definite) with a DM subgroup or
-    Sontheimer gives a CADM category; lupus when SLE 2019 or SLICC classify or DLE 2020 reaches 5;
-    indeterminate when both or neither.
-    """
-    crit = _get(assessment, "criteria") or {}
-    classified: list[str] = []
-    dm = lupus = False
-    iim = crit.get("eular_acr_iim_2017")
-    if iim is not None and iim.category in ("probable", "definite"):
-        sub = (iim.subgroup or "").replace("_", " ")
-        classified.append(f"{iim.category} IIM (score {iim.score:g})" + (f": {sub}" if sub else ""))
-        dm = dm or (iim.subgroup in _DM_SUBGROUPS)
-    cadm = crit.get("sontheimer_cadm")
-    if cadm is not None and cadm.category in ("amyopathic", "hypomyopathic", "premyopathic"):
-        classified.append(f"Sontheimer: {cadm.category}")
-        dm = True
-    sle = crit.get("eular_acr_sle_2019")
-    if sle is not None and sle.classified:
-        classified.append(f"2019 EULAR/ACR SLE (score {sle.score})")
-        lupus = True
-    slicc = crit.get("slicc_2012")
-    if slicc is not None and slicc.classified:
-        classified.append("SLICC 2012 SLE")
-        lupus = True
-    dle = crit.get("dle_2020")
-    if dle is not None and dle.meets_5:
-        classified.append(f"2020 DLE criteria (score {dle.score})")
-        lupus = True
-    picture: Picture = (
-        "dermatomyositis" if dm and not lupus else "lupus" if lupus and not dm else "indeterminate"
-    )
-    activity = getattr(assessment, "activity", None)
+def build_context(case: Case, picture: DiseasePicture, activity: Any) -> TherapyContext:
+    """A therapy context from the disease picture, the activity scores (``assessment.activity``
+    in any shape :func:`activity_score` reads) and the case's muscle findings."""
     return TherapyContext(
-        picture=picture,
-        classified_as=classified,
+        picture=picture.ladder,
+        classified_as=list(picture.classified_as),
         cdasi_activity=activity_score(activity, "cdasi"),
         clasi_activity=activity_score(activity, "clasi"),
         muscle_involvement=muscle_involvement(case),
     )
+
+
+def context_from(case: Case, assessment: Any) -> TherapyContext:
+    """A therapy context from an :class:`ifnscope.assessment.Assessment`: the ladder follows the
+    classifications alone (:func:`ifnscope.clinical.picture.disease_picture`, without the skin
+    picture the assessment falls back on when they leave it indeterminate)."""
+    criteria = _get(assessment, "criteria") or {}
+    return build_context(case, disease_picture(criteria), getattr(assessment, "activity", None))
