@@ -160,6 +160,8 @@ def _labels(bands: Bands) -> dict[str, str]:
 
 def band_cut_off_result(rule: BandCutOffRule, bands: Bands, low: int, high: int) -> BandCutOffResult:
     labels = _labels(bands)
+    band: str | None
+    could: list[str]
     if high < rule.value:
         band, could = rule.below, []
         text = f"{labels[band]} by the {rule.label} ({rule.value})"

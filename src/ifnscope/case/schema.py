@@ -36,7 +36,7 @@ def case_json_schema() -> dict[str, Any]:
     sees only the normalised types: a muscle biopsy may be the word ``not_done``, and an
     ANA titre may be written ``"1:160"``.
     """
-    schema = _published_names(Case.model_json_schema(mode="validation"))
+    schema: dict[str, Any] = _published_names(Case.model_json_schema(mode="validation"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_ID
     schema["description"] = (

@@ -20,13 +20,13 @@ from pydantic import BaseModel, Field
 
 from ifnscope.case.facts import PRESENT, UNKNOWN, Facts, TriValue, known_fact_names
 from ifnscope.clinical.base import Disease, Picture
-from ifnscope.criteria.base import Expr, RuleModel, WhatIf, WhatIfChange, because, check_expr, evaluate
+from ifnscope.criteria.base import Expr, WhatIf, WhatIfChange, because, check_expr, evaluate
 from ifnscope.data import load_table
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 Tier = Literal["criteria", "specific", "supportive"]
 _STRONG: tuple[Tier, ...] = ("criteria", "specific")
-_OTHER: dict[str, Disease] = {"dermatomyositis": "lupus", "lupus": "dermatomyositis"}
+_OTHER: dict[Disease, Disease] = {"dermatomyositis": "lupus", "lupus": "dermatomyositis"}
 
 
 class Feature(RuleModel):

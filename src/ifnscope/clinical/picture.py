@@ -36,9 +36,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
-from ifnscope.clinical.base import Picture
+from ifnscope.clinical.base import Picture, YesNoUnknown
 from ifnscope.criteria.base import CriteriaResult
 from ifnscope.criteria.cadm import CADM_CATEGORIES, PROVISIONAL, CadmResult
 from ifnscope.criteria.dle_2020 import DleResult
@@ -46,7 +46,7 @@ from ifnscope.criteria.iim_2017 import DM_SUBGROUPS, OTHER_SUBGROUPS, IimResult
 from ifnscope.criteria.sle_2019 import SleResult
 from ifnscope.criteria.slicc_2012 import SliccResult
 
-Myositis = Literal["yes", "no", "unknown"]
+Myositis = YesNoUnknown
 
 _R = TypeVar("_R", bound=CriteriaResult)
 

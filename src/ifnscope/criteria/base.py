@@ -14,6 +14,7 @@ the engine again.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -37,7 +38,7 @@ def evaluate(expr: Expr, facts: Facts) -> TriValue:
     ((op, arg),) = expr.items()
     if op == "not":
         v = evaluate(arg, facts)
-        return {PRESENT: ABSENT, ABSENT: PRESENT}.get(v, UNKNOWN)  # type: ignore[return-value]
+        return {PRESENT: ABSENT, ABSENT: PRESENT}.get(v, UNKNOWN)
     if op == "not_shown":  # "in the absence of X" read on recorded evidence: X not present
         return ABSENT if evaluate(arg, facts) == PRESENT else PRESENT
     values = [evaluate(e, facts) for e in arg]
@@ -62,7 +63,7 @@ def fact_names(expr: Expr) -> list[str]:
     return fact_names(arg)
 
 
-def check_expr(expr: Any, known: set[str], where: str) -> None:
+def check_expr(expr: Any, known: AbstractSet[str], where: str) -> None:
     """Validate a rule expression from a data file against the known fact names."""
     if isinstance(expr, str):
         if expr not in known:
@@ -165,6 +166,8 @@ def item_result(
     """
     status = evaluate(when, facts)
     if not explain:
+        # Duck-typed on purpose: the re-runs read only id, status, points, counted and domain, and
+        # building the pydantic model for each would cost more than the rules themselves.
         return FastItem(id, status, points, status == PRESENT, domain)  # type: ignore[return-value]
     return ItemResult(
         id=id,
@@ -182,7 +185,7 @@ def item_result(
 def with_counted(item: ItemResult, counted: bool) -> ItemResult:
     """The same item with its ``counted`` flag set (e.g. only the best item of a domain)."""
     if isinstance(item, FastItem):
-        return replace(item, counted=counted)  # type: ignore[return-value]
+        return replace(item, counted=counted)
     return item.model_copy(update={"counted": counted})
 
 

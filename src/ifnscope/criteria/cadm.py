@@ -21,7 +21,6 @@ from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Facts
 from ifnscope.criteria.base import (
     CriteriaResult,
     Expr,
-    RuleModel,
     RulesHeader,
     WhatIf,
     WhatIfChange,
@@ -29,7 +28,7 @@ from ifnscope.criteria.base import (
     evaluate,
     load_rules,
 )
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 Category = Literal["amyopathic", "hypomyopathic", "premyopathic", "not_applicable", "undetermined"]
 # CADM proper (Gerami 2006, A: ADM or HDM, after 6 months of skin disease); premyopathic is the

@@ -14,7 +14,6 @@ from ifnscope.criteria.base import (
     CriteriaResult,
     Expr,
     ItemResult,
-    RuleModel,
     RulesHeader,
     WhatIf,
     WhatIfChange,
@@ -22,7 +21,7 @@ from ifnscope.criteria.base import (
     load_rules,
 )
 from ifnscope.errors import DataError
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 
 class Item(RuleModel):

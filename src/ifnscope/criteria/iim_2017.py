@@ -21,7 +21,6 @@ from ifnscope.criteria.base import (
     CriteriaResult,
     Expr,
     ItemResult,
-    RuleModel,
     RulesHeader,
     WhatIf,
     WhatIfChange,
@@ -31,7 +30,7 @@ from ifnscope.criteria.base import (
     load_rules,
 )
 from ifnscope.errors import DataError
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 Column = Literal["no_biopsy", "biopsy"]
 Category = Literal["definite", "probable", "possible", "not_met"]

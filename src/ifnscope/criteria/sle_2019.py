@@ -19,7 +19,6 @@ from ifnscope.criteria.base import (
     CriteriaResult,
     Expr,
     ItemResult,
-    RuleModel,
     RulesHeader,
     WhatIf,
     WhatIfChange,
@@ -29,7 +28,7 @@ from ifnscope.criteria.base import (
     load_rules,
     with_counted,
 )
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 
 class Item(RuleModel):

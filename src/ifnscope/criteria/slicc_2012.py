@@ -16,7 +16,6 @@ from ifnscope.criteria.base import (
     CriteriaResult,
     Expr,
     ItemResult,
-    RuleModel,
     RulesHeader,
     WhatIf,
     WhatIfChange,
@@ -24,7 +23,7 @@ from ifnscope.criteria.base import (
     item_result,
     load_rules,
 )
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 
 class Item(RuleModel):

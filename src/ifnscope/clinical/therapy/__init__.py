@@ -58,6 +58,7 @@ from ifnscope.clinical.therapy.knowledge import (
 )
 from ifnscope.clinical.therapy.results import (
     DISCLAIMER,
+    ApprovalCode,
     EligibilityNote,
     HistoryEntry,
     Option,
@@ -74,6 +75,7 @@ __all__ = [
     "KB_FILE",
     "Agent",
     "Approval",
+    "ApprovalCode",
     "Caution",
     "Disease",
     "DiseaseInfo",

@@ -29,6 +29,7 @@ from ifnscope.clinical.therapy.knowledge import (
     trial_text,
 )
 from ifnscope.clinical.therapy.results import (
+    ApprovalCode,
     EligibilityNote,
     HistoryEntry,
     Option,
@@ -199,7 +200,7 @@ def eligibility_note(
     )
 
 
-def _approval_status(agent: Agent, diseases: list[Disease]) -> tuple[str, str]:
+def _approval_status(agent: Agent, diseases: list[Disease]) -> tuple[str, ApprovalCode]:
     kb = knowledge_base()
     if agent.kind != "drug":
         return "not applicable (not a drug)", "not_applicable"
@@ -213,7 +214,7 @@ def _approval_status(agent: Agent, diseases: list[Disease]) -> tuple[str, str]:
         text = "; ".join(approval_text(a) for a in here)
         if "lupus" in diseases and not any({"cle", "dle"} & set(a.covers) for a in here):
             text += "; no approval for cutaneous lupus itself was found (the approvals read cover SLE)"
-        code = "approved_for_indication"
+        code: ApprovalCode = "approved_for_indication"
     elif others:
         text = f"not approved for {short}; " + "; ".join(approval_text(a) for a in others)
         code = "approved_other_indication"
@@ -298,7 +299,7 @@ def _option(
         pathway_level=agent.pathway.level,
         pathway_label=kb.level_label(agent.pathway.level),
         approval_status=status,
-        approval_code=code,  # type: ignore[arg-type]
+        approval_code=code,
         key_trial=trial_text(trials[0]) if trials else None,
         trials=[trial_text(t) for t in trials],
         eligibility=eligibility,
@@ -379,8 +380,8 @@ def _flags(
 ) -> list[Flag]:
     kb = knowledge_base()
     flags: list[Flag] = []
-    if context.picture in ("dermatomyositis", "lupus"):
-        disease: Disease = context.picture  # type: ignore[assignment]
+    if context.picture != "indeterminate":
+        disease: Disease = context.picture
         if not any("antimalarial" in h.classes for h in history):
             spec = kb.flags["no_antimalarial_tried"]
             recorded = ", ".join(h.recorded_as for h in history)

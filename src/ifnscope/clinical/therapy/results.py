@@ -18,6 +18,9 @@ DISCLAIMER = (
     "treatment decision remains the clinician's."
 )
 
+ApprovalCode = Literal[
+    "approved_for_indication", "approved_other_indication", "not_approved", "not_applicable"
+]
 StatusCode = Literal[
     "inadequate_response", "partial_response", "responded", "intolerant", "too_early", "response_not_recorded"
 ]
@@ -78,9 +81,7 @@ class Option(BaseModel):
     pathway_level: Level
     pathway_label: str
     approval_status: str
-    approval_code: Literal[
-        "approved_for_indication", "approved_other_indication", "not_approved", "not_applicable"
-    ]
+    approval_code: ApprovalCode
     key_trial: str | None
     trials: list[str]
     eligibility: list[EligibilityNote]
