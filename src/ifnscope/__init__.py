@@ -8,12 +8,15 @@ with its citation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "assess", "load_case"]
 
 
-def __getattr__(name: str):  # lazy: keep `import ifnscope` (and CLI start-up) cheap
+def __getattr__(name: str) -> Callable[..., Any]:  # lazy: keep `import ifnscope` (and CLI start-up) cheap
     if name == "load_case":
         from ifnscope.case.reader import load_case
 

@@ -8,8 +8,7 @@ trigger screen, the myositis classification for cancer screening).
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +21,8 @@ from ifnscope.case.model import Case
 from ifnscope.clinical import differential, screening, therapy, triggers
 from ifnscope.clinical.base import Flag
 from ifnscope.clinical.differential import DifferentialResult
+from ifnscope.clinical.picture import disease_picture
+from ifnscope.data import rules_version
 from ifnscope.clinical.screening import ScreeningResult
 from ifnscope.clinical.therapy import TherapyResult
 from ifnscope.clinical.triggers import TriggerOut, TriggerResult
@@ -71,6 +72,10 @@ class UnknownImpact(BaseModel):
 class Assessment(BaseModel):
     format: str = ASSESSMENT_FORMAT
     ifnscope_version: str = __version__
+    rules_version: str = Field(
+        default_factory=rules_version,
+        description="The rules that made this assessment: the ifnscope version and a hash of its data files",
+    )
     case_id: str
     title: str | None
     disclaimer: str = DISCLAIMER
@@ -145,7 +150,7 @@ def assess(case: Case) -> Assessment:
 
     impacts: dict[str, UnknownImpact] = {}
     for key, result in criteria.items():
-        for ch in getattr(result, "what_if", []):
+        for ch in result.what_if:
             imp = impacts.setdefault(
                 ch.fact, UnknownImpact(fact=ch.fact, label=ch.label, record_at=ch.record_at, would_change=[])
             )
@@ -153,20 +158,17 @@ def assess(case: Case) -> Assessment:
 
     picture = differential.evaluate_facts(facts)
     trig = triggers.evaluate(case, picture.favours)
-    myositis, dm, cadm = _myositis(criteria)
+    disease = disease_picture(criteria, skin_picture=picture.favours)
     screen = screening.evaluate(
-        case, facts, myositis=myositis, dermatomyositis=dm, cadm=cadm, picture=picture.favours
+        case,
+        facts,
+        myositis=disease.myositis,
+        dermatomyositis=disease.dermatomyositis,
+        cadm=disease.clinically_amyopathic,
+        picture=picture.favours,
     )
     activity = evaluate_activity(case)
-    context = therapy.context_from(case, SimpleNamespace(criteria=criteria, activity=activity))
-    if context.picture == "indeterminate" and picture.favours != "indeterminate":
-        # Not classified either way: the treatment ladder follows what the skin picture favours.
-        context = context.model_copy(
-            update={
-                "classified_as": [*context.classified_as, f"skin picture favours {picture.favours}"],
-                "picture": picture.favours,
-            }
-        )
+    context = therapy.build_context(case, disease, activity)
     treatment = therapy.evaluate(case, context)
 
     return Assessment(
@@ -190,24 +192,3 @@ def assess(case: Case) -> Assessment:
         activity=activity,
         therapy=treatment,
     )
-
-
-def _myositis(criteria: dict[str, Any]) -> tuple[Literal["yes", "no", "unknown"], bool | None, bool | None]:
-    """Is the case an IIM, is it dermatomyositis, is it clinically amyopathic (None: undecided)?"""
-    iim, cadm = criteria["eular_acr_iim_2017"], criteria["sontheimer_cadm"]
-    is_cadm = {"amyopathic": True, "hypomyopathic": True, "not_applicable": False}.get(cadm.category)
-    if iim.category in ("probable", "definite") or is_cadm:
-        myositis: Literal["yes", "no", "unknown"] = "yes"
-    elif iim.category == "possible" or cadm.category in ("premyopathic", "undetermined"):
-        myositis = "unknown"
-    else:
-        myositis = "no"
-    dm_subgroups = {"dermatomyositis", "amyopathic_dermatomyositis", "juvenile_dermatomyositis"}
-    other_subgroups = {"polymyositis", "inclusion_body_myositis", "juvenile_myositis_other"}
-    if iim.subgroup in dm_subgroups or is_cadm:
-        dm: bool | None = True
-    elif iim.subgroup in other_subgroups:
-        dm = False
-    else:
-        dm = None
-    return myositis, dm, is_cadm

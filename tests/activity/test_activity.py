@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from ifnscope.activity import ActivityResult, Scores, compare, evaluate
-from ifnscope.activity.base import IndexRules, cdasi_rules, clasi_rules, load_index
+from ifnscope.activity.rules import IndexRules, cdasi_rules, clasi_rules, load_index
 from ifnscope.case.reader import load_case, validate_case
 from ifnscope.data import load_yaml, sources
 from ifnscope.errors import CaseValidationError, DataError, Issue

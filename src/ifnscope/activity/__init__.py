@@ -5,7 +5,9 @@ the earlier visit in ``activity.baseline``; :func:`compare` does the comparison 
 alone (for a registry). Rule tables: ``data/activity/cdasi.yaml`` and ``clasi.yaml``.
 
 Nothing here imports :mod:`ifnscope.case` at run time: the case model builds its
-``activity`` models from the same tables (:mod:`ifnscope.activity.base`).
+``activity`` models from the same tables (:mod:`ifnscope.activity.rules`).
+The parts: ``rules`` (table models), ``results`` (result models), ``scoring`` (the shared
+scorer), ``cdasi``/``clasi`` (one index each) and ``compare`` (change between visits).
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from ifnscope.activity import cdasi as _cdasi
 from ifnscope.activity import clasi as _clasi
-from ifnscope.activity.base import Result
 from ifnscope.activity.cdasi import CdasiResult
 from ifnscope.activity.clasi import ClasiResult
 from ifnscope.activity.compare import ActivityChange, ChangeVerdict, IndexChange, Scores, compare
+from ifnscope.activity.results import Result
 
 if TYPE_CHECKING:
     from ifnscope.case.model import Case

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ifnscope.activity.base import IndexResult, cdasi_rules, evaluate_index
+from ifnscope.activity.results import IndexResult
+from ifnscope.activity.rules import cdasi_rules
+from ifnscope.activity.scoring import evaluate_index
 
 
 class CdasiResult(IndexResult):
@@ -17,5 +19,5 @@ class CdasiResult(IndexResult):
 
 
 def evaluate(entry: Any) -> CdasiResult:
-    """Score a case's ``activity.cdasi`` entry (a :class:`ifnscope.case.activity.Cdasi`)."""
+    """Score a case's ``activity.cdasi`` entry (a :class:`ifnscope.case.activity_section.Cdasi`)."""
     return CdasiResult(**evaluate_index(cdasi_rules(), entry))

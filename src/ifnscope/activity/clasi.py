@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ifnscope.activity.base import IndexResult, clasi_rules, evaluate_index
+from ifnscope.activity.results import IndexResult
+from ifnscope.activity.rules import clasi_rules
+from ifnscope.activity.scoring import evaluate_index
 
 
 class ClasiResult(IndexResult):
@@ -21,7 +23,7 @@ class ClasiResult(IndexResult):
 
 
 def evaluate(entry: Any) -> ClasiResult:
-    """Score a case's ``activity.clasi`` entry (a :class:`ifnscope.case.activity.Clasi`)."""
+    """Score a case's ``activity.clasi`` entry (a :class:`ifnscope.case.activity_section.Clasi`)."""
     rules = clasi_rules()
     flag = getattr(entry, rules.multiplier.flag) if rules.multiplier is not None else None
     return ClasiResult(**evaluate_index(rules, entry), dyspigmentation_doubled=flag)

@@ -17,27 +17,20 @@ Rules (each verdict carries its reference):
   percentage-change formula could not be verified.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import product
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
-from ifnscope.activity.base import (
-    ChangeRule,
-    CombinedRule,
-    IndexRules,
-    Range,
-    Result,
-    cdasi_rules,
-    clasi_rules,
-)
+from ifnscope.activity.results import Range, Result
+from ifnscope.activity.rules import ChangeRule, CombinedRule, IndexRules, cdasi_rules, clasi_rules
 from ifnscope.provenance import Reference
 
 Outcome = Literal["improved", "worsened", "no_important_change", "not_met", "not_applicable", "undetermined"]
 
 # Outcomes along the scale, for filling in what lies between two ends of a range.
-_ORDER = {"improved": 0, "no_important_change": 1, "not_met": 1, "worsened": 2}
+_ORDER: dict[Outcome, int] = {"improved": 0, "no_important_change": 1, "not_met": 1, "worsened": 2}
 OUTCOME_WORDS = {
     "improved": "improved",
     "worsened": "worsened",
@@ -81,7 +74,7 @@ class ChangeVerdict(Result):
     id: str
     label: str
     outcome: Outcome
-    could_be: list[str]
+    could_be: list[Outcome]
     why: str
     references: list[Reference]
     unverified: str | None
@@ -126,9 +119,9 @@ class ActivityChange(Result):
 # ------------------------------------------------------------------------------ one rule
 
 
-def _exact(rule: ChangeRule, short: str, b: int, f: int) -> tuple[str, str]:
+def _exact(rule: ChangeRule, short: str, b: int, f: int) -> tuple[Outcome, str]:
     """The outcome of one rule for exact scores, with the reason in words."""
-    not_met = "no_important_change" if rule.direction == "both" else "not_met"
+    not_met: Outcome = "no_important_change" if rule.direction == "both" else "not_met"
     if rule.min_baseline is not None and b < rule.min_baseline:
         return "not_applicable", (
             f"assessed only when the baseline {short} activity is ≥{rule.min_baseline}; it was {b}"
@@ -152,7 +145,7 @@ def _exact(rule: ChangeRule, short: str, b: int, f: int) -> tuple[str, str]:
     return not_met, f"changed by {change:+.1f}% (less than {pct}%)"
 
 
-def _combined(results: list[str]) -> str:
+def _combined(results: list[Outcome]) -> Outcome:
     if "improved" in results:
         return "improved"
     if "worsened" in results:
@@ -162,7 +155,9 @@ def _combined(results: list[str]) -> str:
     return "no_important_change"
 
 
-def _over_ranges(fn: Any, b: Range, f: Range) -> tuple[str, list[str], str | None]:
+def _over_ranges(
+    fn: Callable[[int, int], tuple[Outcome, str]], b: Range, f: Range
+) -> tuple[Outcome, list[Outcome], str | None]:
     """An outcome over every (baseline, follow-up) pair in the ranges (monotone in each)."""
     seen = {fn(bb, ff) for bb, ff in product(sorted(set(b)), sorted(set(f)))}
     outcomes = {o for o, _ in seen}
@@ -171,11 +166,11 @@ def _over_ranges(fn: Any, b: Range, f: Range) -> tuple[str, list[str], str | Non
         whys = {w for _, w in seen}
         return only, [], whys.pop() if len(whys) == 1 else None
     ordered = {o for o in outcomes if o in _ORDER}
-    filled = set(outcomes - ordered)
+    filled: set[Outcome] = set(outcomes - ordered)
     if ordered:
         lo, hi = min(_ORDER[o] for o in ordered), max(_ORDER[o] for o in ordered)
-        neutral = "not_met" if "not_met" in ordered else "no_important_change"
-        names = {0: "improved", 1: neutral, 2: "worsened"}
+        neutral: Outcome = "not_met" if "not_met" in ordered else "no_important_change"
+        names: dict[int, Outcome] = {0: "improved", 1: neutral, 2: "worsened"}
         filled |= {names[i] for i in range(lo, hi + 1)}
     could = sorted(filled, key=lambda o: _ORDER.get(o, 3))
     return "undetermined", could, None
@@ -189,7 +184,7 @@ def _verdict(rule: ChangeRule, rules: IndexRules, b: Range, f: Range) -> ChangeV
     return ChangeVerdict(
         id=rule.id,
         label=rule.label,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         could_be=could,
         why=why or _range_why(outcome, could),
         references=refs,
@@ -200,7 +195,7 @@ def _verdict(rule: ChangeRule, rules: IndexRules, b: Range, f: Range) -> ChangeV
 def _combined_verdict(comb: CombinedRule, rules: IndexRules, b: Range, f: Range) -> ChangeVerdict:
     parts = [r for r in rules.change.rules if r.id in comb.any_of]
 
-    def fn(bb: int, ff: int) -> tuple[str, str]:
+    def fn(bb: int, ff: int) -> tuple[Outcome, str]:
         results = [_exact(r, rules.short, bb, ff) for r in parts]
         outcome = _combined([o for o, _ in results])
         return outcome, "; ".join(f"{r.label}: {w}" for r, (_, w) in zip(parts, results, strict=True))
@@ -209,7 +204,7 @@ def _combined_verdict(comb: CombinedRule, rules: IndexRules, b: Range, f: Range)
     return ChangeVerdict(
         id=comb.id,
         label=comb.label,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         could_be=could,
         why=why or _range_why(outcome, could),
         references=[Reference.of(comb.source)],
@@ -217,13 +212,13 @@ def _combined_verdict(comb: CombinedRule, rules: IndexRules, b: Range, f: Range)
     )
 
 
-def _range_why(outcome: str, could: list[str]) -> str:
+def _range_why(outcome: Outcome, could: list[Outcome]) -> str:
     if outcome == "undetermined":
         return "depends on the unscored items: could be " + " or ".join(OUTCOME_WORDS[c] for c in could)
     return f"{OUTCOME_WORDS[outcome]} whatever the unscored items score"
 
 
-def _worsening_note(rules: IndexRules, direction: str, outcome: str, could: list[str]) -> str | None:
+def _worsening_note(rules: IndexRules, direction: str, outcome: Outcome, could: list[Outcome]) -> str | None:
     if direction == "both" and (outcome == "worsened" or "worsened" in could):
         return rules.change.worsening.unverified
     return None

@@ -16,7 +16,7 @@ ck, ldh, ast, alt, aldolase; ``ana_at_least_1_80``, ``ana_positive``; ``c3_low``
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Literal
@@ -160,14 +160,14 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
     antibodies = labs.antibodies.model_dump()
     for key, label in voc.antibodies.items():
         result = antibodies.get(key)
-        value: TriValue = {"positive": PRESENT, "negative": ABSENT}.get(result or "", UNKNOWN)
+        status: TriValue = {"positive": PRESENT, "negative": ABSENT}.get(result or "", UNKNOWN)
         detail = f"recorded {result}" if result else "not recorded"
         put(
             Fact(
                 f"antibody_{key}",
-                value,
+                status,
                 f"{label} positive",
-                "recorded" if value != UNKNOWN else "not_recorded",
+                "recorded" if status != UNKNOWN else "not_recorded",
                 detail,
                 f"labs.antibodies.{key}",
             )
@@ -248,7 +248,7 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
         )
     biopsy = muscle.biopsy
     done = biopsy is not None and biopsy.done
-    features = biopsy.model_dump(exclude={"done"}) if done else {}
+    features = biopsy.model_dump(exclude={"done"}) if biopsy is not None and biopsy.done else {}
     for key, label in voc.muscle_biopsy.items():
         v = features.get(key) if done else None
         if not done:
@@ -282,7 +282,7 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
 
     # Onset age bands (mutually exclusive). Without an onset age, the visit age bounds it.
     onset, age = case.onset.age_years, case.patient.age_years
-    bands = {
+    bands: dict[str, tuple[str, Callable[[float], bool]]] = {
         "onset_age_under_18": ("Age at onset of first symptom below 18 years", lambda a: a < 18),
         "onset_age_18_to_40": ("Age at onset of first symptom ≥18 and <40 years", lambda a: 18 <= a < 40),
         "onset_age_40_or_more": ("Age at onset of first symptom ≥40 years", lambda a: a >= 40),

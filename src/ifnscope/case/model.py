@@ -9,7 +9,7 @@ Every tri-state value defaults to ``None``, which means *not recorded*: unknown,
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ifnscope.case.activity import Activity
+from ifnscope.case.activity_section import Activity
 from ifnscope.case.vocabulary import vocabulary
 
 FORMAT = "ifnscope-case/1"
@@ -34,12 +34,6 @@ StudyResult = Literal["normal", "abnormal", "not_done"]
 ScreeningResult = Literal["negative", "positive", "not_done"]
 
 _V = vocabulary()
-Site = Literal[_V.sites]  # type: ignore[valid-type]
-Morphology = Literal[_V.morphologies]  # type: ignore[valid-type]
-Colour = Literal[_V.colours]  # type: ignore[valid-type]
-OnsetEvent = Literal[_V.onset_after]  # type: ignore[valid-type]
-Response = Literal[_V.medication_response]  # type: ignore[valid-type]
-
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -53,22 +47,57 @@ def _vocab_model(name: str, fields: dict[str, str], value_type: Any, doc: str) -
     return model
 
 
-Findings = _vocab_model(
-    "Findings",
-    {k: f"{v.label}: {v.description}" for k, v in _V.findings.items()},
-    Tri,
-    "Findings: present, absent or unknown. A finding not written is unknown, never absent.",
-)
-Antibodies = _vocab_model("Antibodies", _V.antibodies, AntibodyResult, "Antibody results.")
-History = _vocab_model("History", _V.history, Tri, "Relevant history: present/absent/unknown.")
-SkinBiopsy = _vocab_model("SkinBiopsy", _V.skin_biopsy, Tri, "Skin biopsy features.")
-CancerScreening = _vocab_model(
-    "CancerScreening", _V.cancer_screening, ScreeningResult, "Cancer screening already done."
-)
-_MuscleBiopsyBase = _vocab_model("MuscleBiopsyFeatures", _V.muscle_biopsy, Tri, "Muscle biopsy features.")
+if TYPE_CHECKING:
+    # mypy cannot read data/vocabulary.yaml, so it sees what the vocabulary models are made of: a
+    # word is a string (pydantic checks it against the vocabulary at run time), and a map has one
+    # optional value per word, of the map's value type.
+    Site: TypeAlias = str
+    Morphology: TypeAlias = str
+    Colour: TypeAlias = str
+    OnsetEvent: TypeAlias = str
+    Response: TypeAlias = str
+
+    class Findings(BaseModel):
+        def __getattr__(self, word: str) -> Tri | None: ...
+
+    class Antibodies(BaseModel):
+        def __getattr__(self, word: str) -> AntibodyResult | None: ...
+
+    class History(BaseModel):
+        def __getattr__(self, word: str) -> Tri | None: ...
+
+    class SkinBiopsy(BaseModel):
+        def __getattr__(self, word: str) -> Tri | None: ...
+
+    class CancerScreening(BaseModel):
+        def __getattr__(self, word: str) -> ScreeningResult | None: ...
+
+    class _MuscleBiopsyBase(BaseModel):
+        def __getattr__(self, word: str) -> Tri | None: ...
+
+else:
+    Site = Literal[_V.sites]
+    Morphology = Literal[_V.morphologies]
+    Colour = Literal[_V.colours]
+    OnsetEvent = Literal[_V.onset_after]
+    Response = Literal[_V.medication_response]
+
+    Findings = _vocab_model(
+        "Findings",
+        {k: f"{v.label}: {v.description}" for k, v in _V.findings.items()},
+        Tri,
+        "Findings: present, absent or unknown. A finding not written is unknown, never absent.",
+    )
+    Antibodies = _vocab_model("Antibodies", _V.antibodies, AntibodyResult, "Antibody results.")
+    History = _vocab_model("History", _V.history, Tri, "Relevant history: present/absent/unknown.")
+    SkinBiopsy = _vocab_model("SkinBiopsy", _V.skin_biopsy, Tri, "Skin biopsy features.")
+    CancerScreening = _vocab_model(
+        "CancerScreening", _V.cancer_screening, ScreeningResult, "Cancer screening already done."
+    )
+    _MuscleBiopsyBase = _vocab_model("MuscleBiopsyFeatures", _V.muscle_biopsy, Tri, "Muscle biopsy features.")
 
 
-class MuscleBiopsy(_MuscleBiopsyBase):  # type: ignore[misc, valid-type]
+class MuscleBiopsy(_MuscleBiopsyBase):
     """A muscle biopsy: ``not_done`` in the file, or a map of its features."""
 
     done: bool = Field(default=True, description="False when the file says biopsy: not_done")
@@ -189,7 +218,7 @@ class Labs(BaseModel):
     lupus_nephritis_class: Literal["I", "II", "III", "IV", "V", "VI", "none", "unknown"] | None = Field(
         default=None, description="Renal biopsy ISN/RPS class, or none"
     )
-    antibodies: Antibodies = Field(default_factory=Antibodies)  # type: ignore[valid-type]
+    antibodies: Antibodies = Field(default_factory=Antibodies)
 
     @field_validator("ana_titer")
     @classmethod
@@ -206,8 +235,10 @@ class Muscle(BaseModel):
     )
 
 
-class Patient(BaseModel):
-    model_config = _STRICT
+# The case's ``patient:`` section (not the registry's patient record). No docstring: it would
+# become the schema's description. The published schema keeps the name ``Patient`` (case.schema).
+class CasePatient(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, title="Patient")
     sex: Literal["female", "male", "other", "unknown"] | None = None
     age_years: float | None = Field(default=None, ge=0, le=120, description="Age at this visit")
 
@@ -223,9 +254,7 @@ class Onset(BaseModel):
     skin_disease_months: float | None = Field(
         default=None, ge=0, le=1200, description="Duration of skin disease, in months"
     )
-    after: list[OnsetEvent] = Field(  # type: ignore[valid-type]
-        default_factory=list, description="Events that preceded onset"
-    )
+    after: list[OnsetEvent] = Field(default_factory=list, description="Events that preceded onset")
 
 
 _PARTIAL_DATE = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
@@ -254,7 +283,7 @@ class Medication(BaseModel):
     )
     started: PartialDate | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
     stopped: PartialDate | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
-    response: Response | None = None  # type: ignore[valid-type]
+    response: Response | None = None
     dose: str | None = None
     note: str | None = None
 
@@ -263,7 +292,7 @@ class Medication(BaseModel):
     def _stopped_after_started(cls, stopped: str | None, info: ValidationInfo) -> str | None:
         started = info.data.get("started")
         n = min(len(started or ""), len(stopped or ""))
-        if n and stopped[:n] < started[:n]:  # type: ignore[index]
+        if started and stopped and stopped[:n] < started[:n]:
             raise PydanticCustomError(
                 "date_order",
                 "stopped ({stopped}) is before started ({started})",
@@ -276,9 +305,9 @@ class Lesion(BaseModel):
     """What the clinician saw, in examination-note words; findings are derived from these."""
 
     model_config = _STRICT
-    site: Site  # type: ignore[valid-type]
-    morphology: Morphology  # type: ignore[valid-type]
-    colour: Colour | None = None  # type: ignore[valid-type]
+    site: Site
+    morphology: Morphology
+    colour: Colour | None = None
     scale: bool | None = None
     bilateral: bool | None = None
     note: str | None = None
@@ -293,21 +322,21 @@ class Case(BaseModel):
     id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     title: str | None = None
     source: str | None = Field(default=None, description="Where the case comes from")
-    patient: Patient = Field(default_factory=Patient)
+    patient: CasePatient = Field(default_factory=CasePatient)
     onset: Onset = Field(default_factory=Onset)
-    findings: Findings = Field(default_factory=Findings)  # type: ignore[valid-type]
+    findings: Findings = Field(default_factory=Findings)
     lesions: list[Lesion] = Field(default_factory=list)
     labs: Labs = Field(default_factory=Labs)
     muscle: Muscle = Field(default_factory=Muscle)
-    skin_biopsy: SkinBiopsy = Field(default_factory=SkinBiopsy)  # type: ignore[valid-type]
+    skin_biopsy: SkinBiopsy = Field(default_factory=SkinBiopsy)
     medications: list[Medication] = Field(default_factory=list)
-    history: History = Field(default_factory=History)  # type: ignore[valid-type]
-    cancer_screening: CancerScreening = Field(default_factory=CancerScreening)  # type: ignore[valid-type]
+    history: History = Field(default_factory=History)
+    cancer_screening: CancerScreening = Field(default_factory=CancerScreening)
     activity: Activity | None = Field(default=None, description="CDASI and CLASI scored item by item")
     expected: dict[str, Any] | None = Field(
         default=None, description="Only in test cases: what a correct assessment says"
     )
 
-    def recorded_findings(self) -> dict[str, str]:
+    def recorded_findings(self) -> dict[str, Tri]:
         """Findings written in the file (values other than not-written)."""
         return {k: v for k, v in self.findings.model_dump().items() if v is not None}

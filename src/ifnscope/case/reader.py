@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from ifnscope.case.model import FORMAT, Case
 from ifnscope.errors import (
@@ -23,6 +24,7 @@ from ifnscope.errors import (
     CaseParseError,
     CaseValidationError,
     Issue,
+    IssueCode,
 )
 
 try:
@@ -35,7 +37,7 @@ Loc = tuple[str | int, ...]
 _BOOL_HINT = "YAML reads yes/no/true/false/on/off as true or false; write the word the format expects"
 
 # pydantic error type -> (our stable code, how to describe what was expected)
-_TYPE_CODES: dict[str, str] = {
+_TYPE_CODES: dict[str, IssueCode] = {
     "extra_forbidden": "case.unknown-key",
     "missing": "case.missing-key",
     "literal_error": "case.invalid-value",
@@ -330,7 +332,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> Loc:
     return tuple(out)
 
 
-def _issue_from_pydantic(err: dict[str, Any], lines: dict[Loc, int]) -> Issue:
+def _issue_from_pydantic(err: ErrorDetails, lines: dict[Loc, int]) -> Issue:
     etype: str = err["type"]
     loc = _clean_loc(tuple(err["loc"]))
     got = err.get("input")

@@ -17,6 +17,7 @@ from ifnscope.provenance import Reference
 Disease = Literal["dermatomyositis", "lupus"]
 Picture = Literal["dermatomyositis", "lupus", "indeterminate"]
 Severity = Literal["info", "check", "act"]
+YesNoUnknown = Literal["yes", "no", "unknown"]
 SEVERITY_ORDER: dict[str, int] = {"act": 0, "check": 1, "info": 2}  # act first
 
 

@@ -20,13 +20,13 @@ from pydantic import BaseModel, Field
 
 from ifnscope.case.facts import PRESENT, UNKNOWN, Facts, TriValue, known_fact_names
 from ifnscope.clinical.base import Disease, Picture
-from ifnscope.criteria.base import Change, Expr, RuleModel, WhatIf, because, check_expr, evaluate
+from ifnscope.criteria.base import Expr, WhatIf, WhatIfChange, because, check_expr, evaluate
 from ifnscope.data import load_table
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 Tier = Literal["criteria", "specific", "supportive"]
 _STRONG: tuple[Tier, ...] = ("criteria", "specific")
-_OTHER: dict[str, Disease] = {"dermatomyositis": "lupus", "lupus": "dermatomyositis"}
+_OTHER: dict[Disease, Disease] = {"dermatomyositis": "lupus", "lupus": "dermatomyositis"}
 
 
 class Feature(RuleModel):
@@ -115,7 +115,7 @@ class DifferentialResult(BaseModel):
     not_recorded: list[str] = Field(description="Features not recorded")
     not_discriminating: list[FeatureResult] = Field(description="Present, but seen in both diseases")
     unknowns_that_could_change_verdict: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     tests_that_would_help: list[TestSuggestion]
     rule: str = Field(description="The weighing rule (ifnscope's own, not a published score)")
     rule_reference: Reference

@@ -21,11 +21,11 @@ from pydantic import BaseModel, Field
 from ifnscope.case.facts import PRESENT, UNKNOWN, Facts, known_fact_names
 from ifnscope.case.model import Case
 from ifnscope.case.vocabulary import vocabulary
-from ifnscope.clinical.base import Flag, Picture, Severity
-from ifnscope.criteria.base import RuleModel, check_expr
+from ifnscope.clinical.base import Flag, Picture, Severity, YesNoUnknown
+from ifnscope.criteria.base import check_expr
 from ifnscope.data import load_table
 from ifnscope.errors import DataError
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 # ------------------------------------------------------------------------------ rule tables
 
@@ -184,7 +184,7 @@ class FactorLine(BaseModel):
 
 
 class CancerScreening(BaseModel):
-    applies: Literal["yes", "no", "unknown"]
+    applies: YesNoUnknown
     why: str
     scope: str
     category: None = Field(default=None, description="Not computed: the IMACS feature lists are unverified")
@@ -216,7 +216,7 @@ class ScreeningResult(BaseModel):
 # ---------------------------------------------------------------------------------- engine
 
 
-def _applies(case: Case, myositis: Literal["yes", "no", "unknown"], scope: Scope) -> tuple[str, str]:
+def _applies(case: Case, myositis: YesNoUnknown, scope: Scope) -> tuple[YesNoUnknown, str]:
     onset = case.onset.age_years
     months = case.onset.skin_disease_months
     if myositis == "no":
@@ -224,7 +224,7 @@ def _applies(case: Case, myositis: Literal["yes", "no", "unknown"], scope: Scope
     if onset is not None and onset < scope.adult_from_age:
         return "no", f"juvenile onset (at {onset:g} years): routine cancer screening is not required"
     reasons = []
-    status = "yes"
+    status: YesNoUnknown = "yes"
     if myositis == "unknown":
         status, reasons = "unknown", ["the myopathy classification is not settled"]
     if onset is None:
@@ -267,7 +267,7 @@ def _panel(pid: str, panel: Panel, case: Case) -> PanelResult:
             detail = (detail + "; " if detail else "") + f"{t.sex} only (sex not recorded)"
         if t.note:
             detail = (detail + "; " if detail else "") + t.note
-        status: TestStatus = value if value else "not_recorded"  # type: ignore[assignment]
+        status: TestStatus = value if value else "not_recorded"
         lines.append(TestLine(test=t.test, label=label, status=status, detail=detail))
     applicable = [x for x in lines if x.status != "not_applicable"]
     recorded = [x for x in applicable if x.status in ("negative", "positive")]
@@ -340,7 +340,7 @@ def evaluate(
     case: Case,
     facts: Facts,
     *,
-    myositis: Literal["yes", "no", "unknown"],
+    myositis: YesNoUnknown,
     dermatomyositis: bool | None,
     cadm: bool | None,
     picture: Picture,
@@ -385,7 +385,7 @@ def evaluate(
     refs += [ref for p in panels for ref in p.references]
     refs += [Reference.of(a.source) for a in c.additional] + [Reference.of(c.risk_factors.source)]
     cancer = CancerScreening(
-        applies=applies,  # type: ignore[arg-type]
+        applies=applies,
         why=why,
         scope=" ".join(c.scope.text.split()),
         category_note=(
@@ -406,22 +406,22 @@ def evaluate(
     flags: list[Flag] = []
     positive = []
     unknowns = []
-    for a in lung_rules.risk_antibodies:
-        hits = [n for n in a.facts if facts.value(n) == PRESENT]
+    for ab in lung_rules.risk_antibodies:
+        hits = [n for n in ab.facts if facts.value(n) == PRESENT]
         if hits:
             positive += [facts[n].label for n in hits]
             flags.append(
                 Flag.make(
-                    a.id,
-                    a.severity,
-                    " ".join(a.message.split()),
-                    [Reference.of(s) for s in a.sources],
+                    ab.id,
+                    ab.severity,
+                    " ".join(ab.message.split()),
+                    [Reference.of(s) for s in ab.sources],
                     evidence=[f"{facts[n].label} ({facts[n].detail})" for n in hits],
                 )
             )
         else:
             unknowns += [
-                facts[n].label.replace(" positive", "") for n in a.facts if facts.value(n) == UNKNOWN
+                facts[n].label.replace(" positive", "") for n in ab.facts if facts.value(n) == UNKNOWN
             ]
     features = [facts[n].label for n in lung_rules.risk_features.facts if facts.value(n) == PRESENT]
     ild = facts.value("history_ild")

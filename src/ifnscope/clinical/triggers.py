@@ -26,10 +26,9 @@ from pydantic import BaseModel, Field, model_validator
 from ifnscope.case.model import Case, Medication
 from ifnscope.clinical.base import Disease, Flag, Picture, Severity
 from ifnscope.clinical.drugs import Resolution, all_classes, all_drugs, label_of_class, resolve
-from ifnscope.criteria.base import RuleModel
 from ifnscope.data import load_table
 from ifnscope.errors import DataError
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 Status = Literal["suspected", "possible", "timing_unknown", "outside_window", "after_onset"]
 Strength = Literal["population", "series", "reports"]

@@ -7,83 +7,74 @@ the report iterate over; adding a criteria set means adding a module and one ent
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from pydantic import BaseModel
+from typing import Any, Generic, Protocol, TypeVar
 
 from ifnscope.case.facts import Facts
 from ifnscope.criteria import cadm, dle_2020, iim_2017, sle_2019, slicc_2012
+from ifnscope.criteria.base import CriteriaResult, RulesHeader
+
+R = TypeVar("R", bound=CriteriaResult)
+
+
+class CriteriaModule(Protocol):
+    """What a criteria module offers: its engine and its validated rule table."""
+
+    @property
+    def evaluate_facts(self) -> Callable[[Facts], CriteriaResult]: ...
+
+    @property
+    def rules(self) -> Callable[[], RulesHeader]: ...
 
 
 @dataclass(frozen=True)
-class CriteriaSet:
-    """One criteria set: its JSON key, how to run it, and a one-line verdict for people."""
+class CriteriaSet(Generic[R]):
+    """One criteria set: its JSON key, how to run it, and whether a result meets it.
+
+    Its verdict in words is the presentation model's (``ifnscope.presentation``), written once
+    for every output."""
 
     id: str
-    module: Any
-    verdict: Callable[[Any], str]
+    module: CriteriaModule
+    result_type: type[R]
 
-    def evaluate(self, facts: Facts) -> BaseModel:
-        result: BaseModel = self.module.evaluate_facts(facts)
-        return result
+    def evaluate(self, facts: Facts) -> CriteriaResult:
+        return self.module.evaluate_facts(facts)
+
+    def met(self, result: CriteriaResult | Mapping[str, Any]) -> bool:
+        """Does a result meet the set (classified; CADM amyopathic or hypomyopathic; DLE ≥5)?
+
+        Takes the result or its JSON form (a stored assessment), so no consumer re-derives it.
+        """
+        if isinstance(result, CriteriaResult):
+            return result.met
+        return self.result_type.met_in(result)
 
     @property
     def title(self) -> str:
-        return str(self.module.rules().title)
+        return self.module.rules().title
 
     @property
     def short(self) -> str:
-        return str(self.module.rules().short)
+        return self.module.rules().short
 
     def references(self) -> list[str]:
         return [ref.id for ref in self.module.rules().references]
 
 
-def _iim(r: iim_2017.IimResult) -> str:
-    text = f"{r.category.replace('_', ' ')} IIM, score {r.score:g} (≈{r.probability:.0%})"
-    if r.subgroup:
-        text += f"; subgroup {r.subgroup.replace('_', ' ')}"
-    return text
-
-
-def _sle(r: sle_2019.SleResult) -> str:
-    entry = {
-        "present": "entry criterion met",
-        "absent": "entry criterion not met",
-        "unknown": "entry criterion unknown (ANA not recorded)",
-    }[r.entry_status]
-    return f"{'classified' if r.classified else 'not classified'}; {entry}; score {r.score}"
-
-
-def _slicc(r: slicc_2012.SliccResult) -> str:
-    return (
-        f"{'classified' if r.classified else 'not classified'}; "
-        f"{r.clinical} clinical, {r.immunologic} immunologic"
-    )
-
-
-def _cadm(r: cadm.CadmResult) -> str:
-    return r.category.replace("_", " ")
-
-
-def _dle(r: dle_2020.DleResult) -> str:
-    met = "meets ≥7" if r.meets_7 else ("meets ≥5" if r.meets_5 else "below 5")
-    return f"score {r.score} ({met})"
-
-
-CRITERIA_SETS: dict[str, CriteriaSet] = {
+# Heterogeneous by design: each entry is typed by its own result model.
+CRITERIA_SETS: dict[str, CriteriaSet[Any]] = {
     s.id: s
     for s in (
-        CriteriaSet("eular_acr_iim_2017", iim_2017, _iim),
-        CriteriaSet("sontheimer_cadm", cadm, _cadm),
-        CriteriaSet("eular_acr_sle_2019", sle_2019, _sle),
-        CriteriaSet("slicc_2012", slicc_2012, _slicc),
-        CriteriaSet("dle_2020", dle_2020, _dle),
+        CriteriaSet("eular_acr_iim_2017", iim_2017, iim_2017.IimResult),
+        CriteriaSet("sontheimer_cadm", cadm, cadm.CadmResult),
+        CriteriaSet("eular_acr_sle_2019", sle_2019, sle_2019.SleResult),
+        CriteriaSet("slicc_2012", slicc_2012, slicc_2012.SliccResult),
+        CriteriaSet("dle_2020", dle_2020, dle_2020.DleResult),
     )
 }
 
 
-def evaluate_all(facts: Facts) -> dict[str, BaseModel]:
+def evaluate_all(facts: Facts) -> dict[str, CriteriaResult]:
     return {key: cs.evaluate(facts) for key, cs in CRITERIA_SETS.items()}

@@ -13,10 +13,11 @@ the engine again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -37,7 +38,7 @@ def evaluate(expr: Expr, facts: Facts) -> TriValue:
     ((op, arg),) = expr.items()
     if op == "not":
         v = evaluate(arg, facts)
-        return {PRESENT: ABSENT, ABSENT: PRESENT}.get(v, UNKNOWN)  # type: ignore[return-value]
+        return {PRESENT: ABSENT, ABSENT: PRESENT}.get(v, UNKNOWN)
     if op == "not_shown":  # "in the absence of X" read on recorded evidence: X not present
         return ABSENT if evaluate(arg, facts) == PRESENT else PRESENT
     values = [evaluate(e, facts) for e in arg]
@@ -62,7 +63,7 @@ def fact_names(expr: Expr) -> list[str]:
     return fact_names(arg)
 
 
-def check_expr(expr: Any, known: set[str], where: str) -> None:
+def check_expr(expr: Any, known: AbstractSet[str], where: str) -> None:
     """Validate a rule expression from a data file against the known fact names."""
     if isinstance(expr, str):
         if expr not in known:
@@ -97,7 +98,7 @@ class ItemResult(BaseModel):
     reference: Reference
 
 
-class Change(BaseModel):
+class WhatIfChange(BaseModel):
     """What the result would be if one unknown fact were present."""
 
     fact: str
@@ -105,6 +106,35 @@ class Change(BaseModel):
     record_at: str
     if_value: TriValue = PRESENT
     result: str
+
+
+class CriteriaResult(BaseModel):
+    """What every criteria result offers its consumers, whatever its own JSON keys.
+
+    * :attr:`met`: does the case meet the set (the one definition of "classified" per set, from
+      :meth:`met_in`, which reads the result's JSON keys so a stored assessment answers the same);
+    * :attr:`decisive_unknowns`: the unrecorded facts that would change the result if present,
+      the Python accessor for the JSON's ``unknowns_that_could_change_category`` /
+      ``_classification`` / ``_result`` (IIM: category and subgroup together).
+
+    No fields are declared here, so each result keeps its own JSON key order.
+    """
+
+    if TYPE_CHECKING:  # every subclass declares it as a field; not here, to keep the key order
+        what_if: list[WhatIfChange]
+
+    @classmethod
+    def met_in(cls, values: Mapping[str, Any]) -> bool:
+        """Does a result, given as its fields or its JSON form, meet the criteria set?"""
+        raise NotImplementedError(cls.__name__)
+
+    @property
+    def met(self) -> bool:
+        return self.met_in(self.__dict__)
+
+    @property
+    def decisive_unknowns(self) -> list[str]:
+        return list(dict.fromkeys(c.fact for c in self.what_if))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +166,8 @@ def item_result(
     """
     status = evaluate(when, facts)
     if not explain:
+        # Duck-typed on purpose: the re-runs read only id, status, points, counted and domain, and
+        # building the pydantic model for each would cost more than the rules themselves.
         return FastItem(id, status, points, status == PRESENT, domain)  # type: ignore[return-value]
     return ItemResult(
         id=id,
@@ -153,7 +185,7 @@ def item_result(
 def with_counted(item: ItemResult, counted: bool) -> ItemResult:
     """The same item with its ``counted`` flag set (e.g. only the best item of a domain)."""
     if isinstance(item, FastItem):
-        return replace(item, counted=counted)  # type: ignore[return-value]
+        return replace(item, counted=counted)
     return item.model_copy(update={"counted": counted})
 
 
@@ -210,13 +242,15 @@ class WhatIf(Generic[R]):
         }
         self.explained = engine(facts, explain=True)
 
-    def changes(self, key: Callable[[R], Hashable], describe: Callable[[R], str]) -> list[Change]:
+    def changes(self, key: Callable[[R], Hashable], describe: Callable[[R], str]) -> list[WhatIfChange]:
         base = key(self.base)
         out = []
         for name, alt in self.alternatives.items():
             if key(alt) != base:
                 f = self.facts[name]
-                out.append(Change(fact=name, label=f.label, record_at=f.record_at, result=describe(alt)))
+                out.append(
+                    WhatIfChange(fact=name, label=f.label, record_at=f.record_at, result=describe(alt))
+                )
         return out
 
 

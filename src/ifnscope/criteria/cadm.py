@@ -10,17 +10,31 @@ rather than a guess. Rules: ``data/criteria/cadm.yaml``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Facts
-from ifnscope.criteria.base import Change, Expr, RuleModel, RulesHeader, WhatIf, because, evaluate, load_rules
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.criteria.base import (
+    CriteriaResult,
+    Expr,
+    RulesHeader,
+    WhatIf,
+    WhatIfChange,
+    because,
+    evaluate,
+    load_rules,
+)
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 Category = Literal["amyopathic", "hypomyopathic", "premyopathic", "not_applicable", "undetermined"]
+# CADM proper (Gerami 2006, A: ADM or HDM, after 6 months of skin disease); premyopathic is the
+# provisional category before 6 months (a secondary table key, B).
+CADM_CATEGORIES: tuple[Category, ...] = ("amyopathic", "hypomyopathic")
+PROVISIONAL: Category = "premyopathic"
 
 
 class Condition(RuleModel):
@@ -62,7 +76,7 @@ class Step(BaseModel):
     reference: Reference
 
 
-class CadmResult(BaseModel):
+class CadmResult(CriteriaResult):
     id: str
     title: str
     category: Category
@@ -70,9 +84,14 @@ class CadmResult(BaseModel):
     steps: list[Step]
     to_decide: list[str]
     unknowns_that_could_change_category: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     not_applied: list[str]
     references: list[Reference]
+
+    @classmethod
+    def met_in(cls, values: Mapping[str, Any]) -> bool:
+        """CADM: amyopathic or hypomyopathic (Gerami 2006). Premyopathic is provisional: not met."""
+        return values.get("category") in CADM_CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -162,7 +181,7 @@ def evaluate_facts(facts: Facts) -> CadmResult:
         what_if=changes,
         # the unverified exclusions matter only where a CADM category was given
         not_applied=[" ".join(t.split()) for t in r.not_applied]
-        if core.category in ("amyopathic", "hypomyopathic", "premyopathic")
+        if core.category in (*CADM_CATEGORIES, PROVISIONAL)
         else [],
         references=[Reference.of(s) for s in [*r.references, r.premyopathic.source]],
     )

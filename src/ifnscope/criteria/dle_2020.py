@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from pydantic import BaseModel
 
 from ifnscope.case.facts import Facts
 from ifnscope.criteria.base import (
-    Change,
+    CriteriaResult,
     Expr,
     ItemResult,
-    RuleModel,
     RulesHeader,
     WhatIf,
+    WhatIfChange,
     item_result,
     load_rules,
 )
 from ifnscope.errors import DataError
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 
 class Item(RuleModel):
@@ -29,7 +31,9 @@ class Item(RuleModel):
     points: int
 
 
-class Cutoff(RuleModel):
+class ClassificationCutOff(RuleModel):
+    """A classification cut-off of the DLE score (≥5, ≥7) with its published performance."""
+
     id: str
     min_score: int
     performance: str
@@ -39,7 +43,7 @@ class Cutoff(RuleModel):
 class Rules(RulesHeader):
     items: list[Item]
     item_source: SourceRef
-    cutoffs: list[Cutoff]
+    cutoffs: list[ClassificationCutOff]
 
 
 @cache
@@ -50,7 +54,9 @@ def rules() -> Rules:
     return r
 
 
-class CutoffResult(BaseModel):
+class ClassificationCutOffResult(BaseModel):
+    """One classification cut-off applied to this score (JSON key ``cutoffs``)."""
+
     id: str
     min_score: int
     met: bool
@@ -58,17 +64,22 @@ class CutoffResult(BaseModel):
     reference: Reference
 
 
-class DleResult(BaseModel):
+class DleResult(CriteriaResult):
     id: str
     title: str
     score: int
     meets_5: bool
     meets_7: bool
-    cutoffs: list[CutoffResult]
+    cutoffs: list[ClassificationCutOffResult]
     unknowns_that_could_change_result: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     items: list[ItemResult]
     references: list[Reference]
+
+    @classmethod
+    def met_in(cls, values: Mapping[str, Any]) -> bool:
+        """Meets the classification cut-off of 5 points (Elman 2020; ≥7 is the more specific one)."""
+        return bool(values.get("meets_5"))
 
 
 @dataclass(frozen=True)
@@ -100,7 +111,7 @@ def evaluate_facts(facts: Facts) -> DleResult:
         meets_5=core.met[0],
         meets_7=core.met[1],
         cutoffs=[
-            CutoffResult(
+            ClassificationCutOffResult(
                 id=c.id,
                 min_score=c.min_score,
                 met=m,

@@ -9,27 +9,28 @@ patients classified as IIM (probable or definite). Rules: ``data/criteria/iim_20
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel
 
 from ifnscope.case.facts import PRESENT, Facts, TriValue, known_fact_names
 from ifnscope.criteria.base import (
-    Change,
+    CriteriaResult,
     Expr,
     ItemResult,
-    RuleModel,
     RulesHeader,
     WhatIf,
+    WhatIfChange,
     decimal_sum,
     evaluate,
     item_result,
     load_rules,
 )
 from ifnscope.errors import DataError
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 Column = Literal["no_biopsy", "biopsy"]
 Category = Literal["definite", "probable", "possible", "not_met"]
@@ -41,6 +42,13 @@ Subgroup = Literal[
     "inclusion_body_myositis",
     "polymyositis",
 ]
+# The subgroups that are dermatomyositis (adult, amyopathic, juvenile), and the others.
+DM_SUBGROUPS: frozenset[Subgroup] = frozenset(
+    {"dermatomyositis", "amyopathic_dermatomyositis", "juvenile_dermatomyositis"}
+)
+OTHER_SUBGROUPS: frozenset[Subgroup] = frozenset(
+    {"polymyositis", "inclusion_body_myositis", "juvenile_myositis_other"}
+)
 _ORDER = {"not_met": 0, "possible": 1, "probable": 2, "definite": 3}
 
 
@@ -135,7 +143,7 @@ class CaveatResult(BaseModel):
     references: list[Reference]
 
 
-class IimResult(BaseModel):
+class IimResult(CriteriaResult):
     """The criteria applied to one case; every number has its reference in this object."""
 
     id: str
@@ -154,11 +162,16 @@ class IimResult(BaseModel):
     subgroup_reference: Reference | None
     unknowns_that_could_change_category: list[str]
     unknowns_that_could_change_subgroup: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     items: list[ItemResult]
     caveats: list[CaveatResult]
     references: list[Reference]
     unverified: list[str]
+
+    @classmethod
+    def met_in(cls, values: Mapping[str, Any]) -> bool:
+        """Classified as IIM: probable or definite (the table's ``classified_from``)."""
+        return bool(values.get("classified"))
 
 
 @dataclass(frozen=True)

@@ -7,27 +7,28 @@ and a total of 10 or more, with the ANA entry criterion met. Rules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from ifnscope.case.facts import PRESENT, Facts, TriValue
 from ifnscope.criteria.base import (
-    Change,
+    CriteriaResult,
     Expr,
     ItemResult,
-    RuleModel,
     RulesHeader,
     WhatIf,
+    WhatIfChange,
     because,
     evaluate,
     item_result,
     load_rules,
     with_counted,
 )
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 
 class Item(RuleModel):
@@ -70,7 +71,7 @@ class DomainResult(BaseModel):
     points: int
 
 
-class SleResult(BaseModel):
+class SleResult(CriteriaResult):
     id: str
     title: str
     use_when: str
@@ -83,10 +84,15 @@ class SleResult(BaseModel):
     threshold: int
     domains: list[DomainResult]
     unknowns_that_could_change_classification: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     items: list[ItemResult]
     references: list[Reference]
     notes: list[str]
+
+    @classmethod
+    def met_in(cls, values: Mapping[str, Any]) -> bool:
+        """Classified: entry criterion, at least one clinical item and a score of 10 or more."""
+        return bool(values.get("classified"))
 
 
 @dataclass(frozen=True)

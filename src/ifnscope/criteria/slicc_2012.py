@@ -6,24 +6,24 @@ biopsy-proven lupus nephritis with ANA or anti-dsDNA. Rules: ``data/criteria/sli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-
-from pydantic import BaseModel
+from typing import Any
 
 from ifnscope.case.facts import PRESENT, Facts
 from ifnscope.criteria.base import (
-    Change,
+    CriteriaResult,
     Expr,
     ItemResult,
-    RuleModel,
     RulesHeader,
     WhatIf,
+    WhatIfChange,
     evaluate,
     item_result,
     load_rules,
 )
-from ifnscope.provenance import Reference, SourceRef
+from ifnscope.provenance import Reference, RuleModel, SourceRef
 
 
 class Item(RuleModel):
@@ -59,7 +59,7 @@ def rules() -> Rules:
     return load_rules("slicc_2012.yaml", Rules)
 
 
-class SliccResult(BaseModel):
+class SliccResult(CriteriaResult):
     id: str
     title: str
     use_when: str
@@ -69,9 +69,14 @@ class SliccResult(BaseModel):
     route: str | None
     nephritis_route_met: bool
     unknowns_that_could_change_classification: list[str]
-    what_if: list[Change]
+    what_if: list[WhatIfChange]
     items: list[ItemResult]
     references: list[Reference]
+
+    @classmethod
+    def met_in(cls, values: Mapping[str, Any]) -> bool:
+        """Classified by either route (four criteria with one of each kind, or nephritis)."""
+        return bool(values.get("classified"))
 
 
 @dataclass(frozen=True)

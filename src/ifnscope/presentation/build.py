@@ -189,6 +189,11 @@ def short_name(key: str) -> str:
     return CRITERIA_SETS[key].short if key in CRITERIA_SETS else words(key)
 
 
+def _met(key: str, r: J) -> bool:
+    """Whether the stored result meets its set: the criteria set's own definition, read once."""
+    return CRITERIA_SETS[key].met(r) if key in CRITERIA_SETS else bool(r.get("classified"))
+
+
 def verdict(key: str, r: J) -> Verdict:
     """One criteria set in words, and whether it classifies (``met``: CADM and DLE have no
     ``classified`` flag of their own)."""
@@ -201,24 +206,21 @@ def verdict(key: str, r: J) -> Verdict:
             text += f" (≈{r['probability']:.0%})"
         if r.get("subgroup"):
             text += f", {words(r['subgroup'])}"
-        met = bool(r.get("classified", cat in ("probable", "definite")))
-        return Verdict(key=key, short=short, word=word, text=text, met=met)
+        return Verdict(key=key, short=short, word=word, text=text, met=_met(key, r))
     if key == CADM:
         cat = _s(r.get("category"), "undetermined")
         explanation = _s(r.get("explanation"))
         text = explanation[:1].lower() + explanation[1:]
-        return Verdict(
-            key=key, short=short, word=words(cat), text=text, met=cat in ("amyopathic", "hypomyopathic")
-        )
+        return Verdict(key=key, short=short, word=words(cat), text=text, met=_met(key, r))
     if key == SLE:
         entry = {"present": "entry criterion met", "absent": "entry criterion not met"}.get(
             _s(r.get("entry_status")), "entry criterion not recorded (ANA)"
         )
-        met = bool(r.get("classified"))
+        met = _met(key, r)
         word = "classified" if met else "not classified"
         return Verdict(key=key, short=short, word=word, text=f"{entry}; score {_g(r.get('score'))}", met=met)
     if key == SLICC:
-        met = bool(r.get("classified"))
+        met = _met(key, r)
         text = f"{_g(r.get('clinical'))} clinical, {_g(r.get('immunologic'))} immunologic"
         return Verdict(
             key=key, short=short, word="classified" if met else "not classified", text=text, met=met
@@ -226,7 +228,7 @@ def verdict(key: str, r: J) -> Verdict:
     if key == DLE:
         word = "meets ≥7" if r.get("meets_7") else ("meets ≥5" if r.get("meets_5") else "below 5")
         text = f"score {_g(r.get('score'))}"
-        return Verdict(key=key, short=short, word=word, text=text, met=bool(r.get("meets_5")))
+        return Verdict(key=key, short=short, word=word, text=text, met=_met(key, r))
     met = bool(r.get("classified"))
     word = words(r.get("category")) or ("classified" if met else "not classified")
     return Verdict(key=key, short=short, word=word, text="", met=met)

@@ -9,7 +9,7 @@ conversion). An area, an item or a flag left out is *not scored*: unknown, never
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ifnscope.activity.base import IndexRules, ItemRule, cdasi_rules, clasi_rules
+from ifnscope.activity.rules import IndexRules, ItemRule, cdasi_rules, clasi_rules
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,8 +79,11 @@ def _score_field(item: ItemRule, form: str) -> tuple[Any, Any]:
 def _model(
     name: str, fields: dict[str, tuple[Any, Any]], doc: str, validators: dict[str, Any] | None = None
 ) -> type[BaseModel]:
-    model = create_model(  # type: ignore[call-overload]
-        name, __config__=_STRICT, __doc__=doc, __validators__=validators or {}, **fields
+    # The field definitions, typed Any so that mypy does not match them against create_model's
+    # own keyword parameters (__config__, __base__ …): no field name here starts with "__".
+    definitions: dict[str, Any] = dict(fields)
+    model = create_model(
+        name, __config__=_STRICT, __doc__=doc, __validators__=validators or {}, **definitions
     )
     model.__module__ = __name__
     return model
@@ -161,8 +164,19 @@ def _index_model(prefix: str, rules: IndexRules) -> type[BaseModel]:
 
 
 _C, _L = cdasi_rules(), clasi_rules()
-Cdasi = _index_model("Cdasi", _C)
-Clasi = _index_model("Clasi", _L)
+if TYPE_CHECKING:
+    # mypy cannot read the rule tables the two models are built from: an entry is an area map, a
+    # group of items, a whole-number score or the multiplier flag (the scorer reads them by name).
+
+    class Cdasi(BaseModel):
+        def __getattr__(self, key: str) -> object: ...
+
+    class Clasi(BaseModel):
+        def __getattr__(self, key: str) -> object: ...
+
+else:
+    Cdasi = _index_model("Cdasi", _C)
+    Clasi = _index_model("Clasi", _L)
 
 
 class ActivityBaseline(BaseModel):
@@ -188,12 +202,8 @@ class Activity(BaseModel):
     """Skin activity and damage indices scored at this visit, and optionally an earlier visit's."""
 
     model_config = _STRICT
-    cdasi: Cdasi | None = Field(  # type: ignore[valid-type]
-        default=None, description="CDASI v2 (dermatomyositis), item by item"
-    )
-    clasi: Clasi | None = Field(  # type: ignore[valid-type]
-        default=None, description="CLASI (cutaneous lupus), item by item"
-    )
+    cdasi: Cdasi | None = Field(default=None, description="CDASI v2 (dermatomyositis), item by item")
+    clasi: Clasi | None = Field(default=None, description="CLASI (cutaneous lupus), item by item")
     baseline: ActivityBaseline | None = Field(
         default=None, description="Scores recorded at an earlier visit, for the change since then"
     )
