@@ -40,11 +40,13 @@ browser:
 
 test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy

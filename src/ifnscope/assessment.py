@@ -22,11 +22,11 @@ from ifnscope.clinical import differential, screening, therapy, triggers
 from ifnscope.clinical.base import Flag
 from ifnscope.clinical.differential import DifferentialResult
 from ifnscope.clinical.picture import disease_picture
-from ifnscope.data import rules_version
 from ifnscope.clinical.screening import ScreeningResult
 from ifnscope.clinical.therapy import TherapyResult
 from ifnscope.clinical.triggers import TriggerOut, TriggerResult
 from ifnscope.criteria import CRITERIA_SETS
+from ifnscope.data import rules_version
 
 ASSESSMENT_FORMAT = "ifnscope-assessment/1"
 DISCLAIMER = (

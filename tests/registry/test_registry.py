@@ -32,9 +32,9 @@ def reg(db_url: str) -> Any:
     migrate.upgrade(engine)
     r = Registry(engine)
     with r.transaction() as s:
-        r.doc = auth.actor_for(auth.create_user(s, "doc", PASSWORD, "clinician"), "api")  # type: ignore[attr-defined]
-        r.res = auth.actor_for(auth.create_user(s, "res", PASSWORD, "researcher"), "api")  # type: ignore[attr-defined]
-        r.adm = auth.actor_for(auth.create_user(s, "adm", PASSWORD, "admin"), "api")  # type: ignore[attr-defined]
+        r.doc = auth.actor_for(auth.insert_user(s, "doc", PASSWORD, "clinician"), "api")  # type: ignore[attr-defined]
+        r.res = auth.actor_for(auth.insert_user(s, "res", PASSWORD, "researcher"), "api")  # type: ignore[attr-defined]
+        r.adm = auth.actor_for(auth.insert_user(s, "adm", PASSWORD, "admin"), "api")  # type: ignore[attr-defined]
     yield r
     engine.dispose()
 
@@ -73,7 +73,7 @@ def test_a_failed_migration_leaves_the_database_as_it_was(
     migrate.upgrade(engine)
     reg = Registry(engine)
     with reg.transaction() as s:
-        doc = auth.actor_for(auth.create_user(s, "doc", PASSWORD, "clinician"), "cli")
+        doc = auth.actor_for(auth.insert_user(s, "doc", PASSWORD, "clinician"), "cli")
         services.create_patient(s, doc, name="Kept Patient")
 
     scripts = tmp_path / "migrations"
@@ -289,18 +289,18 @@ def test_passwords_and_tokens(reg: Any) -> None:
             auth.authenticate(s, "nobody", PASSWORD)
         assert wrong.value.message == nobody.value.message  # no user enumeration
         with pytest.raises(RegistryError, match="at least"):
-            auth.create_user(s, "short", "abc", "clinician")
+            auth.insert_user(s, "short", "abc", "clinician")
         with pytest.raises(RegistryError, match="already exists"):
-            auth.create_user(s, "doc", PASSWORD, "clinician")
+            auth.insert_user(s, "doc", PASSWORD, "clinician")
         user = auth.authenticate(s, "res", PASSWORD)
-        token = auth.create_token(s, user, "script")
+        token = auth.insert_token(s, user, "script")
         assert auth.user_for_token(s, token).username == "res"
         stored = s.execute(text("select token_hash from api_tokens")).scalar_one()
         assert token not in stored  # only the hash is kept
         tid = s.execute(text("select id from api_tokens")).scalar_one()
         with pytest.raises(RegistryError):
-            auth.revoke_token(s, tid, reg.doc)  # not the owner, not an admin
-        auth.revoke_token(s, tid, reg.res)
+            auth.delete_token(s, tid, reg.doc)  # not the owner, not an admin
+        auth.delete_token(s, tid, reg.res)
         with pytest.raises(AuthError):
             auth.user_for_token(s, token)
 
@@ -314,7 +314,7 @@ def test_concurrent_writers_lose_nothing(db_url: str) -> None:
     migrate.upgrade(engine)
     reg = Registry(engine)
     with reg.transaction() as s:
-        doc = auth.actor_for(auth.create_user(s, "doc", PASSWORD, "clinician"), "api")
+        doc = auth.actor_for(auth.insert_user(s, "doc", PASSWORD, "clinician"), "api")
         pids = [services.create_patient(s, doc, name=f"T{i}").id for i in range(8)]
     case = load_case(SEED)
     errors: list[BaseException] = []

@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from ifnscope.errors import RegistryError
-from ifnscope.registry.auth import create_user
+from ifnscope.registry.auth import insert_user
 from ifnscope.web import Settings, create_app
 from tests.helpers import CASES, ROOT
 from tests.sigdata import make_counts, write_tsv_genes_in_rows
@@ -76,7 +76,7 @@ def app(module_db_url: str) -> Iterator[FastAPI]:
     registry = application.state.registry
     with registry.transaction() as s:
         for username, role in (("doc", "clinician"), ("res", "researcher"), ("boss", "admin")):
-            create_user(s, username, PASSWORD, role)  # type: ignore[arg-type]
+            insert_user(s, username, PASSWORD, role)  # type: ignore[arg-type]
     yield application
     registry.engine.dispose()
 

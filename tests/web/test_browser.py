@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - the dev extra installs it
     )
 
 from ifnscope.registry import services  # noqa: E402
-from ifnscope.registry.auth import actor_for, create_user  # noqa: E402
+from ifnscope.registry.auth import actor_for, insert_user  # noqa: E402
 from ifnscope.registry.models import IfnScore, Sample  # noqa: E402
 from tests.helpers import CASES, ROOT  # noqa: E402
 
@@ -80,8 +80,8 @@ def _seed_registry(app: Any) -> dict[str, int]:
     dated treatments (one IFN-targeted) and interferon scores."""
     registry = app.state.registry
     with registry.transaction() as s:
-        doc_user = create_user(s, "doc", PASSWORD, "clinician")
-        create_user(s, "res", PASSWORD, "researcher")
+        doc_user = insert_user(s, "doc", PASSWORD, "clinician")
+        insert_user(s, "res", PASSWORD, "researcher")
         clin = actor_for(doc_user, "cli")
         p = services.create_patient(
             s, clin, name=TIMELINE_NAME, mrn="MRN-TL-1", birth_date=dt.date(1990, 5, 17), sex="female"

@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ifnscope.case.reader import validate_case
-from ifnscope.registry.auth import create_user
+from ifnscope.registry.auth import insert_user
 from ifnscope.web import Settings, create_app
 from ifnscope.web.forms import FormState, case_from_form, field_for, filled_rows
 from ifnscope.web.plots import timeline_plot, timeline_svg
@@ -50,7 +50,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     application = create_app(Settings(database_url=f"sqlite:///{db}"))
     with application.state.registry.transaction() as s:
         for username, role in (("doc", "clinician"), ("res", "researcher"), ("boss", "admin")):
-            create_user(s, username, PASSWORD, role)  # type: ignore[arg-type]
+            insert_user(s, username, PASSWORD, role)  # type: ignore[arg-type]
     yield application
     application.state.registry.engine.dispose()
 
@@ -763,8 +763,8 @@ def test_a_visit_keeps_its_stored_assessment_until_re_assessed(
     assert "definite IIM" in page
     assert "Re-assess with the current rules" in page
     report = doc.get(url + "/report.html").text
-    assert "definite IIM" in report  # the stored assessment, not a re-run
-    assert "probable IIM" not in report
+    assert ">definite IIM</span>" in report  # the stored assessment's verdict, not a re-run
+    assert ">probable IIM</span>" not in report
     assert "Re-assess with the current rules" not in res.get(url).text  # researchers may not
     assert res.post(url + "/reassess").status_code == 403
 
@@ -774,6 +774,7 @@ def test_a_visit_keeps_its_stored_assessment_until_re_assessed(
     page = doc.get(url).text
     assert f"rules {rules_version()}" in page
     assert "probable IIM" in page
+    assert "definite IIM" not in page
     assert "Re-assess with the current rules" not in page
     with registry.transaction() as s:
         events = [e for e in services.audit_log(s, cli_actor(), patient) if e.action == "reassess_visit"]

@@ -170,8 +170,12 @@ class IimResult(CriteriaResult):
 
     @classmethod
     def met_in(cls, values: Mapping[str, Any]) -> bool:
-        """Classified as IIM: probable or definite (the table's ``classified_from``)."""
-        return bool(values.get("classified"))
+        """Classified as IIM: probable or definite (the table's ``classified_from``); a stored
+        result without its ``classified`` flag is read from its category."""
+        if "classified" in values:
+            return bool(values["classified"])
+        category = values.get("category")
+        return category in _ORDER and _ORDER[category] >= _ORDER[rules().categories.classified_from]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ the dict a registry visit stores) into an :class:`AssessmentView`: the verdict o
 set in one wording, the evidence, the unknowns grouped by what they would change, the clinical
 parts, the flags by severity and the numbered sources. The terminal report
 (:mod:`ifnscope.report.terminal`), the HTML/PDF report (:mod:`ifnscope.report.html`) and the
-web visit page (:mod:`ifnscope.web.present`) only lay it out, so a live assessment and a stored
+web visit page (``web/templates/visit.html``) only lay it out, so a live assessment and a stored
 one read the same everywhere.
 """
 
@@ -18,6 +18,7 @@ from ifnscope.presentation.build import (
     all_references,
     as_view,
     build,
+    latest_line,
     patient_lines,
     short_name,
     verdict,
@@ -54,6 +55,7 @@ __all__ = [
     "first_sentence",
     "from_assessment",
     "join_or",
+    "latest_line",
     "patient_lines",
     "short_label",
     "short_name",

@@ -189,6 +189,21 @@ def short_name(key: str) -> str:
     return CRITERIA_SETS[key].short if key in CRITERIA_SETS else words(key)
 
 
+def latest_line(
+    iim_category: str | None, iim_subgroup: str | None, sle_classified: bool | None, favours: str | None
+) -> str:
+    """A patient list's one line for a visit, from the registry's indexed columns (the IIM
+    category and subgroup, SLE 2019 classified, what the skin picture favours)."""
+    parts = []
+    if iim_category and iim_category != "not_met":
+        parts.append(f"{iim_category} IIM" + (f" ({words(iim_subgroup)})" if iim_subgroup else ""))
+    if sle_classified:
+        parts.append("SLE (2019)")
+    if favours and favours != "indeterminate":
+        parts.append(f"skin favours {favours}")
+    return "; ".join(parts) or "no classification met"
+
+
 def _met(key: str, r: J) -> bool:
     """Whether the stored result meets its set: the criteria set's own definition, read once."""
     return CRITERIA_SETS[key].met(r) if key in CRITERIA_SETS else bool(r.get("classified"))

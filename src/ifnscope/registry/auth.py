@@ -12,8 +12,9 @@ Passwords are hashed with Argon2id (argon2-cffi, the algorithm OWASP recommends 
 API tokens are random 32-byte strings shown once; only their SHA-256 is stored, so a stolen
 database does not yield usable tokens.
 
-These are the primitives (no permission check, no audit event); callers outside the registry go
-through ``registry.services`` (``login``, ``create_user``, ``create_token``, ...), which add both.
+These are the primitives (no permission check, no audit event), named for the rows they write
+(``insert_user``, ``insert_token``, ``delete_token``); callers outside the registry go through
+``registry.services`` (``login``, ``create_user``, ``create_token``, ...), which add both.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def hash_password(password: str) -> str:
     return str(_hasher().hash(password))
 
 
-def create_user(s: Session, username: str, password: str, role: Role) -> User:
+def insert_user(s: Session, username: str, password: str, role: Role) -> User:
     if role not in ROLES:
         raise RegistryError(f"unknown role {role!r}; roles: {', '.join(ROLES)}", code="registry.invalid")
     username = username.strip()
@@ -137,7 +138,7 @@ def issue_token(s: Session, user: User, name: str) -> tuple[ApiToken, str]:
     return row, token
 
 
-def create_token(s: Session, user: User, name: str) -> str:
+def insert_token(s: Session, user: User, name: str) -> str:
     """A new API token for ``user``; the returned string is the only time it is seen."""
     return issue_token(s, user, name)[1]
 
@@ -150,7 +151,7 @@ def user_for_token(s: Session, token: str) -> User:
     return row.user
 
 
-def revoke_token(s: Session, token_id: int, by: Actor) -> None:
+def delete_token(s: Session, token_id: int, by: Actor) -> None:
     """Revoke a token: its owner may, and an admin may revoke anyone's."""
     row = s.get(ApiToken, token_id)
     if row is None or (row.user_id != by.user_id and not by.can("manage_users")):

@@ -148,6 +148,7 @@ class DiseaseInfo(_KB):
 class LevelInfo(_KB):
     key: Level
     label: str
+    short: str = Field(description="the label where space is short (a table cell)")
     ifn_targeted: bool = Field(description="an agent at this level is an IFN-targeted drug (ifnscope's rule)")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ifnscope.errors import RegistryError
+from ifnscope.presentation import latest_line
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import first_visit_date, patient_row
@@ -70,17 +71,7 @@ def patient_summary(s: Session, actor: Actor, p: Patient) -> PatientSummary:
     n = s.scalar(select(func.count()).select_from(Visit).where(Visit.patient_id == p.id)) or 0
     verdict = None
     if last is not None:
-        parts = []
-        if last.iim_category and last.iim_category != "not_met":
-            parts.append(
-                f"{last.iim_category} IIM"
-                + (f" ({last.iim_subgroup.replace('_', ' ')})" if last.iim_subgroup else "")
-            )
-        if last.sle_classified:
-            parts.append("SLE (2019)")
-        if last.favours and last.favours != "indeterminate":
-            parts.append(f"skin favours {last.favours}")
-        verdict = "; ".join(parts) or "no classification met"
+        verdict = latest_line(last.iim_category, last.iim_subgroup, last.sle_classified, last.favours)
     return PatientSummary(
         id=p.id,
         pseudonym=p.pseudonym,

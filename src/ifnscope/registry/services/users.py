@@ -54,7 +54,7 @@ def token_actor(s: Session, token: str) -> Actor:
 def create_user(s: Session, actor: Actor, username: str, password: str, role: Role) -> UserInfo:
     """A new active user (admins; ``registry.conflict`` for a taken username)."""
     actor.require("manage_users")
-    user = auth.create_user(s, username, password, role)
+    user = auth.insert_user(s, username, password, role)
     write_audit(s, actor, "create_user", None, f"user {user.id}")
     return _user_info(user)
 
@@ -95,5 +95,5 @@ def list_tokens(s: Session, actor: Actor) -> list[TokenInfo]:
 
 def revoke_token(s: Session, actor: Actor, token_id: int) -> None:
     """Revoke a token: its owner may, and an admin may revoke anyone's."""
-    auth.revoke_token(s, token_id, actor)
+    auth.delete_token(s, token_id, actor)
     write_audit(s, actor, "revoke_token", None, f"token {token_id}")

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from ifnscope import __version__
+from ifnscope.presentation.words import capital, words
 from ifnscope.registry.auth import Actor
 from ifnscope.web.security import csrf_token, verify_csrf
 
@@ -26,17 +27,19 @@ WEB = Path(__file__).resolve().parents[1]
 STATIC = WEB / "static"
 TEMPLATES = Jinja2Templates(directory=str(WEB / "templates"))
 TEMPLATES.env.globals["version"] = __version__
-TEMPLATES.env.filters["words"] = lambda s: str(s or "").replace("_", " ")
-PATHWAY_WORDS = {
-    "producer": "IFN producers (pDC)",
-    "sensor": "nucleic-acid sensors",
-    "ligand": "IFN ligand",
-    "receptor": "IFN receptor",
-    "signalling": "JAK/TYK2 signalling",
-    "not_ifn_specific": "not IFN-specific",
-}
-TEMPLATES.env.filters["capital"] = lambda s: str(s)[:1].upper() + str(s)[1:]
-TEMPLATES.env.filters["pathway"] = lambda s: PATHWAY_WORDS.get(str(s), str(s or "—").replace("_", " "))
+TEMPLATES.env.filters["words"] = words
+TEMPLATES.env.filters["capital"] = lambda s: capital(str(s))
+
+
+def pathway_words(level: str | None) -> str:
+    """A type I IFN pathway level's short label, as the therapy knowledge base writes it."""
+    from ifnscope.clinical.therapy import knowledge_base
+
+    levels: dict[str, str] = {lv.key: lv.short for lv in knowledge_base().pathway_levels}
+    return levels.get(str(level), words(level) or "—")
+
+
+TEMPLATES.env.filters["pathway"] = pathway_words
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "

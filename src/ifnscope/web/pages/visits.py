@@ -272,12 +272,12 @@ def form_row(kind: str, n: int, request: Request, actor: MaybeActor) -> Response
 
 def _visit_context(s: Session, actor: Actor, visit_id: int) -> dict[str, Any]:
     from ifnscope.data import rules_version
-    from ifnscope.web.present import assessment_view
+    from ifnscope.presentation import build
 
     v = services.get_visit(s, actor, visit_id)
     rec = services.get_record(s, actor, v.patient_id)  # the patient's name or pseudonym, de-identified
     visits = sorted(rec.visits, key=lambda x: (x.days_since_first_visit, x.id))
-    view = assessment_view(v.assessment or {})
+    view = build(v.assessment or {})
     return {
         "v": v,
         "p": rec.patient,
