@@ -269,10 +269,20 @@ def test_re_assessing_a_visit_is_explicit(app: FastAPI, doc: Session, res: Sessi
     assert doc.get(f"/api/visits/{v['id']}").json()["assessment"]["rules_version"] == "0.0.1+old"
     assert_error(res.post(f"/api/visits/{v['id']}/reassess"), 403, "registry.forbidden")
     assert_error(doc.post("/api/visits/999999/reassess"), 404, "registry.not-found")
+    # A response recorded after the visit survives re-assessing it (the visit says "inadequate").
+    mtx = next(
+        t for t in doc.get(f"/api/patients/{p['id']}").json()["treatments"] if t["agent"] == "methotrexate"
+    )
+    assert mtx["response"] == "inadequate"
+    patched = doc.send("PATCH", f"/api/treatments/{mtx['id']}", json={"response": "intolerant"})
+    assert patched.status_code == 200, patched.text
     r = doc.post(f"/api/visits/{v['id']}/reassess")
     assert r.status_code == 200, r.text
     assert r.json()["assessment"]["rules_version"] == rules_version()
     assert r.json()["assessment"]["criteria"] == v["assessment"]["criteria"]
+    after = {t["id"]: t for t in doc.get(f"/api/patients/{p['id']}").json()["treatments"]}
+    assert after[mtx["id"]]["response"] == "intolerant"
+    assert after[mtx["id"]]["agent"] == "methotrexate"
 
 
 def _iim(assessment: dict[str, Any]) -> dict[str, Any]:

@@ -82,13 +82,18 @@ def update_treatment(
     return treatment_view(row, actor, first_visit_date(s, row.patient_id))
 
 
-def sync_treatments(s: Session, p: Patient, a: Assessment) -> None:
-    """Medications of the case become treatment rows (one per name and start, updated in place)."""
+def sync_treatments(s: Session, p: Patient, a: Assessment, *, recorded: bool = True) -> None:
+    """Medications of the case become treatment rows (one per name and start, updated in place).
+
+    ``recorded=False`` (re-assessing an older visit) refreshes only what the rules decide (the
+    agent, its pathway level, IFN-targeted) and adds medications not yet listed: a stop date,
+    response or dose entered since the visit is never overwritten by the visit's older values."""
     existing = {(t.recorded_as.lower(), t.started): t for t in p.treatments}
     for h in a.therapy.history:
         key = (h.recorded_as.lower(), h.started)
         level = h.pathway_level
         row = existing.get(key)
+        new = row is None
         if row is None:
             row = Treatment(patient_id=p.id, recorded_as=h.recorded_as, started=h.started)
             s.add(row)
@@ -97,6 +102,8 @@ def sync_treatments(s: Session, p: Patient, a: Assessment) -> None:
         row.agent = h.agent
         row.pathway_level = level
         row.ifn_targeted = is_ifn_targeted(level)
+        if not (recorded or new):
+            continue
         row.stopped = h.stopped or row.stopped
         row.response = h.response or row.response
         row.dose = h.dose or row.dose

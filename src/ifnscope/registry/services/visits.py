@@ -124,7 +124,7 @@ def reassess_visit(s: Session, actor: Actor, visit_id: int) -> VisitView:
     before = str((v.assessment or {}).get("rules_version") or f"ifnscope {v.ifnscope_version}")
     a = _assessed(v, validate_case(v.case))
     s.flush()
-    sync_treatments(s, v.patient, a)
+    sync_treatments(s, v.patient, a, recorded=False)  # the rules' part only, never newer entries
     after = str(v.assessment.get("rules_version") or f"ifnscope {__version__}")
     write_audit(s, actor, "reassess_visit", v.patient_id, f"visit {v.id} rules {before} -> {after}")
     return visit_view(v, actor, first_visit_date(s, v.patient_id), v.patient.pseudonym, full=True)
