@@ -193,6 +193,32 @@ def test_a_missing_extra_is_named_with_exit_2(
     assert list(tmp_path.iterdir()) == []  # checked before any work: nothing written
 
 
+# The web extra's packages (pyproject.toml), written here independently of the CLI's own list so a
+# package the CLI forgets to check fails this test. python-multipart is left out: FastAPI checks it.
+WEB_EXTRA = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "argon2",
+    "itsdangerous",
+    "platformdirs",
+    "pydantic_settings",
+)
+
+
+@pytest.mark.parametrize("module", WEB_EXTRA)
+def test_each_web_module_missing_alone_names_the_web_extra(
+    blocker: Path, tmp_path: Path, module: str
+) -> None:
+    """Any one of the web extra's packages missing (a partial install) is named, never a traceback."""
+    r = ifnscope(blocker, "admin", "users", "--database-url", f"sqlite:///{tmp_path}/r.db", blocked=(module,))
+    assert r.returncode == 2, r.stderr
+    assert "pip install 'ifnscope[web]'" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
 def test_postgres_url_without_the_driver(blocker: Path) -> None:
     """The web extra installed, the postgres one not: a psycopg URL names ``ifnscope[postgres]``."""
     r = run(blocker, "-c", PROBE, "psycopg,sqlalchemy", blocked=("psycopg",))

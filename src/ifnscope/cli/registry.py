@@ -33,6 +33,7 @@ WEB_MODULES = (
     "alembic",
     "argon2",
     "platformdirs",
+    "pydantic_settings",
 )
 
 
