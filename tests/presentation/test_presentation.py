@@ -279,6 +279,24 @@ def test_rules_version_is_the_version_and_a_digest_of_the_data_files() -> None:
     assert rules_version() is v  # computed once
 
 
+def test_the_rules_version_covers_what_an_assessment_reads_only() -> None:
+    """Every rule table and source list counts; the gene table and signatures (expression data)
+    do not, so refreshing them does not mark every stored assessment as made by other rules."""
+    from ifnscope.data import rules_files
+
+    names = [n for n, _ in rules_files()]
+    for needed in (
+        "vocabulary.yaml",
+        "lesion_rules.yaml",
+        "criteria/iim_2017.yaml",
+        "clinical/therapies.yaml",
+        "activity/cdasi.yaml",
+        "sources/therapy.yaml",
+    ):
+        assert needed in names, needed
+    assert not [n for n in names if n.startswith(("genes/", "signatures/")) or n.endswith(".py")]
+
+
 def test_the_rules_version_is_shown_when_the_assessment_has_it(full: tuple[Case, dict[str, Any]]) -> None:
     case, doc = full
     older = {k: v for k, v in doc.items() if k != "rules_version"}  # stored before it was recorded

@@ -293,14 +293,14 @@ def test_passwords_and_tokens(reg: Any) -> None:
         with pytest.raises(RegistryError, match="already exists"):
             auth.insert_user(s, "doc", PASSWORD, "clinician")
         user = auth.authenticate(s, "res", PASSWORD)
-        token = auth.insert_token(s, user, "script")
+        token = auth.issue_token(s, user, "script")[1]
         assert auth.user_for_token(s, token).username == "res"
         stored = s.execute(text("select token_hash from api_tokens")).scalar_one()
         assert token not in stored  # only the hash is kept
         tid = s.execute(text("select id from api_tokens")).scalar_one()
         with pytest.raises(RegistryError):
-            auth.delete_token(s, tid, reg.doc)  # not the owner, not an admin
-        auth.delete_token(s, tid, reg.res)
+            services.revoke_token(s, reg.doc, tid)  # not the owner, not an admin
+        services.revoke_token(s, reg.res, tid)
         with pytest.raises(AuthError):
             auth.user_for_token(s, token)
 

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
-from ifnscope.activity.results import Range, Result
+from ifnscope.activity.results import Range, Result, signed, span
 from ifnscope.activity.rules import ChangeRule, CombinedRule, IndexRules, cdasi_rules, clasi_rules
 from ifnscope.provenance import Reference
 
@@ -234,14 +234,6 @@ def _percent(b: Range, f: Range) -> tuple[float, float] | None:
     return (round(min(values), 1), round(max(values), 1))
 
 
-def _span(r: Range) -> str:
-    return f"{r[0]}" if r[0] == r[1] else f"{r[0]}–{r[1]}"
-
-
-def _signed(r: Range) -> str:
-    return f"{r[0]:+d}" if r[0] == r[1] else f"{r[0]:+d} to {r[1]:+d}"
-
-
 def index_change(
     rules: IndexRules,
     baseline_activity: Range | None,
@@ -259,13 +251,13 @@ def index_change(
         if rules.change.combined is not None:
             verdicts.append(_combined_verdict(rules.change.combined, rules, b, f))
         change, percent = (f[0] - b[1], f[1] - b[0]), _percent(b, f)
-        summary = f"{rules.short} activity {_span(b)} → {_span(f)} ({_signed(change)}): " + "; ".join(
+        summary = f"{rules.short} activity {span(b)} → {span(f)} ({signed(change)}): " + "; ".join(
             f"{v.label}: {OUTCOME_WORDS[v.outcome]}" for v in verdicts
         )
     dchange = None
     if baseline_damage is not None and followup_damage is not None:
         dchange = (followup_damage[0] - baseline_damage[1], followup_damage[1] - baseline_damage[0])
-        summary += f". Damage {_span(baseline_damage)} → {_span(followup_damage)} ({_signed(dchange)})"
+        summary += f". Damage {span(baseline_damage)} → {span(followup_damage)} ({signed(dchange)})"
     return IndexChange(
         index=rules.short,
         baseline_activity=baseline_activity,

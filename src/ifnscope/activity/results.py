@@ -5,6 +5,7 @@ Results are built on first use (``defer_build``), so importing the case model st
 
 # No `from __future__ import annotations` here: pydantic would then compile every field's
 # annotation string when the models are defined, which slows importing the case model.
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -13,6 +14,20 @@ from ifnscope.activity.rules import Part
 from ifnscope.provenance import Reference
 
 Range = tuple[int, int]
+
+
+def span(r: Sequence[int] | None) -> str:
+    """A score range: '36' when exact, '27–33' when unscored items leave it open."""
+    if not r:
+        return "?"
+    return f"{r[0]}" if r[0] == r[-1] else f"{r[0]}–{r[-1]}"
+
+
+def signed(r: Sequence[int] | None) -> str:
+    """A change range with its sign: '-5', '+2 to +6'."""
+    if not r:
+        return "?"
+    return f"{r[0]:+d}" if r[0] == r[-1] else f"{r[0]:+d} to {r[-1]:+d}"
 
 
 class Result(BaseModel):

@@ -19,6 +19,7 @@ from ifnscope.activity.results import (
     ItemScore,
     Range,
     ThresholdResult,
+    span,
 )
 from ifnscope.activity.rules import BandCutOffRule, Bands, IndexRules, ItemRule, ThresholdRule
 from ifnscope.provenance import Reference
@@ -225,10 +226,6 @@ def references(rules: IndexRules) -> list[Reference]:
     return list(dict.fromkeys(Reference.of(s) for s in rules.scoring_sources()))
 
 
-def _span(r: Range) -> str:
-    return f"{r[0]}" if r[0] == r[1] else f"{r[0]}–{r[1]}"
-
-
 def evaluate_index(rules: IndexRules, entry: Any) -> dict[str, Any]:
     """The fields every index result shares (the engines add their own and build the model)."""
     s = score(rules, entry)
@@ -248,7 +245,7 @@ def evaluate_index(rules: IndexRules, entry: Any) -> dict[str, Any]:
     if s.unscored:
         parts.append(
             f"{len(s.unscored)} entr{'ies' if len(s.unscored) != 1 else 'y'} not scored, so activity "
-            f"could be {_span(s.activity)} and damage {_span(s.damage)}"
+            f"could be {span(s.activity)} and damage {span(s.damage)}"
         )
     labels = _labels(rules.bands)
     if call.band is not None:

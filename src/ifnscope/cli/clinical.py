@@ -89,7 +89,7 @@ def therapies(
         t.add_row(
             f"{ag.label}\n[{key}]",
             ag.target,
-            ag.pathway.level.replace("_", " "),
+            kb.level_label(ag.pathway.level),
             approvals or "-",
             trials or "-",
         )

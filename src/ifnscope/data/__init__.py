@@ -81,18 +81,30 @@ def sources() -> dict[str, dict[str, Any]]:
     return merged
 
 
+# Data the case assessment never reads (the expression-data side): a new gene table or signature
+# must not mark every stored assessment as made by other rules.
+_NOT_ASSESSMENT_RULES = ("genes/", "signatures/")
+
+
+def rules_files() -> list[tuple[str, Traversable]]:
+    """The packaged data files that make an assessment (every rule table and its sources), sorted."""
+    files = _data_files(resources.files(__name__), "")
+    return sorted(f for f in files if not f[0].startswith(_NOT_ASSESSMENT_RULES))
+
+
 @cache
 def rules_version() -> str:
     """The version of the rules that make an assessment: the ifnscope version and a short
-    SHA-256 of every packaged data file (names and contents), e.g. ``0.1.0+3f2a9c0d1e4b``.
+    SHA-256 of every packaged data file the assessment reads (names and contents), e.g.
+    ``0.1.0+3f2a9c0d1e4b``.
 
     Stored with an assessment, it tells a later reader whether a re-run would use the same
     rules: a corrected table changes it even when the version number does not. Computed once
-    per process (about 1 MB of files)."""
+    per process."""
     from ifnscope import __version__
 
     digest = hashlib.sha256()
-    for name, entry in sorted(_data_files(resources.files(__name__), "")):
+    for name, entry in rules_files():
         digest.update(name.encode("utf-8") + b"\0")
         digest.update(entry.read_bytes())
         digest.update(b"\0")

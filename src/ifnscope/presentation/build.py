@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from ifnscope.clinical.drugs import Resolution
 from ifnscope.clinical.therapy import on_ifn_pathway
 from ifnscope.criteria import CRITERIA_SETS
@@ -691,7 +693,7 @@ def _describe(r: J) -> str:
     """An unrecognised medication name in the drug tables' own words."""
     try:
         return Resolution.model_validate(r).describe()
-    except Exception:  # a stored shape this ifnscope no longer reads
+    except ValidationError:  # a stored shape this ifnscope no longer reads
         return f"'{_s(r.get('recorded_as'))}' is not a drug ifnscope knows"
 
 

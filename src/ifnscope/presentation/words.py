@@ -8,10 +8,11 @@ same sentence in each of them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from ifnscope.activity.compare import OUTCOME_WORDS
+from ifnscope.activity.results import signed, span
 from ifnscope.clinical.base import SEVERITY_ORDER
 from ifnscope.clinical.screening import TEST_STATUS_WORDS
 from ifnscope.clinical.triggers import STATUS_WORDS as TRIGGER_STATUS_WORDS
@@ -87,17 +88,3 @@ def first_sentence(message: str, limit: int = 150) -> str:
         if 40 <= cut <= limit:
             return first[:cut] + " …"
     return first[:limit].rsplit(" ", 1)[0] + " …"
-
-
-def span(r: Sequence[int] | None) -> str:
-    """A score range: '36' when exact, '27–33' when unscored items leave it open."""
-    if not r:
-        return "?"
-    return f"{r[0]}" if r[0] == r[-1] else f"{r[0]}–{r[-1]}"
-
-
-def signed(r: Sequence[int] | None) -> str:
-    """A change range with its sign: '-5', '+2 to +6'."""
-    if not r:
-        return "?"
-    return f"{r[0]:+d}" if r[0] == r[-1] else f"{r[0]:+d} to {r[-1]:+d}"

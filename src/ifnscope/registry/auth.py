@@ -13,7 +13,7 @@ API tokens are random 32-byte strings shown once; only their SHA-256 is stored, 
 database does not yield usable tokens.
 
 These are the primitives (no permission check, no audit event), named for the rows they write
-(``insert_user``, ``insert_token``, ``delete_token``); callers outside the registry go through
+(``insert_user``, ``issue_token``); callers outside the registry go through
 ``registry.services`` (``login``, ``create_user``, ``create_token``, ...), which add both.
 """
 
@@ -138,25 +138,12 @@ def issue_token(s: Session, user: User, name: str) -> tuple[ApiToken, str]:
     return row, token
 
 
-def insert_token(s: Session, user: User, name: str) -> str:
-    """A new API token for ``user``; the returned string is the only time it is seen."""
-    return issue_token(s, user, name)[1]
-
-
 def user_for_token(s: Session, token: str) -> User:
     row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     if row is None or row.revoked or not row.user.active:
         raise AuthError("invalid or revoked API token", code="auth.invalid")
     row.last_used_at = dt.datetime.now(dt.UTC)
     return row.user
-
-
-def delete_token(s: Session, token_id: int, by: Actor) -> None:
-    """Revoke a token: its owner may, and an admin may revoke anyone's."""
-    row = s.get(ApiToken, token_id)
-    if row is None or (row.user_id != by.user_id and not by.can("manage_users")):
-        raise RegistryError(f"no API token {token_id} of yours", code="registry.not-found")
-    row.revoked = True
 
 
 def actor_for(user: User, via: Via) -> Actor:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from ifnscope.registry.services.audit import audit_log
 from ifnscope.registry.services.cohorts import CohortQuery, cohort
 from ifnscope.registry.services.patients import (
+    SEXES,
     create_patient,
     delete_patient,
     export_file,
@@ -72,6 +73,7 @@ from ifnscope.registry.services.views import (
 from ifnscope.registry.services.visits import add_visit, get_visit, reassess_visit, visit_for_report
 
 __all__ = [
+    "SEXES",
     "AuditEntry",
     "CohortQuery",
     "ExportFile",

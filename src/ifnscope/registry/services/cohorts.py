@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ifnscope.criteria.cadm import CADM_CATEGORIES
+from ifnscope.criteria.iim_2017 import DM_SUBGROUPS
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import IfnScore, Sample, Treatment, Visit
 from ifnscope.registry.services._rows import patient_row
@@ -41,8 +43,8 @@ def cohort(s: Session, actor: Actor, q: CohortQuery) -> list[PatientSummary]:
     out = []
     for pid, v in visits.items():
         if q.picture == "dermatomyositis" and not (
-            v.iim_subgroup in ("dermatomyositis", "amyopathic_dermatomyositis", "juvenile_dermatomyositis")
-            or v.cadm_category in ("amyopathic", "hypomyopathic")
+            v.iim_subgroup in DM_SUBGROUPS
+            or v.cadm_category in CADM_CATEGORIES
             or v.favours == "dermatomyositis"
         ):
             continue

@@ -95,5 +95,8 @@ def list_tokens(s: Session, actor: Actor) -> list[TokenInfo]:
 
 def revoke_token(s: Session, actor: Actor, token_id: int) -> None:
     """Revoke a token: its owner may, and an admin may revoke anyone's."""
-    auth.delete_token(s, token_id, actor)
+    row = s.get(ApiToken, token_id)
+    if row is None or (row.user_id != actor.user_id and not actor.can("manage_users")):
+        raise RegistryError(f"no API token {token_id} of yours", code="registry.not-found")
+    row.revoked = True
     write_audit(s, actor, "revoke_token", None, f"token {token_id}")

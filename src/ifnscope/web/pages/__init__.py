@@ -17,7 +17,8 @@ sets the HTML error renderer (a login redirect for 401, an error page otherwise)
 ``POST /patients/{id}/visits/upload``      the same from a pasted or uploaded case file
 ``GET /fragments/{lesion,medication}-row/{n}``  one more form row (htmx)
 ``GET /visits/{id}``                       the assessment
-``GET /visits/{id}/report.{html,pdf}``     the clinician's report of the stored case (``reports``)
+``POST /visits/{id}/reassess``             assess the stored case with the running rules (explicit)
+``GET /visits/{id}/report.{html,pdf}``     the clinician's report of the stored assessment (``reports``)
 ``GET/POST /cohort``                       cohort query (``cohorts``)
 ========================================  ======================================================
 

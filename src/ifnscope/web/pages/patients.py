@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from ifnscope.errors import RegistryError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
-from ifnscope.registry.services import PatientRecord
-from ifnscope.registry.services.patients import SEXES
+from ifnscope.registry.services import SEXES, PatientRecord
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
 from ifnscope.web.pages.common import Form, age_on, form_text, render, to_login, vocab
 
