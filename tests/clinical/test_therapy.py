@@ -24,7 +24,7 @@ from ifnscope.clinical.therapy import (
 from ifnscope.data import load_yaml, sources
 from ifnscope.errors import IfnscopeError
 from ifnscope.provenance import SourceRef
-from tests.helpers import SHARED, make_case, source_refs
+from tests.helpers import SHARED, make_case, shared_cases, source_refs
 
 DATA = Path(__file__).resolve().parents[2] / "src/ifnscope/data"
 SEED = SHARED / "cases" / "seed-cadm.yaml"
@@ -410,3 +410,21 @@ def test_an_unknown_agent_is_an_error(seed: Case, seed_assessment: Any) -> None:
     with pytest.raises(IfnscopeError) as err:
         build_letter(seed, seed_assessment, "unobtainium")
     assert err.value.code == "therapy.unknown-agent"
+
+
+PICTURE_WORDS = {
+    "dermatomyositis": "Working picture: dermatomyositis.",
+    "lupus": "Working picture: cutaneous lupus erythematosus.",
+    "indeterminate": "Working picture: not settled between dermatomyositis and lupus.",
+}
+
+
+@pytest.mark.parametrize("path", shared_cases(), ids=lambda p: p.stem)
+def test_the_letter_reads_the_assessments_disease_picture(path: Path) -> None:
+    """One disease picture (issue 8): the letter's working picture is the one the assessment's
+    therapy section follows, including the skin-picture fallback for unclassified cases."""
+    case = load_case(path)
+    a = assess(case)
+    letter = build_letter(case, a, "anifrolumab")
+    assert PICTURE_WORDS[a.therapy.context.picture] in letter.text
+    assert "not met IIM" not in letter.text

@@ -98,8 +98,9 @@ def build_letter(
 ) -> Letter:
     """Draft a letter of medical necessity for ``agent`` (a key, generic, brand or alias name).
 
-    ``assessment`` is an :class:`ifnscope.assessment.Assessment`; ``context`` defaults to
-    :func:`ifnscope.clinical.therapy.context_from` and ``therapy`` to :func:`evaluate`.
+    ``assessment`` is an :class:`ifnscope.assessment.Assessment`; ``context`` and ``therapy``
+    default to the assessment's own (so the letter and the report read the same disease
+    picture), or are evaluated for a bare case.
     """
     kb = knowledge_base()
     key = find_agent(agent)
@@ -111,8 +112,13 @@ def build_letter(
             code="therapy.unknown-agent",
         )
     spec = kb.agents[key]
-    context = context or context_from(case, assessment)
-    therapy = therapy or evaluate(case, context)
+    own = getattr(assessment, "therapy", None)
+    if context is None:
+        context = own.context if isinstance(own, TherapyResult) else context_from(case, assessment)
+    if therapy is None:
+        therapy = (
+            own if isinstance(own, TherapyResult) and own.context == context else evaluate(case, context)
+        )
     diseases = _letter_diseases(context, key)
     cites = _Citations()
     gaps: list[str] = []
@@ -185,8 +191,9 @@ def _diagnosis(assessment: Any, context: TherapyContext, cites: _Citations) -> L
     iim = crit.get("eular_acr_iim_2017")
     if iim is not None:
         text = (
-            f"2017 EULAR/ACR classification criteria for idiopathic inflammatory myopathies: "
-            f"{iim.category.replace('_', ' ')} IIM, score {iim.score:g}"
+            "2017 EULAR/ACR classification criteria for idiopathic inflammatory myopathies: "
+            + ("criteria not met" if iim.category == "not_met" else f"{iim.category.replace('_', ' ')} IIM")
+            + f", score {iim.score:g}"
         )
         if getattr(iim, "column", None):
             text += " (without muscle biopsy)" if iim.column == "no_biopsy" else " (with muscle biopsy)"
