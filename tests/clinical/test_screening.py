@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from ifnscope.assessment import assess
 from ifnscope.case.facts import build_facts
 from ifnscope.clinical import screening
 from ifnscope.clinical.screening import rules
+from ifnscope.presentation.build import as_view
 from tests.helpers import make_case
 
 
@@ -43,10 +45,34 @@ def test_scope_needs_a_myopathy_and_says_what_is_missing() -> None:
 
 
 def test_the_category_is_not_computed_and_says_why() -> None:
-    res = _screen(_adult())
-    assert res.cancer.category is None
-    assert "could not be verified" in res.cancer.category_note
-    assert any("high-risk" in u for u in res.cancer.unverified)
+    """Oldroyd 2023 abstract (A): three categories from subtype, antibodies and clinical features.
+    The counting rule is known (EULAR 2024 report, Omnihealth opening paragraph: high = 2
+    high-risk factors, moderate = 1 high-risk or 2 intermediate-risk factors; Dutch NVN 2023
+    recommendation box: 0 / 1 / 2 high-risk factors, intermediate ones weighed case by case), but
+    the lists it counts (IMACS Fig. 1 graphic, recommendations table) were found in no source:
+    the category stays uncomputed and the output names what is missing."""
+    res = _screen(_adult(findings={"dysphagia": "present"}, labs={"antibodies": {"tif1g": "positive"}}))
+    c = res.cancer
+    assert c.category is None
+    assert "does not assign the category" in c.category_note
+    assert "high-risk and which intermediate-risk factors, per IIM subtype" in c.category_note
+    assert "Figure 1" in c.category_note
+    assert "could not be verified" in c.category_note
+    assert any("high-risk" in u and "not computed" in u for u in c.unverified)
+    assert any("two intermediate-risk factors" in u for u in c.unverified)
+
+
+def test_the_counting_rule_is_shown_with_its_secondary_sources() -> None:
+    """Counting rule as the EULAR 2024 report (Omnihealth, opening paragraph) gives it: moderate =
+    1 high-risk or 2 intermediate-risk factors; high = 2 high-risk factors, with yearly basic
+    screening for 3 years (also the Dutch NVN 2023 recommendation box)."""
+    c = _screen(_adult()).cancer
+    assert "one high-risk factor, or two intermediate-risk factors" in c.counting_rule
+    assert "two high-risk factors" in c.counting_rule
+    assert "yearly for 3 years" in c.counting_rule
+    cited = {(r.source, r.confidence) for r in c.references}
+    assert ("omnihealth_eular2024", "B") in cited
+    assert ("nvn_myositis2023_cancer", "B") in cited
 
 
 def test_panels_compare_the_recorded_screening() -> None:
@@ -74,11 +100,126 @@ def test_ct_of_neck_and_of_chest_abdomen_pelvis_together_cover_the_enhanced_ct()
     assert ct.status == "positive"
 
 
-def test_sex_specific_tests_are_flagged_when_sex_is_unrecorded() -> None:
-    enhanced = _screen(_adult()).cancer.panels[1]
-    smear = next(t for t in enhanced.tests if t.test == "cervical_smear")
-    assert smear.status == "not_recorded"
+def _enhanced(sex: str | None, **kw: Any) -> Any:
+    patient = {"age_years": 50} | ({"sex": sex} if sex else {})
+    return _screen(_adult(patient=patient, **kw)).cancer.panels[1]
+
+
+def _applies(panel: Any) -> set[str]:
+    return {t.test for t in panel.tests if t.status not in ("not_applicable", "depends_on_sex")}
+
+
+WOMEN_ONLY = {"cervical_smear", "mammogram", "ca125", "pelvic_ultrasound", "transvaginal_ultrasound"}
+MEN_ONLY = {"psa"}
+EVERYONE = {"ct_neck_chest_abdomen_pelvis", "faecal_occult_blood"}
+
+
+def test_enhanced_panel_for_a_woman() -> None:
+    """Enhanced panel: medicalalgorithms (Oldroyd protocol), items 1-7: CT neck/thorax/abdomen/
+    pelvis, cervical PAP if female, mammography if female, PSA if male, CA-125, FOBT, abdominal
+    and transvaginal ultrasound for ovarian masses; Stone 2024 (JAMA Dermatol 160:1248), opening
+    paragraph: "pelvic and transvaginal ultrasonography, Papanicolaou testing, mammography,
+    prostate-specific antigen or cancer antigen 125 blood tests, and fecal occult blood test"."""
+    panel = _enhanced("female")
+    assert _applies(panel) == EVERYONE | WOMEN_ONLY
+    assert panel.applicable == 7
+    assert {t.test: t.status for t in panel.tests}["psa"] == "not_applicable"
+    assert panel.depends_on_sex == []
+
+
+def test_enhanced_panel_for_a_man_has_psa_and_no_ca125_or_pelvic_ultrasound() -> None:
+    """Same sources: PSA "if male" (medicalalgorithms item 4); CA-125 paired with PSA as the
+    women's marker ("prostate-specific antigen or cancer antigen 125", Stone 2024); the ultrasound
+    is "for ovarian masses" (medicalalgorithms item 7), "pelvic and transvaginal" (Stone 2024)."""
+    panel = _enhanced("male")
+    assert _applies(panel) == EVERYONE | MEN_ONLY
+    status = {t.test: t.status for t in panel.tests}
+    for test in WOMEN_ONLY:
+        assert status[test] == "not_applicable", test
+    assert "CA-125" not in panel.missing
+    assert panel.missing == [
+        "CT of neck, chest, abdomen and pelvis",
+        "Prostate-specific antigen",
+        "Faecal occult blood test",
+    ]
+
+
+def test_no_abdominal_ultrasound_for_everyone() -> None:
+    """Neither source lists an abdominal ultrasound for every patient: medicalalgorithms item 7 is
+    "abdominal and transvaginal ultrasound for ovarian masses"; Stone 2024 has "pelvic and
+    transvaginal ultrasonography". A recorded abdominal ultrasound is kept, outside the panels."""
+    tests = {t.test for p in rules().cancer.panels.values() for t in p.tests}
+    assert "abdominal_ultrasound" not in tests
+    res = _screen(
+        _adult(
+            patient={"sex": "male", "age_years": 50}, cancer_screening={"abdominal_ultrasound": "negative"}
+        )
+    )
+    (other,) = res.cancer.other_tests_recorded
+    assert other.test == "abdominal_ultrasound"
+    assert "pelvic and transvaginal, for ovarian masses" in other.detail
+
+
+@pytest.mark.parametrize(
+    ("test", "sex", "source", "where"),
+    [
+        ("cervical_smear", "female", "medicalalgorithms_oldroyd", "cervical PAP exam if female"),
+        ("mammogram", "female", "medicalalgorithms_oldroyd", "mammography if female"),
+        ("psa", "male", "medicalalgorithms_oldroyd", "serum PSA if male"),
+        ("ca125", "female", "stone2024_jamaderm", "prostate-specific antigen or cancer antigen 125"),
+        ("pelvic_ultrasound", "female", "stone2024_jamaderm", "pelvic and transvaginal ultrasonography"),
+        ("transvaginal_ultrasound", "female", "medicalalgorithms_oldroyd", "for ovarian masses"),
+    ],
+)
+def test_each_sex_specific_test_cites_where_its_sex_was_read(
+    test: str, sex: str, source: str, where: str
+) -> None:
+    """The wording quoted in each row is the source's own (medicalalgorithms enhanced-panel list;
+    Stone 2024 opening paragraph)."""
+    row = next(t for t in rules().cancer.panels["enhanced"].tests if t.test == test)
+    assert row.sex == sex
+    assert any(s.id == source and where in s.where for s in row.sex_sources)
+    panel = _enhanced(sex)
+    assert {r.source for r in panel.references} >= {s.id for s in row.sex_sources}
+
+
+def test_sex_not_recorded_makes_the_sex_specific_tests_depend_on_it() -> None:
+    """Unknown is not absent: with the sex unrecorded, a test for one sex neither applies nor is
+    n/a; it is reported as depending on the sex, outside `missing` and `applicable`."""
+    panel = _enhanced(None)
+    status = {t.test: t.status for t in panel.tests}
+    for test in WOMEN_ONLY | MEN_ONLY:
+        assert status[test] == "depends_on_sex", test
+    smear = next(t for t in panel.tests if t.test == "cervical_smear")
     assert "female only (sex not recorded)" in smear.detail
+    assert panel.applicable == len(EVERYONE)
+    assert len(panel.depends_on_sex) == len(WOMEN_ONLY | MEN_ONLY)
+    assert "Mammography" in panel.depends_on_sex
+    assert "Mammography" not in panel.missing
+    other = _enhanced("other")
+    assert {t.test: t.status for t in other.tests}["psa"] == "depends_on_sex"
+    assert "male only (sex recorded as other)" in next(t for t in other.tests if t.test == "psa").detail
+
+
+def test_a_sex_specific_test_recorded_as_done_counts_even_without_the_sex() -> None:
+    panel = _enhanced(None, cancer_screening={"mammogram": "negative"})
+    mammo = next(t for t in panel.tests if t.test == "mammogram")
+    assert mammo.status == "negative"
+    assert panel.recorded == 1
+    assert panel.applicable == len(EVERYONE) + 1
+    assert "Mammography" not in panel.depends_on_sex
+
+
+def test_the_view_says_which_tests_depend_on_the_unrecorded_sex() -> None:
+    """The presentation keeps them visible: in the glance and beside the missing tests."""
+    dm = {"heliotrope_rash": "present", "gottron_papules": "present", "gottron_sign": "present"}
+    case = _adult(findings=dm)  # definite IIM (EULAR/ACR 2017), sex not recorded
+    view = as_view(assess(case))
+    assert view.screening.applies == "yes"
+    assert "enhanced panel 0 of 2 recorded (and 6 depending on the unrecorded sex)" in view.screening.glance
+    enhanced = view.screening.panels[1]
+    assert "Mammography (depends on sex, not recorded)" in enhanced.missing
+    assert "CT of neck, chest, abdomen and pelvis" in enhanced.missing
 
 
 def test_tests_outside_the_panels_are_kept() -> None:

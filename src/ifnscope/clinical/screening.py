@@ -50,6 +50,8 @@ class MultiTextRule(RuleModel):
 class PanelTest(RuleModel):
     test: str
     sex: Literal["female", "male"] | None = None
+    # where the restriction to one sex was read (required with ``sex``)
+    sex_sources: list[SourceRef] = Field(default_factory=list)
     satisfied_by_all_of: list[str] = Field(default_factory=list)
     note: str | None = None
 
@@ -84,11 +86,18 @@ class RiskFactors(RuleModel):
     lower: list[Factor]
 
 
+class Categories(RuleModel):
+    text: str
+    source: SourceRef
+    not_computed: str
+
+
 class CancerRules(RuleModel):
     scope: Scope
-    categories: TextRule
+    categories: Categories
     counting_rule: MultiTextRule
     panels: dict[str, Panel]
+    other_test_notes: dict[str, str] = Field(default_factory=dict)
     additional: list[Additional]
     risk_factors: RiskFactors
     unverified: list[str]
@@ -131,6 +140,14 @@ def rules() -> ScreeningRules:
             for key in (t.test, *t.satisfied_by_all_of):
                 if key not in tests:
                     raise DataError(f"screening.yaml panels.{name}: unknown test {key!r}")
+            if bool(t.sex) != bool(t.sex_sources):
+                raise DataError(
+                    f"screening.yaml panels.{name}.{t.test}: a test for one sex needs sex_sources, "
+                    "and sex_sources need a sex"
+                )
+    for key in r.cancer.other_test_notes:
+        if key not in tests:
+            raise DataError(f"screening.yaml other_test_notes: unknown test {key!r}")
     known = set(known_fact_names())
     for f in (*r.cancer.risk_factors.higher, *r.cancer.risk_factors.lower):
         if f.fact:
@@ -145,13 +162,16 @@ def rules() -> ScreeningRules:
 
 # ---------------------------------------------------------------------------------- results
 
-TestStatus = Literal["negative", "positive", "not_done", "not_recorded", "not_applicable"]
+# ``depends_on_sex``: a test for one sex, not recorded, in a patient whose sex is not recorded
+# (or recorded as other): whether it applies is unknown, so it is neither missing nor n/a.
+TestStatus = Literal["negative", "positive", "not_done", "not_recorded", "not_applicable", "depends_on_sex"]
 TEST_STATUS_WORDS: dict[str, str] = {
     "negative": "negative",
     "positive": "POSITIVE",
     "not_done": "not done",
     "not_recorded": "not recorded",
     "not_applicable": "n/a",
+    "depends_on_sex": "depends on sex (not recorded)",
 }
 
 
@@ -168,8 +188,13 @@ class PanelResult(BaseModel):
     recommended_for: str
     tests: list[TestLine]
     recorded: int = Field(description="Tests of the panel recorded as done")
-    applicable: int
+    applicable: int = Field(description="Tests of the panel known to apply to this patient")
     missing: list[str] = Field(description="Applicable tests not recorded as done")
+    depends_on_sex: list[str] = Field(
+        default_factory=list,
+        description="Tests for one sex, not recorded, whose applicability is unknown because the "
+        "patient's sex is not recorded (or is recorded as other)",
+    )
     note: str | None
     references: list[Reference]
 
@@ -187,7 +212,11 @@ class CancerScreening(BaseModel):
     applies: YesNoUnknown
     why: str
     scope: str
-    category: None = Field(default=None, description="Not computed: the IMACS feature lists are unverified")
+    category: None = Field(
+        default=None,
+        description="Not computed: the IMACS lists of high- and intermediate-risk factors are unverified "
+        "(category_note and unverified say what is missing)",
+    )
     category_note: str
     counting_rule: str
     panels: list[PanelResult]
@@ -247,10 +276,11 @@ def _panel(pid: str, panel: Panel, case: Case) -> PanelResult:
     voc = vocabulary().cancer_screening
     done = case.cancer_screening.model_dump()
     sex = case.patient.sex
+    sex_known = sex in ("female", "male")
     lines = []
     for t in panel.tests:
         label = voc[t.test]
-        if t.sex and sex in ("female", "male") and sex != t.sex:
+        if t.sex and sex_known and sex != t.sex:
             lines.append(TestLine(test=t.test, label=label, status="not_applicable", detail=f"{t.sex} only"))
             continue
         value = done.get(t.test)
@@ -263,15 +293,19 @@ def _panel(pid: str, panel: Panel, case: Case) -> PanelResult:
             have = [voc[k] for k in t.satisfied_by_all_of if done.get(k)]
             if have:
                 detail = f"only {', '.join(have)} recorded"
-        if t.sex and sex not in ("female", "male"):
-            detail = (detail + "; " if detail else "") + f"{t.sex} only (sex not recorded)"
+        if t.sex and not sex_known:
+            why = "sex not recorded" if sex in (None, "unknown") else f"sex recorded as {sex}"
+            detail = (detail + "; " if detail else "") + f"{t.sex} only ({why})"
         if t.note:
             detail = (detail + "; " if detail else "") + t.note
         status: TestStatus = value if value else "not_recorded"
+        if status == "not_recorded" and t.sex and not sex_known:
+            status = "depends_on_sex"
         lines.append(TestLine(test=t.test, label=label, status=status, detail=detail))
-    applicable = [x for x in lines if x.status != "not_applicable"]
+    applicable = [x for x in lines if x.status not in ("not_applicable", "depends_on_sex")]
     recorded = [x for x in applicable if x.status in ("negative", "positive")]
     refs = [Reference.of(panel.source)] + ([Reference.of(panel.also_source)] if panel.also_source else [])
+    refs += [Reference.of(s) for t in panel.tests for s in t.sex_sources]
     return PanelResult(
         id=pid,
         label=panel.label,
@@ -280,8 +314,9 @@ def _panel(pid: str, panel: Panel, case: Case) -> PanelResult:
         recorded=len(recorded),
         applicable=len(applicable),
         missing=[x.label for x in applicable if x.status not in ("negative", "positive")],
+        depends_on_sex=[x.label for x in lines if x.status == "depends_on_sex"],
         note=panel.note,
-        references=refs,
+        references=list(dict.fromkeys(refs)),
     )
 
 
@@ -356,7 +391,12 @@ def evaluate(
     }
     voc = vocabulary().cancer_screening
     other = [
-        TestLine(test=k, label=voc[k], status=v, detail="recorded; not part of the two panels")
+        TestLine(
+            test=k,
+            label=voc[k],
+            status=v,
+            detail=" ".join(c.other_test_notes.get(k, "recorded; not part of the two panels").split()),
+        )
         for k, v in case.cancer_screening.model_dump().items()
         if v and k not in in_panels
     ]
@@ -388,11 +428,7 @@ def evaluate(
         applies=applies,
         why=why,
         scope=" ".join(c.scope.text.split()),
-        category_note=(
-            " ".join(c.categories.text.split())
-            + " ifnscope does not assign the category: the guideline's lists of high- and "
-            "intermediate-risk features could not be verified. Decide it from the guideline itself."
-        ),
+        category_note=" ".join(f"{c.categories.text} {c.categories.not_computed}".split()),
         counting_rule=" ".join(c.counting_rule.text.split()),
         panels=panels,
         additional=additional,

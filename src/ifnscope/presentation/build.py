@@ -738,11 +738,13 @@ def _cancer_glance(c: J) -> str:
     applies, why = _s(c.get("applies"), "unknown"), _s(c.get("why"))
     if applies == "no":
         return f"does not apply ({why})"
-    panels = "; ".join(
-        f"{_s(p.get('label')).lower()} {_s(p.get('recorded'), '0')} of {_s(p.get('applicable'), '0')} "
-        "recorded"
-        for p in _ms(c.get("panels"))
-    )
+
+    def panel(p: J) -> str:
+        text = f"{_s(p.get('label')).lower()} {_s(p.get('recorded'), '0')} of {_s(p.get('applicable'), '0')}"
+        by_sex = len(_ss(p.get("depends_on_sex")))
+        return text + " recorded" + (f" (and {by_sex} depending on the unrecorded sex)" if by_sex else "")
+
+    panels = "; ".join(panel(p) for p in _ms(c.get("panels")))
     return f"{'applies' if applies == 'yes' else 'may apply'} ({why}): {panels}; risk category not computed"
 
 
@@ -756,7 +758,9 @@ def _screening(a: J, src: _Sources) -> Screening:
             recommended_for=_s(p.get("recommended_for")),
             recorded=_int(p.get("recorded")) or 0,
             applicable=_int(p.get("applicable")) or 0,
-            missing=_ss(p.get("missing")),
+            # a test for one sex when the sex is not recorded: shown with the missing ones, marked
+            missing=_ss(p.get("missing"))
+            + tuple(f"{x} (depends on sex, not recorded)" for x in _ss(p.get("depends_on_sex"))),
             note=_s(p.get("note")),
             cites=src.cite(_ms(p.get("references"))),
             tests=tuple(
