@@ -148,10 +148,15 @@ def _parse_titre(value: Any) -> Any:
             return int(m.group(1))
         if value.strip().isdigit():
             return int(value)
+        hint = (
+            " (a positive or negative ANA without a titre is written labs.antibodies.ana: positive)"
+            if value.strip().lower() in ("positive", "negative", "pos", "neg", "+", "-")
+            else ""
+        )
         raise PydanticCustomError(
             "titre_format",
-            "expected a reciprocal titre such as 160 (for 1:160) or 0 for negative, got {value}",
-            {"value": repr(value)},
+            "expected a reciprocal titre such as 160 (for 1:160) or 0 for negative, got {value}{hint}",
+            {"value": repr(value), "hint": hint},
         )
     if isinstance(value, float) and value.is_integer():
         return int(value)
