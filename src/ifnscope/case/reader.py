@@ -13,6 +13,7 @@ import re
 import types
 import typing
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ifnscope.case.model import FORMAT, Case
+from ifnscope.data import load_yaml
 from ifnscope.errors import (
     CaseNotFoundError,
     CaseParseError,
@@ -244,6 +246,65 @@ def consistency_issues(
                     line=_line(lines, ("onset", "skin_disease_months")),
                 )
             )
+    out += _lab_consistency(case, lines)
+    return out
+
+
+_APL_PARTS = {
+    "cardiolipin": "anticardiolipin",
+    "b2gpi": "anti-beta2-glycoprotein I",
+    "lupus_anticoagulant": "lupus anticoagulant",
+}
+
+
+def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
+    """An ANA titre, the laboratory's cut-off and its titre-less call must agree; a negative
+    antiphospholipid panel cannot have a positive part."""
+    labs = case.labs
+    out: list[Issue] = []
+    titre, cutoff = labs.ana_titer, labs.ana_titer_cutoff
+    call = labs.antibodies.ana
+    at: Loc = ("labs", "antibodies", "ana")
+    if call == "positive" and titre == 0:
+        out.append(
+            Issue(
+                "case.inconsistent",
+                at,
+                "ANA recorded positive, but labs.ana_titer is 0 (negative)",
+                expected="negative, or the positive titre in labs.ana_titer",
+                got=call,
+                line=_line(lines, at),
+            )
+        )
+    elif call in ("positive", "negative") and titre and cutoff:
+        above = titre >= cutoff
+        if above != (call == "positive"):
+            out.append(
+                Issue(
+                    "case.inconsistent",
+                    at,
+                    f"ANA recorded {call}, but 1:{titre} is {'at or above' if above else 'below'} "
+                    f"the laboratory's cut-off 1:{cutoff}",
+                    expected="positive" if above else "negative",
+                    got=call,
+                    line=_line(lines, at),
+                )
+            )
+    if labs.antibodies.antiphospholipid == "negative":
+        for key, words in _APL_PARTS.items():
+            if getattr(labs.antibodies, key) == "positive":
+                loc: Loc = ("labs", "antibodies", key)
+                out.append(
+                    Issue(
+                        "case.inconsistent",
+                        loc,
+                        f"{words} recorded positive, but labs.antibodies.antiphospholipid (the panel of "
+                        "anticardiolipin, anti-beta2-glycoprotein I and lupus anticoagulant) is negative",
+                        expected="negative, or the panel positive",
+                        got="positive",
+                        line=_line(lines, loc),
+                    )
+                )
     return out
 
 
@@ -409,9 +470,18 @@ def _literal_options(loc: Loc) -> list[str]:
     return []
 
 
+@cache
+def _synonyms() -> dict[str, str]:
+    """Words clinicians write for a vocabulary word (``synonyms:`` in data/vocabulary.yaml)."""
+    return dict(load_yaml("vocabulary.yaml").get("synonyms") or {})
+
+
 def _nearest(word: Any, options: list[str]) -> str | None:
     if not isinstance(word, str) or not options:
         return None
+    synonym = _synonyms().get(word.strip().lower().replace("-", "_").replace(" ", "_"))
+    if synonym in options:
+        return synonym
     norm = word.strip().lower().replace("-", "_").replace(" ", "_").replace("'", "")
     if norm in options and norm != word:
         return norm
