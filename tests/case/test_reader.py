@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ifnscope.assessment import assess
 from ifnscope.case.model import is_dilution
 from ifnscope.case.reader import load_case, parse_case, validate_case
 from ifnscope.errors import (
@@ -128,14 +129,153 @@ def test_onset_after_the_visit_is_inconsistent() -> None:
 
 
 def test_skin_disease_longer_than_time_since_onset_is_inconsistent() -> None:
-    i = one_issue(HEAD + "patient: {age_years: 30}\nonset: {age_years: 29, skin_disease_months: 24}\n")
+    # Whole years: age 30 is at most 30.99…, onset 29 at least 29.0, so at most 24 months have
+    # passed; 25 whole months is at least 24.5. (24 months is possible, see below.)
+    i = one_issue(HEAD + "patient: {age_years: 30}\nonset: {age_years: 29, skin_disease_months: 25}\n")
     assert (i.code, i.path) == ("case.inconsistent", "onset.skin_disease_months")
+    assert "whole years" in (i.expected or "")
 
 
 def test_durations_within_age_rounding_are_accepted() -> None:
     # classic-dm-tif1g: 58 - 57.6 years = 4.8 months, recorded as 5 months of skin disease
     case = parse_case(HEAD + "patient: {age_years: 58}\nonset: {age_years: 57.6, skin_disease_months: 5}\n")
     assert case.onset.skin_disease_months == 5
+
+
+@pytest.mark.parametrize(
+    ("age", "onset", "months", "ok"),
+    [
+        # Issue 9, item 1: "onset 71 and age 71 with 4 months of skin disease is consistent": an
+        # age in whole (completed) years N is N.0 to N.99…, so up to 12 months may have passed.
+        ("71", "71", "4", True),
+        ("71", "71", "12", True),
+        ("71", "71", "13", False),  # 13 whole months is at least 12.5: more than a year
+        ("30", "29", "24", True),  # age up to 30.99, onset from 29.0: just under 24 months
+        # ages to 0.1 year (rounded): 0.05 + 0.05 year = 1.2 months of slack, plus half a month
+        ("71.1", "71.1", "1", True),
+        ("71.1", "71.1", "4", False),
+        ("58.3", "58.2", "2", True),
+        ("58.3", "58.2", "3", False),
+        # mixed: age 71 (to 71.99) and onset 70.5 (from 70.45) allow 18.6 months
+        ("71", "70.5", "18", True),
+        ("71", "70.5", "20", False),
+        # age 71.5 (to 71.55) and onset 71 (from 71.0) allow 6.6 months, not 18
+        ("71.5", "71", "6", True),
+        ("71.5", "71", "18", False),
+    ],
+)
+def test_duration_tolerance_follows_the_written_precision(
+    age: str, onset: str, months: str, ok: bool
+) -> None:
+    text = (
+        HEAD
+        + f"patient: {{age_years: {age}}}\nonset: {{age_years: {onset}, skin_disease_months: {months}}}\n"
+    )
+    if ok:
+        assert parse_case(text).onset.skin_disease_months == float(months)
+    else:
+        i = one_issue(text)
+        assert (i.code, i.path) == ("case.inconsistent", "onset.skin_disease_months")
+
+
+def test_onset_after_the_visit_allows_for_whole_year_ages() -> None:
+    # An age of 71 (whole years) may be 71.9 at the visit: an onset at 71.5 is possible ...
+    assert parse_case(HEAD + "patient: {age_years: 71}\nonset: {age_years: 71.5}\n").onset.age_years == 71.5
+    # ... but not 72 (onset from 72.0, age below 72.0), nor 30.3 after 30.2 written to 0.1 year,
+    # nor an onset of 71 (completed years, from 71.0) when the age is 70.5 (at most 70.55).
+    for age, onset in (("71", "72"), ("30.2", "30.3"), ("70.5", "71")):
+        i = one_issue(HEAD + f"patient: {{age_years: {age}}}\nonset: {{age_years: {onset}}}\n")
+        assert (i.code, i.path) == ("case.inconsistent", "onset.age_years")
+
+
+def test_durations_longer_than_the_patients_life_stay_errors() -> None:
+    # Age 2 in whole years is under 3 years: 36 months at most, 40 months never.
+    i = one_issue(HEAD + "patient: {age_years: 2}\nonset: {skin_disease_months: 40}\n")
+    assert (i.code, i.path) == ("case.inconsistent", "onset.skin_disease_months")
+    assert "life" in i.message
+    i = one_issue(HEAD + "patient: {age_years: 30}\nonset: {age_years: 29, skin_disease_months: 400}\n")
+    assert i.path == "onset.skin_disease_months"
+
+
+def test_the_same_precision_rule_for_json_and_form_values() -> None:
+    """JSON numbers keep int/float apart; the web form sends text, read by its digits."""
+    doc = {"format": "ifnscope-case/1", "id": "p"}
+    whole = {**doc, "patient": {"age_years": 71}, "onset": {"age_years": 71, "skin_disease_months": 4}}
+    assert validate_case(whole).onset.skin_disease_months == 4
+    text = {**doc, "patient": {"age_years": "71"}, "onset": {"age_years": "71", "skin_disease_months": "4"}}
+    assert validate_case(text).onset.skin_disease_months == 4
+    tenths = {**doc, "patient": {"age_years": 71.1}, "onset": {"age_years": 71.1, "skin_disease_months": 4}}
+    with pytest.raises(CaseValidationError):
+        validate_case(tenths)
+    for written in ("71.1", "71.10"):  # more digits are a narrower reading, never a wider one
+        tenths["patient"] = {"age_years": written}
+        with pytest.raises(CaseValidationError):
+            validate_case(tenths)
+
+
+def test_a_whole_year_case_reads_back_from_storage() -> None:
+    """The registry stores model_dump JSON (71 becomes 71.0) and validates it again on
+    re-assessment: a whole number is whole years however it is written, so the stored case is
+    read exactly as the file was."""
+    for ages in (
+        "patient: {age_years: 71}\nonset: {age_years: 70.5, skin_disease_months: 18}\n",
+        "patient: {age_years: 71.5}\nonset: {age_years: 71.0, skin_disease_months: 6}\n",
+    ):
+        case = parse_case(HEAD + ages)
+        stored = json.loads(json.dumps(case.model_dump(mode="json", exclude_none=True)))
+        assert validate_case(stored) == case
+
+
+# ------------------------------------------------------------------ YAML 1.1 numbers
+
+
+@pytest.mark.parametrize(
+    ("written", "titre"),
+    [("1:40", 40), ("1:20", 20), ("1:10", 10), ("1:80", 80), ("1:160", 160), ("'1:40'", 40), ("160", 160)],
+)
+def test_an_unquoted_ratio_titre_means_the_ratio(written: str, titre: int) -> None:
+    """YAML 1.1 (PyYAML) reads an unquoted 1:40 as the base-60 number 100 and 1:20 as 80, which
+    meet the 2019 entry criterion (ANA >= 1:80, Aringer 2019 definitions table). The reader keeps
+    such scalars as written, so the titre is the ratio's denominator."""
+    assert parse_case(HEAD + f"labs: {{ana_titer: {written}}}\n").labs.ana_titer == titre
+
+
+def test_base_60_values_in_number_fields_are_errors_not_numbers() -> None:
+    for text, path in (
+        ("patient: {age_years: 1:20}\n", "patient.age_years"),
+        ("onset: {skin_disease_months: 12:30}\n", "onset.skin_disease_months"),
+        ("labs:\n  ck: {value: 1:30, upper_limit: 200}\n", "labs.ck.value"),
+        ("medications:\n  - {name: mtx, months_before_onset: 1:20}\n", "medications[0].months_before_onset"),
+    ):
+        i = one_issue(HEAD + text)
+        assert (i.code, i.path) == ("case.wrong-type", path), text
+        assert "base-60" in i.message
+    # a text field keeps what was written ("1:20", not "80")
+    case = parse_case(HEAD + "medications:\n  - {name: mtx, dose: 1:20, note: 12:30}\n")
+    assert (case.medications[0].dose, case.medications[0].note) == ("1:20", "12:30")
+
+
+def test_other_yaml_1_1_numbers_are_read_as_yaml_1_2() -> None:
+    """Leading zeros are decimal (YAML 1.1 read 010 as octal 8); hexadecimal and binary are not
+    numbers in a case file."""
+    assert parse_case(HEAD + "patient: {age_years: 010}\n").patient.age_years == 10
+    assert parse_case(HEAD + "labs: {ana_titer: 0160}\n").labs.ana_titer == 160
+    i = one_issue(HEAD + "labs:\n  ck: {value: 0x1F, upper_limit: 200}\n")
+    assert (i.code, i.path) == ("case.wrong-type", "labs.ck.value")
+    assert parse_case(HEAD + "patient: {age_years: 57.6}\n").patient.age_years == 57.6
+
+
+def test_the_cli_reads_an_unquoted_titre_as_the_ratio(tmp_path: Path) -> None:
+    """load_case is what the CLI (assess, report, letter) reads files with."""
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        HEAD + "findings: {acute_cutaneous_lupus: present, synovitis_2_or_more_joints: present}\n"
+        "labs: {ana_titer: 1:40}\n",
+        encoding="utf-8",
+    )
+    case = load_case(f)
+    assert case.labs.ana_titer == 40
+    assert assess(case).criteria["eular_acr_sle_2019"].entry_status == "absent"
 
 
 def test_missing_required_keys() -> None:
@@ -190,6 +330,12 @@ def test_json_cases_and_json_errors() -> None:
 
 def test_titre_written_as_ratio_is_normalised() -> None:
     assert parse_case(HEAD + 'labs: {ana_titer: "1:160"}\n').labs.ana_titer == 160
+
+
+def test_a_titre_written_positive_points_to_the_titre_less_form() -> None:
+    i = one_issue(HEAD + "labs: {ana_titer: positive}\n")
+    assert i.code == "case.invalid-value"
+    assert "labs.antibodies.ana: positive" in i.message
 
 
 @pytest.mark.parametrize(

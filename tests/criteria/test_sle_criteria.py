@@ -145,7 +145,7 @@ SLICC_CLINICAL: dict[str, dict[str, str]] = {
     "thrombocytopenia": {"thrombocytopenia": "present"},
 }
 SLICC_IMMUNOLOGIC: dict[str, dict[str, Any]] = {
-    "ana": {"ana_titer": 40},
+    "ana": {"antibodies": {"ana": "positive"}},
     "anti_dsdna": {"antibodies": {"dsdna": "positive"}},
     "anti_sm": {"antibodies": {"sm": "positive"}},
     "antiphospholipid": {"antibodies": {"antiphospholipid": "positive"}},
@@ -211,3 +211,183 @@ def test_slicc_coombs_counts_only_without_haemolytic_anaemia() -> None:
         antibodies={"direct_coombs": "positive"},
     )
     assert (r.clinical, r.immunologic, r.classified) == (2, 2, True)
+
+
+# ------------------------------------------------------------------- SLICC 2012 complete
+
+# Petri 2012 Table 3 (PMC3409311; clinical criteria 1-7 read there) and its reproductions (the
+# neurologic list; ar4256 Table 1 for the immunologic wording): every word each criterion
+# lists, recorded alone, meets it.
+SLICC_EVERY_WORD: list[tuple[str, dict[str, Any]]] = [
+    # 2. chronic cutaneous lupus: "classical discoid rash, hypertrophic (verrucous) lupus, lupus
+    # panniculitis (profundus), mucosal lupus, lupus erythematosus tumidus, chillblains lupus,
+    # discoid lupus/lichen planus overlap" (Table 3)
+    *[
+        ("chronic_cutaneous_lupus", {"findings": {f: "present"}})
+        for f in (
+            "discoid_lupus",
+            "hypertrophic_lupus",
+            "lupus_profundus",
+            "mucosal_lupus",
+            "lupus_tumidus",
+            "chilblain_lupus",
+            "discoid_lupus_lichen_planus_overlap",
+        )
+    ],
+    # 7. renal: "... 500 mg of protein/24 hr or red blood cell casts" (Table 3)
+    ("renal", {"findings": {"proteinuria_over_0_5g": "present"}}),
+    ("renal", {"findings": {"red_cell_casts": "present"}}),
+    # 8. neurologic: "seizures, psychosis, mononeuritis multiplex, myelitis, peripheral or cranial
+    # neuropathy, acute confusional state" (reproductions); acute confusional state is delirium
+    # (ACR 1999 NPSLE nomenclature, Appendix A)
+    *[
+        ("neurologic", {"findings": {f: "present"}})
+        for f in (
+            "seizure",
+            "psychosis",
+            "mononeuritis_multiplex",
+            "myelitis",
+            "peripheral_neuropathy",
+            "cranial_neuropathy",
+            "delirium",
+        )
+    ],
+    # immunologic 4: "lupus anticoagulant, false-positive RPR, medium or high titer anticardiolipin
+    # (IgA, IgG or IgM), anti-β2-glycoprotein I (IgA, IgG or IgM)" (ar4256 Table 1)
+    *[
+        ("antiphospholipid", {"labs": {"antibodies": {a: "positive"}}})
+        for a in ("antiphospholipid", "lupus_anticoagulant", "false_positive_rpr", "cardiolipin", "b2gpi")
+    ],
+    # immunologic 5: "low C3, low C4, low CH50" (ar4256 Table 1)
+    *[("low_complement", {"labs": {k: "present"}}) for k in ("c3_low", "c4_low", "ch50_low")],
+]
+
+
+@pytest.mark.parametrize(("item_id", "recorded"), SLICC_EVERY_WORD)
+def test_every_word_of_a_slicc_criterion_meets_it(item_id: str, recorded: dict[str, Any]) -> None:
+    r = slicc_2012.evaluate_facts(
+        facts_of(make_case(recorded.get("findings"), labs=recorded.get("labs", {})))
+    )
+    assert [i.id for i in r.items if i.counted] == [item_id]
+    assert r.clinical + r.immunologic == 1
+
+
+def test_the_2019_antiphospholipid_item_is_any_of_its_three_antibodies() -> None:
+    """Aringer 2019 criteria table: "Anti-cardiolipin antibodies OR anti-β2GP1 antibodies OR lupus
+    anticoagulant", 2 points. A false-positive RPR is a SLICC item only."""
+    for antibody in ("cardiolipin", "b2gpi", "lupus_anticoagulant", "antiphospholipid"):
+        r = sle(labs={"antibodies": {antibody: "positive"}})
+        assert (r.score, [d.counted_item for d in r.domains if d.counted_item]) == (2, ["antiphospholipid"])
+    assert sle(labs={"antibodies": {"false_positive_rpr": "positive"}}).score == 0
+
+
+def test_a_negative_antiphospholipid_panel_answers_for_its_parts() -> None:
+    """The vocabulary's panel is anticardiolipin, anti-β2GP1 or lupus anticoagulant: recorded
+    negative, each part is negative (not unknown); a false-positive RPR is not part of it."""
+    neg = {"antibodies": {"antiphospholipid": "negative"}}
+    r = sle({"acute_cutaneous_lupus": "present"}, labs={**neg, "c3_low": "present", "c4_low": "absent"})
+    apl = next(i for i in r.items if i.id == "antiphospholipid")
+    assert apl.status == "absent"
+    assert not {"antibody_cardiolipin", "antibody_b2gpi", "antibody_lupus_anticoagulant"} & set(
+        r.unknowns_that_could_change_classification
+    )
+    s = slicc(**neg)
+    assert next(i for i in s.items if i.id == "antiphospholipid").status == "unknown"  # RPR unrecorded
+    s = slicc(antibodies={"antiphospholipid": "negative", "false_positive_rpr": "negative"})
+    assert next(i for i in s.items if i.id == "antiphospholipid").status == "absent"
+    # all three parts negative: the panel is negative too
+    parts = {"cardiolipin": "negative", "b2gpi": "negative", "lupus_anticoagulant": "negative"}
+    r = sle(labs={"antibodies": parts})
+    assert next(i for i in r.items if i.id == "antiphospholipid").status == "absent"
+
+
+# --------------------------------------------------------------------------------- ANA
+
+
+def test_a_positive_ana_without_a_titre_meets_the_2019_entry_criterion() -> None:
+    """Aringer 2019 definitions table: "ANA at a titre of ≥1:80 on HEp-2 cells or an equivalent
+    positive test at least once" (HEp-2 or a solid phase immunoassay of equivalent performance)."""
+    strong = {"acute_cutaneous_lupus": "present", "synovitis_2_or_more_joints": "present"}
+    r = sle(strong, ana=None, labs={"antibodies": {"ana": "positive"}})
+    assert (r.entry_status, r.classified) == ("present", True)
+    r = sle(strong, ana=None, labs={"antibodies": {"ana": "negative"}})
+    assert (r.entry_status, r.classified) == ("absent", False)
+    # a titre, when recorded, is what the entry criterion reads: 1:40 stays below 1:80 even if
+    # the laboratory (cut-off 1:40) calls it positive
+    r = sle(strong, ana=40, labs={"ana_titer_cutoff": 40, "antibodies": {"ana": "positive"}})
+    assert r.entry_status == "absent"
+
+
+@pytest.mark.parametrize(
+    ("labs", "status"),
+    [
+        ({"antibodies": {"ana": "positive"}}, "present"),  # the lab's call: above its range
+        ({"antibodies": {"ana": "negative"}}, "absent"),
+        ({"ana_titer": 40, "ana_titer_cutoff": 40}, "present"),  # titre at the lab's cut-off
+        ({"ana_titer": 80, "ana_titer_cutoff": 160}, "absent"),  # below the lab's cut-off
+        ({"ana_titer": 40, "antibodies": {"ana": "negative"}}, "absent"),
+        ({"ana_titer": 0}, "absent"),
+        ({"ana_titer": 640}, "present"),  # ≥1:160: above the range of 95% of healthy people
+        ({"ana_titer": 160}, "present"),
+        ({"ana_titer": 80}, "unknown"),  # 1:80 may be inside a laboratory's range: not counted
+        ({"ana_titer": 40}, "unknown"),
+        ({}, "unknown"),
+    ],
+)
+def test_slicc_ana_is_above_the_laboratory_reference_range(labs: dict[str, Any], status: str) -> None:
+    """Petri 2012 immunologic criterion 1, "ANA level above laboratory reference range" (ar4256
+    Table 1), not any titre above 0. Without the laboratory's range a titre of 1:160 or more
+    counts: Tan 1997 (15 laboratories, HEp-2) found 5.0% of healthy people positive at 1:160,
+    a cut-off "likely to exclude 95% of normal individuals"."""
+    r = slicc(**labs)
+    ana = next(i for i in r.items if i.id == "ana")
+    assert ana.status == status
+    assert ana.counted == (status == "present")
+
+
+def test_a_titre_without_the_laboratory_range_is_a_named_unknown() -> None:
+    r = slicc(
+        {"acute_cutaneous_lupus": "present", "oral_ulcers": "present", "serositis": "present"},
+        ana_titer=80,
+    )
+    assert (r.clinical, r.immunologic, r.classified) == (3, 0, False)
+    assert "ana_above_reference_range" in r.unknowns_that_could_change_classification
+    change = next(w for w in r.what_if if w.fact == "ana_above_reference_range")
+    assert change.record_at == "labs.ana_titer_cutoff"
+
+
+def test_the_nephritis_route_reads_the_same_ana_item() -> None:
+    """Petri 2012: "biopsy-proven lupus nephritis in the presence of ANA or anti-dsDNA"."""
+    assert slicc(lupus_nephritis_class="IV", antibodies={"ana": "positive"}).route == "lupus_nephritis"
+    low = slicc(lupus_nephritis_class="IV", ana_titer=40)
+    assert not low.classified
+    assert "ana_above_reference_range" in low.unknowns_that_could_change_classification
+    assert slicc(lupus_nephritis_class="IV", ana_titer=40, ana_titer_cutoff=40).classified
+
+
+# ------------------------------------------------------------------ lupus nephritis classes
+
+
+@pytest.mark.parametrize("written", ["III+V", "IV+V", "iv + v", "V+III", "IV/V"])
+def test_combined_nephritis_classes_score_as_class_iii_or_iv(written: str) -> None:
+    """ISN/RPS 2003 (Weening 2004, Table 4 note c): "Class V may occur in combination with class
+    III or IV in which case both will be diagnosed"; 2019 renal domain: class II or V 8 points,
+    class III or IV 10, only the highest counts (Aringer 2019 criteria table)."""
+    r = sle(labs={"lupus_nephritis_class": written})
+    renal = next(d for d in r.domains if d.id == "renal")
+    assert (renal.counted_item, renal.points) == ("nephritis_iii_iv", 10)
+    assert {i.id: i.status for i in r.items if i.domain == "renal"} == {
+        "proteinuria": "unknown",
+        "nephritis_ii_v": "present",
+        "nephritis_iii_iv": "present",
+    }
+    assert slicc(lupus_nephritis_class=written, antibodies={"dsdna": "positive"}).route == "lupus_nephritis"
+
+
+def test_combinations_the_classification_does_not_have_are_refused() -> None:
+    from ifnscope.errors import CaseValidationError
+
+    for written in ("II+V", "III+IV", "V+VI"):
+        with pytest.raises(CaseValidationError) as ei:
+            make_case(labs={"lupus_nephritis_class": written})
+        assert ei.value.issues[0].path == "labs.lupus_nephritis_class"

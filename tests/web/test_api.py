@@ -386,6 +386,38 @@ def test_assess_without_storing(doc: Session) -> None:
     assert any(i.get("did_you_mean") == "sex" for i in err["issues"])
 
 
+def test_an_unquoted_ratio_titre_reads_as_the_ratio_at_every_entry_point(doc: Session) -> None:
+    """Issue 9 item 1: YAML 1.1 reads an unquoted ``ana_titer: 1:40`` as the base-60 number 100,
+    which would meet the 2019 entry criterion (ANA >= 1:80 on HEp-2, Aringer 2019 definitions
+    table). A YAML upload (API and the visit page), a JSON body and a JSON file read it as 1:40."""
+    text = (
+        "format: ifnscope-case/1\nid: titre-1-40\n"
+        "findings: {acute_cutaneous_lupus: present, synovitis_2_or_more_joints: present}\n"
+        "labs: {ana_titer: 1:40}\n"
+    )
+
+    def entry(assessment: dict[str, Any]) -> str:
+        return str(assessment["criteria"]["eular_acr_sle_2019"]["entry_status"])
+
+    r = doc.post("/api/assess", files={"file": ("c.yaml", text.encode(), "text/yaml")})
+    assert r.status_code == 200, r.text
+    assert entry(r.json()) == "absent"
+    body = yaml.safe_load(text.replace("1:40", "'1:40'"))
+    assert entry(doc.post("/api/assess", json=body).json()) == "absent"
+    as_file = {"file": ("c.json", json.dumps(body).encode(), "application/json")}
+    assert entry(doc.post("/api/assess", files=as_file).json()) == "absent"
+    p = new_patient(doc, name="Titre Patient")
+    r = doc.client.post(
+        f"/patients/{p['id']}/visits/upload",
+        data={"csrf_token": doc.csrf, "visit_date": "2024-08-01", "text": ""},
+        files={"file": ("c.yaml", text.encode(), "application/x-yaml")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    visit_id = r.headers["location"].rstrip("/").rsplit("/", 1)[-1]
+    assert entry(doc.get(f"/api/visits/{visit_id}").json()["assessment"]) == "absent"
+
+
 def test_patient_update_conflict_and_delete(doc: Session) -> None:
     a = new_patient(doc, name="First Name", mrn="MRN-A-77")
     b = new_patient(doc, name="Other Name", mrn="MRN-B-77")

@@ -7,7 +7,8 @@ computed from a lab value). Engines read facts by name; the shared "what could t
 change" logic (``criteria.whatif``) sets an unknown fact to present and re-runs the engine.
 
 Fact names: every finding of the vocabulary; ``antibody_<name>``; ``<lab>_above_uln`` for
-ck, ldh, ast, alt, aldolase; ``ana_at_least_1_80``, ``ana_positive``; ``c3_low``, ``c4_low``;
+ck, ldh, ast, alt, aldolase; ``ana_at_least_1_80``, ``ana_positive``,
+``ana_above_reference_range``; ``c3_low``, ``c4_low``, ``ch50_low``;
 ``lupus_nephritis_class_ii_or_v``, ``lupus_nephritis_class_iii_or_iv``,
 ``lupus_nephritis_biopsy``; ``muscle_biopsy_<feature>``, ``muscle_biopsy_abnormal``;
 ``mri_abnormal``, ``emg_abnormal``; ``onset_age_under_18``, ``onset_age_18_to_40``,
@@ -24,6 +25,7 @@ from typing import Literal
 from ifnscope.case.derive import DerivationResult, derive_findings, describe_lesion
 from ifnscope.case.model import Case, LabValue
 from ifnscope.case.vocabulary import vocabulary
+from ifnscope.data import load_yaml
 
 TriValue = Literal["present", "absent", "unknown"]
 Origin = Literal["recorded", "derived", "computed", "not_recorded", "what_if"]
@@ -125,6 +127,150 @@ def _lab_fact(key: str, label: str, lab: LabValue | None) -> Fact:
     )
 
 
+_ANTIBODY_LABELS = {
+    "ana": "ANA reported positive by the laboratory",
+    "false_positive_rpr": "False-positive RPR",
+}
+# The antiphospholipid panel: the vocabulary's ``antiphospholipid`` is "anticardiolipin,
+# anti-beta2-glycoprotein I or lupus anticoagulant", each of which may also be recorded alone.
+_APL_PARTS = ("cardiolipin", "b2gpi", "lupus_anticoagulant")
+
+
+def _antiphospholipid_panel(facts: dict[str, Fact]) -> None:
+    """The panel and its parts read each other: a part recorded positive makes the panel
+    positive, all three recorded negative make it negative, and a panel recorded negative makes
+    an unrecorded part negative. Nothing else is filled in (a false-positive RPR is not part of
+    the panel)."""
+    panel = facts["antibody_antiphospholipid"]
+    parts = [facts[f"antibody_{k}"] for k in _APL_PARTS]
+    if panel.value == UNKNOWN:
+        positive = [p for p in parts if p.value == PRESENT]
+        if positive:
+            facts[panel.name] = replace(
+                panel, value=PRESENT, origin="derived", detail=f"{positive[0].label} (recorded)"
+            )
+        elif all(p.value == ABSENT for p in parts):
+            facts[panel.name] = replace(
+                panel,
+                value=ABSENT,
+                origin="derived",
+                detail="anticardiolipin, anti-beta2-glycoprotein I and lupus anticoagulant recorded negative",
+            )
+    elif panel.value == ABSENT:
+        for p in parts:
+            if p.value == UNKNOWN:
+                facts[p.name] = replace(
+                    p, value=ABSENT, origin="derived", detail="antiphospholipid antibodies recorded negative"
+                )
+
+
+@cache
+def ana_titre_above_any_reference_range() -> int:
+    """The titre read as above the laboratory's reference range when the case records neither
+    the laboratory's call nor its cut-off (``data/criteria/slicc_2012.yaml``, with its source)."""
+    raw = load_yaml("criteria/slicc_2012.yaml")["ana_without_laboratory_range"]
+    return int(raw["above_from_titre"])
+
+
+def _ana_facts(titre: int | None, cutoff: int | None, call: str | None) -> list[Fact]:
+    """The three ANA facts, from the titre, the laboratory's cut-off and its titre-less call.
+
+    * ``ana_at_least_1_80`` (2019 entry criterion: "ANA at a titre of >=1:80 on HEp-2 cells or an
+      equivalent positive test"): the titre when one is recorded; otherwise a positive result
+      without a titre is the equivalent positive test.
+    * ``ana_above_reference_range`` (SLICC 2012: "ANA level above laboratory reference range"):
+      the laboratory's call; otherwise the titre against the laboratory's cut-off; otherwise a
+      titre at or above :func:`ana_titre_above_any_reference_range`; a lower titre without the
+      laboratory's range is unknown.
+    * ``ana_positive``: any positive ANA result (a titre above 0 or a positive call).
+    """
+    call = call if call in ("positive", "negative") else None
+    at = "labs.ana_titer"
+    if titre is not None:
+        shown = f"ANA 1:{titre}" if titre else "ANA negative"
+        e80 = Fact(
+            "ana_at_least_1_80",
+            PRESENT if titre >= 80 else ABSENT,
+            _ANA_80,
+            "computed",
+            shown,
+            at,
+        )
+    elif call is not None:
+        e80 = Fact(
+            "ana_at_least_1_80",
+            PRESENT if call == "positive" else ABSENT,
+            _ANA_80,
+            "recorded",
+            "ANA positive without a titre: an equivalent positive test"
+            if call == "positive"
+            else "ANA recorded negative",
+            "labs.antibodies.ana",
+        )
+    else:
+        e80 = Fact("ana_at_least_1_80", UNKNOWN, _ANA_80, "not_recorded", "ANA not recorded", at)
+
+    ref_at = "labs.ana_titer_cutoff"
+    above = "ANA above the laboratory's reference range"
+    if call is not None:
+        ref = Fact(
+            "ana_above_reference_range",
+            PRESENT if call == "positive" else ABSENT,
+            above,
+            "recorded",
+            f"the laboratory reports ANA {call}" + (f" (1:{titre})" if titre else ""),
+            "labs.antibodies.ana",
+        )
+    elif titre == 0:
+        ref = Fact("ana_above_reference_range", ABSENT, above, "computed", "ANA negative", at)
+    elif titre is not None and cutoff is not None:
+        ref = Fact(
+            "ana_above_reference_range",
+            _tri_from_bool(titre >= cutoff),
+            above,
+            "computed",
+            f"ANA 1:{titre} {'≥' if titre >= cutoff else '<'} the laboratory's cut-off 1:{cutoff}",
+            at,
+        )
+    elif titre is not None and titre >= (limit := ana_titre_above_any_reference_range()):
+        ref = Fact(
+            "ana_above_reference_range",
+            PRESENT,
+            above,
+            "computed",
+            f"ANA 1:{titre} without the laboratory's range: 1:{limit} and above is above the range "
+            "of 95% of healthy people (Tan 1997)",
+            at,
+        )
+    elif titre is not None:
+        ref = Fact(
+            "ana_above_reference_range",
+            UNKNOWN,
+            above,
+            "not_recorded",
+            f"ANA 1:{titre} without the laboratory's reference range (record its cut-off, "
+            "labs.ana_titer_cutoff, or its call, labs.antibodies.ana)",
+            ref_at,
+        )
+    else:
+        ref = Fact("ana_above_reference_range", UNKNOWN, above, "not_recorded", "ANA not recorded", at)
+
+    positive = (titre or 0) > 0 or call == "positive"
+    negative = titre == 0 or (titre is None and call == "negative")
+    pos = Fact(
+        "ana_positive",
+        PRESENT if positive else ABSENT if negative else UNKNOWN,
+        "ANA positive",
+        "computed" if positive or negative else "not_recorded",
+        e80.detail if titre is not None or call is None else ref.detail,
+        at,
+    )
+    return [e80, pos, ref]
+
+
+_ANA_80 = "ANA at a titre of at least 1:80 (or an equivalent positive test)"
+
+
 def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts:
     """All facts of a case; ``derivation`` may be passed to avoid deriving twice."""
     voc = vocabulary()
@@ -166,35 +312,17 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
             Fact(
                 f"antibody_{key}",
                 status,
-                f"{label} positive",
+                _ANTIBODY_LABELS.get(key, f"{label} positive"),
                 "recorded" if status != UNKNOWN else "not_recorded",
                 detail,
                 f"labs.antibodies.{key}",
             )
         )
+    _antiphospholipid_panel(facts)
+    for f in _ana_facts(labs.ana_titer, labs.ana_titer_cutoff, antibodies.get("ana")):
+        put(f)
 
-    titre = labs.ana_titer
-    if titre is None:
-        ana_80 = ana_pos = UNKNOWN
-        ana_detail = "ANA not recorded"
-    else:
-        ana_80 = PRESENT if titre >= 80 else ABSENT
-        ana_pos = PRESENT if titre > 0 else ABSENT
-        ana_detail = f"ANA 1:{titre}" if titre else "ANA negative"
-    ana_origin: Origin = "computed" if titre is not None else "not_recorded"
-    put(
-        Fact(
-            "ana_at_least_1_80",
-            ana_80,
-            "ANA at a titre of at least 1:80",
-            ana_origin,
-            ana_detail,
-            "labs.ana_titer",
-        )
-    )
-    put(Fact("ana_positive", ana_pos, "ANA positive", ana_origin, ana_detail, "labs.ana_titer"))
-
-    for key, label in (("c3_low", "Low C3"), ("c4_low", "Low C4")):
+    for key, label in (("c3_low", "Low C3"), ("c4_low", "Low C4"), ("ch50_low", "Low CH50")):
         v = getattr(labs, key)
         put(
             Fact(
@@ -216,10 +344,12 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
     )
     ln_origin: Origin = "recorded" if known else "not_recorded"
 
-    def ln_fact(name: str, label: str, classes: set[str]) -> Fact:
-        v = _tri_from_bool(ln in classes) if known else UNKNOWN
+    def ln_fact(name: str, label: str, wanted: set[str]) -> Fact:
+        v = _tri_from_bool(bool(classes & wanted)) if known else UNKNOWN
         return Fact(name, v, label, ln_origin, ln_detail, "labs.lupus_nephritis_class")
 
+    # A combined class (ISN/RPS 2003: class V with III or IV, "both will be diagnosed") has both.
+    classes = set(ln.split("+")) if known and ln else set()
     put(ln_fact("lupus_nephritis_class_ii_or_v", "Biopsy class II or V lupus nephritis", {"II", "V"}))
     put(ln_fact("lupus_nephritis_class_iii_or_iv", "Biopsy class III or IV lupus nephritis", {"III", "IV"}))
     put(

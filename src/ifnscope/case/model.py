@@ -148,10 +148,15 @@ def _parse_titre(value: Any) -> Any:
             return int(m.group(1))
         if value.strip().isdigit():
             return int(value)
+        hint = (
+            " (a positive or negative ANA without a titre is written labs.antibodies.ana: positive)"
+            if value.strip().lower() in ("positive", "negative", "pos", "neg", "+", "-")
+            else ""
+        )
         raise PydanticCustomError(
             "titre_format",
-            "expected a reciprocal titre such as 160 (for 1:160) or 0 for negative, got {value}",
-            {"value": repr(value)},
+            "expected a reciprocal titre such as 160 (for 1:160) or 0 for negative, got {value}{hint}",
+            {"value": repr(value), "hint": hint},
         )
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -187,6 +192,23 @@ def _check_titre(value: int) -> int:
 
 AnaTitre = Annotated[int, BeforeValidator(_parse_titre)]
 
+# ISN/RPS 2003 lupus nephritis classes. Class V "may occur in combination with class III or IV
+# in which case both will be diagnosed" (Weening 2004, Table 4 note c): III+V and IV+V.
+_NEPHRITIS_CLASSES = ("I", "II", "III", "IV", "V", "VI")
+NephritisClass = Literal["I", "II", "III", "IV", "V", "III+V", "IV+V", "VI", "none", "unknown"]
+
+
+def _nephritis_class(value: Any) -> Any:
+    """'iv + v', 'V+IV' or 'IV/V' -> 'IV+V': one spelling per class or combination (a
+    combination the classification does not have stays as written and is refused)."""
+    if not isinstance(value, str):
+        return value
+    parts = [p for p in re.split(r"\s*(?:\+|/|&|,|\band\b)\s*", value.strip(), flags=re.I) if p]
+    upper = [p.upper() for p in parts]
+    if not upper or not all(p in _NEPHRITIS_CLASSES for p in upper):
+        return value
+    return "+".join(sorted(set(upper), key=_NEPHRITIS_CLASSES.index))
+
 
 class LabValue(BaseModel):
     """A measured value; ``upper_limit`` is the laboratory's upper limit of normal."""
@@ -213,16 +235,35 @@ class Labs(BaseModel):
     ana_titer: AnaTitre | None = Field(
         default=None, description="ANA reciprocal titre on HEp-2 cells (160 for 1:160; 0 = negative)"
     )
+    ana_titer_cutoff: AnaTitre | None = Field(
+        default=None,
+        description=(
+            "The laboratory's ANA cut-off: the lowest titre it reports as positive, above its "
+            "reference range (80 when the report says 'reference < 1:80')"
+        ),
+    )
     c3_low: Tri | None = Field(default=None, description="C3 below the laboratory range")
     c4_low: Tri | None = Field(default=None, description="C4 below the laboratory range")
-    lupus_nephritis_class: Literal["I", "II", "III", "IV", "V", "VI", "none", "unknown"] | None = Field(
-        default=None, description="Renal biopsy ISN/RPS class, or none"
+    ch50_low: Tri | None = Field(
+        default=None, description="CH50 (total haemolytic complement) below the laboratory range"
+    )
+    lupus_nephritis_class: Annotated[NephritisClass | None, BeforeValidator(_nephritis_class)] = Field(
+        default=None, description="Renal biopsy ISN/RPS class (III+V and IV+V for combined classes), or none"
     )
     antibodies: Antibodies = Field(default_factory=Antibodies)
 
     @field_validator("ana_titer")
     @classmethod
     def _titre_is_dilution(cls, v: int | None) -> int | None:
+        return None if v is None else _check_titre(v)
+
+    @field_validator("ana_titer_cutoff")
+    @classmethod
+    def _cutoff_is_a_positive_dilution(cls, v: int | None) -> int | None:
+        if v == 0:
+            raise PydanticCustomError(
+                "titre_dilution", "a cut-off is the lowest positive titre, such as 80 or 160, not 0", {}
+            )
         return None if v is None else _check_titre(v)
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import types
 import typing
+from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -19,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ifnscope.case.model import FORMAT, Case
+from ifnscope.data import load_yaml
 from ifnscope.errors import (
     CaseNotFoundError,
     CaseParseError,
@@ -35,6 +39,10 @@ except AttributeError:  # pragma: no cover
 Loc = tuple[str | int, ...]
 
 _BOOL_HINT = "YAML reads yes/no/true/false/on/off as true or false; write the word the format expects"
+_BASE60_HINT = (
+    "a number written with a colon is kept as text, never read as a YAML 1.1 base-60 number, "
+    "where 1:20 would be 80; write a plain number"
+)
 
 # pydantic error type -> (our stable code, how to describe what was expected)
 _TYPE_CODES: dict[str, IssueCode] = {
@@ -120,7 +128,7 @@ def validate_case(data: Any, *, file: str | None = None, lines: dict[Loc, int] |
         raise CaseValidationError(
             f"{n} problem{'s' if n != 1 else ''} in the case", file=file, issues=issues
         ) from None
-    problems = consistency_issues(case, lines)
+    problems = consistency_issues(case, lines, written_precision(data))
     if problems:
         n = len(problems)
         raise CaseValidationError(
@@ -129,42 +137,174 @@ def validate_case(data: Any, *, file: str | None = None, lines: dict[Loc, int] |
     return case
 
 
-# Ages are written to 0.1 year, so a duration can disagree with them by up to 1.2 months.
-_AGE_ROUNDING_MONTHS = 1.2
+def written_precision(data: Any) -> dict[Loc, float]:
+    """The unit of the last digit written for each age and duration of a parsed document: 1 for
+    ``71``, 0.1 for ``57.6``, 0.01 for ``57.25`` (a form's ``"71"`` is whole years too). The
+    consistency checks take their tolerance from it.
+
+    A whole number is whole years however it is written (``71`` or ``71.0``): a stored case (the
+    registry keeps ``model_dump`` JSON, where 71 becomes 71.0) must read back exactly as it was
+    first read, and whole years are the widest reading of its digits."""
+    out: dict[Loc, float] = {}
+    if not isinstance(data, dict):
+        return out
+    for loc in (("patient", "age_years"), ("onset", "age_years"), ("onset", "skin_disease_months")):
+        section = data.get(loc[0])
+        if isinstance(section, dict) and (unit := _unit_of(section.get(loc[1]))) is not None:
+            out[loc] = unit
+    return out
 
 
-def consistency_issues(case: Case, lines: dict[Loc, int] | None = None) -> list[Issue]:
-    """Checks across keys that a per-field validator cannot see."""
+def _unit_of(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return 1.0
+    text = repr(value) if isinstance(value, float) else str(value).strip()
+    try:
+        number = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None
+    exponent = number.as_tuple().exponent
+    if not isinstance(exponent, int):  # nan, inf: refused by the field itself
+        return None
+    if number == number.to_integral_value():
+        return 1.0
+    return float(Decimal(1).scaleb(exponent))
+
+
+def _unit_words(unit: float) -> str:
+    return "in whole years" if unit >= 1 else f"to {unit:g} year"
+
+
+def _above(unit: float) -> float:
+    """How far above its written value a true age may lie: an age in whole years is in completed
+    years (71 is 71.0 to 71.99…); a decimal age is rounded (57.6 is 57.55 to 57.65)."""
+    return unit if unit >= 1 else unit / 2
+
+
+def _below(unit: float) -> float:
+    """How far below its written value a true age may lie (see :func:`_above`)."""
+    return 0.0 if unit >= 1 else unit / 2
+
+
+def consistency_issues(
+    case: Case, lines: dict[Loc, int] | None = None, precision: dict[Loc, float] | None = None
+) -> list[Issue]:
+    """Checks across keys that a per-field validator cannot see.
+
+    Ages are compared over every true value their written digits allow (``precision``, from
+    :func:`written_precision`; without it, the digits of the model's values): an age in whole
+    years is in completed years, a decimal age is rounded, and a duration may be half of its last
+    written unit less than written. Onset 71 and age 71 therefore allow up to 12 months of skin
+    disease, ages to 0.1 year about 1.2 months. What no reading of the digits allows is an error.
+    """
     lines = lines or {}
+    precision = precision or {}
     out: list[Issue] = []
     age, onset = case.patient.age_years, case.onset.age_years
-    if age is not None and onset is not None and onset > age:
-        out.append(
-            Issue(
-                "case.inconsistent",
-                ("onset", "age_years"),
-                f"onset at {onset:g} years is after the visit (patient is {age:g})",
-                expected=f"an onset age of at most {age:g}",
-                got=onset,
-                line=_line(lines, ("onset", "age_years")),
-            )
-        )
     months = case.onset.skin_disease_months
+
+    def unit(loc: Loc, value: float | None) -> float:
+        return precision.get(loc) or _unit_of(value) or 0.0
+
+    pa = unit(("patient", "age_years"), age)
+    po = unit(("onset", "age_years"), onset)
+    written = f"age {_unit_words(pa)}" + (f", onset {_unit_words(po)}" if onset is not None else "")
+    onset_after_visit = False
+    if age is not None and onset is not None and onset > age:
+        latest_age, earliest_onset = age + _above(pa), onset - _below(po)
+        if earliest_onset + 1e-9 >= latest_age:
+            onset_after_visit = True
+            out.append(
+                Issue(
+                    "case.inconsistent",
+                    ("onset", "age_years"),
+                    f"onset at {onset:g} years is after the visit (patient is {age:g})",
+                    expected=f"an onset age of at most {age:g} ({written})",
+                    got=onset,
+                    line=_line(lines, ("onset", "age_years")),
+                )
+            )
     if age is not None and months is not None:
-        ref = onset if onset is not None and onset <= age else None
-        limit = (age - ref) * 12 + _AGE_ROUNDING_MONTHS if ref is not None else age * 12
-        what = "since onset" if ref is not None else "in the patient's life"
-        if months > limit:
+        months_below = unit(("onset", "skin_disease_months"), months) / 2
+        if onset is not None and not onset_after_visit:
+            years = (age + _above(pa)) - (onset - _below(po))
+            what = "since onset"
+        else:
+            years = age + _above(pa)
+            what = "in the patient's life"
+        limit = years * 12 + months_below
+        if months > limit + 1e-9:
             out.append(
                 Issue(
                     "case.inconsistent",
                     ("onset", "skin_disease_months"),
                     f"{months:g} months of skin disease is longer than the time {what}",
-                    expected=f"at most {limit:.1f} months",
+                    expected=f"at most {limit:.1f} months ({written})",
                     got=months,
                     line=_line(lines, ("onset", "skin_disease_months")),
                 )
             )
+    out += _lab_consistency(case, lines)
+    return out
+
+
+_APL_PARTS = {
+    "cardiolipin": "anticardiolipin",
+    "b2gpi": "anti-beta2-glycoprotein I",
+    "lupus_anticoagulant": "lupus anticoagulant",
+}
+
+
+def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
+    """An ANA titre, the laboratory's cut-off and its titre-less call must agree; a negative
+    antiphospholipid panel cannot have a positive part."""
+    labs = case.labs
+    out: list[Issue] = []
+    titre, cutoff = labs.ana_titer, labs.ana_titer_cutoff
+    call = labs.antibodies.ana
+    at: Loc = ("labs", "antibodies", "ana")
+    if call == "positive" and titre == 0:
+        out.append(
+            Issue(
+                "case.inconsistent",
+                at,
+                "ANA recorded positive, but labs.ana_titer is 0 (negative)",
+                expected="negative, or the positive titre in labs.ana_titer",
+                got=call,
+                line=_line(lines, at),
+            )
+        )
+    elif call in ("positive", "negative") and titre and cutoff:
+        above = titre >= cutoff
+        if above != (call == "positive"):
+            out.append(
+                Issue(
+                    "case.inconsistent",
+                    at,
+                    f"ANA recorded {call}, but 1:{titre} is {'at or above' if above else 'below'} "
+                    f"the laboratory's cut-off 1:{cutoff}",
+                    expected="positive" if above else "negative",
+                    got=call,
+                    line=_line(lines, at),
+                )
+            )
+    if labs.antibodies.antiphospholipid == "negative":
+        for key, words in _APL_PARTS.items():
+            if getattr(labs.antibodies, key) == "positive":
+                loc: Loc = ("labs", "antibodies", key)
+                out.append(
+                    Issue(
+                        "case.inconsistent",
+                        loc,
+                        f"{words} recorded positive, but labs.antibodies.antiphospholipid (the panel of "
+                        "anticardiolipin, anti-beta2-glycoprotein I and lupus anticoagulant) is negative",
+                        expected="negative, or the panel positive",
+                        got="positive",
+                        line=_line(lines, loc),
+                    )
+                )
     return out
 
 
@@ -199,7 +339,7 @@ def _construct(loader: Any, node: yaml.Node, loc: Loc, lines: dict[Loc, int], de
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(loader, key_node)
             if not isinstance(key, str):
                 key = str(key)
             line = key_node.start_mark.line + 1
@@ -218,6 +358,31 @@ def _construct(loader: Any, node: yaml.Node, loc: Loc, lines: dict[Loc, int], de
             lines[(*loc, i)] = item.start_mark.line + 1
             items.append(_construct(loader, item, (*loc, i), lines, depth + 1))
         return items
+    return _scalar(loader, node)
+
+
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+# Numbers as YAML 1.2 (core schema) writes them. YAML 1.1, which PyYAML implements, also reads
+# base-60 ("1:40" is 100, "12:30" is 750), octal ("010" is 8), hexadecimal and binary numbers:
+# in a clinical file "1:40" is a titre or a time and "010" is ten, so those are kept as written.
+_YAML12_INT = re.compile(r"[-+]?[0-9]+")
+_YAML12_FLOAT = re.compile(
+    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
+)
+_SEXAGESIMAL = re.compile(r"\s*[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?\s*")
+
+
+def _scalar(loader: Any, node: yaml.Node) -> Any:
+    """A scalar as written: plain numbers follow YAML 1.2, so nothing YAML 1.1 alone reads as
+    a number (base 60, octal, hexadecimal, binary) becomes a plausible but wrong value."""
+    if isinstance(node, yaml.ScalarNode) and not node.style and node.tag in (_INT_TAG, _FLOAT_TAG):
+        text = node.value
+        if node.tag == _INT_TAG and _YAML12_INT.fullmatch(text):
+            return int(text, 10)  # decimal, also with leading zeros ("010" is ten)
+        if node.tag == _FLOAT_TAG and _YAML12_FLOAT.fullmatch(text):
+            return loader.construct_object(node, deep=True)
+        return text  # base 60, octal, hex, binary, digit groups: the field's validator decides
     return loader.construct_object(node, deep=True)
 
 
@@ -305,9 +470,18 @@ def _literal_options(loc: Loc) -> list[str]:
     return []
 
 
+@cache
+def _synonyms() -> dict[str, str]:
+    """Words clinicians write for a vocabulary word (``synonyms:`` in data/vocabulary.yaml)."""
+    return dict(load_yaml("vocabulary.yaml").get("synonyms") or {})
+
+
 def _nearest(word: Any, options: list[str]) -> str | None:
     if not isinstance(word, str) or not options:
         return None
+    synonym = _synonyms().get(word.strip().lower().replace("-", "_").replace(" ", "_"))
+    if synonym in options:
+        return synonym
     norm = word.strip().lower().replace("-", "_").replace(" ", "_").replace("'", "")
     if norm in options and norm != word:
         return norm
@@ -372,6 +546,8 @@ def _issue_from_pydantic(err: ErrorDetails, lines: dict[Loc, int]) -> Issue:
         msg = f"wrong type: got {_type_name(got)}"
         if isinstance(got, bool):
             msg += f" ({_BOOL_HINT})"
+        elif isinstance(got, str) and _SEXAGESIMAL.fullmatch(got):
+            msg += f" ({_BASE60_HINT})"
         return Issue(
             "case.wrong-type",
             loc,

@@ -34,7 +34,7 @@ def case_json_schema() -> dict[str, Any]:
 
     Two conveniences of the reader are written into the schema by hand, because pydantic
     sees only the normalised types: a muscle biopsy may be the word ``not_done``, and an
-    ANA titre may be written ``"1:160"``.
+    ANA titre (and the laboratory's cut-off) may be written ``"1:160"``.
     """
     schema: dict[str, Any] = _published_names(Case.model_json_schema(mode="validation"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -52,10 +52,10 @@ def case_json_schema() -> dict[str, Any]:
     ]
     mb = defs["MuscleBiopsy"]
     mb["properties"].pop("done", None)
-    titre = defs["Labs"]["properties"]["ana_titer"]
-    titre["anyOf"] = [
-        {"type": "integer", "minimum": 0},
-        {"type": "string", "pattern": r"^\s*1\s*:\s*\d+\s*$"},
-        {"type": "null"},
-    ]
+    for key, lowest in (("ana_titer", 0), ("ana_titer_cutoff", 1)):
+        defs["Labs"]["properties"][key]["anyOf"] = [
+            {"type": "integer", "minimum": lowest},
+            {"type": "string", "pattern": r"^\s*1\s*:\s*\d+\s*$"},
+            {"type": "null"},
+        ]
     return schema

@@ -50,8 +50,17 @@ class Entry(RuleModel):
     source: SourceRef
 
 
+class Definition(RuleModel):
+    """A criterion's word that the case records under another name or form."""
+
+    term: str
+    recorded_as: str
+    source: SourceRef
+
+
 class Rules(RulesHeader):
     entry: Entry
+    definitions: list[Definition]
     classify_at: int
     require_clinical: int
     rule_source: SourceRef
@@ -154,7 +163,8 @@ def evaluate_facts(facts: Facts) -> SleResult:
     elif core.entry == "unknown":
         notes.append(
             "ANA not recorded: the entry criterion is unknown, so the criteria cannot "
-            "classify this patient; record the ANA titre."
+            "classify this patient; record the ANA titre (or, without a titre, the "
+            "laboratory's positive or negative result)."
         )
     return SleResult(
         id=r.id,
@@ -171,6 +181,9 @@ def evaluate_facts(facts: Facts) -> SleResult:
         unknowns_that_could_change_classification=[c.fact for c in changes],
         what_if=changes,
         items=list(core.items),
-        references=[Reference.of(s) for s in [*r.references, r.entry.source, r.rule_source]],
+        references=[
+            Reference.of(s)
+            for s in [*r.references, r.entry.source, r.rule_source, *(d.source for d in r.definitions)]
+        ],
         notes=notes,
     )

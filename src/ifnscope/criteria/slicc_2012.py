@@ -2,6 +2,8 @@
 
 Route 1: four or more criteria, at least one clinical and one immunologic. Route 2:
 biopsy-proven lupus nephritis with ANA or anti-dsDNA. Rules: ``data/criteria/slicc_2012.yaml``.
+"ANA" is the fact ``ana_above_reference_range`` (the laboratory's call, or the titre against its
+cut-off; see ``case.facts``), not any titre above 0.
 """
 
 from __future__ import annotations
@@ -46,9 +48,27 @@ class Route(RuleModel):
     source: SourceRef
 
 
+class AnaWithoutRange(RuleModel):
+    """The titre read as above the laboratory's reference range when the case records neither
+    the laboratory's call nor its cut-off (read by ``case.facts``)."""
+
+    above_from_titre: int
+    source: SourceRef
+
+
+class Definition(RuleModel):
+    """A criterion's word that the case records under another name."""
+
+    term: str
+    recorded_as: str
+    source: SourceRef
+
+
 class Rules(RulesHeader):
     classify: Classify
     nephritis_route: Route
+    ana_without_laboratory_range: AnaWithoutRange
+    definitions: list[Definition]
     clinical: list[Item]
     immunologic: list[Item]
     item_source: SourceRef
@@ -135,5 +155,15 @@ def evaluate_facts(facts: Facts) -> SliccResult:
         unknowns_that_could_change_classification=[c.fact for c in changes],
         what_if=changes,
         items=list(core.items),
-        references=[Reference.of(s) for s in [*r.references, r.classify.source, r.nephritis_route.source]],
+        references=[
+            Reference.of(s)
+            for s in [
+                *r.references,
+                r.classify.source,
+                r.nephritis_route.source,
+                *(i.source for i in (*r.clinical, *r.immunologic) if i.source is not None),
+                r.ana_without_laboratory_range.source,
+                *(d.source for d in r.definitions),
+            ]
+        ],
     )

@@ -11,7 +11,9 @@ Field names are the case's own key paths, so an issue's path points at its field
                                    ``skin_biopsy.<name>`` and ``muscle.biopsy.<feature>``
 ``lesions.<n>.<key>``              repeatable rows: site, morphology, colour, scale, bilateral, note
 ``labs.<lab>.value`` / ``.upper_limit``  CK, LDH, AST, ALT, aldolase
-``labs.ana_titer``                 a select of reciprocal dilutions (0 = negative)
+``labs.ana_titer``                 a select of reciprocal dilutions (0 = negative); the same for
+                                   ``labs.ana_titer_cutoff`` (the laboratory's cut-off, no 0)
+``labs.c3_low`` / ``c4_low`` / ``ch50_low``  low / not low / not recorded
 ``labs.antibodies.<name>``         positive / negative / not recorded
 ``muscle.mri``, ``muscle.emg``     normal / abnormal / not_done; ``muscle.biopsy``: not_done / done
 ``medications.<n>.<key>``          repeatable rows: name, months_before_onset, started, stopped,
@@ -204,10 +206,10 @@ def case_from_form(form: FormInput, *, case_id: str = "web-case") -> dict[str, A
         if uln is not None:
             entry["upper_limit"] = uln
         labs[lab] = entry  # an upper limit without a value: 'value' is missing, said at the field
-    titre = value(form, "labs.ana_titer")
-    if titre:
-        labs["ana_titer"] = _number(titre)
-    for key in ("c3_low", "c4_low"):
+    for key in ("ana_titer", "ana_titer_cutoff"):
+        if titre := value(form, f"labs.{key}"):
+            labs[key] = _number(titre)
+    for key in ("c3_low", "c4_low", "ch50_low"):
         if (x := value(form, f"labs.{key}")) and x != "not_recorded":
             labs[key] = x
     antibodies = _tri_map(form, "labs.antibodies", list(v.antibodies))
@@ -263,8 +265,10 @@ def field_names() -> frozenset[str]:
         "onset.skin_disease_months",
         "onset.after",
         "labs.ana_titer",
+        "labs.ana_titer_cutoff",
         "labs.c3_low",
         "labs.c4_low",
+        "labs.ch50_low",
         "muscle.mri",
         "muscle.emg",
         "muscle.biopsy",
@@ -310,8 +314,10 @@ _FIXED_LABELS = {
     "onset.skin_disease_months": "Duration of skin disease",
     "onset.after": "Onset followed",
     "labs.ana_titer": "ANA titre",
+    "labs.ana_titer_cutoff": "ANA: the laboratory's cut-off",
     "labs.c3_low": "C3 low",
     "labs.c4_low": "C4 low",
+    "labs.ch50_low": "CH50 low",
     "muscle.mri": "Muscle MRI",
     "muscle.emg": "EMG",
     "muscle.biopsy": "Muscle biopsy",
