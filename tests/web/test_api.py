@@ -863,6 +863,21 @@ def test_demo_data(tmp_path: Path) -> None:
         a.state.registry.engine.dispose()
 
 
+def test_demo_cases_are_read_as_the_case_reader_reads_them(tmp_path: Path) -> None:
+    """An unquoted titre in a demo example stays 1:40 in the stored case (YAML 1.1 would store
+    the base-60 number 100, which meets the SLE entry criterion; issue 9)."""
+    from ifnscope.web.demo import _load
+
+    doc = yaml.safe_load(SEED.read_text(encoding="utf-8"))
+    doc.setdefault("labs", {})["ana_titer"] = "ANA"
+    text = yaml.safe_dump(doc, sort_keys=False).replace("ana_titer: ANA", "ana_titer: 1:40")
+    path = tmp_path / "titre.yaml"
+    path.write_text(text, encoding="utf-8")
+    stored = _load(path)
+    assert stored is not None
+    assert stored["labs"]["ana_titer"] == "1:40"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

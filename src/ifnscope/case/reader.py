@@ -96,6 +96,12 @@ def load_case(path: str | Path) -> Case:
     return parse_case(text, file=str(p), kind="json" if p.suffix.lower() == ".json" else "yaml")
 
 
+def read_document(text: str, *, file: str | None = None, kind: Literal["yaml", "json"] = "yaml") -> Any:
+    """The parsed document as the case reader reads it (numbers as YAML 1.2, so ``1:40`` stays a
+    titre; duplicate keys refused), before validation: for callers that store the document."""
+    return (_parse_json(text, file) if kind == "json" else _parse_yaml(text, file))[0]
+
+
 def parse_case(text: str, *, file: str | None = None, kind: Literal["yaml", "json"] = "yaml") -> Case:
     """Parse case text; ``kind`` chooses the syntax (JSON is read by a strict JSON parser)."""
     data, lines = _parse_json(text, file) if kind == "json" else _parse_yaml(text, file)

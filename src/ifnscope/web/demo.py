@@ -68,9 +68,7 @@ def _load(path: Path) -> dict[str, Any] | None:
 
     The raw document, not ``Case.model_dump``: a dumped case does not always validate again
     (``muscle.biopsy: not_done`` dumps as ``{done: false}``)."""
-    import yaml
-
-    from ifnscope.case.reader import load_case
+    from ifnscope.case.reader import load_case, read_document
     from ifnscope.errors import IfnscopeError
 
     try:
@@ -78,7 +76,7 @@ def _load(path: Path) -> dict[str, Any] | None:
     except IfnscopeError as err:
         log.warning("demo: skipped an example case that does not load (%s)", err.code)
         return None
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc = read_document(path.read_text(encoding="utf-8"), file=str(path))
     doc.pop("expected", None)
     return doc if isinstance(doc, dict) else None
 
