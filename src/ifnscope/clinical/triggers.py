@@ -286,15 +286,14 @@ def _timing(a: Association, months: float | None) -> _Timing:
     thin = _thin(w)
     if months > w.max_months:
         why = (
-            f"{started}, longer before onset than the published range ({_m(w.max_months)}: {w.basis}); "
+            f"{started}, longer before onset than the published range (up to {_m(w.max_months)}: {w.basis}); "
             "a published maximum is the longest case seen so far, not a limit"
             + (f", and {thin}" if thin else "")
         )
         return _Timing("timing_uncertain", f"timing uncertain: {why}", why, thin is not None)
     if w.min is not None and months < w.min.months:
-        why = (
-            f"{started}, sooner than the shortest published interval ({_m(w.min.months)}: {w.min.basis})"
-            + (f", and {thin}" if thin else "")
+        why = f"{started}, sooner than the shortest published interval ({w.min.basis})" + (
+            f", and {thin}" if thin else ""
         )
         return _Timing("timing_uncertain", f"timing uncertain: {why}", why, thin is not None)
     span = f"{_m(w.min.months)} to {_m(w.max_months)}" if w.min is not None else f"up to {_m(w.max_months)}"
