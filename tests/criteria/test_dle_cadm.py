@@ -1,12 +1,10 @@
-"""2020 DLE criteria and Sontheimer's CADM categories."""
+"""2020 DLE criteria (Sontheimer's CADM categories: tests/criteria/test_cadm.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from ifnscope.criteria import cadm, dle_2020
+from ifnscope.criteria import dle_2020
 from tests.helpers import facts_of, make_case
 
 # Elman 2020 abstract: item -> points (independent transcription)
@@ -65,79 +63,3 @@ def test_dle_unknown_that_reaches_a_cut_off_is_named() -> None:
         "dle_follicular_plugging",
         "dle_erythematous_violaceous",
     }
-
-
-# ---------------------------------------------------------------------------------- CADM
-
-NO_WEAKNESS = {"weakness_proximal_upper": "absent", "weakness_proximal_lower": "absent"}
-SKIN = {"heliotrope_rash": "present"}
-
-
-def sontheimer(findings: dict[str, str], months: float | None = 8, **kw: Any) -> cadm.CadmResult:
-    return cadm.evaluate_facts(facts_of(make_case(findings, age=41, onset=40, skin_months=months, **kw)))
-
-
-NORMAL_CK = {"ck": {"value": 80, "upper_limit": 170}}
-
-
-def test_amyopathic() -> None:
-    r = sontheimer({**SKIN, **NO_WEAKNESS}, labs=NORMAL_CK, muscle={"mri": "normal"})
-    assert r.category == "amyopathic"
-    assert set(r.unknowns_that_could_change_category) == {
-        "aldolase_above_uln",
-        "emg_abnormal",
-        "muscle_biopsy_abnormal",
-    }
-
-
-@pytest.mark.parametrize(
-    "evidence",
-    [
-        {"labs": {"ck": {"value": 400, "upper_limit": 170}}},
-        {"labs": {**NORMAL_CK, "aldolase": {"value": 12, "upper_limit": 7.6}}},
-        {"labs": NORMAL_CK, "muscle": {"emg": "abnormal"}},
-        {"labs": NORMAL_CK, "muscle": {"mri": "abnormal"}},
-        {"labs": NORMAL_CK, "muscle": {"biopsy": {"perifascicular_atrophy": "present"}}},
-    ],
-)
-def test_hypomyopathic_on_any_subclinical_evidence(evidence: dict[str, Any]) -> None:
-    assert sontheimer({**SKIN, **NO_WEAKNESS}, **evidence).category == "hypomyopathic"
-
-
-def test_premyopathic_before_six_months() -> None:
-    assert sontheimer({**SKIN, **NO_WEAKNESS}, months=5.9, labs=NORMAL_CK).category == "premyopathic"
-    assert sontheimer({**SKIN, **NO_WEAKNESS}, months=6, labs=NORMAL_CK).category == "amyopathic"
-
-
-def test_not_applicable_without_skin_or_with_weakness() -> None:
-    assert sontheimer(NO_WEAKNESS, labs=NORMAL_CK).category == "not_applicable"
-    assert (
-        sontheimer({**SKIN, "weakness_proximal_upper": "present"}, labs=NORMAL_CK).category
-        == "not_applicable"
-    )
-
-
-@pytest.mark.parametrize(
-    ("findings", "months", "labs", "to_decide"),
-    [
-        (SKIN, 8, NORMAL_CK, ["findings.weakness_proximal_upper", "findings.weakness_proximal_lower"]),
-        ({**SKIN, **NO_WEAKNESS}, None, NORMAL_CK, ["onset.skin_disease_months"]),
-        ({**SKIN, **NO_WEAKNESS}, 8, {}, ["labs.ck"]),
-    ],
-)
-def test_undetermined_when_an_absence_is_not_recorded(
-    findings: dict, months: float | None, labs: dict, to_decide: list[str]
-) -> None:
-    r = sontheimer(findings, months=months, labs=labs)
-    assert r.category == "undetermined"
-    assert r.to_decide == to_decide
-
-
-def test_unverified_exclusions_are_reported_not_applied() -> None:
-    r = sontheimer(
-        {**SKIN, **NO_WEAKNESS},
-        labs=NORMAL_CK,
-        medications=[{"name": "hydroxyurea", "months_before_onset": 3}],
-    )
-    assert r.category == "amyopathic"
-    assert any("not applied" in t for t in r.not_applied)

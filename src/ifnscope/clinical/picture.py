@@ -8,22 +8,29 @@ The rules (criteria keys as in :data:`ifnscope.criteria.CRITERIA_SETS`):
 
 * **myositis** (is the case an IIM?): ``yes`` when the 2017 EULAR/ACR IIM criteria classify
   (probable or definite) or Sontheimer gives CADM proper (amyopathic or hypomyopathic);
-  ``unknown`` when IIM is possible or Sontheimer is premyopathic or undetermined; else ``no``.
+  ``unknown`` when IIM is possible, or when Sontheimer is premyopathic or undetermined with a
+  hallmark skin sign present (muscle, duration or an abnormal muscle test before 6 months left
+  open); else ``no``. Sontheimer undetermined only because no hallmark sign is recorded says
+  nothing about myositis (a lupus case records none).
 * **dermatomyositis** (the IIM subtype): ``True`` for an IIM subgroup of DM (adult, amyopathic or
   juvenile) or CADM proper; ``False`` for another IIM subgroup; ``None`` when not decided.
 * **clinically amyopathic**: ``True`` for CADM proper; ``False`` when Sontheimer does not apply
-  (no hallmark skin finding, or clinical weakness); ``None`` when premyopathic or undetermined.
+  (hallmark skin findings recorded absent, or clinical weakness); ``None`` when premyopathic or
+  undetermined (including hallmark skin findings not recorded).
 * **ladder** (the treatment ladder): ``dermatomyositis`` when IIM classifies with a DM subgroup
-  or Sontheimer gives any of its three categories; ``lupus`` when SLE 2019 or SLICC 2012 classify
-  or DLE 2020 reaches 5 points; ``indeterminate`` when both or neither. A caller may pass the
-  skin picture the differential favours, which the ladder then follows when the criteria leave
-  it indeterminate.
+  or Sontheimer gives any of its three categories or a provisional ``undetermined``; ``lupus``
+  when SLE 2019 or SLICC 2012 classify or DLE 2020 reaches 5 points; ``indeterminate`` when
+  both or neither. A caller may pass the skin picture the differential favours, which the
+  ladder then follows when the criteria leave it indeterminate.
 
 **Premyopathic.** CADM proper is amyopathic or hypomyopathic DM after hallmark skin disease for
 6 months or longer (Gerami et al., J Am Acad Dermatol 2006;54:597-613, abstract: A; source id
 ``gerami2006``). Before 6 months, the same picture is *premyopathic* DM: hallmark DM skin
-findings without muscle involvement, a provisional category to reassess for myositis (table key,
-Open Rheumatol J: B; ``bentham_torj``; Sontheimer's term). So premyopathic is DM **skin disease**:
+findings without clinical or laboratory evidence of muscle disease, a provisional category to
+reassess for myositis (table key, Open Rheumatol J: B; ``bentham_torj``; Sontheimer's term). A
+muscle test recorded abnormal before 6 months makes Sontheimer ``undetermined`` instead (not
+premyopathic, not yet hypomyopathic) and ``provisional``, which reads as premyopathic does here.
+So premyopathic is DM **skin disease**:
 the DM ladder applies, as for the other Sontheimer categories. It is provisional as to the
 muscle, so it neither makes the case clinically amyopathic nor settles myositis (``unknown``,
 ``None``). It also leaves the DM subtype at ``None``, as ifnscope has always reported it; reading
@@ -92,7 +99,9 @@ def disease_picture(
     if (iim is not None and iim.met) or amyopathic:
         myositis = "yes"
     elif (iim is not None and iim.category == "possible") or (
-        cadm is not None and cadm.category in (PROVISIONAL, "undetermined")
+        cadm is not None
+        and cadm.category in (PROVISIONAL, "undetermined")
+        and cadm.hallmark_skin_signs == "present"
     ):
         myositis = "unknown"
 
@@ -111,6 +120,9 @@ def disease_picture(
         dm = iim.subgroup in DM_SUBGROUPS
     if cadm is not None and cadm.category in (*CADM_CATEGORIES, PROVISIONAL):
         classified.append(f"Sontheimer: {cadm.category}")
+        dm = True
+    elif cadm is not None and cadm.provisional:
+        classified.append("Sontheimer: undetermined (under 6 months, muscle involvement on testing)")
         dm = True
     if sle is not None and sle.met:
         classified.append(f"2019 EULAR/ACR SLE (score {sle.score})")
