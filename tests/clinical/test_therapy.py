@@ -428,3 +428,14 @@ def test_the_letter_reads_the_assessments_disease_picture(path: Path) -> None:
     letter = build_letter(case, a, "anifrolumab")
     assert PICTURE_WORDS[a.therapy.context.picture] in letter.text
     assert "not met IIM" not in letter.text
+
+
+def test_the_letter_names_cadm_only_when_a_hallmark_sign_is_present() -> None:
+    """Sontheimer/Gerami CADM presupposes the hallmark skin signs of DM: a letter for a case that
+    records none of them says nothing about CADM (its category is only 'undetermined')."""
+    case = make_case({"acute_cutaneous_lupus": "present"}, skin_months=8)
+    a = assess(case)
+    assert a.criteria["sontheimer_cadm"].category == "undetermined"
+    assert "Sontheimer" not in build_letter(case, a, "anifrolumab").text
+    dm = make_case({"heliotrope_rash": "present"}, skin_months=8)
+    assert "Sontheimer" in build_letter(dm, assess(dm), "anifrolumab").text

@@ -201,7 +201,7 @@ def _diagnosis(assessment: Any, context: TherapyContext, cites: _Citations) -> L
             text += f"; subgroup {iim.subgroup.replace('_', ' ')}"
         paras.append(text + "." + cites.cite(*(getattr(iim, "references", None) or [])[:1]))
     cadm = crit.get("sontheimer_cadm")
-    if cadm is not None and cadm.category != "not_applicable":
+    if cadm is not None and cadm.category != "not_applicable" and cadm.hallmark_skin_signs == "present":
         category = cadm.category.replace("_", " ")
         paras.append(
             f"Sontheimer criteria for clinically amyopathic dermatomyositis: {category}."
