@@ -46,7 +46,14 @@ def drugs(
     from rich.table import Table
 
     t = Table(title="Drug-induced lupus and dermatomyositis (medication names resolve by generic or brand)")
-    for col in ("agent", "disease", "evidence", "latency", "published latency (beyond it: timing uncertain)", "names"):
+    for col in (
+        "agent",
+        "disease",
+        "evidence",
+        "latency",
+        "published latency (beyond it: timing uncertain)",
+        "names",
+    ):
         t.add_column(col)
     for r in rows:
         w = r["window_months"]
