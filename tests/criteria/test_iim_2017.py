@@ -410,3 +410,73 @@ def test_no_skin_sign_without_biopsy_gets_the_authors_caveat() -> None:
         {"weakness_proximal_upper": "present"}, onset=50, muscle={"biopsy": {"rimmed_vacuoles": "absent"}}
     )
     assert r3.caveats == []
+
+
+# ------------------------------------------------- probability cut-off vs rounded score cut-off
+
+
+@pytest.mark.parametrize(
+    ("findings", "onset", "labs", "score", "category", "by_probability", "under"),
+    [
+        # anti-Jo-1 3.9 + proximal upper 0.7 + proximal > distal legs 0.9 = 5.5: probable by the
+        # published score cut-off, yet the probability shown is 54.2%, under 55%.
+        (
+            {"weakness_proximal_upper": "present", "weakness_proximal_gt_distal_legs": "present"},
+            12,
+            {"antibodies": {"jo1": "positive"}},
+            5.5,
+            "probable",
+            "possible",
+            "55%",
+        ),
+        # anti-Jo-1 3.9 + proximal upper 0.7 + dysphagia 0.7 = 5.3: possible by score, 49.3% shown.
+        (
+            {"weakness_proximal_upper": "present", "dysphagia": "present"},
+            12,
+            {"antibodies": {"jo1": "positive"}},
+            5.3,
+            "possible",
+            "not_met",
+            "50%",
+        ),
+        # Gottron's sign 3.3 + papules 2.1 + onset >=40 2.1 = 7.5: definite by score, 89.8% shown.
+        (
+            {"gottron_sign": "present", "gottron_papules": "present"},
+            50,
+            {},
+            7.5,
+            "definite",
+            "probable",
+            "90%",
+        ),
+    ],
+)
+def test_rounded_score_cut_off_and_probability_disagree_is_said(
+    findings: dict, onset: float, labs: dict, score: float, category: str, by_probability: str, under: str
+) -> None:
+    """Lundberg 2017 (abstract): "A probability cutoff of 55%, corresponding to a score of 5.5
+    (6.7 with muscle biopsy) 'probable IIM' ... A probability of ≥90%, corresponding to a score of
+    ≥7.5 (≥8.7 with muscle biopsy)": the categories are probability cut-offs (50/55/90%) and the
+    score cut-offs their published, rounded equivalents. With the approximate formula the
+    probability at exactly the score cut-off falls just under it (5.5 -> 54.2%): the result keeps
+    the published category and says so (issue 9 item 6)."""
+    r = iim(findings, onset=onset, labs=labs)
+    assert (r.score, r.category) == (score, category)
+    assert r.category_by_probability == by_probability
+    assert len(r.notes) == 1
+    note = r.notes[0]
+    assert f"{100 * r.probability:.1f}%" in note
+    assert f"below {under}" in note
+    assert "kept as the published score gives it" in note
+
+
+def test_no_cut_off_note_where_probability_and_score_agree() -> None:
+    """Scores away from the cut-offs, and every cut-off with biopsy (6.5 -> 50.2%, 6.7 -> 55.2%,
+    8.7 -> 90.1% with the biopsy constant), give no note (Lundberg 2017 abstract)."""
+    r = iim({"heliotrope_rash": "present", "gottron_papules": "present"}, onset=30)  # 6.5
+    assert (r.category, r.category_by_probability, r.notes) == ("probable", "probable", [])
+    for score in (6.5, 6.7, 8.7):
+        p = round(iim_2017.probability(score, "biopsy"), 3)
+        cat = iim_2017.category_by_probability(p, "biopsy")
+        assert iim_2017.cutoff_note(score, p, cat, "biopsy") is None
+    assert iim_2017.rules().categories.probability_source.confidence == "A"

@@ -326,3 +326,28 @@ def test_the_shared_wording_helpers() -> None:
     assert short_label("CK above the upper limit of normal") == "CK > ULN"
     assert join_or(["a", "b", "a", "c"]) == "a, b or c"
     assert (span([3, 3]), span([27, 33]), span(None)) == ("3", "27–33", "?")
+
+
+# --------------------------------------------------- issue 9: what the new results look like
+
+
+def test_the_iim_verdict_says_when_the_probability_and_the_score_cut_off_disagree() -> None:
+    """Score 5.5 without biopsy gives ≈54% yet "probable (≥55%)": the categories are probability
+    cut-offs whose score equivalents are published rounded (Lundberg 2017 abstract: "a
+    probability cutoff of 55%, corresponding to a score of 5.5"). The verdict keeps "probable"
+    and says the category follows the published score cut-off; the note is in the detail."""
+    from tests.helpers import make_case
+
+    case = make_case(
+        {"weakness_proximal_upper": "present", "weakness_proximal_gt_distal_legs": "present"},
+        onset=12,
+        age=40,
+        labs={"antibodies": {"jo1": "positive"}},
+    )
+    view = from_assessment(assess(case))
+    (iim,) = [c for c in view.criteria if c.key == "eular_acr_iim_2017"]
+    assert iim.verdict.word == "probable IIM"
+    assert "≈54%, under the 55% that defines probable IIM" in iim.verdict.sentence
+    assert "published score cut-off" in iim.verdict.sentence
+    assert any("54.2%" in n and "below 55%" in n for n in iim.notes)
+    assert "under the 55%" in terminal_text(view)

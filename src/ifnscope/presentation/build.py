@@ -211,6 +211,23 @@ def _met(key: str, r: J) -> bool:
     return CRITERIA_SETS[key].met(r) if key in CRITERIA_SETS else bool(r.get("classified"))
 
 
+def _iim_probability(r: J, category: str) -> str:
+    """The approximate probability, and where it and the published score cut-off disagree
+    (score 5.5 gives 54.2%, under the 55% that defines probable), which one the category follows."""
+    p = float(r["probability"])
+    text = f"≈{p:.0%}"
+    by_p = r.get("category_by_probability")
+    th = {k: v for k, v in _m(r.get("probability_thresholds")).items() if _num(v) is not None}
+    if not isinstance(by_p, str) or by_p == category:
+        return text
+    follows = "the category follows the published score cut-off"
+    if category in th and p < th[category]:
+        return f"{text}, under the {th[category]:.0%} that defines {words(category)} IIM: {follows}"
+    if by_p in th:
+        return f"{text}, reaching the {th[by_p]:.0%} of {words(by_p)} IIM: {follows}"
+    return text
+
+
 def verdict(key: str, r: J) -> Verdict:
     """One criteria set in words, and whether it classifies (``met``: CADM and DLE have no
     ``classified`` flag of their own)."""
@@ -220,7 +237,7 @@ def verdict(key: str, r: J) -> Verdict:
         word = "criteria not met" if cat == "not_met" else f"{words(cat)} IIM"
         text = f"score {_g(r.get('score'))}"
         if _num(r.get("probability")) is not None:
-            text += f" (≈{r['probability']:.0%})"
+            text += f" ({_iim_probability(r, cat)})"
         if r.get("subgroup"):
             text += f", {words(r['subgroup'])}"
         return Verdict(key=key, short=short, word=word, text=text, met=_met(key, r))
