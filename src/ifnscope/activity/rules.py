@@ -52,6 +52,10 @@ class ItemRule(_Sourced):
     part: Part
     min: int = 0
     max: int
+    # The only scores the form offers, where they are not every whole number of the range
+    # (CLASI scalp scarring: 0, 3, 4, 5, 6); any other value is refused, never scored.
+    values: list[int] | None = None
+    values_note: str | None = None
     anchors: dict[int, str] | None
     note: str | None = None
 
@@ -59,9 +63,25 @@ class ItemRule(_Sourced):
     def _range(self) -> Self:
         if not 0 <= self.min < self.max:
             raise ValueError(f"item {self.key}: bad range {self.min}-{self.max}")
-        if self.anchors is not None and set(self.anchors) != set(range(self.min, self.max + 1)):
-            raise ValueError(f"item {self.key}: anchors must cover {self.min}-{self.max}")
+        if self.anchors is not None and set(self.anchors) != set(self.allowed):
+            raise ValueError(f"item {self.key}: anchors must cover {self.allowed}")
+        if self.values is not None and (
+            sorted(set(self.values)) != self.values or self.values[0] != self.min or self.values[-1] != self.max
+        ):
+            raise ValueError(f"item {self.key}: values must rise from {self.min} to {self.max}")
+        if (self.values is None) != (self.values_note is None):
+            raise ValueError(f"item {self.key}: values and values_note go together")
         return self
+
+    @property
+    def allowed(self) -> list[int]:
+        """Every score the item takes."""
+        return self.values if self.values is not None else list(range(self.min, self.max + 1))
+
+    def allowed_in_words(self) -> str:
+        """'0, 3, 4, 5 or 6'."""
+        *head, last = (str(v) for v in self.allowed)
+        return f"{', '.join(head)} or {last}" if head else last
 
 
 class AreaRow(_Row):
@@ -212,6 +232,17 @@ class IndexRules(_Row):
             total += sum(i.max * self._factor(i) for i in group.items if i.part == part)
         total += sum(i.max * self._factor(i) for i in self.items if i.part == part)
         return total
+
+    def entries(self) -> Iterator[tuple[tuple[str, ...], ItemRule]]:
+        """Every item with its key path in the case's index entry (``areas.scalp.erythema`` …)."""
+        for area in self.areas.rows:
+            for item in self.area_items_for(area):
+                yield ("areas", area.key, item.key), item
+        for group in self.groups:
+            for item in group.items:
+                yield (group.key, item.key), item
+        for item in self.items:
+            yield (item.key,), item
 
     def _factor(self, item: ItemRule) -> int:
         m = self.multiplier
