@@ -731,7 +731,7 @@ def test_scoring_an_unknown_item_stays_within_the_range(data: st.DataObject, whi
     unknown = [(p, m) for p, m, _ in slots(rules) if values[p] is None]
     if not unknown:
         return
-    path, maximum = data.draw(st.sampled_from(unknown))
+    path, _ = data.draw(st.sampled_from(unknown))
     scored = dict(values)
     scored[path] = data.draw(st.sampled_from(_allowed(rules)[path]))
     run = cdasi if which == "cdasi" else clasi

@@ -65,9 +65,8 @@ class ItemRule(_Sourced):
             raise ValueError(f"item {self.key}: bad range {self.min}-{self.max}")
         if self.anchors is not None and set(self.anchors) != set(self.allowed):
             raise ValueError(f"item {self.key}: anchors must cover {self.allowed}")
-        if self.values is not None and (
-            sorted(set(self.values)) != self.values or self.values[0] != self.min or self.values[-1] != self.max
-        ):
+        v = self.values
+        if v is not None and (sorted(set(v)) != v or v[0] != self.min or v[-1] != self.max):
             raise ValueError(f"item {self.key}: values must rise from {self.min} to {self.max}")
         if (self.values is None) != (self.values_note is None):
             raise ValueError(f"item {self.key}: values and values_note go together")
