@@ -351,3 +351,23 @@ def test_the_iim_verdict_says_when_the_probability_and_the_score_cut_off_disagre
     assert "published score cut-off" in iim.verdict.sentence
     assert any("54.2%" in n and "below 55%" in n for n in iim.notes)
     assert "under the 55%" in terminal_text(view)
+
+
+def test_clasi_50_withheld_below_10_is_shown_as_a_trial_rule() -> None:
+    """CLASI-50 is a ≥50% fall from baseline (Werth ACR 2024 abstract); withholding it below a
+    baseline of 10 follows TULIP (post hoc Figure 2 legend, baseline ≥10) and LAVENDER
+    (NCT06015737 eligibility, CLASI-A ≥10). The change row says so in every output."""
+    from tests.helpers import make_case
+
+    case = make_case(
+        activity={"clasi": {"scalp_scarring": 0}, "baseline": {"clasi_activity": 8, "date": "2024-01"}}
+    )
+    a = assess(case)
+    view = from_assessment(a)
+    assert view.activity is not None
+    assert view.activity.change is not None
+    (row,) = view.activity.change.rows
+    (c50,) = [v for v in row.verdicts if v.label.startswith("CLASI-50")]
+    assert "trial rule, not part of the definition" in c50.note
+    assert "trial rule, not part of the definition" in terminal_text(view)
+    assert "trial rule, not part of the definition" in visible(render_html(a))

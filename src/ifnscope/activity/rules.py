@@ -156,6 +156,14 @@ class ThresholdRule(_Row):
     source: SourceRef
 
 
+class BaselineRule(_Row):
+    """Where a minimum baseline comes from when it is not part of the rule's definition (the
+    trials' CLASI-50 baseline of 10): said wherever it withholds a verdict."""
+
+    note: str
+    sources: list[SourceRef]
+
+
 class ChangeRule(_Row):
     """One change rule between visits (points or per cent)."""
 
@@ -167,11 +175,14 @@ class ChangeRule(_Row):
     min_baseline: int | None = None
     source: SourceRef
     baseline_source: SourceRef | None = None
+    baseline_rule: BaselineRule | None = None
 
     @model_validator(mode="after")
     def _one_measure(self) -> Self:
         if (self.points is None) == (self.percent is None):
             raise ValueError(f"change rule {self.id}: give points or percent, not both")
+        if self.baseline_rule is not None and self.min_baseline is None:
+            raise ValueError(f"change rule {self.id}: a baseline_rule needs a min_baseline")
         return self
 
 
@@ -272,6 +283,8 @@ class IndexRules(_Row):
             yield r.source
             if r.baseline_source is not None:
                 yield r.baseline_source
+            if r.baseline_rule is not None:
+                yield from r.baseline_rule.sources
         if self.change.combined is not None:
             yield self.change.combined.source
         yield self.change.worsening.source

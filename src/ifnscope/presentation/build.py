@@ -644,6 +644,7 @@ def _change_row(c: J, src: _Sources) -> ChangeRow:
                 kind=_s(v.get("outcome")),
                 why=_s(v.get("why")),
                 cites=src.cite(_ms(v.get("references"))),
+                note=_s(v.get("note")),
             )
             for v in _ms(c.get("verdicts"))
         ),
