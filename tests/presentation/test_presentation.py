@@ -371,3 +371,54 @@ def test_clasi_50_withheld_below_10_is_shown_as_a_trial_rule() -> None:
     assert "trial rule, not part of the definition" in c50.note
     assert "trial rule, not part of the definition" in terminal_text(view)
     assert "trial rule, not part of the definition" in visible(render_html(a))
+
+
+def test_the_unknowns_section_shows_findings_that_change_a_result_only_together() -> None:
+    """Issue 9 item 7: every IIM item unrecorded, onset at 30: no single finding changes the IIM
+    category, heliotrope rash with Gottron's sign makes it definite (1.3 + 3.1 + 3.3 = 7.7 ≥ 7.5;
+    Bottai 2017 Table 1, Lundberg 2017). The view's unknowns section lists the set, with how far
+    the search went; the terminal and HTML reports show it; a stored visit without the key
+    shows nothing (older assessments)."""
+    from tests.helpers import make_case
+
+    a = assess(make_case(None, onset=30, age=40))
+    view = from_assessment(a)
+    (x,) = [s for s in view.unknown_sets if s.labels == "Heliotrope rash + Gottron's sign"]
+    assert x.changes == ("EULAR/ACR 2017 IIM: definite (score 7.7)",)
+    assert x.record_at == "findings.heliotrope_rash, findings.gottron_sign"
+    assert view.unknown_sets_notes[0].startswith("Pairs and sets of three searched for EULAR/ACR 2017 IIM")
+    assert view == build(stored(a))
+    text = terminal_text(view)
+    assert "would change a result only together" in text
+    assert "Heliotrope rash + Gottron's sign" in text
+    html = visible(render_html(a))
+    assert "would change a result only together" in html
+    assert "Heliotrope rash + Gottron's sign → EULAR/ACR 2017 IIM: definite (score 7.7)" in html
+    old = stored(a)
+    del old["unknown_combinations"]
+    assert build(old).unknown_sets == ()
+
+
+def test_a_set_with_interchangeable_findings_names_them() -> None:
+    """CK, LDH, AST or ALT above the upper limit is one IIM item (Bottai 2017 Table 1): anti-Jo-1
+    with any of them is one set, shown once with the others as alternatives."""
+    from tests.helpers import make_case
+
+    absent = dict.fromkeys(
+        [
+            "weakness_proximal_upper",
+            "weakness_proximal_lower",
+            "weakness_neck_flexors_gt_extensors",
+            "weakness_proximal_gt_distal_legs",
+            "heliotrope_rash",
+            "gottron_papules",
+            "gottron_sign",
+            "dysphagia",
+        ],
+        "absent",
+    )
+    view = from_assessment(assess(make_case(absent, onset=30, age=40)))
+    (x,) = [s for s in view.unknown_sets if "Anti-Jo-1" in s.labels]
+    assert x.labels.startswith("Anti-Jo-1 (histidyl-tRNA synthetase) positive + CK > ULN (or ")
+    assert "Lactate dehydrogenase > ULN" in x.labels
+    assert x.changes == ("EULAR/ACR 2017 IIM: probable (score 6.5)",)

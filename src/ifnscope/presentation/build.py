@@ -59,6 +59,7 @@ from ifnscope.presentation.model import (
     Triggers,
     UnknownFinding,
     UnknownGroup,
+    UnknownSet,
     Verdict,
     WhatIf,
 )
@@ -71,6 +72,7 @@ from ifnscope.presentation.words import (
     TIER_WORDS,
     TRI_WORDS,
     TRIGGER_STATUS_WORDS,
+    capital,
     first_sentence,
     join_or,
     short_label,
@@ -444,6 +446,53 @@ def _unknowns(a: J) -> tuple[UnknownGroup, ...]:
         finding = UnknownFinding(label=_s(w.get("label")), record_at=_s(w.get("record_at")))
         groups.setdefault((f"CLE vs DM: {_s(w.get('result'))}",), []).append(finding)
     return tuple(UnknownGroup(findings=tuple(fs), changes=changes) for changes, fs in groups.items())
+
+
+def _unknown_sets(a: J) -> tuple[UnknownSet, ...]:
+    """Sets of unrecorded findings that change results only together (the assessment's
+    ``unknown_combinations``), each finding with the others that would do the same."""
+    out = []
+    for c in _ms(a.get("unknown_combinations")):
+        facts, labels, where = _ss(c.get("facts")), _ss(c.get("labels")), _ss(c.get("record_at"))
+        alt_labels = _m(c.get("alternative_labels"))
+        findings = tuple(
+            UnknownFinding(
+                label=labels[i] if i < len(labels) else words(f), record_at=where[i] if i < len(where) else ""
+            )
+            for i, f in enumerate(facts)
+        )
+        out.append(
+            UnknownSet(
+                findings=findings,
+                alternatives=tuple(_ss(alt_labels.get(f)) for f in facts),
+                changes=_ss(c.get("would_change")),
+            )
+        )
+    return tuple(out)
+
+
+def _unknown_sets_notes(a: J) -> tuple[str, ...]:
+    """How far the search for sets went: set sizes searched, and any list capped or incomplete."""
+    triples: list[str] = []
+    pairs: list[str] = []
+    notes: list[str] = []
+    for key, res in _m(a.get("criteria")).items():
+        search = _m(_m(res).get("unknown_sets_search"))
+        if not search:
+            continue
+        short = short_name(str(key))
+        if search.get("complete") is False:
+            notes.append(f"{short}: {_s(search.get('note'))}")
+            continue
+        (triples if search.get("max_size") == 3 else pairs).append(short)
+        if search.get("capped"):
+            notes.append(f"{short}: {_g(search.get('listed'))} of {_g(search.get('found'))} sets listed")
+    head = []
+    if triples:
+        head.append("pairs and sets of three searched for " + ", ".join(triples))
+    if pairs:
+        head.append("pairs only for " + ", ".join(pairs) + " (sets of three would exceed the search budget)")
+    return ((capital("; ".join(head)) + ".",) if head else ()) + tuple(notes)
 
 
 # ----------------------------------------------------------------------- differential
@@ -975,6 +1024,8 @@ def build(assessment_json: Mapping[str, Any]) -> AssessmentView:
         criteria=criteria,
         evidence=_evidence(a),
         unknowns=_unknowns(a),
+        unknown_sets=_unknown_sets(a),
+        unknown_sets_notes=_unknown_sets_notes(a),
         differential=differential,
         activity=activity,
         triggers=triggers,

@@ -107,6 +107,17 @@ def render(a: Assessment | AssessmentView | Mapping[str, Any], console: Console)
             line.append(f" (record at {u.record_at})", style="dim")
         line.append(": " + "; ".join(u.changes))
         console.print(line)
+    if v.unknown_sets:
+        console.print(Text("\nUnrecorded findings that would change a result only together", style="bold"))
+        for x in v.unknown_sets:
+            line = Text("  • ")
+            line.append(x.labels, style="yellow")
+            if x.record_at:
+                line.append(f" (record at {x.record_at})", style="dim")
+            line.append(": " + "; ".join(x.changes))
+            console.print(line)
+    for note in v.unknown_sets_notes:
+        console.print(Text(f"  {note}", style="dim"))
 
     _clinical(v, console)
 
