@@ -330,11 +330,18 @@ def item_result(
     With ``explain=False`` (the what-if re-runs) only the status and points are filled in:
     writing the evidence for every re-run would cost more than the rules themselves.
     """
-    status = evaluate(when, facts)
     if not explain:
         # Duck-typed on purpose: the re-runs read only id, status, points, counted and domain, and
-        # building the pydantic model for each would cost more than the rules themselves.
+        # building the pydantic model for each would cost more than the rules themselves. The
+        # status is evaluate(when, facts), inlined: this runs for every item of every re-run.
+        if type(facts) is _TracingFacts:
+            status = facts.evaluate(when)
+        elif isinstance(when, str):
+            status = facts.value(when)
+        else:
+            status = _compiled(when)(facts)
         return FastItem(id, status, points, status == PRESENT, domain)  # type: ignore[return-value]
+    status = evaluate(when, facts)
     return ItemResult(
         id=id,
         label=label,
@@ -436,8 +443,8 @@ class _TracingFacts(Facts):
         self.reads.setdefault(expr if isinstance(expr, str) else id(expr), expr)
         return _evaluate(expr, self.inner)
 
-    def trace(self) -> _Trace:
-        return _Trace(self.inner, tuple(self.reads.values()), self.opaque)
+    def trace(self, base: _Trace | None = None, changed: Iterable[str] = ()) -> _Trace:
+        return _Trace(self.inner, tuple(self.reads.values()), self.opaque, base, frozenset(changed))
 
 
 _NAMES: dict[int, tuple[Expr, tuple[str, ...]]] = {}
@@ -493,15 +500,36 @@ def _scan(expr: Expr, facts: Facts) -> _Scan:
 
 @dataclass
 class _Trace:
-    """What one run read, in the facts it ran on; its live unrecorded facts, computed on demand."""
+    """What one run read, in the facts it ran on; its live unrecorded facts, computed on demand.
+
+    A run that differs from the base run by a few facts present (``base``, ``changed``) rescans
+    only the expressions that mention them, or that the base run did not read."""
 
     facts: Facts
     exprs: tuple[Expr, ...]
     opaque: bool
+    base: _Trace | None = None
+    changed: frozenset[str] = frozenset()
     _tokens: dict[str, frozenset[Token]] | None = None
+    _by_expr: dict[int, list[tuple[str, Token]]] | None = None
 
     def names(self) -> list[str]:
         return list(dict.fromkeys(n for e in self.exprs for n in _names(e)))
+
+    def occurrences(self) -> dict[int, list[tuple[str, Token]]]:
+        """The live occurrences in each expression read, by the expression's identity."""
+        if self._by_expr is None:
+            known = self.base.occurrences() if self.base is not None and not self.base.opaque else {}
+            out: dict[int, list[tuple[str, Token]]] = {}
+            for e in self.exprs:
+                key = id(e)
+                reuse = known.get(key)
+                if reuse is not None and self.changed.isdisjoint(_names(e)):
+                    out[key] = reuse
+                else:
+                    out[key] = _scan(e, self.facts)[2]
+            self._by_expr = out
+        return self._by_expr
 
     def tokens(self) -> dict[str, frozenset[Token]]:
         """Each live unrecorded fact and where it occurs (its signature in this run)."""
@@ -509,8 +537,8 @@ class _Trace:
             found: dict[str, set[Token]] = {}
             if self.opaque:
                 found = {n: {("solo", n)} for n in self.facts if self.facts.value(n) == UNKNOWN}
-            for e in self.exprs:
-                for name, token in _scan(e, self.facts)[2]:
+            for occ in self.occurrences().values():
+                for name, token in occ:
                     found.setdefault(name, set()).add(token)
             self._tokens = {n: frozenset(t) for n, t in found.items()}
         return self._tokens
@@ -537,7 +565,7 @@ class WhatIf(Generic[R]):
         for n in self.unknowns:
             t = _TracingFacts(facts.with_values({n: PRESENT}))
             self.alternatives[n] = engine(t, explain=False)
-            self.traces[n] = t.trace()
+            self.traces[n] = t.trace(self.base_trace, (n,))
         self.explained = engine(facts, explain=True)
 
     def changes(self, key: Callable[[R], Hashable], describe: Callable[[R], str]) -> WhatIfChanges:
@@ -587,7 +615,7 @@ class _SetSearcher(Generic[R]):
             self.runs += 1
             t = _TracingFacts(self.wi.facts.with_values(dict.fromkeys(names, PRESENT)))
             self.wi.engine(t, explain=False)
-            found = self.pair_traces[tuple(names)] = t.trace()
+            found = self.pair_traces[tuple(names)] = t.trace(self.wi.base_trace, names)
         return found
 
     def candidates(self) -> list[str]:
@@ -630,6 +658,9 @@ class _SetSearcher(Generic[R]):
     def pick(self, groups: Sequence[list[str]]) -> list[str] | None:
         """One fact from each group, no two recorded at the same place (first such choice)."""
         at = self.wi.facts
+        firsts = [g[0] for g in groups]
+        if len({at[f].record_at for f in firsts}) == len(firsts):
+            return firsts
 
         def walk(i: int, chosen: list[str]) -> list[str] | None:
             if i == len(groups):
