@@ -332,3 +332,19 @@ def test_the_search_says_when_its_budget_stopped_it_or_the_list_is_capped(monkey
     assert any(
         f"EULAR/ACR 2017 IIM: 2 of {search['found']} sets listed" in n for n in view.unknown_sets_notes
     )
+
+
+def test_an_engine_asking_for_a_name_that_is_not_a_fact_is_traced_safely() -> None:
+    """The what-if traces what an engine reads; ``"x" in facts`` for a name that is no fact (a
+    Mapping lookup that fails) is not a read, and iterating the facts makes every unrecorded fact
+    a candidate (nothing is pruned that the engine might have used)."""
+    facts = build_facts(validate_case(_empty_case()))
+
+    def engine(f: Facts, explain: bool = True) -> tuple[bool, int]:
+        assert "no_such_fact" not in f
+        named = sum(1 for n in f if n.startswith("gottron"))  # iterates: the trace is opaque
+        both = f.value("gottron_sign") == PRESENT and f.value("heliotrope_rash") == PRESENT
+        return both, named
+
+    found = WhatIf(engine, facts).sets(lambda r: r[0], str, limit=None)
+    assert [sorted(x.facts) for x in found.sets] == [["gottron_sign", "heliotrope_rash"]]

@@ -425,12 +425,14 @@ class _TracingFacts(Facts):
         self.opaque = False
 
     def value(self, name: str) -> TriValue:
+        value = self.inner.value(name)  # first: a name that is not a fact is not a read
         self.reads.setdefault(name, name)
-        return self.inner.value(name)
+        return value
 
     def __getitem__(self, name: str) -> Fact:
+        fact = self.inner[name]
         self.reads.setdefault(name, name)
-        return self.inner[name]
+        return fact
 
     def __iter__(self) -> Iterator[str]:
         self.opaque = True
