@@ -468,7 +468,12 @@ def _unknown_sets(a: J) -> tuple[UnknownSet, ...]:
                 changes=_ss(c.get("would_change")),
             )
         )
-    return tuple(out)
+    # one criteria set after another in turn, so that the first few lines show every set changed
+    by_set: dict[str, list[UnknownSet]] = {}
+    for x in out:
+        by_set.setdefault(x.changes[0].split(":")[0] if x.changes else "", []).append(x)
+    queues = list(by_set.values())
+    return tuple(q[i] for i in range(max((len(q) for q in queues), default=0)) for q in queues if i < len(q))
 
 
 def _unknown_sets_notes(a: J) -> tuple[str, ...]:
