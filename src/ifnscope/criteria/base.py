@@ -8,7 +8,8 @@ for criteria worded "in the absence of X": it is present unless X is recorded pr
 
 Criteria count an item only when it is *present* (recorded evidence). Every unknown that
 would change a result is then found by :class:`WhatIf`, which sets it to present and runs
-the engine again.
+the engine again; it also finds the smallest sets of unknowns that change a result only
+together (see the what-if section below), for every engine alike.
 """
 
 from __future__ import annotations
