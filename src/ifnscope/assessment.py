@@ -69,6 +69,20 @@ class UnknownImpact(BaseModel):
     would_change: list[str]
 
 
+class UnknownCombination(BaseModel):
+    """A smallest set of unrecorded facts that would change a result only together, and what
+    recording them all as present would change (each criteria set it changes, and to what)."""
+
+    facts: list[str]
+    labels: list[str]
+    record_at: list[str]
+    alternatives: dict[str, list[str]] = Field(
+        default_factory=dict, description="For a fact of the set, other unrecorded facts that do the same"
+    )
+    alternative_labels: dict[str, list[str]] = Field(default_factory=dict)
+    would_change: list[str]
+
+
 class Assessment(BaseModel):
     format: str = ASSESSMENT_FORMAT
     ifnscope_version: str = __version__
@@ -89,6 +103,11 @@ class Assessment(BaseModel):
     conflicts: list[str]
     criteria: dict[str, Any] = Field(description="One result object per criteria set")
     unknowns: list[UnknownImpact]
+    unknown_combinations: list[UnknownCombination] = Field(
+        default_factory=list,
+        description="Smallest sets of unrecorded facts that change a result only together (pairs, "
+        "triples where searched); each criteria set's own list and search are in its result",
+    )
     differential: DifferentialResult = Field(
         description="CLE vs DM: the features on each side and the verdict"
     )
@@ -156,6 +175,23 @@ def assess(case: Case) -> Assessment:
             )
             imp.would_change.append(f"{CRITERIA_SETS[key].short}: {ch.result}")
 
+    combos: dict[tuple[tuple[str, ...], str], UnknownCombination] = {}
+    for key, result in criteria.items():
+        for x in result.unknown_sets.sets if result.unknown_sets else []:
+            alts = repr(sorted(x.alternatives.items()))
+            combo = combos.setdefault(
+                (tuple(sorted(x.facts)), alts),
+                UnknownCombination(
+                    facts=list(x.facts),
+                    labels=list(x.labels),
+                    record_at=list(x.record_at),
+                    alternatives=dict(x.alternatives),
+                    alternative_labels=dict(x.alternative_labels),
+                    would_change=[],
+                ),
+            )
+            combo.would_change.append(f"{CRITERIA_SETS[key].short}: {x.result}")
+
     picture = differential.evaluate_facts(facts)
     trig = triggers.evaluate(case, picture.favours)
     disease = disease_picture(criteria, skin_picture=picture.favours)
@@ -184,6 +220,7 @@ def assess(case: Case) -> Assessment:
         ],
         criteria=criteria,
         unknowns=list(impacts.values()),
+        unknown_combinations=list(combos.values()),
         differential=picture,
         flags=[*trig.flags, *screen.flags, *treatment.flags],
         triggers=trig.triggers,

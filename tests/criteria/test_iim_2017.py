@@ -410,3 +410,150 @@ def test_no_skin_sign_without_biopsy_gets_the_authors_caveat() -> None:
         {"weakness_proximal_upper": "present"}, onset=50, muscle={"biopsy": {"rimmed_vacuoles": "absent"}}
     )
     assert r3.caveats == []
+
+
+# ------------------------------------------------- probability cut-off vs rounded score cut-off
+
+
+@pytest.mark.parametrize(
+    ("findings", "onset", "labs", "score", "category", "by_probability", "under"),
+    [
+        # anti-Jo-1 3.9 + proximal upper 0.7 + proximal > distal legs 0.9 = 5.5: probable by the
+        # published score cut-off, yet the probability shown is 54.2%, under 55%.
+        (
+            {"weakness_proximal_upper": "present", "weakness_proximal_gt_distal_legs": "present"},
+            12,
+            {"antibodies": {"jo1": "positive"}},
+            5.5,
+            "probable",
+            "possible",
+            "55%",
+        ),
+        # anti-Jo-1 3.9 + proximal upper 0.7 + dysphagia 0.7 = 5.3: possible by score, 49.3% shown.
+        (
+            {"weakness_proximal_upper": "present", "dysphagia": "present"},
+            12,
+            {"antibodies": {"jo1": "positive"}},
+            5.3,
+            "possible",
+            "not_met",
+            "50%",
+        ),
+        # Gottron's sign 3.3 + papules 2.1 + onset >=40 2.1 = 7.5: definite by score, 89.8% shown.
+        (
+            {"gottron_sign": "present", "gottron_papules": "present"},
+            50,
+            {},
+            7.5,
+            "definite",
+            "probable",
+            "90%",
+        ),
+    ],
+)
+def test_rounded_score_cut_off_and_probability_disagree_is_said(
+    findings: dict, onset: float, labs: dict, score: float, category: str, by_probability: str, under: str
+) -> None:
+    """Lundberg 2017 (abstract): "A probability cutoff of 55%, corresponding to a score of 5.5
+    (6.7 with muscle biopsy) 'probable IIM' ... A probability of ≥90%, corresponding to a score of
+    ≥7.5 (≥8.7 with muscle biopsy)": the categories are probability cut-offs (50/55/90%) and the
+    score cut-offs their published, rounded equivalents. With the approximate formula the
+    probability at exactly the score cut-off falls just under it (5.5 -> 54.2%): the result keeps
+    the published category and says so (issue 9 item 6)."""
+    r = iim(findings, onset=onset, labs=labs)
+    assert (r.score, r.category) == (score, category)
+    assert r.category_by_probability == by_probability
+    assert len(r.notes) == 1
+    note = r.notes[0]
+    assert f"{100 * r.probability:.1f}%" in note
+    assert f"below {under}" in note
+    assert "kept as the published score gives it" in note
+
+
+def test_no_cut_off_note_where_probability_and_score_agree() -> None:
+    """Scores away from the cut-offs, and every cut-off with biopsy (6.5 -> 50.2%, 6.7 -> 55.2%,
+    8.7 -> 90.1% with the biopsy constant), give no note (Lundberg 2017 abstract)."""
+    r = iim({"heliotrope_rash": "present", "gottron_papules": "present"}, onset=30)  # 6.5
+    assert (r.category, r.category_by_probability, r.notes) == ("probable", "probable", [])
+    for score in (6.5, 6.7, 8.7):
+        p = round(iim_2017.probability(score, "biopsy"), 3)
+        cat = iim_2017.category_by_probability(p, "biopsy")
+        assert iim_2017.cutoff_note(score, p, cat, "biopsy") is None
+    assert iim_2017.rules().categories.probability_source.confidence == "A"
+
+
+# ------------------------------------------------------ what unknowns could change, together
+
+ALL_ABSENT = {
+    "weakness_proximal_upper": "absent",
+    "weakness_proximal_lower": "absent",
+    "weakness_neck_flexors_gt_extensors": "absent",
+    "weakness_proximal_gt_distal_legs": "absent",
+    "heliotrope_rash": "absent",
+    "gottron_papules": "absent",
+    "gottron_sign": "absent",
+    "dysphagia": "absent",
+}
+
+
+def test_every_item_unknown_heliotrope_rash_with_gottrons_sign_makes_it_definite() -> None:
+    """Issue 9 item 7. Every item unrecorded, onset at 30 (18-<40: 1.3 without biopsy): no single
+    item reaches possible (anti-Jo-1, the heaviest, 1.3 + 3.9 = 5.2 < 5.3), so the single-finding
+    list is empty; heliotrope rash (3.1) with Gottron's sign (3.3) gives 1.3 + 3.1 + 3.3 = 7.7,
+    definite (≥7.5). Weights: Bottai 2017 RMD Open Table 1; cut-offs: Lundberg 2017 abstract."""
+    r = iim(onset=30)
+    assert (r.score, r.category) == (1.3, "not_met")
+    assert r.unknowns_that_could_change_category == []
+    sets = {frozenset(x.facts): x for x in r.unknown_sets.sets} if r.unknown_sets else {}
+    found = sets[frozenset({"heliotrope_rash", "gottron_sign"})]
+    assert found.result == "definite (score 7.7)"
+    assert ["heliotrope_rash", "gottron_sign"] in r.decisive_unknown_sets
+    out = r.model_dump(mode="json")
+    keys = list(out)
+    assert keys.index("unknown_sets_that_could_change_category") == keys.index("what_if") + 1
+    assert any(
+        set(x["facts"]) == {"heliotrope_rash", "gottron_sign"}
+        for x in out["unknown_sets_that_could_change_category"]
+    )
+    search = out["unknown_sets_search"]
+    assert search["complete"] is True
+    assert search["found"] >= search["listed"] == len(out["unknown_sets_that_could_change_category"])
+
+
+def test_a_set_never_holds_a_finding_that_changes_the_category_alone() -> None:
+    """Minimal sets (issue 9 item 7): in the seed-like case Gottron's sign alone makes it definite
+    (6.5 + 3.3 = 9.8, Bottai 2017 Table 1), so no set lists it; dysphagia alone (0.7 -> 7.2) does
+    not, and nothing else is unrecorded, so no set is found at all."""
+    r = iim(
+        {"heliotrope_rash": "present", "gottron_papules": "present", "weakness_proximal_upper": "absent"},
+        onset=28.5,
+        age=29,
+        labs={"ck": {"value": 95, "upper_limit": 170}},
+    )
+    assert "gottron_sign" in r.unknowns_that_could_change_category
+    assert all("gottron_sign" not in s for s in r.decisive_unknown_sets)
+    for s in r.decisive_unknown_sets:
+        assert not set(s) & set(r.unknowns_that_could_change_category)
+
+
+def test_interchangeable_enzymes_are_searched_once_and_named_as_alternatives() -> None:
+    """The enzyme item is one "any of" CK, LDH, AST or ALT above the upper limit (Bottai 2017
+    Table 1 footnote): with anti-Jo-1 and the enzymes unrecorded, anti-Jo-1 alone gives 1.3 + 3.9 =
+    5.2 (not met), and with any one enzyme 6.5 (probable, ≥5.5). One set, the other enzymes as
+    alternatives; aldolase is not an IIM 2017 item and is not among them."""
+    r = iim(ALL_ABSENT, onset=30)
+    (x,) = r.unknown_sets.sets if r.unknown_sets else []
+    assert set(x.facts) == {"antibody_jo1", "ck_above_uln"}
+    assert x.alternatives == {"ck_above_uln": ["ldh_above_uln", "ast_above_uln", "alt_above_uln"]}
+    assert x.result == "probable (score 6.5)"
+    assert x.alternative_labels["ck_above_uln"][0] == "Lactate dehydrogenase above the upper limit of normal"
+
+
+def test_findings_recorded_at_one_place_are_never_combined() -> None:
+    """The three onset-age bands are one entry (onset.age_years): a set never asks for two of
+    them (issue 9 item 7: sets name things to record, and one entry records one age)."""
+    r = iim(None, onset=None)  # onset unknown: every age band unrecorded
+    assert r.unknown_sets is not None
+    for s in r.decisive_unknown_sets:
+        assert sum(f.startswith("onset_age_") for f in s) <= 1
+    assert any("onset_age_40_or_more" in s for s in r.decisive_unknown_sets)

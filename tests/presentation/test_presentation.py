@@ -326,3 +326,99 @@ def test_the_shared_wording_helpers() -> None:
     assert short_label("CK above the upper limit of normal") == "CK > ULN"
     assert join_or(["a", "b", "a", "c"]) == "a, b or c"
     assert (span([3, 3]), span([27, 33]), span(None)) == ("3", "27–33", "?")
+
+
+# --------------------------------------------------- issue 9: what the new results look like
+
+
+def test_the_iim_verdict_says_when_the_probability_and_the_score_cut_off_disagree() -> None:
+    """Score 5.5 without biopsy gives ≈54% yet "probable (≥55%)": the categories are probability
+    cut-offs whose score equivalents are published rounded (Lundberg 2017 abstract: "a
+    probability cutoff of 55%, corresponding to a score of 5.5"). The verdict keeps "probable"
+    and says the category follows the published score cut-off; the note is in the detail."""
+    from tests.helpers import make_case
+
+    case = make_case(
+        {"weakness_proximal_upper": "present", "weakness_proximal_gt_distal_legs": "present"},
+        onset=12,
+        age=40,
+        labs={"antibodies": {"jo1": "positive"}},
+    )
+    view = from_assessment(assess(case))
+    (iim,) = [c for c in view.criteria if c.key == "eular_acr_iim_2017"]
+    assert iim.verdict.word == "probable IIM"
+    assert "≈54%, under the 55% that defines probable IIM" in iim.verdict.sentence
+    assert "published score cut-off" in iim.verdict.sentence
+    assert any("54.2%" in n and "below 55%" in n for n in iim.notes)
+    assert "under the 55%" in terminal_text(view)
+
+
+def test_clasi_50_withheld_below_10_is_shown_as_a_trial_rule() -> None:
+    """CLASI-50 is a ≥50% fall from baseline (Werth ACR 2024 abstract); withholding it below a
+    baseline of 10 follows TULIP (post hoc Figure 2 legend, baseline ≥10) and LAVENDER
+    (NCT06015737 eligibility, CLASI-A ≥10). The change row says so in every output."""
+    from tests.helpers import make_case
+
+    case = make_case(
+        activity={"clasi": {"scalp_scarring": 0}, "baseline": {"clasi_activity": 8, "date": "2024-01"}}
+    )
+    a = assess(case)
+    view = from_assessment(a)
+    assert view.activity is not None
+    assert view.activity.change is not None
+    (row,) = view.activity.change.rows
+    (c50,) = [v for v in row.verdicts if v.label.startswith("CLASI-50")]
+    assert "trial rule, not part of the definition" in c50.note
+    assert "trial rule, not part of the definition" in terminal_text(view)
+    assert "trial rule, not part of the definition" in visible(render_html(a))
+
+
+def test_the_unknowns_section_shows_findings_that_change_a_result_only_together() -> None:
+    """Issue 9 item 7: every IIM item unrecorded, onset at 30: no single finding changes the IIM
+    category, heliotrope rash with Gottron's sign makes it definite (1.3 + 3.1 + 3.3 = 7.7 ≥ 7.5;
+    Bottai 2017 Table 1, Lundberg 2017). The view's unknowns section lists the set, with how far
+    the search went; the terminal and HTML reports show it; a stored visit without the key
+    shows nothing (older assessments)."""
+    from tests.helpers import make_case
+
+    a = assess(make_case(None, onset=30, age=40))
+    view = from_assessment(a)
+    (x,) = [s for s in view.unknown_sets if s.labels == "Heliotrope rash + Gottron's sign"]
+    assert x.changes == ("EULAR/ACR 2017 IIM: definite (score 7.7)",)
+    assert x.record_at == "findings.heliotrope_rash, findings.gottron_sign"
+    assert view.unknown_sets_notes[0].startswith("Pairs and sets of three searched for EULAR/ACR 2017 IIM")
+    assert view == build(stored(a))
+    text = terminal_text(view)
+    assert "would change a result only together" in text
+    assert "Heliotrope rash + Gottron's sign" in text
+    html = visible(render_html(a))
+    assert "would change a result only together" in html
+    assert "Heliotrope rash + Gottron's sign → EULAR/ACR 2017 IIM: definite (score 7.7)" in html
+    old = stored(a)
+    del old["unknown_combinations"]
+    assert build(old).unknown_sets == ()
+
+
+def test_a_set_with_interchangeable_findings_names_them() -> None:
+    """CK, LDH, AST or ALT above the upper limit is one IIM item (Bottai 2017 Table 1): anti-Jo-1
+    with any of them is one set, shown once with the others as alternatives."""
+    from tests.helpers import make_case
+
+    absent = dict.fromkeys(
+        [
+            "weakness_proximal_upper",
+            "weakness_proximal_lower",
+            "weakness_neck_flexors_gt_extensors",
+            "weakness_proximal_gt_distal_legs",
+            "heliotrope_rash",
+            "gottron_papules",
+            "gottron_sign",
+            "dysphagia",
+        ],
+        "absent",
+    )
+    view = from_assessment(assess(make_case(absent, onset=30, age=40)))
+    (x,) = [s for s in view.unknown_sets if "Anti-Jo-1" in s.labels]
+    assert x.labels.startswith("Anti-Jo-1 (histidyl-tRNA synthetase) positive + CK > ULN (or ")
+    assert "Lactate dehydrogenase > ULN" in x.labels
+    assert x.changes == ("EULAR/ACR 2017 IIM: probable (score 6.5)",)

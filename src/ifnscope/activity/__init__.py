@@ -12,7 +12,7 @@ scorer), ``cdasi``/``clasi`` (one index each) and ``compare`` (change between vi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ifnscope.activity import cdasi as _cdasi
 from ifnscope.activity import clasi as _clasi
@@ -20,6 +20,9 @@ from ifnscope.activity.cdasi import CdasiResult
 from ifnscope.activity.clasi import ClasiResult
 from ifnscope.activity.compare import ActivityChange, ChangeVerdict, IndexChange, Scores, compare
 from ifnscope.activity.results import Result
+from ifnscope.activity.rules import cdasi_rules, clasi_rules
+from ifnscope.activity.scoring import value_issues as _value_issues
+from ifnscope.errors import CaseValidationError, Issue
 
 if TYPE_CHECKING:
     from ifnscope.case.model import Case
@@ -34,6 +37,7 @@ __all__ = [
     "Scores",
     "compare",
     "evaluate",
+    "value_issues",
 ]
 
 
@@ -45,11 +49,29 @@ class ActivityResult(Result):
     change: ActivityChange | None
 
 
+def value_issues(activity: Any) -> list[Issue]:
+    """Item scores the forms do not offer, in a case's ``activity`` section (CLASI scalp scarring
+    takes 0, 3, 4, 5 or 6 only): each a ``case.invalid-value`` naming the allowed values."""
+    out: list[Issue] = []
+    for key, rules in (("cdasi", cdasi_rules()), ("clasi", clasi_rules())):
+        entry = getattr(activity, key, None)
+        if entry is not None:
+            out += _value_issues(rules, entry, ("activity", key))
+    return out
+
+
 def evaluate(case: Case) -> ActivityResult | None:
-    """Score ``case.activity``; ``None`` when the case has no ``activity`` section."""
+    """Score ``case.activity``; ``None`` when the case has no ``activity`` section.
+
+    A score the form does not offer is refused (:class:`CaseValidationError`, each problem a
+    ``case.invalid-value`` naming the allowed values), never scored."""
     a = getattr(case, "activity", None)
     if a is None:
         return None
+    problems = value_issues(a)
+    if problems:
+        n = len(problems)
+        raise CaseValidationError(f"{n} score{'s' if n != 1 else ''} not on the form", issues=problems)
     cdasi = _cdasi.evaluate(a.cdasi) if a.cdasi is not None else None
     clasi = _clasi.evaluate(a.clasi) if a.clasi is not None else None
     change = None

@@ -69,7 +69,10 @@ class Scores(BaseModel):
 
 
 class ChangeVerdict(Result):
-    """One rule applied to a change in activity."""
+    """One rule applied to a change in activity.
+
+    ``note``: where a trial rule rather than the definition withholds the verdict (CLASI-50
+    below a baseline of 10: TULIP, LAVENDER), that said, with the trials among the references."""
 
     id: str
     label: str
@@ -78,6 +81,7 @@ class ChangeVerdict(Result):
     why: str
     references: list[Reference]
     unverified: str | None
+    note: str | None = None
 
 
 class IndexChange(Result):
@@ -181,14 +185,21 @@ def _verdict(rule: ChangeRule, rules: IndexRules, b: Range, f: Range) -> ChangeV
     refs = [Reference.of(rule.source)]
     if rule.baseline_source is not None:
         refs.append(Reference.of(rule.baseline_source))
+    note = None
+    withheld = "not_applicable" in (outcome, *could)
+    below = rule.min_baseline is not None and b[0] < rule.min_baseline
+    if rule.baseline_rule is not None and withheld and below:
+        note = " ".join(rule.baseline_rule.note.split())
+        refs += [Reference.of(s) for s in rule.baseline_rule.sources]
     return ChangeVerdict(
         id=rule.id,
         label=rule.label,
         outcome=outcome,
         could_be=could,
         why=why or _range_why(outcome, could),
-        references=refs,
+        references=list({(r.source, r.where): r for r in refs}.values()),
         unverified=_worsening_note(rules, rule.direction, outcome, could),
+        note=note,
     )
 
 

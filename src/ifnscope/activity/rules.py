@@ -52,6 +52,10 @@ class ItemRule(_Sourced):
     part: Part
     min: int = 0
     max: int
+    # The only scores the form offers, where they are not every whole number of the range
+    # (CLASI scalp scarring: 0, 3, 4, 5, 6); any other value is refused, never scored.
+    values: list[int] | None = None
+    values_note: str | None = None
     anchors: dict[int, str] | None
     note: str | None = None
 
@@ -59,9 +63,24 @@ class ItemRule(_Sourced):
     def _range(self) -> Self:
         if not 0 <= self.min < self.max:
             raise ValueError(f"item {self.key}: bad range {self.min}-{self.max}")
-        if self.anchors is not None and set(self.anchors) != set(range(self.min, self.max + 1)):
-            raise ValueError(f"item {self.key}: anchors must cover {self.min}-{self.max}")
+        if self.anchors is not None and set(self.anchors) != set(self.allowed):
+            raise ValueError(f"item {self.key}: anchors must cover {self.allowed}")
+        v = self.values
+        if v is not None and (sorted(set(v)) != v or v[0] != self.min or v[-1] != self.max):
+            raise ValueError(f"item {self.key}: values must rise from {self.min} to {self.max}")
+        if (self.values is None) != (self.values_note is None):
+            raise ValueError(f"item {self.key}: values and values_note go together")
         return self
+
+    @property
+    def allowed(self) -> list[int]:
+        """Every score the item takes."""
+        return self.values if self.values is not None else list(range(self.min, self.max + 1))
+
+    def allowed_in_words(self) -> str:
+        """'0, 3, 4, 5 or 6'."""
+        *head, last = (str(v) for v in self.allowed)
+        return f"{', '.join(head)} or {last}" if head else last
 
 
 class AreaRow(_Row):
@@ -137,6 +156,14 @@ class ThresholdRule(_Row):
     source: SourceRef
 
 
+class BaselineRule(_Row):
+    """Where a minimum baseline comes from when it is not part of the rule's definition (the
+    trials' CLASI-50 baseline of 10): said wherever it withholds a verdict."""
+
+    note: str
+    sources: list[SourceRef]
+
+
 class ChangeRule(_Row):
     """One change rule between visits (points or per cent)."""
 
@@ -148,11 +175,14 @@ class ChangeRule(_Row):
     min_baseline: int | None = None
     source: SourceRef
     baseline_source: SourceRef | None = None
+    baseline_rule: BaselineRule | None = None
 
     @model_validator(mode="after")
     def _one_measure(self) -> Self:
         if (self.points is None) == (self.percent is None):
             raise ValueError(f"change rule {self.id}: give points or percent, not both")
+        if self.baseline_rule is not None and self.min_baseline is None:
+            raise ValueError(f"change rule {self.id}: a baseline_rule needs a min_baseline")
         return self
 
 
@@ -213,6 +243,17 @@ class IndexRules(_Row):
         total += sum(i.max * self._factor(i) for i in self.items if i.part == part)
         return total
 
+    def entries(self) -> Iterator[tuple[tuple[str, ...], ItemRule]]:
+        """Every item with its key path in the case's index entry (``areas.scalp.erythema`` …)."""
+        for area in self.areas.rows:
+            for item in self.area_items_for(area):
+                yield ("areas", area.key, item.key), item
+        for group in self.groups:
+            for item in group.items:
+                yield (group.key, item.key), item
+        for item in self.items:
+            yield (item.key,), item
+
     def _factor(self, item: ItemRule) -> int:
         m = self.multiplier
         return m.factor if m is not None and m.item == item.key else 1
@@ -242,6 +283,8 @@ class IndexRules(_Row):
             yield r.source
             if r.baseline_source is not None:
                 yield r.baseline_source
+            if r.baseline_rule is not None:
+                yield from r.baseline_rule.sources
         if self.change.combined is not None:
             yield self.change.combined.source
         yield self.change.worsening.source

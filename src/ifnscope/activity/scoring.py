@@ -22,6 +22,7 @@ from ifnscope.activity.results import (
     span,
 )
 from ifnscope.activity.rules import BandCutOffRule, Bands, IndexRules, ItemRule, ThresholdRule
+from ifnscope.errors import Issue
 from ifnscope.provenance import Reference
 
 
@@ -60,6 +61,31 @@ class Scored:
 
 def _value(entry: Any, key: str) -> Any:
     return None if entry is None else getattr(entry, key, None)
+
+
+def value_issues(rules: IndexRules, entry: Any, at: tuple[str, ...]) -> list[Issue]:
+    """Scores the form does not offer (CLASI scalp scarring 1 or 2): each a ``case.invalid-value``
+    naming the allowed values. The case model checks each item's range; this checks the few
+    items whose form skips values inside it."""
+    out: list[Issue] = []
+    for path, item in rules.entries():
+        if item.values is None:
+            continue
+        node = entry
+        for key in path:
+            node = _value(node, key)
+        if node is not None and node not in item.values:
+            out.append(
+                Issue(
+                    "case.invalid-value",
+                    (*at, *path),
+                    f"{node} is not a {rules.short} score for {item.label.lower()}: the form scores "
+                    f"{item.values_note}",
+                    expected=item.allowed_in_words(),
+                    got=node,
+                )
+            )
+    return out
 
 
 def score(rules: IndexRules, entry: Any) -> Scored:

@@ -64,6 +64,7 @@ class Cut(RuleModel):
     category: Category
     min_score: float
     probability: str
+    min_probability: float
 
 
 class Categories(RuleModel):
@@ -72,6 +73,7 @@ class Categories(RuleModel):
     below: Category
     classified_from: Category
     source: SourceRef
+    probability_source: SourceRef
 
 
 class Probability(RuleModel):
@@ -157,6 +159,9 @@ class IimResult(CriteriaResult):
     classified: bool
     probability: float
     probability_note: str
+    probability_thresholds: dict[str, float]
+    category_by_probability: Category
+    notes: list[str]
     subgroup: Subgroup | None
     subgroup_path: list[PathStep]
     subgroup_reference: Reference | None
@@ -239,6 +244,49 @@ def probability(score: float, column: Column) -> float:
     return 1.0 / (1.0 + math.exp(intercept - score))
 
 
+def category_by_probability(p: float, column: Column) -> Category:
+    """The category a probability falls in by the criteria's own probability cut-offs."""
+    r = rules()
+    cuts: list[Cut] = getattr(r.categories, column)
+    for cut in cuts:
+        if p >= cut.min_probability:
+            return cut.category
+    return r.categories.below
+
+
+def cutoff_note(score: float, p: float, category: Category, column: Column) -> str | None:
+    """Where the probability shown and the published score cut-off disagree, say so.
+
+    The criteria define each category by a probability (Lundberg 2017: "a probability cutoff
+    of 55%, corresponding to a score of 5.5 (6.7 with muscle biopsy)"); the score cut-offs are
+    the published, rounded equivalents. At a score such as 5.5 the probability computed is
+    54.2%, just under 55%: the category stays the one the published score gives.
+    """
+    by_p = category_by_probability(p, column)
+    if by_p == category:
+        return None
+    r = rules()
+    cuts = {c.category: c for c in getattr(r.categories, column)}
+    biopsy = "with" if column == "biopsy" else "without"
+    shown = f"{100 * p:.1f}%"
+    if _ORDER[by_p] < _ORDER[category]:
+        cut = cuts[category]
+        return (
+            f"The category follows the published score cut-off ({category} IIM at a score of "
+            f"{cut.min_score:g} or more, {biopsy} muscle biopsy), the rounded equivalent of the "
+            f"probability that defines it (≥{100 * cut.min_probability:g}%). The approximate "
+            f"probability shown for a score of {score:g}, {shown}, is below "
+            f"{100 * cut.min_probability:g}%; the category is kept as the published score gives it."
+        )
+    cut = cuts[by_p]
+    return (
+        f"The approximate probability shown for a score of {score:g}, {shown}, reaches the "
+        f"{100 * cut.min_probability:g}% that defines {by_p} IIM, but the score is below the "
+        f"published cut-off for it ({cut.min_score:g}, {biopsy} muscle biopsy); the category "
+        f"is kept as the published score gives it ({category.replace('_', ' ')})."
+    )
+
+
 def evaluate_facts(facts: Facts) -> IimResult:
     r = rules()
     wi = WhatIf(_core, facts)
@@ -278,6 +326,8 @@ def evaluate_facts(facts: Facts) -> IimResult:
             "Lundberg 2017 Figure 2."
         )
     cuts = getattr(r.categories, core.column)
+    shown_p = round(probability(core.score, core.column), 3)
+    note = cutoff_note(core.score, shown_p, core.category, core.column)
     return IimResult(
         id=r.id,
         title=r.title,
@@ -288,11 +338,14 @@ def evaluate_facts(facts: Facts) -> IimResult:
         thresholds={c.category: c.min_score for c in cuts},
         category=core.category,
         classified=_ORDER[core.category] >= _ORDER[r.categories.classified_from],
-        probability=round(probability(core.score, core.column), 3),
+        probability=shown_p,
         probability_note=(
             "approximate: logistic formula whose constants are unverified "
             f"({prob_source.confidence}); the category follows the published score cut-offs"
         ),
+        probability_thresholds={c.category: c.min_probability for c in cuts},
+        category_by_probability=category_by_probability(shown_p, core.column),
+        notes=[note] if note else [],
         subgroup=core.subgroup,
         subgroup_path=list(core.path),
         subgroup_reference=Reference.of(core.leaf.source) if core.leaf else None,
@@ -301,6 +354,9 @@ def evaluate_facts(facts: Facts) -> IimResult:
         what_if=cat_changes + sub_changes,
         items=list(core.items),
         caveats=caveats,
-        references=[Reference.of(s) for s in [*r.references, r.categories.source, prob_source]],
+        references=[
+            Reference.of(s)
+            for s in [*r.references, r.categories.source, r.categories.probability_source, prob_source]
+        ],
         unverified=unverified,
     )

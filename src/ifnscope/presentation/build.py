@@ -59,6 +59,7 @@ from ifnscope.presentation.model import (
     Triggers,
     UnknownFinding,
     UnknownGroup,
+    UnknownSet,
     Verdict,
     WhatIf,
 )
@@ -71,6 +72,7 @@ from ifnscope.presentation.words import (
     TIER_WORDS,
     TRI_WORDS,
     TRIGGER_STATUS_WORDS,
+    capital,
     first_sentence,
     join_or,
     short_label,
@@ -211,6 +213,23 @@ def _met(key: str, r: J) -> bool:
     return CRITERIA_SETS[key].met(r) if key in CRITERIA_SETS else bool(r.get("classified"))
 
 
+def _iim_probability(r: J, category: str) -> str:
+    """The approximate probability, and where it and the published score cut-off disagree
+    (score 5.5 gives 54.2%, under the 55% that defines probable), which one the category follows."""
+    p = float(r["probability"])
+    text = f"≈{p:.0%}"
+    by_p = r.get("category_by_probability")
+    th = {k: v for k, v in _m(r.get("probability_thresholds")).items() if _num(v) is not None}
+    if not isinstance(by_p, str) or by_p == category:
+        return text
+    follows = "the category follows the published score cut-off"
+    if category in th and p < th[category]:
+        return f"{text}, under the {th[category]:.0%} that defines {words(category)} IIM: {follows}"
+    if by_p in th:
+        return f"{text}, reaching the {th[by_p]:.0%} of {words(by_p)} IIM: {follows}"
+    return text
+
+
 def verdict(key: str, r: J) -> Verdict:
     """One criteria set in words, and whether it classifies (``met``: CADM and DLE have no
     ``classified`` flag of their own)."""
@@ -220,7 +239,7 @@ def verdict(key: str, r: J) -> Verdict:
         word = "criteria not met" if cat == "not_met" else f"{words(cat)} IIM"
         text = f"score {_g(r.get('score'))}"
         if _num(r.get("probability")) is not None:
-            text += f" (≈{r['probability']:.0%})"
+            text += f" ({_iim_probability(r, cat)})"
         if r.get("subgroup"):
             text += f", {words(r['subgroup'])}"
         return Verdict(key=key, short=short, word=word, text=text, met=_met(key, r))
@@ -429,6 +448,58 @@ def _unknowns(a: J) -> tuple[UnknownGroup, ...]:
     return tuple(UnknownGroup(findings=tuple(fs), changes=changes) for changes, fs in groups.items())
 
 
+def _unknown_sets(a: J) -> tuple[UnknownSet, ...]:
+    """Sets of unrecorded findings that change results only together (the assessment's
+    ``unknown_combinations``), each finding with the others that would do the same."""
+    out = []
+    for c in _ms(a.get("unknown_combinations")):
+        facts, labels, where = _ss(c.get("facts")), _ss(c.get("labels")), _ss(c.get("record_at"))
+        alt_labels = _m(c.get("alternative_labels"))
+        findings = tuple(
+            UnknownFinding(
+                label=labels[i] if i < len(labels) else words(f), record_at=where[i] if i < len(where) else ""
+            )
+            for i, f in enumerate(facts)
+        )
+        out.append(
+            UnknownSet(
+                findings=findings,
+                alternatives=tuple(_ss(alt_labels.get(f)) for f in facts),
+                changes=_ss(c.get("would_change")),
+            )
+        )
+    # one criteria set after another in turn, so that the first few lines show every set changed
+    by_set: dict[str, list[UnknownSet]] = {}
+    for x in out:
+        by_set.setdefault(x.changes[0].split(":")[0] if x.changes else "", []).append(x)
+    queues = list(by_set.values())
+    return tuple(q[i] for i in range(max((len(q) for q in queues), default=0)) for q in queues if i < len(q))
+
+
+def _unknown_sets_notes(a: J) -> tuple[str, ...]:
+    """How far the search for sets went: set sizes searched, and any list capped or incomplete."""
+    triples: list[str] = []
+    pairs: list[str] = []
+    notes: list[str] = []
+    for key, res in _m(a.get("criteria")).items():
+        search = _m(_m(res).get("unknown_sets_search"))
+        if not search:
+            continue
+        short = short_name(str(key))
+        if search.get("complete") is False:
+            notes.append(f"{short}: {_s(search.get('note'))}")
+            continue
+        (triples if search.get("max_size") == 3 else pairs).append(short)
+        if search.get("capped"):
+            notes.append(f"{short}: {_g(search.get('listed'))} of {_g(search.get('found'))} sets listed")
+    head = []
+    if triples:
+        head.append("pairs and sets of three searched for " + ", ".join(triples))
+    if pairs:
+        head.append("pairs only for " + ", ".join(pairs) + " (sets of three would exceed the search budget)")
+    return ((capital("; ".join(head)) + ".",) if head else ()) + tuple(notes)
+
+
 # ----------------------------------------------------------------------- differential
 
 
@@ -627,6 +698,7 @@ def _change_row(c: J, src: _Sources) -> ChangeRow:
                 kind=_s(v.get("outcome")),
                 why=_s(v.get("why")),
                 cites=src.cite(_ms(v.get("references"))),
+                note=_s(v.get("note")),
             )
             for v in _ms(c.get("verdicts"))
         ),
@@ -961,6 +1033,8 @@ def build(assessment_json: Mapping[str, Any]) -> AssessmentView:
         criteria=criteria,
         evidence=_evidence(a),
         unknowns=_unknowns(a),
+        unknown_sets=_unknown_sets(a),
+        unknown_sets_notes=_unknown_sets_notes(a),
         differential=differential,
         activity=activity,
         triggers=triggers,

@@ -184,6 +184,32 @@ class UnknownGroup(View):
         return ", ".join(dict.fromkeys(f.record_at for f in self.findings if f.record_at))
 
 
+class UnknownSet(View):
+    """Unrecorded findings that would change results only if all were recorded present (none
+    alone, nor, for three, any two): each finding with the others that would do the same."""
+
+    findings: tuple[UnknownFinding, ...]
+    alternatives: tuple[tuple[str, ...], ...] = ()  # per finding, the labels that could stand in
+    changes: tuple[str, ...]
+
+    @property
+    def labels(self) -> str:
+        """'Heliotrope rash + Gottron's sign'; a finding with alternatives reads 'CK above the
+        upper limit of normal (or LDH …)'."""
+        parts = []
+        for i, f in enumerate(self.findings):
+            alts = self.alternatives[i] if i < len(self.alternatives) else ()
+            text = short_label(f.label)
+            if alts:
+                text += " (or " + join_or(short_label(a) for a in alts) + ")"
+            parts.append(text)
+        return " + ".join(parts)
+
+    @property
+    def record_at(self) -> str:
+        return ", ".join(dict.fromkeys(f.record_at for f in self.findings if f.record_at))
+
+
 # -------------------------------------------------------------------------- differential
 
 
@@ -299,6 +325,7 @@ class ChangeVerdictView(View):
     kind: str
     why: str
     cites: Cites = ()
+    note: str = ""  # a trial rule, not the definition, withholds it (CLASI-50 below baseline 10)
 
 
 class ChangeRow(View):
@@ -471,6 +498,8 @@ class AssessmentView(View):
     criteria: tuple[CriteriaView, ...] = ()
     evidence: Evidence = Evidence()
     unknowns: tuple[UnknownGroup, ...] = ()
+    unknown_sets: tuple[UnknownSet, ...] = ()
+    unknown_sets_notes: tuple[str, ...] = ()  # how far the search went, per criteria set
     differential: Differential = Differential()
     activity: ActivityView | None = None
     triggers: Triggers = Triggers()

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 _SEVERITY = {"act": ("!", "bold red"), "check": ("?", "yellow"), "info": ("i", "cyan")}
 
 
+SETS_SHOWN = 12  # sets of unknowns shown; the rest are counted (all are in the JSON)
+
+
 def _items_table(c: CriteriaView) -> Group:
     """Items that count, and unknown items whose value would change the result.
 
@@ -107,6 +110,20 @@ def render(a: Assessment | AssessmentView | Mapping[str, Any], console: Console)
             line.append(f" (record at {u.record_at})", style="dim")
         line.append(": " + "; ".join(u.changes))
         console.print(line)
+    if v.unknown_sets:
+        console.print(Text("\nUnrecorded findings that would change a result only together", style="bold"))
+        for x in v.unknown_sets[:SETS_SHOWN]:
+            line = Text("  • ")
+            line.append(x.labels, style="yellow")
+            if x.record_at:
+                line.append(f" (record at {x.record_at})", style="dim")
+            line.append(": " + "; ".join(x.changes))
+            console.print(line)
+        if len(v.unknown_sets) > SETS_SHOWN:
+            more = len(v.unknown_sets) - SETS_SHOWN
+            console.print(Text(f"  … and {more} more (--json: unknown_combinations)", style="dim"))
+    for note in v.unknown_sets_notes:
+        console.print(Text(f"  {note}", style="dim"))
 
     _clinical(v, console)
 

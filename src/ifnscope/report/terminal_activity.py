@@ -89,6 +89,8 @@ def _change_lines(change: ChangeView) -> list[RenderableType]:
             row.append(v.outcome, style=_OUTCOME_STYLE.get(v.kind, ""))
             row.append(f" — {v.why}", style="dim")
             lines.append(row)
+            if v.note:
+                lines.append(Text(f"      {v.note}", style="dim"))
     lines += [Text(f"  {n}.", style="dim") for n in change.notes]
     if change.tis is not None:
         lines.append(Text(f"  {change.tis.label}: not computed.", style="dim"))
