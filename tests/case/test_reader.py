@@ -416,3 +416,17 @@ def test_a_stored_case_reads_back_unchanged() -> None:
     assert biopsy.model_dump(mode="json", exclude_none=True)["muscle"] == {
         "biopsy": {"rimmed_vacuoles": "present"}
     }
+
+
+def test_an_item_score_the_form_does_not_offer_is_refused_when_the_case_is_read() -> None:
+    """CLASI scalp scarring takes 0, 3, 4, 5 or 6 only (issue 9; data/activity/clasi.yaml): the
+    reader refuses 2 with the file's line, before any engine runs."""
+    from ifnscope.case.reader import parse_case
+    from ifnscope.errors import CaseValidationError
+
+    text = "format: ifnscope-case/1\nid: s\npatient: {age_years: 40}\nactivity:\n  clasi:\n    scalp_scarring: 2\n"
+    with pytest.raises(CaseValidationError) as err:
+        parse_case(text, file="s.yaml")
+    (issue,) = err.value.issues
+    assert (issue.code, issue.path, issue.line) == ("case.invalid-value", "activity.clasi.scalp_scarring", 6)
+    assert "0, 3, 4, 5 or 6" in (issue.expected or "")

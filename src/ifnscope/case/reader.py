@@ -253,6 +253,12 @@ def consistency_issues(
                 )
             )
     out += _lab_consistency(case, lines)
+    if case.activity is not None:  # item scores the CDASI/CLASI forms do not offer (rule tables)
+        from dataclasses import replace
+
+        from ifnscope.activity import value_issues
+
+        out += [replace(i, line=_line(lines, i.loc)) for i in value_issues(case.activity)]
     return out
 
 
