@@ -424,7 +424,10 @@ def test_an_item_score_the_form_does_not_offer_is_refused_when_the_case_is_read(
     from ifnscope.case.reader import parse_case
     from ifnscope.errors import CaseValidationError
 
-    text = "format: ifnscope-case/1\nid: s\npatient: {age_years: 40}\nactivity:\n  clasi:\n    scalp_scarring: 2\n"
+    text = (
+        "format: ifnscope-case/1\nid: s\npatient: {age_years: 40}\n"
+        "activity:\n  clasi:\n    scalp_scarring: 2\n"
+    )
     with pytest.raises(CaseValidationError) as err:
         parse_case(text, file="s.yaml")
     (issue,) = err.value.issues
