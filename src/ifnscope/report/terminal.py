@@ -8,7 +8,7 @@ reads as in the HTML report and on the web visit page.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
@@ -64,6 +64,16 @@ def _details(c: CriteriaView) -> list[RenderableType]:
     return parts
 
 
+def _unknown_line(labels: str, record_at: str | None, changes: Sequence[str]) -> Text:
+    """One unrecorded finding (or set of findings), where to record it, and what it would change."""
+    line = Text("  • ")
+    line.append(labels, style="yellow")
+    if record_at:
+        line.append(f" (record at {record_at})", style="dim")
+    line.append(": " + "; ".join(changes))
+    return line
+
+
 def render(a: Assessment | AssessmentView | Mapping[str, Any], console: Console) -> None:
     """Print the report of a live assessment, its stored JSON or its presentation model."""
     v = as_view(a)
@@ -104,21 +114,11 @@ def render(a: Assessment | AssessmentView | Mapping[str, Any], console: Console)
     if not v.unknowns:
         console.print("  none: no unrecorded finding would change any result")
     for u in v.unknowns:
-        line = Text("  • ")
-        line.append(u.labels, style="yellow")
-        if u.record_at:
-            line.append(f" (record at {u.record_at})", style="dim")
-        line.append(": " + "; ".join(u.changes))
-        console.print(line)
+        console.print(_unknown_line(u.labels, u.record_at, u.changes))
     if v.unknown_sets:
         console.print(Text("\nUnrecorded findings that would change a result only together", style="bold"))
         for x in v.unknown_sets[:SETS_SHOWN]:
-            line = Text("  • ")
-            line.append(x.labels, style="yellow")
-            if x.record_at:
-                line.append(f" (record at {x.record_at})", style="dim")
-            line.append(": " + "; ".join(x.changes))
-            console.print(line)
+            console.print(_unknown_line(x.labels, x.record_at, x.changes))
         if len(v.unknown_sets) > SETS_SHOWN:
             more = len(v.unknown_sets) - SETS_SHOWN
             console.print(Text(f"  … and {more} more (--json: unknown_combinations)", style="dim"))
