@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ifnscope.assessment import assess
-from ifnscope.case.facts import PRESENT, UNKNOWN, Facts, build_facts
+from ifnscope.case.facts import PRESENT, UNKNOWN, Facts, ana_titre_above_any_reference_range, build_facts
 from ifnscope.case.reader import parse_case, validate_case
 from ifnscope.case.vocabulary import vocabulary
 from ifnscope.criteria import cadm, dle_2020, iim_2017, sle_2019, slicc_2012
@@ -79,11 +79,18 @@ def case_docs(draw: Any) -> dict[str, Any]:
 
 def consistent(doc: dict[str, Any]) -> dict[str, Any]:
     """Drop the lab results the reader refuses as contradictory (a positive ANA with a titre of
-    0; a negative antiphospholipid panel with a positive part), keeping the positive one."""
+    0, or a negative one beside a titre above any laboratory's range; a negative antiphospholipid
+    panel with a positive part), keeping the positive one."""
     labs = doc["labs"]
     antibodies = labs["antibodies"]
     if antibodies.get("ana") == "positive" and labs.get("ana_titer") == 0:
         del labs["ana_titer"]
+    if (
+        antibodies.get("ana") == "negative"
+        and "ana_titer_cutoff" not in labs
+        and (labs.get("ana_titer") or 0) >= ana_titre_above_any_reference_range()
+    ):
+        del antibodies["ana"]  # a titre above any laboratory's range is not a negative result
     parts = ("cardiolipin", "b2gpi", "lupus_anticoagulant")
     if antibodies.get("antiphospholipid") == "negative" and any(
         antibodies.get(k) == "positive" for k in parts

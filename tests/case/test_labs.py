@@ -12,6 +12,7 @@ from ifnscope.case.facts import ana_titre_above_any_reference_range, build_facts
 from ifnscope.case.reader import parse_case, validate_case
 from ifnscope.criteria import slicc_2012
 from ifnscope.errors import CaseValidationError
+from tests.helpers import make_case
 
 HEAD = "format: ifnscope-case/1\nid: t\n"
 
@@ -130,3 +131,14 @@ def test_words_clinicians_write_point_to_the_vocabulary_word(text: str, suggesti
     to 'delirium'" (ACR 1999 NPSLE nomenclature, Appendix A)."""
     (i,) = issues(text)
     assert (i.code, i.suggestion) == ("case.unknown-key", suggestion)
+
+
+def test_a_negative_call_beside_a_titre_above_any_laboratory_range_is_inconsistent() -> None:
+    """ANA 1:1280 recorded 'negative' with no laboratory cut-off: the 2019 entry criterion (the
+    titre) and SLICC's "above the laboratory reference range" (the call) would read the one test
+    both ways; titres from 1:160 are above any range (Tan 1997, data/criteria/slicc_2012.yaml)."""
+    with pytest.raises(CaseValidationError) as err:
+        make_case(labs={"ana_titer": 1280, "antibodies": {"ana": "negative"}})
+    assert [i.code for i in err.value.issues] == ["case.inconsistent"]
+    # Below 1:160 a laboratory may call the titre negative (e.g. a 1:160 cut-off and 1:80).
+    make_case(labs={"ana_titer": 80, "antibodies": {"ana": "negative"}})

@@ -302,6 +302,24 @@ def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
                     line=_line(lines, at),
                 )
             )
+    elif call == "negative" and titre and not cutoff:
+        from ifnscope.case.facts import ana_titre_above_any_reference_range
+
+        # A titre at or above any laboratory's range cannot be a negative result: otherwise the
+        # 2019 entry criterion (the titre) and SLICC (the call) would read one test both ways.
+        limit = ana_titre_above_any_reference_range()
+        if titre >= limit:
+            out.append(
+                Issue(
+                    "case.inconsistent",
+                    at,
+                    f"ANA recorded negative, but 1:{titre} is at or above 1:{limit}, above the "
+                    "reference range of any laboratory",
+                    expected="positive, or the laboratory's cut-off in labs.ana_titer_cutoff",
+                    got=call,
+                    line=_line(lines, at),
+                )
+            )
     if labs.antibodies.antiphospholipid == "negative":
         for key, words in _APL_PARTS.items():
             if getattr(labs.antibodies, key) == "positive":
