@@ -19,12 +19,20 @@ at the edges, so a bug still surfaces as a bug.
     │                                  the knowledge base does not hold)
     ├── SignatureError                 signature.unknown, signature.coverage (too few genes
     │                                  found to score), signature.needs-reference,
-    │                                  signature.method (a method that cannot apply)
+    │                                  signature.method (a method that cannot apply),
+    │                                  signature.scale (a method refused for this scale,
+    │                                  e.g. a level-based score on z-scored data)
     ├── MatrixError                    matrix.not-found, matrix.format, matrix.empty,
     │                                  matrix.genes (no identifier column resolves to genes),
-    │                                  matrix.scale, matrix.controls
+    │                                  matrix.scale, matrix.controls, matrix.samples
+    │                                  (empty or duplicate sample names), matrix.corrupt
+    │                                  (inconsistent sparse structure, truncated file),
+    │                                  matrix.too-large (declared or decompressed size over
+    │                                  the cap), matrix.species (not human identifiers),
+    │                                  matrix.layer (no such layer, no .raw)
     ├── ReferenceFileError             reference.not-found, reference.format,
-    │                                  reference.incompatible (fitted on other data)
+    │                                  reference.incompatible (fitted on other data),
+    │                                  reference.version (other gene table or signatures)
     ├── ReportError                    report.format, report.write
     ├── RegistryError                  registry.not-found, registry.conflict,
     │                                  registry.forbidden, registry.migration,
@@ -97,6 +105,7 @@ ErrorCode = Literal[
     "signature.coverage",
     "signature.needs-reference",
     "signature.method",
+    "signature.scale",
     "matrix.error",
     "matrix.not-found",
     "matrix.format",
@@ -104,10 +113,16 @@ ErrorCode = Literal[
     "matrix.genes",
     "matrix.scale",
     "matrix.controls",
+    "matrix.samples",
+    "matrix.corrupt",
+    "matrix.too-large",
+    "matrix.species",
+    "matrix.layer",
     "reference.error",
     "reference.not-found",
     "reference.format",
     "reference.incompatible",
+    "reference.version",
     "report.error",
     "report.format",
     "report.write",

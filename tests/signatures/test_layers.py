@@ -15,6 +15,7 @@ LAYERS = [
     {"genes", "kernels"},
     {"catalog", "matrix"},
     {"readers", "extract"},
+    {"adata"},
     {"methods"},
     {"apply"},
     {"reference"},

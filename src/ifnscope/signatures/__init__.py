@@ -48,7 +48,8 @@ def read_expression(
     data: Any, *, annotations: str | Path | None = None, layer: str | None = None, prefetch: bool = False
 ) -> Matrix:
     """A path (text, folder, 10x, .h5ad), an AnnData object, or an already-read Matrix."""
-    from ifnscope.signatures.readers import from_anndata, read_path
+    from ifnscope.signatures.adata import from_anndata
+    from ifnscope.signatures.readers import read_path
 
     if isinstance(data, Matrix):
         return data

@@ -111,6 +111,12 @@ class Matrix(ABC):
     kind: Kind
     annotations: Annotations | None = None
     notes: list[str] = field(default_factory=list)
+    # What the producer of the data recorded about its scale, when it did: scanpy's
+    # ``uns["log1p"]`` means the values are log_b(x + 1) with b = ``log_base`` (e for
+    # ``base: None``). None: nothing recorded, the scale is detected from the values.
+    log_base: float | None = None
+    # Where ``log_base`` was read (for the output's notes), e.g. "uns['log1p']".
+    log_base_source: str = ""
 
     @property
     def n_samples(self) -> int:

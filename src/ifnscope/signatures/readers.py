@@ -75,7 +75,7 @@ def resolvable_fraction(ids: np.ndarray, limit: int = 2000) -> float:
     return hits / sample.size
 
 
-def _order_id_columns(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def order_id_columns(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Identifier columns, the one that resolves best first."""
     if len(cols) == 1:
         return cols
@@ -123,7 +123,7 @@ def read_delimited(path: Path) -> DenseMatrix:
     }
     row_frac = max((resolvable_fraction(v) for v in row_cols.values()), default=0.0)
     if row_frac >= header_frac and row_frac >= MIN_GENE_SHARE:
-        ids = _order_id_columns(row_cols)
+        ids = order_id_columns(row_cols)
         x = df[numeric].to_numpy(dtype=np.float32).T  # samples x genes
         samples = np.asarray([str(c) for c in numeric], dtype=object)
         notes.append(
@@ -264,7 +264,7 @@ def read_10x(path: Path) -> CsrMatrix:
     cols = {"id": np.asarray([r[0] for r in rows], dtype=object)}
     if rows and len(rows[0]) > 1:
         cols["name"] = np.asarray([r[1] for r in rows], dtype=object)
-    ids = _order_id_columns(cols)
+    ids = order_id_columns(cols)
     m.data = m.data.astype(np.float32, copy=False)
     return CsrMatrix(
         source=str(path),
@@ -305,7 +305,7 @@ def _h5_frame(g: Any) -> tuple[np.ndarray, list[str]]:
     return index, [str(c) for c in np.atleast_1d(order) if str(c) in g]
 
 
-_ID_COLUMNS = ("gene_ids", "gene_id", "gene_symbols", "gene_symbol", "feature_name", "symbol", "ensembl_id")
+ID_COLUMNS = ("gene_ids", "gene_id", "gene_symbols", "gene_symbol", "feature_name", "symbol", "ensembl_id")
 
 
 def read_h5ad(path: Path, *, stream: bool | None = None) -> Matrix:
@@ -330,7 +330,7 @@ def read_h5ad(path: Path, *, stream: bool | None = None) -> Matrix:
         samples, obs_cols = _h5_frame(f["obs"])
         var_index, var_cols = _h5_frame(f["var"])
         cols = {"var_names": var_index}
-        for c in _ID_COLUMNS:
+        for c in ID_COLUMNS:
             if c in var_cols:
                 cols[c] = _h5_strings(f["var"][c])
         shape = tuple(X.attrs["shape"]) if isinstance(X, h5py.Group) else X.shape
@@ -339,7 +339,7 @@ def read_h5ad(path: Path, *, stream: bool | None = None) -> Matrix:
         with h5py.File(path, "r") as fh:
             return _h5_strings(fh["obs"][name])
 
-    ids = _order_id_columns(cols)
+    ids = order_id_columns(cols)
     ann = Annotations(obs_cols, obs_column)
     note = f".h5ad: {shape[0]} observations x {shape[1]} variables (identifiers from '{next(iter(ids))}')"
     if enc == "csr_matrix" and stream is not False:
@@ -376,40 +376,6 @@ def read_h5ad(path: Path, *, stream: bool | None = None) -> Matrix:
         annotations=ann,
         notes=[note],
         x=np.ascontiguousarray(np.asarray(X, dtype=np.float32)),
-    )
-
-
-def from_anndata(adata: Any, *, layer: str | None = None) -> Matrix:
-    """Wrap an in-memory AnnData (cells x genes) without copying a CSR matrix."""
-    import scipy.sparse as sp
-
-    X = adata.layers[layer] if layer else adata.X
-    cols = {"var_names": adata.var_names.astype(str).to_numpy(dtype=object)}
-    for c in _ID_COLUMNS:
-        if c in adata.var.columns:
-            cols[c] = adata.var[c].astype(str).to_numpy(dtype=object)
-    ids = _order_id_columns(cols)
-    samples = adata.obs_names.astype(str).to_numpy(dtype=object)
-    ann = Annotations.from_frame(adata.obs, samples)
-    note = f"AnnData: {adata.n_obs} x {adata.n_vars}" + (f" (layer '{layer}')" if layer else "")
-    if sp.issparse(X):
-        return CsrMatrix(
-            source="AnnData",
-            samples=samples,
-            feature_ids=ids,
-            kind="single_cell",
-            annotations=ann,
-            notes=[note],
-            csr=X,
-        )
-    return DenseMatrix(
-        source="AnnData",
-        samples=samples,
-        feature_ids=ids,
-        kind="single_cell",
-        annotations=ann,
-        notes=[note],
-        x=np.ascontiguousarray(np.asarray(X)),
     )
 
 
