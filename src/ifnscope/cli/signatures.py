@@ -178,7 +178,10 @@ def score_cmd(
     try:
         m = read_expression(matrix, annotations=annotations, prefetch=True)
         sc = _scale(scale)
-        ref = load_reference(reference) if reference else None
+        ref = load_reference(reference, warn=False) if reference else None
+        if ref is not None and not quiet:  # versions that changed since the fit (docs/signatures.md)
+            for note in ref.notes:
+                stderr_console().print(f"note: reference {reference}: {note}", markup=False)
         ex = None
         if ref is None and controls:  # one read of the matrix serves the fit and the scores
             ex = extract(m, all_gene_symbols(), want_ranks=method == "singscore", scale=sc)
