@@ -81,7 +81,9 @@ def list_signatures_cmd(
         con.print()
     con.print(
         "Not included, because their gene lists or formulas could not be verified in a source: "
-        "the Yao/Higgs 21-gene signature and Kirou's IFN-alpha score (docs/signatures.md)."
+        "the Yao/Higgs 21-gene signature, Kirou's IFN-alpha score, Kennedy's 15-gene interferon "
+        "signature metric and the Schoggins ISG list; Reactome's interferon alpha/beta signalling "
+        "pathway is a pathway, not a response signature (docs/signatures.md)."
     )
 
 
