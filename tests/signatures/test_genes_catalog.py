@@ -169,3 +169,49 @@ def test_composites_bring_their_components() -> None:
         "chiche_m5_12",
         "chiche_count",
     ]
+
+
+# MSigDB Hallmark v7.5.1 (h.all.v7.5.1.symbols.gmt): sizes, first genes as listed there, and the
+# genes that tell this release from v7.0 (whose file had clone names AC004551.1 and AC124319.1
+# where OAS1 and RNF213 stand, and WARS and MARCH1 before their renaming).
+HALLMARK = {
+    "hallmark_ifna": (97, ["MX1", "ISG15", "OAS1", "IFIT3", "IFI44"], {"OAS1", "WARS1", "TENT5A", "CMTR1"}),
+    "hallmark_ifng": (
+        200,
+        ["STAT1", "ISG15", "IFIT1", "MX1", "IFIT3"],
+        {"RNF213", "MARCHF1", "WARS1", "CIITA"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HALLMARK))
+def test_hallmark_sets_as_released(name: str) -> None:
+    size, first, members = HALLMARK[name]
+    s = get_signature(name)
+    published = [g.published for g in s.genes]
+    assert s.size == len(set(published)) == size
+    assert published[:5] == first
+    assert members <= set(published)
+    assert not any(g.startswith("AC0") for g in published)
+    assert all(g.symbol for g in s.genes), [g.published for g in s.genes if not g.symbol]  # all resolve
+    d = s.definition
+    assert (d.method, d.threshold) == ("singscore", None)
+    assert d.threshold_note
+    assert "No cut-off is published" in d.threshold_note
+    assert d.genes_source.id == "msigdb_hallmark"
+    assert "v7.5.1" in d.genes_source.where
+    assert d.method_source.id == "liberzon2015"
+    assert "no per-sample score formula" in d.method_source.where
+    assert d.interferon_type == ("type_I_broad" if name == "hallmark_ifna" else "type_II")
+
+
+def test_hallmark_sources_cite_the_paper_and_the_licence() -> None:
+    from ifnscope.data import citation, sources
+
+    assert "10.1016/j.cels.2015.12.004" in citation("liberzon2015")
+    assert "Cell Syst 2015;1(6):417-425" in citation("liberzon2015")
+    assert "Creative Commons Attribution 4.0" in sources()["msigdb_hallmark"]["citation"]
+    ifna = set(get_signature("hallmark_ifna").symbols)
+    ifng = set(get_signature("hallmark_ifng").symbols)
+    assert len(ifna & ifng) == 73  # the overlap the signature notes state
+    assert {g.published: g.symbol for g in get_signature("hallmark_ifng").genes}["DDX58"] == "RIGI"

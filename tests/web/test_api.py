@@ -625,10 +625,24 @@ def test_scores_upload_is_stored_and_queryable(doc: Session, res: Session, matri
     assert ref_name in {x["name"] for x in res.get("/api/references").json()}
     r = doc.post("/api/references", files={"file": ("x.json", b"{not json", "application/json")})
     assert_error(r, 422, "reference.format")
-    r = doc.post(
-        "/api/references", files={"file": ("x.json", b'{"a": 1}', "application/json")}, data={"name": "x"}
-    )
-    assert_error(r, 422, "registry.invalid")
+    # garbage is refused by the same check as a file given to the command line
+    for body, code in (
+        (b'{"a": 1}', "reference.format"),
+        (b"[1, 2]", "reference.format"),
+        (
+            matrices["reference"].read_bytes().replace(b'"genes": {', b'"genes": {"X": {"n": "many"},', 1),
+            "reference.format",
+        ),
+        (
+            matrices["reference"].read_bytes().replace(b"ifnscope-reference/2", b"ifnscope-reference/9"),
+            "reference.version",
+        ),
+    ):
+        r = doc.post(
+            "/api/references", files={"file": ("x.json", body, "application/json")}, data={"name": "x"}
+        )
+        assert_error(r, 422, code)
+    assert "x" not in {x["name"] for x in res.get("/api/references").json()}
     dup = {"file": ("b.json", matrices["reference"].read_bytes(), "application/json")}
     assert_error(doc.post("/api/references", files=dup, data={"name": ref_name}), 409, "registry.conflict")
 

@@ -81,7 +81,9 @@ def list_signatures_cmd(
         con.print()
     con.print(
         "Not included, because their gene lists or formulas could not be verified in a source: "
-        "the Yao/Higgs 21-gene signature and Kirou's IFN-alpha score (docs/signatures.md)."
+        "the Yao/Higgs 21-gene signature, Kirou's IFN-alpha score, Kennedy's 15-gene interferon "
+        "signature metric and the Schoggins ISG list; Reactome's interferon alpha/beta signalling "
+        "pathway is a pathway, not a response signature (docs/signatures.md)."
     )
 
 
@@ -178,7 +180,10 @@ def score_cmd(
     try:
         m = read_expression(matrix, annotations=annotations, prefetch=True)
         sc = _scale(scale)
-        ref = load_reference(reference) if reference else None
+        ref = load_reference(reference, warn=False) if reference else None
+        if ref is not None and not quiet:  # versions that changed since the fit (docs/signatures.md)
+            for note in ref.notes:
+                stderr_console().print(f"note: reference {reference}: {note}", markup=False)
         ex = None
         if ref is None and controls:  # one read of the matrix serves the fit and the scores
             ex = extract(m, all_gene_symbols(), want_ranks=method == "singscore", scale=sc)

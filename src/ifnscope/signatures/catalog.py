@@ -10,6 +10,7 @@ is kept and reported, never silently dropped.
 from __future__ import annotations
 
 import difflib
+import hashlib
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
@@ -102,6 +103,15 @@ class Signature:
     def is_composite(self) -> bool:
         return bool(self.definition.components)
 
+    @cached_property
+    def genes_sha256(self) -> str:
+        """A hash of the gene list as published (sorted: the order does not change a score), or
+        of a composite's components. A fixed reference records it per signature, so that a
+        reference stays valid for every signature whose genes did not change."""
+        d = self.definition
+        items = [f"component:{c}" for c in d.components] if d.components else list(d.genes)
+        return hashlib.sha256("\n".join(sorted(items)).encode("utf-8")).hexdigest()
+
 
 def _resolve(published: str) -> SignatureGene:
     r = gene_table().resolve(published)
@@ -152,6 +162,18 @@ def expand(names: list[str]) -> list[Signature]:
             out.setdefault(c, get_signature(c))
         out.setdefault(s.name, s)
     return list(out.values())
+
+
+@cache
+def signature_set_sha256() -> str:
+    """A SHA-256 over every packaged signature file (names and contents): which signature set
+    a reference was fitted with, as a whole."""
+    digest = hashlib.sha256()
+    folder = resources.files("ifnscope.data").joinpath("signatures")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            digest.update(entry.name.encode("utf-8") + b"\0" + entry.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def all_gene_symbols() -> list[str]:

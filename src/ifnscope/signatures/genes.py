@@ -184,3 +184,23 @@ def table_source() -> str:
     ref = resources.files("ifnscope.data").joinpath("genes/human_genes.tsv.gz")
     with ref.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         return fh.readline().lstrip("# ").strip()
+
+
+@dataclass(frozen=True)
+class TableVersion:
+    """What identifies the packaged gene table: its source release and a hash of its content."""
+
+    release: str  # the provenance line at the top of the table
+    sha256: str  # of the decompressed table text, so re-compressing the file does not change it
+
+
+@cache
+def table_version() -> TableVersion:
+    """The packaged table's version, recorded in a fixed reference: a reference fitted with
+    another table may name genes differently (symbols renamed since)."""
+    import hashlib
+
+    ref = resources.files("ifnscope.data").joinpath("genes/human_genes.tsv.gz")
+    with ref.open("rb") as raw, gzip.open(raw, "rb") as fh:
+        data = fh.read()
+    return TableVersion(release=table_source(), sha256=hashlib.sha256(data).hexdigest())

@@ -36,16 +36,15 @@ def _reference_info(r: SavedReference) -> ReferenceInfo:
 
 
 def save_reference(s: Session, actor: Actor, name: str, content: dict[str, Any]) -> ReferenceInfo:
-    """Store a fixed reference (the JSON ``ifnscope reference fit`` writes) under ``name``."""
-    from ifnscope.signatures.reference import FixedReference
+    """Store a fixed reference (the JSON ``ifnscope reference fit`` writes) under ``name``.
+
+    Validated by the same function that reads a reference file (``reference_from_content``), so
+    what is stored is what the command line would load: anything else is a ReferenceFileError
+    (``reference.format``, or ``reference.version`` for a format newer than this ifnscope)."""
+    from ifnscope.signatures.reference import reference_from_content
 
     actor.require("score")
-    try:
-        FixedReference.model_validate(content)
-    except Exception as exc:
-        raise RegistryError(
-            f"not an ifnscope reference file: {str(exc)[:300]}", code="registry.invalid"
-        ) from exc
+    reference_from_content(content, file=name)
     if s.scalar(select(SavedReference.id).where(SavedReference.name == name)) is not None:
         raise RegistryError(f"a reference named {name!r} already exists", code="registry.conflict")
     row = SavedReference(name=name, content=content)
@@ -90,10 +89,11 @@ def prepare_scoring(
 def compute_scores(matrix_path: Path, signatures: list[str], reference: dict[str, Any] | None) -> ScoreRun:
     """Score an expression matrix file (no database): the :class:`ScoreRun` to store."""
     from ifnscope.signatures import read_expression
-    from ifnscope.signatures.reference import FixedReference
+    from ifnscope.signatures.reference import reference_from_content
     from ifnscope.signatures.scoring import score
 
-    ref = FixedReference.model_validate(reference) if reference is not None else None
+    # checked against this ifnscope's gene table and signatures when used, not when saved
+    ref = reference_from_content(reference) if reference is not None else None
     return score(read_expression(matrix_path), signatures, reference=ref)
 
 
