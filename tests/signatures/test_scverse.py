@@ -194,6 +194,13 @@ def test_module_count_calls_are_ordered_level_words(tutorial: Any) -> None:
     assert call.cat.ordered
 
 
+def test_an_older_uns_layout_is_replaced(tutorial: Any) -> None:
+    adata = tutorial.copy()
+    adata.uns["ifnscope"] = {"scale": "x", "signatures": [{"signature": "rice6"}]}  # before issue 10
+    sig.score(adata, "rice6", method="singscore")
+    assert list(adata.uns["ifnscope"]["signatures"]) == ["rice6"]
+
+
 def test_obs_is_aligned_by_obs_names(tutorial: Any) -> None:
     adata = tutorial.copy()
     run = sig.score(adata, "rice6", method="singscore", inplace=False)
@@ -226,6 +233,10 @@ def test_backed_anndata_is_streamed_with_the_same_scores(tmp_path: Path) -> None
         for a, b in zip(on_disk.results, in_memory.results, strict=True):
             assert np.allclose(a.scores, b.scores, atol=1e-6)
         assert np.allclose(backed.obs["ifn_rice6"], adata.obs["ifn_rice6"], atol=1e-6)
+        # obs columns added in memory after the file was written are seen (pseudobulk by them)
+        backed.obs["half"] = np.where(np.arange(backed.n_obs) % 2 == 0, "even", "odd")
+        adata.obs["half"] = backed.obs["half"].to_numpy()
+        assert np.array_equal(sig.pseudobulk(backed, "half").x, sig.pseudobulk(adata, "half").x)
     finally:
         backed.file.close()
 

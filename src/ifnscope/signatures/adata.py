@@ -146,6 +146,8 @@ def _backed(adata: Any, layer: str | None, raw: bool) -> Matrix:
         )
     kwargs = {k: v for k, v in wanted.items() if k in accepted and v}
     m = read_h5ad(path, **kwargs)
+    # obs is in memory in backed mode and may hold columns added since the file was written
+    m.annotations = Annotations.from_frame(adata.obs, m.samples)
     m.notes.append("backed AnnData: read from its file in row chunks")
     return m
 

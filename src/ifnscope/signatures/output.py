@@ -167,9 +167,10 @@ def write_obs(
     for c in aligned.columns:
         adata.obs[c] = aligned[c]
     entry = adata.uns.get(uns_key)
-    sigs = dict(entry.get("signatures", {})) if isinstance(entry, dict) else {}
-    if isinstance(sigs, dict) and not all(isinstance(v, dict) for v in sigs.values()):
-        sigs = {}  # an older layout (a list): replaced, not mixed
+    before = entry.get("signatures") if isinstance(entry, dict) else None
+    # an older layout (a list of summaries) is replaced, not mixed in
+    ok = isinstance(before, dict) and all(isinstance(v, dict) for v in before.values())
+    sigs: dict[str, Any] = dict(before) if ok and isinstance(before, dict) else {}
     for r, s in zip(run.results, run.summary(), strict=True):
         name = r.signature.name
         sigs[name] = storable(
