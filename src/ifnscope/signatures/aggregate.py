@@ -198,23 +198,29 @@ def summarize(
 # -------------------------------------------------------------------------- pseudobulk
 
 
-def _check_counts(data: np.ndarray, where: str, hint: str) -> None:
-    """Refuse values that are not raw counts: a sum of log or normalised values means nothing."""
-    bad = (data < 0) | (data != np.round(data))
-    if bad.any():
-        example = float(data[np.flatnonzero(bad)[0]])
-        raise MatrixError(
-            f"pseudobulk sums the raw counts of each group's cells, but {where} holds values that "
-            f"are not counts (e.g. {example:.4g}): a sum of log or normalised values is not a "
-            f"bulk sample{hint}",
-            code="matrix.scale",
-        )
+def _check_counts(data: np.ndarray, where: str, hint: str, block: int = 1 << 24) -> None:
+    """Refuse values that are not raw counts: a sum of log or normalised values means nothing.
+
+    Checked in blocks, so that the check of a large matrix costs no matrix-sized temporary.
+    """
+    for lo in range(0, data.size, block):
+        part = data[lo : lo + block]
+        bad = (part < 0) | (part != np.round(part))
+        if bad.any():
+            example = float(part[np.flatnonzero(bad)[0]])
+            raise MatrixError(
+                f"pseudobulk sums the raw counts of each group's cells, but {where} holds values that "
+                f"are not counts (e.g. {example:.4g}): a sum of log or normalised values is not a "
+                f"bulk sample{hint}",
+                code="matrix.scale",
+            )
 
 
 def _group_index(labels: np.ndarray, groups: list[str]) -> np.ndarray:
     """Each sample's group position (-1: no group)."""
-    pos = {g: i for i, g in enumerate(groups)}
-    return np.fromiter((pos.get(str(x), -1) for x in labels), dtype=np.int64, count=labels.size)
+    import pandas as pd
+
+    return np.asarray(pd.Index(groups).get_indexer(labels.astype(str)), dtype=np.int64)
 
 
 def _indicator(rows: np.ndarray, n_groups: int) -> Any:
@@ -246,7 +252,7 @@ def _sum_stream(m: H5adStream, G: Any, where: str, hint: str) -> np.ndarray:
             assert pre.indptr is not None
             _check_counts(data, where, hint)
             local = pre.indptr[start : stop + 1] - pre.indptr[start]
-            chunk = sp.csr_matrix((data.astype(np.float64), idx, local), shape=(stop - start, m.n_features))
+            chunk = sp.csr_matrix((data, idx, local), shape=(stop - start, m.n_features))
             out += np.asarray((G[:, start:stop] @ chunk).todense())
     finally:
         pre.close()
@@ -310,7 +316,7 @@ def pseudobulk(
         _check_counts(np.asarray(m.csr.data), where, hint)
         sums = np.asarray((G @ m.csr).todense(), dtype=np.float64)
     elif isinstance(m, DenseMatrix):
-        _check_counts(m.x.ravel(), where, hint)
+        _check_counts(m.x.reshape(-1), where, hint)
         sums = np.asarray(G @ m.x, dtype=np.float64)
     elif isinstance(m, H5adStream):
         sums = _sum_stream(m, G, where, hint)
