@@ -18,7 +18,7 @@ import numpy as np
 
 from ifnscope.errors import MatrixError, SignatureError
 from ifnscope.signatures.adata import is_anndata, nearest
-from ifnscope.signatures.aggregate import ScorePanel, _labels, _obs_column, panels_of_run, scores_in_obs
+from ifnscope.signatures.aggregate import ScorePanel, group_labels, obs_column, panels_of_run, scores_in_obs
 from ifnscope.signatures.scoring import ScoreRun
 
 if TYPE_CHECKING:
@@ -75,8 +75,8 @@ def violin(
                 raise TypeError(
                     "with a ScoreRun, groupby is one label per sample (a column name needs an AnnData)"
                 )
-            groupby = _obs_column(data, groupby)
-        labels, order = _labels(groupby, n, "groupby")
+            groupby = obs_column(data, groupby)
+        labels, order = group_labels(groupby, n, "groupby")
     return group_violin_figure(
         [(p.title, p.scores, p.cutoff.value if p.cutoff else None, _cut_label(p)) for p in panels],
         labels,

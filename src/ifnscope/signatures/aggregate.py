@@ -37,7 +37,7 @@ SUMMARY_COLUMNS = ("group", "signature", "n", "median", "mean", "q25", "q75", "i
 # --------------------------------------------------------------------------- summaries
 
 
-def _labels(values: Any, n: int, what: str) -> tuple[np.ndarray, list[str]]:
+def group_labels(values: Any, n: int, what: str) -> tuple[np.ndarray, list[str]]:
     """Group labels as strings ("" = no group) and the groups in display order.
 
     A pandas Categorical keeps its category order (as scanpy plots it); otherwise sorted.
@@ -55,7 +55,7 @@ def _labels(values: Any, n: int, what: str) -> tuple[np.ndarray, list[str]]:
     return labels, order
 
 
-def _obs_column(adata: Any, column: str) -> Any:
+def obs_column(adata: Any, column: str) -> Any:
     if column not in adata.obs.columns:
         cols = [str(c) for c in adata.obs.columns]
         raise MatrixError(
@@ -165,12 +165,12 @@ def summarize(
         panels = scores_in_obs(data, key_added=key_added, signatures=signatures)
         n = data.n_obs
         if isinstance(groupby, str):
-            groupby = _obs_column(data, groupby)
+            groupby = obs_column(data, groupby)
     else:
         raise TypeError(f"summarize() takes a ScoreRun or an AnnData, not {type(data).__name__}")
     if isinstance(groupby, str):
         raise TypeError("with a ScoreRun, groupby is one label per sample (a column name needs an AnnData)")
-    labels, order = _labels(groupby, n, "groupby")
+    labels, order = group_labels(groupby, n, "groupby")
     rows = []
     for g in order:
         mask = labels == g
@@ -278,7 +278,7 @@ def pseudobulk(
     where = "the values"
     hint = ""
     if is_anndata(data):
-        _obs_column(data, by)
+        obs_column(data, by)
         m = from_anndata(data, layer=layer, use_raw=use_raw)
         layers = [str(k) for k in data.layers]
         where = slot_name(layer, resolve_use_raw(data, use_raw, layer))
@@ -306,7 +306,7 @@ def pseudobulk(
             code="matrix.controls",
         )
     labels = np.asarray(ann.column(by), dtype=object)
-    _, groups = _labels(labels, m.n_samples, by)
+    _, groups = group_labels(labels, m.n_samples, by)
     groups = [g for g in groups if g != ""]
     if not groups:
         raise MatrixError(f"no cell has a value in {by!r}", code="matrix.controls")
