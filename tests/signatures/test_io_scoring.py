@@ -290,7 +290,7 @@ def test_scores_written_into_anndata(files: dict[str, Path]) -> None:
     adata = ad.read_h5ad(files["h5ad"])
     sig.score(adata, ["aybey_ifna", "rice6"], controls="condition=control")
     assert {"ifn_aybey_ifna", "ifn_aybey_ifna_call", "ifn_rice6"} <= set(adata.obs.columns)
-    assert adata.uns["ifnscope"]["signatures"][0]["signature"] == "aybey_ifna"
+    assert adata.uns["ifnscope"]["signatures"]["aybey_ifna"]["signature"] == "aybey_ifna"  # keyed by name
     ifn = (adata.obs["condition"] == "ifn").to_numpy()
     assert adata.obs["ifn_aybey_ifna"][ifn].min() > adata.obs["ifn_aybey_ifna"][~ifn].max()
 

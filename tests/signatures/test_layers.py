@@ -20,7 +20,7 @@ LAYERS = [
     {"apply"},
     {"reference"},
     {"scoring"},
-    {"output", "plots"},
+    {"output", "plots", "aggregate"},
 ]
 
 

@@ -13,7 +13,10 @@ from ifnscope.cli._common import fail, need_extra, stderr_console, stdout_consol
 from ifnscope.errors import IfnscopeError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ifnscope.signatures.extract import Scale
+    from ifnscope.signatures.matrix import Matrix
 
 
 def list_signatures_cmd(
@@ -160,7 +163,29 @@ def score_cmd(
         typer.Option("--heatmap", help="Gene-by-sample heatmap of the first signature (.png or .svg)."),
     ] = None,
     group_by: Annotated[
-        str | None, typer.Option("--group-by", help="Annotation column to split the plot by.")
+        str | None,
+        typer.Option(
+            "--groupby",
+            "--group-by",
+            help="Annotation column (--annotations or .h5ad obs): split the plot by it and "
+            "summarise the scores per group (n, median, mean, IQR, share high) on stderr or in --summary.",
+        ),
+    ] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(
+            "--summary",
+            help="Write the per-group summary (.tsv or .csv) here instead of stderr "
+            "(without --groupby: one row per signature over all samples).",
+        ),
+    ] = None,
+    pseudobulk: Annotated[
+        str | None,
+        typer.Option(
+            "--pseudobulk",
+            help="Annotation column (e.g. donor): sum each group's raw counts into one bulk sample "
+            "and score those (counts only).",
+        ),
     ] = None,
     save_reference: Annotated[
         Path | None, typer.Option("--save-reference", help="With --controls: also save the fitted reference.")
@@ -178,7 +203,18 @@ def score_cmd(
     from ifnscope.signatures.scoring import score
 
     try:
-        m = read_expression(matrix, annotations=annotations, prefetch=True)
+        if summary is not None and summary.suffix.lower() not in (".tsv", ".txt", ".csv"):
+            from ifnscope.errors import MatrixError
+
+            raise MatrixError(
+                f"--summary {summary}: write a .tsv or .csv file", file=str(summary), code="matrix.format"
+            )
+        m = read_expression(matrix, annotations=annotations, prefetch=pseudobulk is None)
+        if pseudobulk is not None:
+            from ifnscope.signatures.aggregate import pseudobulk as make_pseudobulk
+
+            m = make_pseudobulk(m, pseudobulk)
+        groups = _groups(m, group_by) if group_by else None
         sc = _scale(scale)
         ref = load_reference(reference, warn=False) if reference else None
         if ref is not None and not quiet:  # versions that changed since the fit (docs/signatures.md)
@@ -194,10 +230,18 @@ def score_cmd(
             m, signature, method=method, reference=ref, scale=sc, min_coverage=min_coverage, extracted=ex
         )
         write_scores(run, output)
+        table = None
+        if groups is not None or summary is not None:
+            import numpy as np
+
+            from ifnscope.signatures.aggregate import summarize
+
+            table = summarize(run, groups if groups is not None else np.full(run.samples.size, "all"))
+            if summary is not None:
+                table.to_csv(summary, sep="," if summary.suffix.lower() == ".csv" else "\t", index=False)
         if plot:
             from ifnscope.signatures.plots import plot_distribution
 
-            groups = m.annotations.column(group_by) if (group_by and m.annotations) else None
             if groups is None and ref is not None and controls:
                 groups = select_controls(m, controls).astype(object)
                 groups[:] = ["control" if g else "other" for g in groups]
@@ -212,6 +256,34 @@ def score_cmd(
         raise typer.Exit(0) from None
     if not quiet:
         stderr_console().print(summary_text(run), end="", markup=False)
+        if table is not None and summary is None:
+            stderr_console().print(
+                f"per {group_by}:\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+                markup=False,
+                soft_wrap=True,
+            )
+
+
+def _groups(m: Matrix, column: str) -> np.ndarray:
+    """The --groupby column of the (possibly pseudobulk) samples, or an error naming the columns."""
+    import numpy as np
+
+    from ifnscope.errors import MatrixError
+    from ifnscope.signatures.adata import nearest
+
+    have = m.annotations.columns if m.annotations is not None else []
+    if m.annotations is None or column not in have:
+        why = (
+            " (after --pseudobulk, only columns constant within each group remain)"
+            if "pseudobulk" in m.source
+            else ""
+        )
+        raise MatrixError(
+            f"--groupby {column!r}: no such annotation column (columns: {', '.join(have) or 'none'})"
+            f"{nearest(column, list(have))}{why}; give --annotations FILE",
+            code="matrix.controls",
+        )
+    return np.asarray(m.annotations.column(column), dtype=object)
 
 
 reference_app = typer.Typer(

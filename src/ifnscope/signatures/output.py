@@ -97,18 +97,94 @@ def write_scores(run: ScoreRun, path: str | Path | None) -> None:
     tmp.replace(p)
 
 
-def write_obs(run: ScoreRun, adata: Any, *, key_added: str = "ifnscope") -> None:
-    """Scores into ``adata.obs`` (``ifn_<signature>``, ``ifn_<signature>_call``), provenance into ``uns``."""
-    wide = run.to_wide()
+DEFAULT_PREFIX = "ifn"
+DEFAULT_UNS_KEY = "ifnscope"
+
+
+def storable(value: Any) -> Any:
+    """``value`` in a form ``AnnData.write_h5ad`` can store in ``.uns`` (None where nothing is).
+
+    anndata writes str, numbers, bools, numpy arrays and dicts of those; it cannot write None
+    (dropped here), lists of dicts (become dicts keyed "0", "1", ...) or lists mixing types
+    (become arrays of strings). Lists become numpy arrays, which is what reading back gives.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        out = {str(k): storable(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None}
+    if isinstance(value, (str, bool, np.bool_)):
+        return value if isinstance(value, str) else bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = [x for x in (value.tolist() if isinstance(value, np.ndarray) else value) if x is not None]
+        if items and all(isinstance(x, dict) for x in items):
+            return {str(i): storable(x) for i, x in enumerate(items)}
+        if items and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in items):
+            return np.asarray(
+                items, dtype=np.float64 if any(isinstance(x, float) for x in items) else np.int64
+            )
+        return np.asarray([str(x) for x in items], dtype=object)
+    return str(value)
+
+
+def write_obs(
+    run: ScoreRun,
+    adata: Any,
+    *,
+    key_added: str | None = None,
+    by: str | None = None,
+    level: str = "cells",
+) -> None:
+    """Scores into ``adata.obs``, provenance into ``adata.uns``, aligned by ``obs_names``.
+
+    Columns are ``<key_added>_<signature>`` and ``<key_added>_<signature>_call`` (default
+    prefix ``ifn``); the provenance goes to ``adata.uns[key_added]["signatures"][<signature>]``
+    (default key ``ifnscope``), where successive calls accumulate. A run whose samples are
+    groups of cells (a pseudobulk) is written with ``by``: each cell gets its group's score.
+    """
+    import pandas as pd
+
+    prefix = key_added or DEFAULT_PREFIX
+    uns_key = key_added or DEFAULT_UNS_KEY
+    wide = run.to_wide(prefix)
     obs_names = adata.obs_names.astype(str)
-    wide = wide.reindex(obs_names)
-    for col in wide.columns:
-        adata.obs[col] = wide[col].to_numpy()
-    adata.uns[key_added] = {
-        "scale": run.scale,
-        "reference": run.reference or {},
-        "signatures": json.loads(json.dumps(run.summary(), default=str)),
-    }
+    if by is None:
+        keys = pd.Index(obs_names)
+        if not wide.index.isin(keys).any():
+            raise MatrixError(
+                f"none of the scored samples (e.g. {wide.index[0]!r}) is an observation of this "
+                f"AnnData (e.g. {obs_names[0]!r}): scores of groups of cells are written with by=COLUMN",
+                code="matrix.samples",
+            )
+    else:
+        col = adata.obs[by]
+        keys = pd.Index(col.astype(str).where(col.notna(), "\x00missing"))
+    aligned = wide.reindex(keys).set_axis(adata.obs.index)
+    for c in aligned.columns:
+        adata.obs[c] = aligned[c]
+    entry = adata.uns.get(uns_key)
+    before = entry.get("signatures") if isinstance(entry, dict) else None
+    # an older layout (a list of summaries) is replaced, not mixed in
+    ok = isinstance(before, dict) and all(isinstance(v, dict) for v in before.values())
+    sigs: dict[str, Any] = dict(before) if ok and isinstance(before, dict) else {}
+    for r, s in zip(run.results, run.summary(), strict=True):
+        name = r.signature.name
+        sigs[name] = storable(
+            {
+                **s,
+                "obs_key": f"{prefix}_{name}",
+                "level": level,
+                "n_scored": int(np.isfinite(r.scores).sum()),
+                "scale": run.scale,
+                "reference": run.reference,
+                "matrix_notes": run.matrix_notes,
+            }
+        )
+    adata.uns[uns_key] = {"signatures": sigs}
 
 
 def summary_text(run: ScoreRun) -> str:

@@ -1,4 +1,5 @@
-"""Plots: the score distribution with its cut-off, and a gene-by-sample heatmap (matplotlib).
+"""Plots: the score distribution with its cut-off, scores by group and on an embedding, and a
+gene-by-sample heatmap (matplotlib).
 
 The figures are built with matplotlib's object-oriented API (:class:`~matplotlib.figure.Figure`,
 no pyplot) and returned: nothing here selects a backend or touches pyplot's global state, so
@@ -64,6 +65,82 @@ def distribution_figure(run: ScoreRun, *, groups: np.ndarray | None = None) -> F
             loc="left",
         )
         ax.set_xlabel("score")
+    fig.tight_layout()
+    return fig
+
+
+def group_violin_figure(
+    panels: list[tuple[str, np.ndarray, float | None, str]],
+    labels: np.ndarray | None,
+    order: list[str],
+    *,
+    strip: bool = True,
+    max_strip: int = 3000,
+) -> Figure:
+    """One panel per score: a violin per group (x) with its points, as ``sc.pl.violin`` draws.
+
+    ``panels`` holds (title, scores, cut-off or None, cut-off label); ``labels`` one group per
+    sample (None: all samples in one violin) and ``order`` the groups in display order. Points
+    are drawn for up to ``max_strip`` samples per group (a random subset beyond, seeded).
+    """
+    from matplotlib.figure import Figure
+
+    n = len(panels)
+    groups = order if labels is not None else ["all"]
+    fig = Figure(figsize=(max(3.0, 0.9 * len(groups) + 1.8) * min(n, 3), 3.2 * ((n + 2) // 3)))
+    axes = fig.subplots((n + 2) // 3, min(n, 3), squeeze=False).ravel()
+    rng = np.random.default_rng(0)
+    for ax, (title, scores, cut, cut_label) in zip(axes, panels, strict=False):
+        data = [scores[np.isfinite(scores) & ((labels == g) if labels is not None else True)] for g in groups]
+        pos = [i for i, d in enumerate(data, start=1) if d.size]
+        if pos:
+            ax.violinplot([data[i - 1] for i in pos], positions=pos, showmedians=True, widths=0.8)
+        for i, d in enumerate(data, start=1):
+            if strip and d.size:
+                shown = d if d.size <= max_strip else rng.choice(d, max_strip, replace=False)
+                ax.scatter(i + rng.uniform(-0.2, 0.2, shown.size), shown, s=4, alpha=0.5, color="0.2", lw=0)
+        ax.set_xticks(range(1, len(groups) + 1), groups, rotation=90 if len(groups) > 6 else 0)
+        ax.set_xlim(0.4, len(groups) + 0.6)
+        if cut is not None:
+            ax.axhline(cut, color="crimson", ls="--", lw=1, label=cut_label)
+            ax.legend(loc="upper left", fontsize=7, frameon=False)
+        ax.set_title(title, fontsize=8, loc="left")
+        ax.set_ylabel("score")
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def embedding_figure(
+    coords: np.ndarray, panels: list[tuple[str, np.ndarray]], *, basis: str, size: float | None = None
+) -> Figure:
+    """One panel per score: the cells at their embedding coordinates, coloured by the score.
+
+    As ``sc.pl.embedding`` does, the highest scores are drawn last (on top) and cells without a
+    score are drawn first, in light grey.
+    """
+    from matplotlib.figure import Figure
+
+    n = len(panels)
+    fig = Figure(figsize=(4.4 * min(n, 3), 3.8 * ((n + 2) // 3)))
+    axes = fig.subplots((n + 2) // 3, min(n, 3), squeeze=False).ravel()
+    s = size if size is not None else max(1.0, min(30.0, 120_000 / max(coords.shape[0], 1)))
+    label = basis.removeprefix("X_").upper()
+    for ax, (title, scores) in zip(axes, panels, strict=False):
+        ok = np.isfinite(scores)
+        if (~ok).any():
+            ax.scatter(coords[~ok, 0], coords[~ok, 1], s=s, color="0.85", lw=0, label="no score")
+        order = np.flatnonzero(ok)[np.argsort(scores[ok], kind="stable")]
+        pts = ax.scatter(coords[order, 0], coords[order, 1], c=scores[order], s=s, cmap="viridis", lw=0)
+        fig.colorbar(pts, ax=ax, fraction=0.05, label="score")
+        ax.set_title(title, fontsize=8, loc="left")
+        ax.set_xlabel(f"{label}1")
+        ax.set_ylabel(f"{label}2")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n:]:
+        ax.set_visible(False)
     fig.tight_layout()
     return fig
 

@@ -81,16 +81,30 @@ class ScoreRun:
             )
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def to_wide(self) -> Any:
-        """Samples x signatures, for AnnData .obs and for plotting."""
+    def to_wide(self, prefix: str = "ifn") -> Any:
+        """Samples x signatures (``<prefix>_<signature>``, ``<prefix>_<signature>_call``).
+
+        Calls are pandas Categoricals with ordered levels (``low`` < ``high``, or a module
+        count's level words in count order) and NaN where no call was made, so that scanpy
+        colours and groups them in that order and ``write_h5ad`` stores them.
+        """
         import pandas as pd
 
         cols: dict[str, Any] = {}
         for r in self.results:
-            cols[f"ifn_{r.signature.name}"] = r.scores
+            cols[f"{prefix}_{r.signature.name}"] = np.asarray(r.scores, dtype=np.float64)
             if r.calls is not None:
-                cols[f"ifn_{r.signature.name}_call"] = pd.Categorical(r.calls)
-        return pd.DataFrame(cols, index=pd.Index(self.samples, name="sample"))
+                levels = r.signature.definition.levels
+                cats = (
+                    [levels[k] for k in sorted(levels, key=int)]
+                    if r.method == "module_count" and levels
+                    else ["low", "high"]
+                )
+                calls = [c if c in cats else None for c in r.calls.astype(str)]
+                cols[f"{prefix}_{r.signature.name}_call"] = pd.Categorical(
+                    calls, categories=cats, ordered=True
+                )
+        return pd.DataFrame(cols, index=pd.Index([str(s) for s in self.samples], name="sample"))
 
     def summary(self) -> list[dict[str, Any]]:
         """Per signature: method, coverage, cut-off provenance (JSON-friendly)."""
