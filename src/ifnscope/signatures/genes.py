@@ -184,3 +184,20 @@ def table_source() -> str:
     ref = resources.files("ifnscope.data").joinpath("genes/human_genes.tsv.gz")
     with ref.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         return fh.readline().lstrip("# ").strip()
+
+
+# Mouse gene symbols are title case ("Ifit1", "Isg15"); their human orthologues are upper
+# case, so a case-insensitive match would read a mouse matrix as human. A title-case symbol
+# that resolves only case-insensitively is evidence of mouse data, not a human gene.
+_TITLE = re.compile(r"^[A-Z][a-z][a-z0-9]*(?:-[a-z0-9]+)*$|^[A-Z][a-z0-9]*[a-z][a-z0-9]*$")
+_ENSMUSG = re.compile(r"^ENSMUS[GT]\d{11}(\.\d+)?$")
+
+
+def mouse_evidence(identifier: str, table: GeneTable) -> bool:
+    """True for an ENSMUSG/ENSMUST ID or a title-case symbol known to humans only in upper case."""
+    ident = clean_identifier(identifier)
+    if _ENSMUSG.match(ident):
+        return True
+    if not _TITLE.match(ident) or ident in table.by_symbol:
+        return False
+    return ident.upper() in table.by_upper or ident.upper() in table.by_symbol
