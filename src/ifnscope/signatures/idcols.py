@@ -134,6 +134,8 @@ def resolvable_fraction(ids: np.ndarray, limit: int = 2000) -> float:
             hits += 1
         elif ident.startswith("ENSG"):
             hits += isinstance(table.resolve(ident), Match)
+        elif ident.upper() in table.by_upper and not mouse_evidence(ident, table):
+            hits += 1  # a lower-cased human symbol ("ifi27"); title case ("Ifit1") is mouse
     return hits / sample.size
 
 
@@ -189,6 +191,14 @@ def choose_id_columns(
             )
         else:
             kept[name] = values
+    if cols and not kept:
+        raise MatrixError(
+            f"the only identifier column(s) ({', '.join(cols)}) hold consecutive integers "
+            "(row numbers), not gene identifiers; expected HGNC symbols, Ensembl gene IDs or "
+            "(sparse) Entrez IDs, e.g. a var column gene_symbols or gene_ids",
+            file=file,
+            code="matrix.genes",
+        )
     check_species(kept, file)
     if len(kept) <= 1:
         return kept, notes
@@ -207,11 +217,10 @@ def choose_id_columns(
 def order_id_columns(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Identifier columns, the one that resolves best first (row numbers dropped, mouse refused).
 
-    When every column is row numbers, they are kept (nothing will resolve; the coverage check
-    then refuses with the missing genes) rather than leaving no identifiers at all.
+    Only row numbers: refused (``matrix.genes``), never read as Entrez IDs.
     """
     ordered, _ = choose_id_columns(cols)
-    return ordered or cols
+    return ordered
 
 
 def check_samples(samples: np.ndarray, *, file: str | None = None, what: str = "sample") -> None:

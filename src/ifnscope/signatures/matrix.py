@@ -265,6 +265,7 @@ class _Prefetch:
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self.indptr: np.ndarray | None = None
         self.first_data: np.ndarray | None = None
+        self.error: BaseException | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(path, n_rows, chunk_rows), daemon=True)
@@ -319,6 +320,7 @@ class _Prefetch:
                     if not self._put(item):
                         return
         except BaseException as exc:  # hand the error to the consumer
+            self.error = exc
             self._ready.set()
             self._put(exc)
             return
@@ -328,6 +330,8 @@ class _Prefetch:
 
     def sample(self) -> np.ndarray:
         self._ready.wait()
+        if self.error is not None and self.first_data is None:
+            raise self.error  # e.g. a corrupt first chunk: say so, not "no values"
         return self.first_data if self.first_data is not None else np.zeros(0, np.float32)
 
 

@@ -253,6 +253,14 @@ def read_delimited(path: Path) -> DenseMatrix:
     header_frac = resolvable_fraction(sample_names)
     if row_frac >= header_frac and row_frac >= MIN_GENE_SHARE:
         ids, id_notes = choose_id_columns(row_cols, file=str(path))
+        if not sample_pos:
+            raise MatrixError(
+                f"genes are in rows but no column holds numbers only (columns: "
+                f"{', '.join(label(i) for i in range(min(df.shape[1], 8)))}); a sample column with "
+                "text in it is not read",
+                file=str(path),
+                code="matrix.empty",
+            )
         samples = sample_names
         check_samples(samples, file=str(path))
         check_budget(4.0 * df.shape[0] * len(sample_pos), "the table's values", str(path))
@@ -550,7 +558,6 @@ def read_h5ad(
 
     check_samples(samples, file=src, what="observation")
     ids, id_notes = choose_id_columns(cols, file=src)
-    ids = ids or cols
     ann = Annotations(obs_cols, obs_column)
     what = {"X": "X", "raw/X": ".raw (raw/X, with raw/var)"}.get(group, f"layer '{layer}'")
     notes = [
@@ -627,7 +634,6 @@ def read_zarr(path: Path, *, layer: str | None = None, use_raw: bool = False) ->
         {str(c): var[c].astype(str).to_numpy(dtype=object) for c in var.columns if is_id_column(str(c))},
     )
     ids, id_notes = choose_id_columns(cols, file=src)
-    ids = ids or cols
     log_base = None
     if what == "X" and "log1p" in adata.uns:
         b = adata.uns["log1p"].get("base") if isinstance(adata.uns["log1p"], dict) else None

@@ -197,7 +197,6 @@ def _finish(
         csr = csr[:, keep]
         cols = {k: v[keep] for k, v in cols.items()}
     ids, id_notes = choose_id_columns(cols, file=source)
-    ids = ids or cols
     csr.data = csr.data.astype(np.float32, copy=False)
     head = f"{label}: {csr.shape[0]} cells x {csr.shape[1]} features (identifiers from '{next(iter(ids))}')"
     return CsrMatrix(
