@@ -456,6 +456,46 @@ def test_cli_exits_2_on_hostile_input(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    src = str(Path(sig.__file__).resolve().parents[2])
+    return subprocess.run(
+        [sys.executable, "-m", "ifnscope", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": src, "COLUMNS": "200"},
+    )
+
+
+def test_cli_layer_use_raw_and_every_scale(tmp_path: Path, data: tuple) -> None:
+    import anndata as ad
+    import pandas as pd
+
+    counts, genes, names, _ = data
+    a = ad.AnnData(
+        np.log1p(counts).astype(np.float32), obs=pd.DataFrame(index=names), var=pd.DataFrame(index=genes)
+    )
+    a.layers["counts"] = sp.csr_matrix(counts.astype(np.float32))
+    p = tmp_path / "a.h5ad"
+    a.write_h5ad(p)
+    r = _cli("score", str(p), "-s", "aybey_ifna", "--method", "singscore", "--layer", "counts")
+    assert r.returncode == 0, r.stderr
+    assert "layer 'counts'" in r.stderr or len(r.stdout.splitlines()) == 1 + len(names)
+    r = _cli("score", str(p), "-s", "aybey_ifna", "--layer", "count")
+    assert r.returncode == 2
+    assert "[matrix.layer]" in r.stderr
+    assert "counts" in r.stderr
+    r = _cli("score", str(p), "-s", "aybey_ifna", "--use-raw")
+    assert r.returncode == 2
+    assert "no .raw" in r.stderr
+    r = _cli("score", "--help")
+    for word in ("counts", "linear", "log2", "ln", "dct", "rq", "--layer", "--use-raw", "--probe-map"):
+        assert word in r.stdout, word
+    r = _cli("score", str(p), "-s", "aybey_ifna", "--scale", "log10")
+    assert r.returncode == 2
+    assert "counts, linear, log2, ln, dct, rq" in r.stderr
+
+
 def test_api_accepts_10x_h5_uploads() -> None:
     from ifnscope.web.api.signatures import _suffix
 
@@ -556,6 +596,7 @@ def test_geo_prefixed_matrix_market_folder(tmp_path: Path, kang: CsrMatrix) -> N
 
 
 @needs_kang
+@pytest.mark.filterwarnings("ignore:Writing zarr v2 data")
 def test_kang_as_zarr_and_h5ad_layers_raw_and_log1p(tmp_path: Path, kang: CsrMatrix) -> None:
     import anndata as ad
     import pandas as pd

@@ -10,7 +10,12 @@ Resolution order for one identifier, first hit wins:
 2. an Entrez ID (digits);
 3. a current approved symbol (``RIGI``);
 4. a previous symbol that belongs to exactly one gene (``DDX58`` -> ``RIGI``, ``WARS`` -> ``WARS1``);
-5. an alias that belongs to exactly one gene.
+5. an alias that belongs to exactly one gene;
+6. a case-insensitive match to exactly one current symbol (``ifi27``: lower-cased human data).
+
+Step 6 would also read mouse symbols (``Ifit1``) as their human orthologues: the readers
+refuse data that are predominantly mouse-style (:func:`mouse_evidence`, ``idcols``) before any
+gene is matched.
 
 A previous symbol or alias shared by several genes is *ambiguous* and never used; an
 identifier that is the current symbol of one gene is never read as another gene's alias.

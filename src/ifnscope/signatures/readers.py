@@ -208,6 +208,8 @@ def read_delimited(path: Path) -> DenseMatrix:
     Every step is linear in the number of columns (a 10^6-column header is read in seconds).
     """
     sep, header, skip, n_first = _header(path)
+    if not header or not any(header):
+        raise MatrixError("the table has no header line", file=str(path), code="matrix.empty")
     notes: list[str] = []
     if n_first == len(header) + 1:  # R write.table: no header cell above the row names
         header = ["", *header]

@@ -9,6 +9,7 @@ memory cap before the values are read.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,9 @@ def find_mtx(path: Path) -> tuple[Path, str] | None:
         sets = mtx_sets(path.parent)
         if path.name in sets:
             return path.parent, path.name
+        near = [p for p in sets if p.startswith(path.name) and path.name]
+        if len(near) == 1:  # folder/GSM123 for GSM123_matrix.mtx.gz
+            return path.parent, near[0]
     return None
 
 
@@ -96,7 +100,6 @@ def _tsv_rows(path: Path) -> list[list[str]]:
 
 def _read_mtx(path: Path, *, n_features: int, n_barcodes: int) -> Any:
     """A coordinate Matrix Market file, its declared size checked before its body is read."""
-    import pandas as pd
     import scipy.sparse as sp
 
     header_lines = 0
@@ -137,34 +140,18 @@ def _read_mtx(path: Path, *, n_features: int, n_barcodes: int) -> Any:
             f"the matrix declares {nnz} values for {n_rows} x {n_cols}", file=str(path), code="matrix.corrupt"
         )
     check_budget(nnz * 24.0, f"{nnz:,} stored values", str(path))
-    pattern = fields[3] == "pattern"
-    with read_errors(path), open_binary(path) as raw:
-        import io
+    from scipy.io import mmread
 
-        body = pd.read_csv(
-            io.BufferedReader(raw, 1024 * 1024),
-            sep=r"\s+",
-            header=None,
-            skiprows=header_lines,
-            comment="%",
-            dtype={0: np.int64, 1: np.int64} if pattern else {0: np.int64, 1: np.int64, 2: np.float64},
-            engine="c",
-        )
-    if body.shape[0] != nnz or body.shape[1] < (2 if pattern else 3):
+    # the declared size is now known to fit: scipy's reader (which allocates what the header
+    # declares) reads the body through the capped stream, and checks every entry's position
+    with read_errors(path, what="Matrix Market body: "), open_binary(path) as raw:
+        coo = mmread(io.BufferedReader(raw, 1024 * 1024))
+    if not sp.issparse(coo) or coo.shape != (n_rows, n_cols):
         raise MatrixError(
-            f"the matrix declares {nnz} values but holds {body.shape[0]} lines of {body.shape[1]} fields",
-            file=str(path),
-            code="matrix.corrupt",
+            "the Matrix Market body does not match its header", file=str(path), code="matrix.corrupt"
         )
-    r = body[0].to_numpy(np.int64) - 1
-    c = body[1].to_numpy(np.int64) - 1
-    if nnz and (r.min() < 0 or r.max() >= n_rows or c.min() < 0 or c.max() >= n_cols):
-        raise MatrixError(
-            "a Matrix Market entry lies outside the declared size", file=str(path), code="matrix.corrupt"
-        )
-    data = np.ones(nnz, np.float32) if pattern else body[2].to_numpy(np.float32)
     # features x barcodes -> barcodes x features; duplicate entries are summed (as scipy does)
-    return sp.csr_matrix((data, (c, r)), shape=(n_cols, n_rows), dtype=np.float32)
+    return sp.csr_matrix(coo.T, dtype=np.float32)
 
 
 def _assemble(source: str, label: str, csr: Any, rows: list[list[str]], barcodes: np.ndarray) -> CsrMatrix:
