@@ -129,8 +129,9 @@ def _scale(value: str | None) -> Scale | None:
         from ifnscope.errors import MatrixError
 
         raise MatrixError(
-            f"--scale {value!r}: expected one of {', '.join(_SCALES)} (counts; linear; log2; ln = natural "
-            "log; dct = qPCR delta-Ct; rq = qPCR relative quantities), or leave it out to detect",
+            f"--scale {value!r}: expected counts, linear, log2, ln, dct or rq (ln = natural log, "
+            "e.g. scanpy log1p; dct = qPCR delta-Ct; rq = qPCR relative quantities), or leave it "
+            "out to detect",
             code="matrix.scale",
         )
     return value
