@@ -86,6 +86,18 @@ def test_numeric_var_names_are_row_numbers_not_entrez(tmp_path: Path, data: tupl
     # A1BG (Entrez 1) is not "found" at var_name "1" (which is another gene)
     assert "A1BG" not in ex.found or ex.found["A1BG"].identifier == "A1BG"
 
+    # row numbers with gaps (genes filtered after the default index was made) are row numbers too
+    kept = [i for i in range(len(genes)) if i % 3]
+    sub = adata[:, kept].copy()
+    assert sub.var_names[:3].tolist() == ["1", "2", "4"]
+    sub.write_h5ad(tmp_path / "filtered.h5ad")
+    assert list(read_path(tmp_path / "filtered.h5ad").feature_ids) == ["gene_symbols"]
+    from ifnscope.signatures.idcols import is_row_numbers
+
+    entrez = [3434, 10561, 4599, 9636, 6772, 4600, 91543, 24138, 10964, 5359, 4938, 4939]
+    assert not is_row_numbers(np.array([str(x) for x in entrez]))  # real Entrez IDs
+    assert not is_row_numbers(np.array([str(x) for x in sorted(entrez * 2)]))
+
     # with the row numbers alone: refused, never read as A1BG, A2M ...
     bare = ad.AnnData(sp.csr_matrix(counts.astype(np.float32)), obs=pd.DataFrame(index=names))
     bare.var_names = [str(i + 1) for i in range(len(genes))]
@@ -149,6 +161,27 @@ def test_r_write_csv_row_numbers_are_the_index_not_a_sample(tmp_path: Path, data
     m = read_path(c)
     assert m.samples.tolist() == names
     _same(m, read_path(rows))
+
+
+def test_per_sample_files_written_by_r_write_csv(tmp_path: Path, data: tuple) -> None:
+    counts, genes, names, _ = data
+    plain, r = tmp_path / "plain", tmp_path / "r"
+    plain.mkdir()
+    r.mkdir()
+    for i, n in enumerate(names[:3]):
+        (plain / f"{n}.tsv").write_text(
+            "".join(f"{g}\t{int(v)}\n" for g, v in zip(genes, counts[i], strict=True))
+        )
+        (r / f"{n}.csv").write_text(
+            '"","gene","count"\n'
+            + "".join(
+                f'"{j + 1}","{g}",{int(v)}\n' for j, (g, v) in enumerate(zip(genes, counts[i], strict=True))
+            )
+        )
+    m = read_path(r)
+    assert m.samples.tolist() == names[:3]
+    assert any("R row-name column" in n for n in m.notes)
+    _same(m, read_path(plain))
 
 
 def _mouse_table(path: Path, symbols: list[str]) -> None:

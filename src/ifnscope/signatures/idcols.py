@@ -103,15 +103,24 @@ def as_integers(values: np.ndarray) -> np.ndarray | None:
     return out
 
 
+# A strictly increasing integer column at least this long that covers more than half of
+# 0..max is row numbers with gaps (an AnnData's default var_names after genes were filtered);
+# a real Entrez column of 20+ genes spans thousands to millions.
+FILTERED_ROWS_MIN = 20
+
+
 def is_row_numbers(values: np.ndarray) -> bool:
-    """A consecutive run of distinct integers (in any order): row numbers, never Entrez IDs."""
+    """Row numbers, never Entrez IDs: a consecutive run of distinct integers (in any order), or
+    a strictly increasing run of 20+ that covers more than half of ``0..max`` (filtered rows)."""
     if np.asarray(values).size < 2:
         return False
     ints = as_integers(values)
     if ints is None:
         return False
     lo, hi = int(ints.min()), int(ints.max())
-    return hi - lo + 1 == ints.size and np.unique(ints).size == ints.size
+    if hi - lo + 1 == ints.size and np.unique(ints).size == ints.size:
+        return True
+    return bool(ints.size >= FILTERED_ROWS_MIN and (np.diff(ints) > 0).all() and hi < 2 * ints.size)
 
 
 def resolvable_fraction(ids: np.ndarray, limit: int = 2000) -> float:

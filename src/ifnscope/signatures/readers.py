@@ -345,6 +345,7 @@ def read_sample_folder(path: Path) -> DenseMatrix:
         )
     check_samples(np.asarray([_stem(f.name) for f in files], dtype=object), file=str(path))
     columns: dict[str, Any] = {}
+    r_rows = 0
     for f in files:
         sep, _, _, _ = _header(f)
         raw = open_binary(f)
@@ -359,6 +360,11 @@ def read_sample_folder(path: Path) -> DenseMatrix:
             raise MatrixError(f"cannot read: {exc}", file=str(f), code="matrix.format") from None
         finally:
             raw.close()
+        if s.shape[1] == 3 and (
+            is_row_numbers(s[0].iloc[1:].to_numpy()) or str(s.iloc[0, 0]).strip() in ("", "nan")
+        ):  # R write.csv: a row-name column before (gene, value)
+            s = s.iloc[:, 1:].set_axis([0, 1], axis=1)
+            r_rows += 1
         if s.shape[1] != 2 or not pd.api.types.is_numeric_dtype(s[1]):
             if s.shape[1] == 2 and not pd.api.types.is_numeric_dtype(s[1]):
                 s = s.iloc[1:]  # a header line
@@ -381,6 +387,8 @@ def read_sample_folder(path: Path) -> DenseMatrix:
         )
     ids, id_notes = choose_id_columns(ids, file=str(path))
     notes = [f"{len(files)} per-sample files; {table.shape[0]} genes (union; a gene absent from a file is 0)"]
+    if r_rows:
+        notes.append(f"{r_rows} file(s) start with an R row-name column (not used)")
     return DenseMatrix(
         source=str(path),
         samples=np.asarray(list(columns), dtype=object),
