@@ -84,14 +84,16 @@ def read_path(
     """
     p = Path(path)
     name = p.name.lower()
-    is_anndata = name.endswith((".h5ad", ".zarr")) or _is_zarr(p)
+    is_anndata = (
+        name.endswith((".h5ad", ".zarr")) or _is_zarr(p) or (name.endswith(".h5") and _h5_is_anndata(p))
+    )
     if (layer is not None or use_raw) and not is_anndata:
         raise MatrixError(
             "--layer and --use-raw apply to AnnData inputs (.h5ad, .zarr) only",
             file=str(p),
             code="matrix.layer",
         )
-    if probe_map is not None and not (p.is_file() and is_series_matrix(p)):
+    if probe_map is not None and p.exists() and not (p.is_file() and is_series_matrix(p)):
         raise MatrixError(
             "--probe-map applies to a GEO series matrix (GSE..._series_matrix.txt[.gz]) only",
             file=str(p),
@@ -107,7 +109,7 @@ def read_path(
     elif p.is_dir():
         tenx = find_mtx(p)
         m = read_mtx_folder(*tenx) if tenx else read_sample_folder(p)
-    elif name.endswith(".h5ad"):
+    elif name.endswith(".h5ad") or (name.endswith(".h5") and _h5_is_anndata(p)):
         m = read_h5ad(p, layer=layer, use_raw=use_raw)
         if prefetch:
             m.start_prefetch()
@@ -400,6 +402,17 @@ def read_sample_folder(path: Path) -> DenseMatrix:
 
 
 # --------------------------------------------------------------------------- h5ad
+
+
+def _h5_is_anndata(p: Path) -> bool:
+    """An AnnData saved with an .h5 suffix (obs and var at the top), not a Cell Ranger file."""
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as f:
+            return "obs" in f and "var" in f
+    except (OSError, ValueError):
+        return False
 
 
 def _h5_strings(ds: Any) -> np.ndarray:
