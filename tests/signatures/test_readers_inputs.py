@@ -184,6 +184,28 @@ def test_per_sample_files_written_by_r_write_csv(tmp_path: Path, data: tuple) ->
     _same(m, read_path(plain))
 
 
+def test_a_sample_column_with_text_in_it_is_refused_not_dropped(tmp_path: Path) -> None:
+    genes = ["IFI27", "IFIT1", "MX1", *filler_genes(20)]
+    p = tmp_path / "t.tsv"
+    rows = [f"{g}\t{i}\t{'1,5' if i == 4 else i + 1}\t3" for i, g in enumerate(genes)]
+    p.write_text("gene\ts1\ts2\ts3\n" + "\n".join(rows) + "\n")
+    err = refused("matrix.format", read_path, p)
+    assert "'s2'" in err.message
+    assert "'1,5'" in err.message
+    # an Entrez column with a gap reads as floats in pandas; still Entrez IDs
+    from ifnscope.signatures.genes import gene_table
+
+    t = gene_table()
+    q = tmp_path / "e.tsv"
+    q.write_text(
+        "entrez\tsymbol\ts1\n"
+        + "".join(f"{'' if i == 3 else t.by_symbol[g]}\t{g}\t{i}\n" for i, g in enumerate(genes))
+    )
+    m = read_path(q)
+    assert m.samples.tolist() == ["s1"]
+    assert "3434" in m.feature_ids["entrez"].tolist()
+
+
 def _mouse_table(path: Path, symbols: list[str]) -> None:
     rng = np.random.default_rng(0)
     lines = ["gene\ts1\ts2\ts3"] + [f"{g}\t" + "\t".join(str(v) for v in rng.poisson(20, 3)) for g in symbols]

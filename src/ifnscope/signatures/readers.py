@@ -230,7 +230,15 @@ def read_delimited(path: Path) -> DenseMatrix:
     numeric = np.isin(kinds, ["i", "u", "f"])
 
     def values(i: int) -> np.ndarray:
-        return np.asarray(df.iloc[:, i].astype(str).to_numpy(dtype=object))
+        col = df.iloc[:, i]
+        if kinds[i] == "f":  # an integer ID column with a gap reads as floats: 3434.0 -> "3434"
+            v = col.to_numpy()
+            ok = np.isfinite(v)
+            if (v[ok] == np.round(v[ok])).all():
+                out = np.full(v.size, "", dtype=object)
+                out[ok] = [str(int(x)) for x in v[ok]]
+                return out
+        return np.asarray(col.astype(str).to_numpy(dtype=object))
 
     def label(i: int) -> str:
         return header[i] if header[i] and not header[i].lower().startswith("unnamed") else f"column {i + 1}"
@@ -248,6 +256,7 @@ def read_delimited(path: Path) -> DenseMatrix:
         for i in np.flatnonzero(numeric)
         if i != row_names and is_id_column(header[i]) and kinds[i] in "iu"
     ]
+    _refuse_mixed_columns(df, header, [i for i in id_pos if i > 0 and not numeric[i]], path)
     id_set = set(id_pos)
     sample_pos = [int(i) for i in np.flatnonzero(numeric) if int(i) not in id_set]
     row_cols = {label(i): values(i) for i in id_pos}
@@ -324,6 +333,31 @@ def read_delimited(path: Path) -> DenseMatrix:
         notes=notes,
         x=np.ascontiguousarray(x),
     )
+
+
+def _refuse_mixed_columns(df: Any, header: list[str], positions: list[int], path: Path) -> None:
+    """A column of numbers with some text in it is a broken sample (or gene) column.
+
+    pandas reads it as text, and it would silently stop being a sample: refuse, naming the
+    first value that is not a number. Columns named like identifiers are exempt.
+    """
+    import pandas as pd
+
+    for i in positions:
+        if is_id_column(header[i]):
+            continue
+        col = df.iloc[:, i]
+        num = pd.to_numeric(col, errors="coerce")
+        bad = num.isna() & col.notna()
+        if num.notna().mean() >= 0.5 and bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise MatrixError(
+                f"column '{header[i] or i + 1}' holds numbers and text (data row {row + 1}: "
+                f"{str(col.iloc[row])[:40]!r}); a sample column must hold numbers only (a missing "
+                "value may be empty or NA)",
+                file=str(path),
+                code="matrix.format",
+            )
 
 
 def _stem(name: str) -> str:
