@@ -23,6 +23,7 @@ from ifnscope.signatures.geo import is_series_matrix, read_series_matrix
 from ifnscope.signatures.idcols import (
     ID_COLUMNS,
     MIN_GENE_SHARE,
+    as_integers,
     check_samples,
     check_species,
     choose_id_columns,
@@ -254,7 +255,9 @@ def read_delimited(path: Path) -> DenseMatrix:
     id_pos += [
         int(i)
         for i in np.flatnonzero(numeric)
-        if i != row_names and is_id_column(header[i]) and kinds[i] in "iu"
+        if i != row_names
+        and is_id_column(header[i])
+        and as_integers(df.iloc[:, i].dropna().to_numpy()) is not None
     ]
     _refuse_mixed_columns(df, header, [i for i in id_pos if i > 0 and not numeric[i]], path)
     id_set = set(id_pos)
