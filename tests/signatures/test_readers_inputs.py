@@ -466,6 +466,22 @@ def test_absurd_declared_sizes_are_refused_before_allocating(
     refused("matrix.too-large", read_path, folder)
 
 
+@pytest.mark.filterwarnings("ignore:Writing zarr v2 data")
+def test_zarr_sizes_are_checked_before_anndata_loads_it(
+    tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anndata as ad
+    import pandas as pd
+
+    counts, genes, names, _ = data
+    a = ad.AnnData(sp.csr_matrix(counts.astype(np.float32)), obs=pd.DataFrame(index=names))
+    a.var_names = genes
+    a.write_zarr(tmp_path / "a.zarr")
+    assert read_path(tmp_path / "a.zarr").n_samples == len(names)
+    monkeypatch.setenv("IFNSCOPE_MAX_MATRIX_BYTES", "1000")
+    refused("matrix.too-large", read_path, tmp_path / "a.zarr")
+
+
 def _run_guarded(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """In a child process, so that a hang is a failed test (a hang guard, not a timing test)."""
     src = str(Path(sig.__file__).resolve().parents[2])

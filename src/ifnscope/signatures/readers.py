@@ -661,6 +661,33 @@ def _is_zarr(p: Path) -> bool:
     )
 
 
+def _zarr_precheck(path: Path) -> None:
+    """Declared sizes from the metadata, checked before anndata loads the whole store."""
+    import zarr
+
+    g: Any = zarr.open_group(str(path), mode="r")
+    for name in ("obs", "var"):
+        if name in g:
+            frame: Any = g[name]
+            idx: Any = frame[str(frame.attrs.get("_index", "_index"))]
+            if isinstance(idx, zarr.Group):
+                idx = idx["codes"]
+            check_axis(int(idx.shape[0]), "observations" if name == "obs" else "variables", str(path))
+    nodes: list[Any] = [g["X"]] if "X" in g else []
+    if "raw" in g and "X" in g["raw"]:
+        nodes.append(g["raw"]["X"])
+    if "layers" in g:
+        nodes += [g["layers"][k] for k in g["layers"]]
+    total = 0.0
+    for node in nodes:
+        if isinstance(node, zarr.Group):
+            data: Any = node.get("data", None)
+            total += float(data.shape[0]) * 12 if data is not None else 0.0
+        else:
+            total += float(np.prod(node.shape)) * 4
+    check_budget(total, "the .zarr AnnData (X, layers and raw are all loaded)", str(path))
+
+
 def read_zarr(path: Path, *, layer: str | None = None, use_raw: bool = False) -> Matrix:
     """An AnnData stored as ``.zarr`` (a folder), read with anndata (loaded whole)."""
     import anndata as ad
@@ -668,6 +695,7 @@ def read_zarr(path: Path, *, layer: str | None = None, use_raw: bool = False) ->
 
     src = str(path)
     with read_errors(path, what="cannot read the .zarr AnnData: "):
+        _zarr_precheck(path)
         adata = ad.read_zarr(path)
     if layer is not None and use_raw:
         raise MatrixError("give either a layer or use_raw, not both", file=src, code="matrix.layer")
