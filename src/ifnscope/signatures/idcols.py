@@ -232,7 +232,9 @@ def order_id_columns(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return ordered
 
 
-def check_samples(samples: np.ndarray, *, file: str | None = None, what: str = "sample") -> None:
+def check_samples(
+    samples: np.ndarray, *, file: str | None = None, what: str = "sample", hint: str = ""
+) -> None:
     """Refuse empty and repeated sample names (``matrix.samples``), naming them."""
     names = np.asarray(samples, dtype=object)
     stripped = [str(s).strip() for s in names]
@@ -250,7 +252,7 @@ def check_samples(samples: np.ndarray, *, file: str | None = None, what: str = "
         raise MatrixError(
             f"{len(dups)} {what} name(s) occur more than once: {', '.join(dups[:10])}"
             + (" ..." if len(dups) > 10 else "")
-            + f"; every {what} needs its own name (nothing was merged)",
+            + f"; every {what} needs its own name (nothing was merged){hint}",
             file=file,
             code="matrix.samples",
         )

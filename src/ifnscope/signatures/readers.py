@@ -441,6 +441,9 @@ def read_sample_folder(path: Path) -> DenseMatrix:
 # --------------------------------------------------------------------------- h5ad
 
 
+_UNIQUE_HINT = "; in scanpy: adata.obs_names_make_unique(), then save again"
+
+
 def _h5_is_anndata(p: Path) -> bool:
     """An AnnData saved with an .h5 suffix (obs and var at the top), not a Cell Ranger file."""
     import h5py
@@ -616,7 +619,7 @@ def read_h5ad(
         with read_errors(path), h5py.File(path, "r") as fh:
             return _h5_strings(fh["obs"][name])
 
-    check_samples(samples, file=src, what="observation")
+    check_samples(samples, file=src, what="observation", hint=_UNIQUE_HINT)
     ids, id_notes = choose_id_columns(cols, file=src)
     ann = Annotations(obs_cols, obs_column)
     what = {"X": "X", "raw/X": ".raw (raw/X, with raw/var)"}.get(group, f"layer '{layer}'")
@@ -716,7 +719,7 @@ def read_zarr(path: Path, *, layer: str | None = None, use_raw: bool = False) ->
             raise MatrixError("this AnnData has no X; choose a layer or .raw", file=src, code="matrix.layer")
         X, var, what = adata.X, adata.var, "X"
     samples = adata.obs_names.astype(str).to_numpy(dtype=object)
-    check_samples(samples, file=src, what="observation")
+    check_samples(samples, file=src, what="observation", hint=_UNIQUE_HINT)
     cols = _var_ids(
         var.index.astype(str).to_numpy(dtype=object),
         {str(c): var[c].astype(str).to_numpy(dtype=object) for c in var.columns if is_id_column(str(c))},

@@ -177,6 +177,13 @@ def _finish(
     if types is not None and (types != GENE_EXPRESSION).any():
         keep = np.flatnonzero(types == GENE_EXPRESSION)
         other = sorted({str(t) for t in types[types != GENE_EXPRESSION]})
+        if keep.size == 0:
+            raise MatrixError(
+                f"no '{GENE_EXPRESSION}' features (feature types: {', '.join(other)}); interferon "
+                "signatures need gene expression",
+                file=source,
+                code="matrix.genes",
+            )
         notes.append(
             f"{types.size - keep.size} features of type {', '.join(other)} set aside; "
             f"{keep.size} '{GENE_EXPRESSION}' features used"
