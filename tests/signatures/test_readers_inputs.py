@@ -455,7 +455,36 @@ def test_absurd_declared_sizes_are_refused_before_allocating(
         f.create_dataset("X", shape=(n, n), dtype="f4", chunks=(256, 256))
     monkeypatch.setenv("IFNSCOPE_MAX_MATRIX_BYTES", str(2 * 1024**3))
     assert "IFNSCOPE_MAX_MATRIX_BYTES" in refused("matrix.too-large", read_path, q).message
-    # a Matrix Market header declaring 10^12 values
+    # names of a fixed width of 1 MB (compressed to nothing) and a CSR declaring 10^11 values
+    names = tmp_path / "names.h5ad"
+    with h5py.File(names, "w") as f:
+        g = f.create_group("obs")
+        g.attrs["_index"] = "_index"
+        g.create_dataset("_index", shape=(100_000,), dtype="S1000000", chunks=(1,), compression="gzip")
+        v = f.create_group("var")
+        v.attrs["_index"] = "_index"
+        v["_index"] = np.array([b"IFI27", b"MX1"])
+        f.create_dataset("X", shape=(100_000, 2), dtype="f4")
+    refused("matrix.too-large", read_path, names)
+    csr = tmp_path / "csr.h5ad"
+    with h5py.File(csr, "w") as f:
+        for name, idx in (("obs", [b"c1", b"c2"]), ("var", [b"IFI27", b"MX1"])):
+            g = f.create_group(name)
+            g.attrs["_index"] = "_index"
+            g["_index"] = np.array(idx)
+        X = f.create_group("X")
+        X.attrs["encoding-type"] = "csr_matrix"
+        X.attrs["shape"] = np.array([2, 2])
+        X.create_dataset("data", shape=(10**11,), dtype="f4", chunks=(1 << 20,), compression="gzip")
+        X.create_dataset("indices", shape=(10**11,), dtype="i4", chunks=(1 << 20,), compression="gzip")
+        X["indptr"] = np.array([0, 10**11 - 1, 10**11], dtype=np.int64)
+    assert csr.stat().st_size < 1_000_000
+
+    def stream() -> None:
+        extract(read_path(csr), ["IFI27"], want_ranks=False)
+
+    refused("matrix.too-large", stream)
+    # a Matrix Market header declaring more values than it holds, then over a tiny cap
     folder = tmp_path / "tenx"
     folder.mkdir()
     (folder / "matrix.mtx").write_text("%%MatrixMarket matrix coordinate integer general\n2 2 4\n1 1 1\n")

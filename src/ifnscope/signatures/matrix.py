@@ -17,7 +17,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ifnscope.signatures.safety import check_compressed, check_indices, check_indptr, read_errors
+from ifnscope.signatures.safety import (
+    check_budget,
+    check_compressed,
+    check_indices,
+    check_indptr,
+    read_errors,
+)
 
 Kind = Literal["bulk", "single_cell"]
 
@@ -310,6 +316,7 @@ class _Prefetch:
                 for start in range(0, n_rows, chunk_rows):
                     stop = min(start + chunk_rows, n_rows)
                     lo, hi = self.indptr[start], self.indptr[stop]
+                    check_budget(float(hi - lo) * 12, f"rows {start}-{stop} ({hi - lo:,} values)", path)
                     idx = np.asarray(idx_ds[lo:hi])
                     if self.n_cols:  # the indices are checked chunk by chunk, as they are read
                         check_indices(idx, self.n_cols, file=path)

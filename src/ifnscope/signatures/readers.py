@@ -459,6 +459,11 @@ def _h5_strings(ds: Any) -> np.ndarray:
     """An anndata string or categorical column as a numpy object array (h5py only)."""
     import h5py
 
+    for part in (ds["categories"], ds["codes"]) if isinstance(ds, h5py.Group) else (ds,):
+        # fixed-width strings compress to nothing on disk: 10^6 names of 1 MB are a bomb
+        check_budget(
+            float(part.size or 0) * max(part.dtype.itemsize, 8), f"names in {part.name}", ds.file.filename
+        )
     if isinstance(ds, h5py.Group):  # categorical: categories + codes
         cats = np.asarray(
             ds["categories"].asstr()[:] if ds["categories"].dtype.kind in "OS" else ds["categories"][:]

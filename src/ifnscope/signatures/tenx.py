@@ -207,6 +207,7 @@ def _finish(
 
 
 def _strings(ds: Any) -> np.ndarray:
+    check_budget(float(ds.size or 0) * max(ds.dtype.itemsize, 8), f"names in {ds.name}", ds.file.filename)
     arr = ds[:]
     if arr.dtype.kind == "S":
         return np.char.decode(arr, "utf-8").astype(object)
