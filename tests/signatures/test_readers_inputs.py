@@ -741,6 +741,26 @@ def test_kang_as_zarr_and_h5ad_layers_raw_and_log1p(tmp_path: Path, kang: CsrMat
     assert "no .raw" in refused("matrix.layer", read_path, tmp_path / "noraw.h5ad", use_raw=True).message
 
 
+def test_log1p_base_is_read_from_uns(tmp_path: Path, data: tuple) -> None:
+    import anndata as ad
+    import pandas as pd
+    import scanpy as sc
+
+    counts, genes, names, _ = data
+    a = ad.AnnData(sp.csr_matrix(counts.astype(np.float32)), obs=pd.DataFrame(index=names))
+    a.var_names = genes
+    a.layers["counts"] = a.X.copy()
+    sc.pp.normalize_total(a, target_sum=1e4)
+    sc.pp.log1p(a, base=2)
+    a.write_h5ad(tmp_path / "b2.h5ad")
+    m = read_path(tmp_path / "b2.h5ad")
+    assert m.log_base == 2.0
+    assert any("base 2" in n for n in m.notes)
+    layer = read_path(tmp_path / "b2.h5ad", layer="counts")
+    assert layer.log_base is None  # uns['log1p'] describes X, not the layer
+    assert any("not assumed" in n for n in layer.notes)
+
+
 def test_dense_and_csc_layers_are_read_without_anndata_loading_everything(
     tmp_path: Path, data: tuple
 ) -> None:

@@ -617,7 +617,8 @@ def read_h5ad(
             cls = sp.csc_matrix if enc == "csc_matrix" else sp.csr_matrix
             loaded = sp.csr_matrix(cls((data, indices, indptr), shape=shape))
         elif enc == "array":
-            check_budget(float(n_obs) * n_var * 4, f"a dense {group} of {n_obs:,} x {n_var:,}", src)
+            itemsize = 4 + (X.dtype.itemsize if X.dtype.itemsize > 4 else 0)  # float32 + a wider source
+            check_budget(float(n_obs) * n_var * itemsize, f"a dense {group} of {n_obs:,} x {n_var:,}", src)
             loaded = np.asarray(X[()], dtype=np.float32)
 
     def obs_column(name: str) -> np.ndarray:
