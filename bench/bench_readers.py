@@ -95,6 +95,7 @@ def main() -> None:
     huge = args.work / "huge.h5ad"
     if not huge.exists():
         import h5py
+
         with h5py.File(huge, "w") as f:
             for name in ("obs", "var"):
                 g = f.create_group(name)
