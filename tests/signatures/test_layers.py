@@ -12,8 +12,9 @@ FOLDER = Path(ifnscope.signatures.__file__).parent
 
 # Lowest first; a module may import only from lower layers (the package __init__ re-exports).
 LAYERS = [
-    {"genes", "kernels"},
-    {"catalog", "matrix"},
+    {"genes", "kernels", "safety"},
+    {"catalog", "matrix", "idcols"},
+    {"tenx", "geo"},
     {"readers", "extract"},
     {"adata"},
     {"methods"},

@@ -241,24 +241,29 @@ def test_backed_anndata_is_streamed_with_the_same_scores(tmp_path: Path) -> None
         backed.file.close()
 
 
-def test_backed_layer_is_read_from_the_file_or_refused(tmp_path: Path) -> None:
-    """Never silently read X when a layer was asked for (the reader gains layers elsewhere)."""
+def test_backed_layer_and_raw_are_streamed_from_the_file(tmp_path: Path) -> None:
+    """A backed AnnData's layer and .raw are read from the file, never X in their place, and a
+    pseudobulk of a layer sums that layer chunk by chunk."""
     import anndata as ad
 
     adata = kang_counts(40)
     adata.layers["counts"] = adata.X.copy()
+    adata.raw = adata.copy()
     adata.X = adata.X * 0.5  # anything but the counts
     path = tmp_path / "layers.h5ad"
     adata.write_h5ad(path)
     backed = ad.read_h5ad(path, backed="r")
     try:
-        if "layer" in inspect.signature(read_h5ad).parameters:
-            on_disk = sig.score(backed, "rice6", method="singscore", layer="counts", inplace=False)
-            in_memory = sig.score(adata, "rice6", method="singscore", layer="counts", inplace=False)
+        for kw in ({"layer": "counts"}, {"use_raw": True}):
+            on_disk = sig.score(backed, "rice6", method="singscore", inplace=False, **kw)
+            in_memory = sig.score(adata, "rice6", method="singscore", inplace=False, **kw)
             assert np.allclose(on_disk.results[0].scores, in_memory.results[0].scores, atol=1e-6)
-        else:
-            with pytest.raises(MatrixError) as e:
-                sig.score(backed, "rice6", method="singscore", layer="counts")
-            assert e.value.code == "matrix.layer"
+        backed.obs["half"] = np.where(np.arange(backed.n_obs) % 2 == 0, "even", "odd")
+        adata.obs["half"] = backed.obs["half"].to_numpy()
+        streamed = sig.pseudobulk(backed, "half", layer="counts", min_cells=1)
+        assert np.allclose(streamed.x, sig.pseudobulk(adata, "half", layer="counts", min_cells=1).x)
+        with pytest.raises(MatrixError) as e:  # X holds halves, not counts
+            sig.pseudobulk(backed, "half", use_raw=False, min_cells=1)
+        assert e.value.code == "matrix.scale"
     finally:
         backed.file.close()

@@ -91,7 +91,27 @@ def list_signatures_cmd(
 
 
 ScaleOpt = Annotated[
-    str | None, typer.Option("--scale", help="counts, linear, log2 or ln (default: detect).")
+    str | None,
+    typer.Option(
+        "--scale",
+        help="counts, linear, log2, ln (natural log, e.g. scanpy log1p), dct (qPCR delta-Ct) or "
+        "rq (qPCR relative quantities); default: detect (qPCR scales are never detected).",
+    ),
+]
+LayerOpt = Annotated[
+    str | None,
+    typer.Option("--layer", help="For .h5ad/.zarr: score this layer (adata.layers[NAME]) instead of X."),
+]
+UseRawOpt = Annotated[
+    bool, typer.Option("--use-raw", help="For .h5ad/.zarr: score .raw (raw/X with raw/var) instead of X.")
+]
+ProbeMapOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--probe-map",
+        help="For a GEO series matrix: the platform's (GPL) table mapping probe IDs to gene symbols "
+        "(columns ID and Gene Symbol).",
+    ),
 ]
 ControlsOpt = Annotated[
     str | None,
@@ -114,7 +134,10 @@ def _scale(value: str | None) -> Scale | None:
         from ifnscope.errors import MatrixError
 
         raise MatrixError(
-            f"--scale {value!r}: expected counts, linear, log2, ln, dct or rq", code="matrix.scale"
+            f"--scale {value!r}: expected counts, linear, log2, ln, dct or rq (ln = natural log, "
+            "e.g. scanpy log1p; dct = qPCR delta-Ct; rq = qPCR relative quantities), or leave it "
+            "out to detect",
+            code="matrix.scale",
         )
     return value
 
@@ -123,7 +146,8 @@ def score_cmd(
     matrix: Annotated[
         Path,
         typer.Argument(
-            help="Expression data: .tsv/.csv, .h5ad, a 10x folder, or a folder of per-sample files."
+            help="Expression data: .tsv/.csv, .h5ad, .zarr, a 10x .h5 or folder (also GEO-prefixed: "
+            "folder/GSM123_), a GEO series matrix, or a folder of per-sample files."
         ),
     ],
     signature: Annotated[
@@ -145,6 +169,9 @@ def score_cmd(
     controls: ControlsOpt = None,
     annotations: AnnotOpt = None,
     scale: ScaleOpt = None,
+    layer: LayerOpt = None,
+    use_raw: UseRawOpt = False,
+    probe_map: ProbeMapOpt = None,
     min_coverage: Annotated[
         float,
         typer.Option(
@@ -195,10 +222,10 @@ def score_cmd(
     """Score published interferon signatures per sample or cell, with coverage and cut-off provenance."""
     if output is not None and output.suffix.lower() == ".parquet":
         need_extra("parquet", "pyarrow")
-    from ifnscope.signatures import read_expression
     from ifnscope.signatures.catalog import all_gene_symbols
     from ifnscope.signatures.extract import extract
     from ifnscope.signatures.output import summary_text, write_scores
+    from ifnscope.signatures.readers import read_path
     from ifnscope.signatures.reference import fit_reference, load_reference, select_controls
     from ifnscope.signatures.scoring import score
 
@@ -209,7 +236,14 @@ def score_cmd(
             raise MatrixError(
                 f"--summary {summary}: write a .tsv or .csv file", file=str(summary), code="matrix.format"
             )
-        m = read_expression(matrix, annotations=annotations, prefetch=pseudobulk is None)
+        m = read_path(
+            matrix,
+            annotations=annotations,
+            prefetch=pseudobulk is None,
+            layer=layer,
+            use_raw=use_raw,
+            probe_map=probe_map,
+        )
         if pseudobulk is not None:
             from ifnscope.signatures.aggregate import pseudobulk as make_pseudobulk
 
@@ -300,13 +334,16 @@ def reference_fit_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Reference file to write (.json).")],
     annotations: AnnotOpt = None,
     scale: ScaleOpt = None,
+    layer: LayerOpt = None,
+    use_raw: UseRawOpt = False,
+    probe_map: ProbeMapOpt = None,
 ) -> None:
     """Fit a fixed reference on control samples once; apply it to any later sample alone."""
-    from ifnscope.signatures import read_expression
+    from ifnscope.signatures.readers import read_path
     from ifnscope.signatures.reference import fit_reference, select_controls
 
     try:
-        m = read_expression(matrix, annotations=annotations)
+        m = read_path(matrix, annotations=annotations, layer=layer, use_raw=use_raw, probe_map=probe_map)
         ref = fit_reference(m, select_controls(m, controls), rule=controls, scale=_scale(scale))
         ref.save(output)
     except IfnscopeError as err:

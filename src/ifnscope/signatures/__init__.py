@@ -59,10 +59,14 @@ def read_expression(
     layer: str | None = None,
     use_raw: bool | None = None,
     prefetch: bool = False,
+    probe_map: str | Path | None = None,
 ) -> Matrix:
-    """A path (text, folder, 10x, .h5ad), an AnnData object, or an already-read Matrix.
+    """A path (text, folder, 10x, .h5ad, .zarr, GEO series matrix), an AnnData object, or an
+    already-read Matrix.
 
-    ``layer`` and ``use_raw`` apply to an AnnData, with scanpy's semantics.
+    ``layer`` and ``use_raw`` follow scanpy for an AnnData object (``use_raw=None``: ``.raw``
+    when it is set); for a file they select ``layers/NAME`` or ``raw/X`` and the default is X,
+    as on the command line. ``probe_map`` maps a series matrix's probe IDs to gene symbols.
     """
     from ifnscope.signatures.adata import from_anndata, is_anndata
     from ifnscope.signatures.readers import read_path
@@ -70,7 +74,14 @@ def read_expression(
     if isinstance(data, Matrix):
         return data
     if isinstance(data, (str, Path)):
-        return read_path(data, annotations=annotations, prefetch=prefetch)
+        return read_path(
+            data,
+            annotations=annotations,
+            prefetch=prefetch,
+            layer=layer,
+            use_raw=bool(use_raw),
+            probe_map=probe_map,
+        )
     if is_anndata(data):
         return from_anndata(data, layer=layer, use_raw=use_raw)
     raise TypeError(f"cannot read expression data from {type(data).__name__}")
@@ -183,7 +194,11 @@ def score(
     if copy and not anndata_in:
         raise TypeError(f"copy=True returns a new AnnData; {type(data).__name__} is not one")
     if pseudobulk is not None:
-        src = data if anndata_in else read_expression(data, annotations=annotations)
+        src = (
+            data
+            if anndata_in
+            else read_expression(data, annotations=annotations, layer=layer, use_raw=use_raw)
+        )
         m: Matrix = make_pseudobulk(src, pseudobulk, layer=layer, use_raw=use_raw)
     else:
         m = read_expression(data, annotations=annotations, layer=layer, use_raw=use_raw)

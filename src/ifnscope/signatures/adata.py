@@ -16,7 +16,6 @@ scanpy's semantics so that a scanpy user gets what ``sc.tl.score_genes`` would r
 from __future__ import annotations
 
 import difflib
-import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -131,21 +130,7 @@ def _attach_log_base(m: Matrix, adata: Any, layer: str | None, raw: bool) -> Non
 def _backed(adata: Any, layer: str | None, raw: bool) -> Matrix:
     """A backed AnnData: its file is streamed by the .h5ad reader, never loaded whole."""
     path = Path(str(adata.filename))
-    wanted: dict[str, Any] = {"layer": layer, "use_raw": raw}
-    accepted = inspect.signature(read_h5ad).parameters
-    # TODO(lead): readers.read_h5ad gains ``layer`` and ``use_raw`` on the readers branch; until
-    # both branches are merged, a layer or .raw of a backed AnnData is refused here rather than
-    # silently read from X.
-    missing = [k for k, v in wanted.items() if v and k not in accepted]
-    if missing:
-        raise MatrixError(
-            f"a backed AnnData is read from its file, and this version of the .h5ad reader cannot "
-            f"read {slot_name(layer, raw)} from it: load it in memory (adata.to_memory()) instead",
-            file=str(path),
-            code="matrix.layer",
-        )
-    kwargs = {k: v for k, v in wanted.items() if k in accepted and v}
-    m = read_h5ad(path, **kwargs)
+    m = read_h5ad(path, layer=layer, use_raw=raw)
     # obs is in memory in backed mode and may hold columns added since the file was written
     m.annotations = Annotations.from_frame(adata.obs, m.samples)
     m.notes.append("backed AnnData: read from its file in row chunks")

@@ -238,9 +238,8 @@ def _sum_stream(m: H5adStream, G: Any, where: str, hint: str) -> np.ndarray:
     import scipy.sparse as sp
 
     out = np.zeros((G.shape[0], m.n_features), np.float64)
-    # TODO(lead): once the readers branch lets H5adStream read a layer or .raw, the chunk reader
-    # must read the same group as the stream does; _Prefetch reads X.
-    pre = _Prefetch(m.path, m.n_samples, m.chunk_rows)
+    # the same group (X, a layer or raw/X) as the stream reads, with its checked indptr
+    pre = _Prefetch(m.path, m.n_samples, m.chunk_rows, m.group, m.n_cols, m.indptr)
     try:
         while True:
             item = pre.queue.get()

@@ -10,7 +10,12 @@ Resolution order for one identifier, first hit wins:
 2. an Entrez ID (digits);
 3. a current approved symbol (``RIGI``);
 4. a previous symbol that belongs to exactly one gene (``DDX58`` -> ``RIGI``, ``WARS`` -> ``WARS1``);
-5. an alias that belongs to exactly one gene.
+5. an alias that belongs to exactly one gene;
+6. a case-insensitive match to exactly one current symbol (``ifi27``: lower-cased human data).
+
+Step 6 would also read mouse symbols (``Ifit1``) as their human orthologues: the readers
+refuse data that are predominantly mouse-style (:func:`mouse_evidence`, ``idcols``) before any
+gene is matched.
 
 A previous symbol or alias shared by several genes is *ambiguous* and never used; an
 identifier that is the current symbol of one gene is never read as another gene's alias.
@@ -204,3 +209,20 @@ def table_version() -> TableVersion:
     with ref.open("rb") as raw, gzip.open(raw, "rb") as fh:
         data = fh.read()
     return TableVersion(release=table_source(), sha256=hashlib.sha256(data).hexdigest())
+
+
+# Mouse gene symbols are title case ("Ifit1", "Isg15"); their human orthologues are upper
+# case, so a case-insensitive match would read a mouse matrix as human. A title-case symbol
+# that resolves only case-insensitively is evidence of mouse data, not a human gene.
+_TITLE = re.compile(r"^[A-Z][a-z][a-z0-9]*(?:-[a-z0-9]+)*$|^[A-Z][a-z0-9]*[a-z][a-z0-9]*$")
+_ENSMUSG = re.compile(r"^ENSMUS[GT]\d{11}(\.\d+)?$")
+
+
+def mouse_evidence(identifier: str, table: GeneTable) -> bool:
+    """True for an ENSMUSG/ENSMUST ID or a title-case symbol known to humans only in upper case."""
+    ident = clean_identifier(identifier)
+    if _ENSMUSG.match(ident):
+        return True
+    if not _TITLE.match(ident) or ident in table.by_symbol:
+        return False
+    return ident.upper() in table.by_upper or ident.upper() in table.by_symbol

@@ -17,6 +17,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ifnscope.signatures.safety import (
+    check_budget,
+    check_compressed,
+    check_indices,
+    check_indptr,
+    read_errors,
+)
+
 Kind = Literal["bulk", "single_cell"]
 
 # Rows per chunk when streaming from disk: 10k cells x 1,500 values x 8 bytes = 120 MB; with
@@ -189,6 +197,26 @@ class CsrMatrix(Matrix):
 
         if not sp.issparse(self.csr) or self.csr.format != "csr":
             self.csr = sp.csr_matrix(self.csr)
+        X = self.csr
+        # O(nnz) and no copy: the compiled pass trusts the structure, so a corrupt one (an
+        # index past the last gene, a decreasing indptr) is refused here, before scoring.
+        check_compressed(
+            np.asarray(X.indptr),
+            np.asarray(X.indices),
+            int(X.data.size),
+            int(X.shape[0]),
+            int(X.shape[1]),
+            file=self.source,
+        )
+        if X.shape[0] != self.samples.size or X.shape[1] != self.n_features:
+            from ifnscope.errors import MatrixError
+
+            raise MatrixError(
+                f"the matrix is {X.shape[0]} x {X.shape[1]} but there are {self.samples.size} "
+                f"samples and {self.n_features} features",
+                file=self.source,
+                code="matrix.corrupt",
+            )
 
     def value_sample(self, n: int = 1_000_000) -> np.ndarray:
         d: np.ndarray = self.csr.data
@@ -230,13 +258,20 @@ class _Prefetch:
     computing the previous chunk). At most two chunks wait in the queue.
     """
 
-    def __init__(self, path: str, n_rows: int, chunk_rows: int) -> None:
+    def __init__(
+        self, path: str, n_rows: int, chunk_rows: int, group: str = "X", n_cols: int = 0, indptr: Any = None
+    ) -> None:
         import queue
         import threading
+
+        self.group = group
+        self.n_cols = n_cols
+        self.given_indptr = indptr
 
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self.indptr: np.ndarray | None = None
         self.first_data: np.ndarray | None = None
+        self.error: BaseException | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(path, n_rows, chunk_rows), daemon=True)
@@ -270,20 +305,29 @@ class _Prefetch:
         import h5py
 
         try:
-            with h5py.File(path, "r") as f:
-                g = f["X"]
-                self.indptr = np.asarray(g["indptr"][:], dtype=np.int64)
+            with read_errors(path, what=f"reading {self.group}: "), h5py.File(path, "r") as f:
+                g = f[self.group]
                 data_ds, idx_ds = g["data"], g["indices"]
+                if self.given_indptr is not None:
+                    self.indptr = np.asarray(self.given_indptr, dtype=np.int64)
+                else:
+                    self.indptr = np.asarray(g["indptr"][:], dtype=np.int64)
+                    check_indptr(self.indptr, int(data_ds.shape[0]), int(idx_ds.shape[0]), n_rows, file=path)
                 for start in range(0, n_rows, chunk_rows):
                     stop = min(start + chunk_rows, n_rows)
                     lo, hi = self.indptr[start], self.indptr[stop]
-                    item = (start, stop, np.asarray(data_ds[lo:hi]), np.asarray(idx_ds[lo:hi]))
+                    check_budget(float(hi - lo) * 12, f"rows {start}-{stop} ({hi - lo:,} values)", path)
+                    idx = np.asarray(idx_ds[lo:hi])
+                    if self.n_cols:  # the indices are checked chunk by chunk, as they are read
+                        check_indices(idx, self.n_cols, file=path)
+                    item = (start, stop, np.asarray(data_ds[lo:hi]), idx)
                     if self.first_data is None:
                         self.first_data = item[2][:1_000_000]
                         self._ready.set()
                     if not self._put(item):
                         return
         except BaseException as exc:  # hand the error to the consumer
+            self.error = exc
             self._ready.set()
             self._put(exc)
             return
@@ -293,16 +337,23 @@ class _Prefetch:
 
     def sample(self) -> np.ndarray:
         self._ready.wait()
+        if self.error is not None and self.first_data is None:
+            raise self.error  # e.g. a corrupt first chunk: say so, not "no values"
         return self.first_data if self.first_data is not None else np.zeros(0, np.float32)
 
 
 @dataclass
 class H5adStream(Matrix):
-    """An .h5ad whose X is CSR on disk, read in row chunks (never loaded whole)."""
+    """An .h5ad whose X (or a layer, or raw/X: ``group``) is CSR on disk, read in row chunks.
+
+    ``indptr``, when the reader has already read and checked it, is not read again.
+    """
 
     path: str = ""
     n_cols: int = 0
     chunk_rows: int = CHUNK_ROWS
+    group: str = "X"
+    indptr: Any = field(default=None, repr=False, compare=False)
     _prefetch: _Prefetch | None = field(default=None, init=False, repr=False, compare=False)
 
     def start_prefetch(self) -> None:
@@ -312,7 +363,9 @@ class H5adStream(Matrix):
     def _reader(self) -> _Prefetch:
         """The background reader of the next pass, started on first need."""
         if self._prefetch is None:
-            self._prefetch = _Prefetch(self.path, self.n_samples, self.chunk_rows)
+            self._prefetch = _Prefetch(
+                self.path, self.n_samples, self.chunk_rows, self.group, self.n_cols, self.indptr
+            )
         return self._prefetch
 
     def value_sample(self, n: int = 1_000_000) -> np.ndarray:

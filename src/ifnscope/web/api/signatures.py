@@ -28,7 +28,20 @@ router = APIRouter(tags=["signatures"])
 log = logging.getLogger("ifnscope.web")
 
 Scorer = Annotated[Actor, Depends(require("score"))]
-MATRIX_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz", ".h5ad")
+# Folders (10x Matrix Market, .zarr) cannot be uploaded as one file: a 10x matrix is uploaded
+# as Cell Ranger's .h5, an AnnData as .h5ad.
+MATRIX_SUFFIXES = (
+    ".tsv",
+    ".txt",
+    ".csv",
+    ".tab",
+    ".tsv.gz",
+    ".txt.gz",
+    ".csv.gz",
+    ".tab.gz",
+    ".h5ad",
+    ".h5",
+)
 
 
 @router.post("/references", status_code=201, response_model=ReferenceInfo)
@@ -66,8 +79,9 @@ def _suffix(filename: str | None) -> str:
         if name.endswith(suffix):
             return suffix
     raise MatrixError(
-        "unsupported upload: expected a delimited text file (.tsv, .txt, .csv, optionally .gz) "
-        "or an .h5ad file",
+        "unsupported upload: expected a delimited text file (.tsv, .txt, .csv, optionally .gz), "
+        "an .h5ad file or a 10x Cell Ranger .h5 file (folders such as a 10x Matrix Market folder "
+        "or a .zarr cannot be uploaded)",
         code="matrix.format",
     )
 
@@ -76,7 +90,9 @@ def _suffix(filename: str | None) -> str:
 async def score_samples(
     patient_id: int,
     request: Request,
-    file: Annotated[UploadFile, File(description="Expression matrix: .tsv/.csv (optionally .gz) or .h5ad")],
+    file: Annotated[
+        UploadFile, File(description="Expression matrix: .tsv/.csv (optionally .gz), .h5ad or 10x .h5")
+    ],
     signature: Annotated[list[str], Form(description="Signature name(s), e.g. rice6, aybey_ifna")],
     reference: Annotated[str | None, Form(description="Name of a saved reference")] = None,
     visit_id: Annotated[int | None, Form()] = None,
