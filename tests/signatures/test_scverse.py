@@ -3,7 +3,6 @@ files and a .uns that write_h5ad stores (built with scanpy itself on the Kang PB
 
 from __future__ import annotations
 
-import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from ifnscope.errors import MatrixError, SignatureError
 from ifnscope.signatures.adata import from_anndata
 from ifnscope.signatures.matrix import H5adStream
 from ifnscope.signatures.output import write_obs
-from ifnscope.signatures.readers import read_h5ad
 from tests.signatures.kang import kang_counts, kang_scanpy, needs_kang
 
 pytestmark = [needs_kang, pytest.mark.filterwarnings("ignore:zero-centering a sparse array")]
