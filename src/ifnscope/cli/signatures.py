@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ifnscope.cli._common import fail, need_extra, stderr_console, stdout_console
-from ifnscope.errors import IfnscopeError
+from ifnscope.errors import IfnscopeError, SignatureError
 
 if TYPE_CHECKING:
     from ifnscope.signatures.extract import Scale
@@ -86,7 +86,12 @@ def list_signatures_cmd(
 
 
 ScaleOpt = Annotated[
-    str | None, typer.Option("--scale", help="counts, linear, log2 or ln (default: detect).")
+    str | None,
+    typer.Option(
+        "--scale",
+        help="counts, linear, log2, ln, dct (qPCR delta-Ct) or rq (qPCR relative quantity); "
+        "default: what the file records (scanpy's uns['log1p']), else detected from the values.",
+    ),
 ]
 ControlsOpt = Annotated[
     str | None,
@@ -164,14 +169,25 @@ def score_cmd(
         Path | None, typer.Option("--save-reference", help="With --controls: also save the fitted reference.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 2 and write nothing when any signature cannot be scored (default: score the "
+            "others, report the failures on stderr, exit 0).",
+        ),
+    ] = False,
 ) -> None:
-    """Score published interferon signatures per sample or cell, with coverage and cut-off provenance."""
+    """Score published interferon signatures per sample or cell, with coverage and cut-off provenance.
+
+    A signature that cannot be scored (too few genes, no reference for its method, a scale it
+    cannot use) is reported on stderr and the others are scored; exit 2 only when none is."""
     if output is not None and output.suffix.lower() == ".parquet":
         need_extra("parquet", "pyarrow")
     from ifnscope.signatures import read_expression
     from ifnscope.signatures.catalog import all_gene_symbols
     from ifnscope.signatures.extract import extract
-    from ifnscope.signatures.output import summary_text, write_scores
+    from ifnscope.signatures.output import failure_lines, summary_text, write_scores
     from ifnscope.signatures.reference import fit_reference, load_reference, select_controls
     from ifnscope.signatures.scoring import score
 
@@ -188,6 +204,13 @@ def score_cmd(
         run = score(
             m, signature, method=method, reference=ref, scale=sc, min_coverage=min_coverage, extracted=ex
         )
+        if strict and run.failed:
+            raise SignatureError(
+                f"--strict: {len(run.failed)} of {len(run.failed) + len(run.results)} signatures could "
+                "not be scored, so nothing was written: "
+                + "; ".join(f"{f.message} [{f.code}]" for f in run.failed),
+                code=run.failed[0].code,
+            )
         write_scores(run, output)
         if plot:
             from ifnscope.signatures.plots import plot_distribution
@@ -207,6 +230,9 @@ def score_cmd(
         raise typer.Exit(0) from None
     if not quiet:
         stderr_console().print(summary_text(run), end="", markup=False)
+    else:  # even with --quiet: the output lacks these signatures
+        for line in failure_lines(run):
+            stderr_console().print(line, markup=False)
 
 
 reference_app = typer.Typer(

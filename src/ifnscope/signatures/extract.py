@@ -50,8 +50,11 @@ class ScaleInfo:
 
     def describe(self) -> str:
         if self.base_source and self.log_base is not None:
-            how = f"declared by {self.base_source} as log_{_base_word(self.log_base)}(x+1)"
-            return f"values {how}; scored on {self.normalization}"
+            b = _base_word(self.log_base)
+            return (
+                f"values declared by {self.base_source} as log_{b}(x+1); converted to log2(x+1) "
+                f"(x log2({b}) = {math.log2(self.log_base):.4g}); scored on {self.normalization}"
+            )
         how = "detected" if self.detected else "declared"
         return f"values {how} as {self.scale}; scored on {self.normalization}"
 
@@ -149,11 +152,9 @@ def looks_zscored(values: np.ndarray) -> bool:
 def normalization_label(scale: Scale, kind: str, log_base: float | None = None) -> str:
     if scale == "counts":
         return "log2(CP10k+1)" if kind == "single_cell" else "log2(CPM+1)"
-    if scale == "ln" and log_base is not None:
-        return "log2(x+1) (natural-log values x log2(e))"
     if scale == "log":
         b = _base_word(log_base or math.e)
-        return f"log2(x+1) (log_{b} values x log2({b}))"
+        return f"log2 (from log base {b})"
     return {
         "linear": "log2(x+1)",
         "log2": "log2 (as given)",
