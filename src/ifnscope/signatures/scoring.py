@@ -144,7 +144,7 @@ def _n_high(r: SignatureScore) -> int | None:
 
 
 SINGLE_CELL_CAUTION = (
-    "this cut-off was set on {assay} of {what}; single cells are not such samples: a cell's "
+    "this cut-off was set on {assay} ({what}); single cells are not such samples: a cell's "
     "values are sparse (many genes read 0 by chance), so the share of cells called high measures "
     "both signal and sampling depth; compare groups of cells, or pseudobulk before applying it"
 )
@@ -186,7 +186,7 @@ def _cutoff(
 # Measured on Kang 2018 PBMCs (docs/validation.md, bench/single_cell_cutoff.py): per-cell AUC
 # of control vs IFN-beta cells.
 COARSE_ON_SPARSE = (
-    "{method} takes the median of {n} per-gene fold changes; in sparse single-cell data most of "
+    "{method} takes the median of {n} per-gene fold changes; in sparse single-cell data many of "
     "them are 0 in a given cell, so many cells tie and the score is coarse (Kang 2018 PBMCs, "
     "control vs IFN-beta: AUC 0.87 for rice6 median fold change vs 0.985 for singscore); "
     "consider --method singscore for per-cell scores"
