@@ -174,9 +174,8 @@ def test_a_scaled_matrix_is_refused_for_level_methods_and_singscore(blood: Any) 
 
 @needs_kang
 def test_scaled_single_cells_are_refused() -> None:
-    import scanpy as sc
-
     import anndata as ad
+    import scanpy as sc
 
     m0 = read_expression(KANG)  # raw UMI counts, cells x genes
     assert isinstance(m0, CsrMatrix)
