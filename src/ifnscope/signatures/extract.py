@@ -8,16 +8,24 @@ Steps, each reported in the output:
 2. **Duplicates.** When several features map to one gene (``DDX58`` and ``RIGI`` rows, two
    probes), the feature with the highest mean normalised expression is used and the others
    are reported as dropped.
-3. **Scale.** Detected from the values unless declared: non-negative integers are *counts*;
-   non-negative values above 30 are *linear* (already normalised); anything else is *log2*.
+3. **Scale.** Declared by ``--scale``; else what the producer recorded (``Matrix.log_base``,
+   from scanpy's ``uns["log1p"]``: values are log_b(x+1), b = e when scanpy's base is None);
+   else detected from the values: non-negative integers are *counts*; non-negative values
+   above 30 are *linear* (already normalised); anything else is *log2*. A declared scale that
+   disagrees with the recorded base wins, with a note.
 4. **Normalisation.** Counts: ``log2(CPM + 1)`` for bulk, ``log2(CP10k + 1)`` for single
    cells (library size = all genes of the sample); linear: ``log2(x + 1)``; log2: as given;
-   natural log (``--scale ln``, e.g. scanpy's ``log1p``): divided by ln 2.
+   log_b(x+1) (``--scale ln``, or any recorded base b): multiplied by log2(b).
    qPCR panels must be declared, because Ct values look like log2 expression but run the other
    way: ``--scale dct`` (delta-Ct against the reference genes, lower = more) is scored as
-   ``-dCt``, and ``--scale rq`` (relative quantities, 2^-ddCt) as ``log2(RQ)`` without a
+   ``-dCt`` and ranked on ``-dCt`` (a dense table only: in a sparse one an unstored value would
+   mean dCt 0), and ``--scale rq`` (relative quantities, 2^-ddCt) as ``log2(RQ)`` without a
    pseudocount, so that a fold change against the controls' median is exactly Rice's
    2^-ddCt ratio.
+5. **What cannot be scored.** An empty sample (no value, or all 0) gets NaN, as does a sample
+   missing (NaN) a gene a score uses (``apply.py``); a missing value elsewhere is left out of
+   that sample's ranks. Per-gene z-scores (``sc.pp.scale``) are flagged (``zscored``) and
+   refused by every method: they hold neither expression levels nor expression ranks.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ Scale = Literal["counts", "linear", "log2", "ln", "log", "dct", "rq"]
 QPCR_SCALES = ("dct", "rq")
 LINEAR_ABOVE = 30.0  # a log2 expression value above 30 would be a 10^9-fold range
 # Methods that read expression levels; a z-scored matrix (sc.pp.scale) has none.
-LEVEL_METHODS = ("median_fold_change", "standardized_sum", "mean_z", "module_percent", "module_count")
+ZSCORE_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,8 @@ class Extracted:
     notes: list[str] = field(default_factory=list)
     # Per sample: empty (no value or all zero); such samples' rows of ``log2`` are NaN.
     empty: np.ndarray | None = None
-    # Per sample: genes with a finite value (the N of a rank score), when some value is NaN.
+    # Per sample: genes with a finite value (the N of a rank score; -1: unknown, no rank score),
+    # when some value is NaN.
     n_finite: np.ndarray | None = None
     # The target genes look z-scored per gene (sc.pp.scale): no expression levels left.
     zscored: bool = False
@@ -136,9 +145,11 @@ def looks_zscored(values: np.ndarray) -> bool:
     tolerances allow scanpy's ``max_value`` clipping (which shifts a rare gene's mean and SD).
     Needs at least 10 samples and 3 varying genes; fewer cannot show it.
     """
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 2 or v.shape[0] < 10 or not (v[np.isfinite(v)] < 0).any():
+    if values.ndim != 2 or values.shape[0] < 10 or not bool((values < 0).any()):  # NaN < 0 is False
         return False
+    rows = values.shape[0]  # a million cells: 20,000 of them tell mean and SD to +-0.01
+    pick = np.random.default_rng(0).choice(rows, ZSCORE_ROWS, replace=False) if rows > ZSCORE_ROWS else None
+    v = np.asarray(values[np.sort(pick)] if pick is not None else values, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         mean = np.nanmean(v, axis=0)
         sd = np.nanstd(v, axis=0, ddof=1)
