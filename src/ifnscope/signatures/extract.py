@@ -43,7 +43,7 @@ from ifnscope.signatures.matrix import CsrMatrix, DenseMatrix, Matrix
 Scale = Literal["counts", "linear", "log2", "ln", "log", "dct", "rq"]
 QPCR_SCALES = ("dct", "rq")
 LINEAR_ABOVE = 30.0  # a log2 expression value above 30 would be a 10^9-fold range
-# Methods that read expression levels; a z-scored matrix (sc.pp.scale) has none.
+# Rows read to tell z-scores (sc.pp.scale) from expression: enough for mean and SD to +-0.01.
 ZSCORE_ROWS = 20_000
 
 
