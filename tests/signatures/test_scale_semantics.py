@@ -207,3 +207,14 @@ def test_no_false_z_score_alarm_on_log2_or_dct(blood: Any) -> None:
     # and the reference-based score on delta-Ct is not refused
     ref = fit_reference(dct, select_controls(dct, "Buffer"), rule="Buffer", scale="dct")
     assert score(dct, ["rice6"], reference=ref, scale="dct").results[0].scores.size == 28
+
+
+@needs_blood
+def test_a_recorded_base_that_the_values_contradict_is_refused(blood: Any) -> None:
+    # scanpy keeps uns['log1p'] when X is put back to the counts afterwards
+    m = _matrix(blood, math.e)
+    with pytest.raises(MatrixError) as e:
+        score(m, ["rice6"], method="singscore")
+    assert e.value.code == "matrix.scale"
+    assert "adata.X replaced" in e.value.message
+    assert score(m, ["rice6"], method="singscore", scale="linear").results[0].scores.size == 28

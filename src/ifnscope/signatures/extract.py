@@ -190,6 +190,28 @@ def _declared_scale(base: float) -> Scale:
     return "log"
 
 
+def _check_recorded_base(values: np.ndarray, base: float, where: str) -> None:
+    """Refuse a recorded log base that the values contradict.
+
+    scanpy keeps ``uns["log1p"]`` when ``adata.X`` is later replaced (e.g. by
+    ``layers["counts"]``): read as log_b(x+1), counts would become astronomically large values.
+    Log values above 30 (a 10^13-fold range at base e) or only whole numbers are counts.
+    """
+    v = values[np.isfinite(values) & (values != 0)]
+    if v.size == 0:
+        return
+    top = float(v.max())
+    whole = v.size >= 100 and bool(np.all(v == np.round(v)))
+    if top > LINEAR_ABOVE or whole:
+        what = f"values up to {top:g}" if top > LINEAR_ABOVE else "only whole numbers"
+        raise MatrixError(
+            f"{where or 'the file'} records log_{_base_word(base)}(x+1) values, but the data hold {what}, "
+            "which are counts or linear values (was adata.X replaced after sc.pp.log1p?); give the "
+            "layer with the log values, or declare --scale counts / --scale linear",
+            code="matrix.scale",
+        )
+
+
 def _agrees(user: Scale, base: float) -> bool:
     return user == _declared_scale(base)
 
@@ -280,6 +302,7 @@ def extract(m: Matrix, symbols: list[str], *, want_ranks: bool, scale: Scale | N
         sc = scale
     elif base is not None:
         sc = _declared_scale(base)
+        _check_recorded_base(m.value_sample(), base, m.log_base_source)
     else:
         sample = m.value_sample()
         sc = detect_scale(sample)
