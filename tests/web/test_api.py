@@ -605,7 +605,14 @@ def matrices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ref.save(folder / "blood-controls.json")
     patient = folder / "patient.tsv"  # two interferon-high samples of one patient
     write_tsv_genes_in_rows(patient, counts[[12, 13]], genes, [names[12], names[13]])
-    return {"reference": folder / "blood-controls.json", "patient": patient}
+    # the same samples measured without aybey_ifng's genes: that signature cannot be scored
+    from ifnscope.signatures import get_signature
+
+    drop = set(get_signature("aybey_ifng").symbols) - set(get_signature("rice6").symbols)
+    keep = [i for i, g in enumerate(genes) if g not in drop]
+    partial = folder / "partial.tsv"
+    write_tsv_genes_in_rows(partial, counts[[12, 13]][:, keep], [genes[i] for i in keep], ["p1", "p2"])
+    return {"reference": folder / "blood-controls.json", "patient": patient, "partial": partial}
 
 
 def _upload_dirs() -> set[str]:
@@ -663,7 +670,8 @@ def test_scores_upload_is_stored_and_queryable(doc: Session, res: Session, matri
         },
     )
     assert r.status_code == 201, r.text
-    scores = r.json()
+    assert r.json()["not_scored"] == []
+    scores = r.json()["scores"]
     assert len(scores) == 4
     assert {x["signature"] for x in scores} == {"rice6", "aybey_ifna"}
     assert all(x["call"] == "high" and x["reference"] == ref_name for x in scores)
@@ -694,6 +702,26 @@ def test_scores_upload_is_stored_and_queryable(doc: Session, res: Session, matri
     assert_error(r, 404, "registry.not-found")
     assert_error(doc.post(f"/api/patients/{p['id']}/samples", files=f), 422, "request.invalid")
     assert len(doc.get(f"/api/patients/{p['id']}").json()["scores"]) == 4  # failures stored nothing
+    # no signature scorable (no reference for published methods): 422, nothing stored
+    r = doc.post(f"/api/patients/{p['id']}/samples", files=f, data={"signature": ["rice6", "aybey_ifna"]})
+    assert_error(r, 422, "signature.needs-reference")
+    assert len(doc.get(f"/api/patients/{p['id']}").json()["scores"]) == 4
+
+    # One signature that cannot be scored does not stop the others: stored, and reported.
+    f = {"file": ("partial.tsv", matrices["partial"].read_bytes(), "text/plain")}
+    r = doc.post(
+        f"/api/patients/{p['id']}/samples",
+        files=f,
+        data={"signature": ["rice6", "aybey_ifng"], "reference": ref_name},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert [(x["signature"], x["code"]) for x in body["not_scored"]] == [("aybey_ifng", "signature.coverage")]
+    assert "genes found" in body["not_scored"][0]["message"]
+    new = [x for x in body["scores"] if x["sample"] in ("p1", "p2")]
+    assert {x["signature"] for x in new} == {"rice6"}
+    assert len(new) == 2
+    assert any("scored on" in n for n in body["notes"])
 
 
 # ------------------------------------------------------------------------- audit, logging

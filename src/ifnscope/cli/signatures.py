@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ifnscope.cli._common import fail, need_extra, stderr_console, stdout_console
-from ifnscope.errors import IfnscopeError
+from ifnscope.errors import IfnscopeError, SignatureError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -94,8 +94,9 @@ ScaleOpt = Annotated[
     str | None,
     typer.Option(
         "--scale",
-        help="counts, linear, log2, ln (natural log, e.g. scanpy log1p), dct (qPCR delta-Ct) or "
-        "rq (qPCR relative quantities); default: detect (qPCR scales are never detected).",
+        help="counts, linear, log2, ln (natural log), dct (qPCR delta-Ct) or rq (qPCR relative "
+        "quantities); default: what the file records (scanpy's uns['log1p']), else detected from "
+        "the values (qPCR scales are never detected).",
     ),
 ]
 LayerOpt = Annotated[
@@ -218,13 +219,24 @@ def score_cmd(
         Path | None, typer.Option("--save-reference", help="With --controls: also save the fitted reference.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 2 and write nothing when any signature cannot be scored (default: score the "
+            "others, report the failures on stderr, exit 0).",
+        ),
+    ] = False,
 ) -> None:
-    """Score published interferon signatures per sample or cell, with coverage and cut-off provenance."""
+    """Score published interferon signatures per sample or cell, with coverage and cut-off provenance.
+
+    A signature that cannot be scored (too few genes, no reference for its method, a scale it
+    cannot use) is reported on stderr and the others are scored; exit 2 only when none is."""
     if output is not None and output.suffix.lower() == ".parquet":
         need_extra("parquet", "pyarrow")
     from ifnscope.signatures.catalog import all_gene_symbols
     from ifnscope.signatures.extract import extract
-    from ifnscope.signatures.output import summary_text, write_scores
+    from ifnscope.signatures.output import failure_lines, summary_text, write_scores
     from ifnscope.signatures.readers import read_path
     from ifnscope.signatures.reference import fit_reference, load_reference, select_controls
     from ifnscope.signatures.scoring import score
@@ -263,6 +275,13 @@ def score_cmd(
         run = score(
             m, signature, method=method, reference=ref, scale=sc, min_coverage=min_coverage, extracted=ex
         )
+        if strict and run.failed:
+            raise SignatureError(
+                f"--strict: {len(run.failed)} of {len(run.failed) + len(run.results)} signatures could "
+                "not be scored, so nothing was written: "
+                + "; ".join(f"{f.message} [{f.code}]" for f in run.failed),
+                code=run.failed[0].code,
+            )
         write_scores(run, output)
         table = None
         if groups is not None or summary is not None:
@@ -290,12 +309,15 @@ def score_cmd(
         raise typer.Exit(0) from None
     if not quiet:
         stderr_console().print(summary_text(run), end="", markup=False)
-        if table is not None and summary is None:
-            stderr_console().print(
-                f"per {group_by}:\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
-                markup=False,
-                soft_wrap=True,
-            )
+    else:  # even with --quiet: the output lacks these signatures
+        for line in failure_lines(run):
+            stderr_console().print(line, markup=False)
+    if not quiet and table is not None and summary is None:
+        stderr_console().print(
+            f"per {group_by}:\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _groups(m: Matrix, column: str) -> np.ndarray:

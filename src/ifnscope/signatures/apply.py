@@ -98,7 +98,10 @@ def method_input(
     x = ex.log2[:, cols].astype(np.float64)
     below = ex.below[:, cols] if ex.below is not None else None
     if genes is None:
-        return MethodInput(x=x, below=below, n_features=ex.n_features, signature_size=sig.size), left_out
+        inp0 = MethodInput(
+            x=x, below=below, n_features=ex.n_features, signature_size=sig.size, n_finite=ex.n_finite
+        )
+        return inp0, left_out
     stats = [genes[g] for g in used]
 
     def arr(attr: str) -> np.ndarray:
@@ -113,6 +116,7 @@ def method_input(
         below=below,
         n_features=ex.n_features,
         signature_size=sig.size,
+        n_finite=ex.n_finite,
     )
     return inp, left_out
 
@@ -147,5 +151,27 @@ def score_extracted(
         raise SignatureError(
             f"{sig.name}: method {method} needs a fixed reference", code="signature.needs-reference"
         )
+    if ex.zscored:
+        raise SignatureError(zscored_message(sig.name, method), code="signature.scale")
     inp, left_out = method_input(sig, ex, cov, genes, method)
-    return m.fn(inp), left_out
+    scores = np.array(m.fn(inp), dtype=np.float64)
+    # A sample missing a value of a gene used (or empty) has no score: the methods would read
+    # a NaN as "not up" (module_percent) or rank it nowhere.
+    scores[~np.isfinite(inp.x).all(axis=1)] = np.nan
+    return scores, left_out
+
+
+def zscored_message(name: str, method: str) -> str:
+    """Why a z-scored matrix (``sc.pp.scale``) is refused, and what to give instead."""
+    what = (
+        "ranks a cell's genes by expression, but ranks of per-gene z-scores order genes by how far "
+        "each deviates from its own mean across cells, which is not expression"
+        if method == "singscore"
+        else "compares expression levels with healthy controls, which z-scores no longer hold"
+    )
+    return (
+        f"{name}: the values look z-scored per gene (mean 0, SD 1 across samples, negative values; "
+        f"e.g. after sc.pp.scale); {method} {what}. Score the log-normalised data instead: "
+        "use_raw=True (--use-raw) when adata.raw holds them, or a layer with log-normalised values "
+        "(layer=... / --layer)"
+    )

@@ -75,26 +75,43 @@ def _ranks_row(
     ``tv``, ``order``, ``inc`` are scratch buffers of the block. A stored value at or above the
     largest target value is below no target and is skipped, which in sparse single-cell data
     (most signature genes unexpressed) skips most values.
+
+    NaN is no value: a NaN among the row's values is below nothing (it is left out of the
+    ranking), and a NaN target gets 0 (its sample's score is NaN anyway, see ``apply.py``).
+    Without this a NaN value counted as below every target, and a NaN target broke the sort.
     """
     m = vals.size
-    for j in range(m):  # insertion sort: a signature has few genes
+    mf = 0
+    for j in range(m):  # insertion sort of the finite targets: a signature has few genes
         v = vals[j]
-        k = j
+        if v != v:
+            continue
+        k = mf
         while k > 0 and tv[k - 1] > v:
             tv[k] = tv[k - 1]
             order[k] = order[k - 1]
             k -= 1
         tv[k] = v
         order[k] = j
+        mf += 1
+    k2 = mf
+    for j in range(m):  # NaN targets after the finite ones
+        if vals[j] != vals[j]:
+            order[k2] = j
+            k2 += 1
     for k in range(m + 1):
         inc[k] = 0
-    tmax = tv[m - 1]
+    if mf == 0:
+        for k in range(m):
+            out[k] = 0
+        return
+    tmax = tv[mf - 1]
     for i in range(lo, hi):
         d = data[i]
-        if d >= tmax:
+        if not d < tmax:  # at or above the largest target, or NaN
             continue
         a = 0
-        b = m
+        b = mf
         while a < b:  # first target strictly greater than d: every target from there counts d
             mid = (a + b) >> 1
             if tv[mid] <= d:
@@ -104,7 +121,7 @@ def _ranks_row(
         inc[a] += 1
     if n_implicit_zeros > 0 and tmax > 0.0:
         a = 0
-        b = m
+        b = mf
         while a < b:
             mid = (a + b) >> 1
             if tv[mid] <= 0.0:
@@ -113,9 +130,11 @@ def _ranks_row(
                 b = mid
         inc[a] += n_implicit_zeros
     run = 0
-    for k in range(m):
+    for k in range(mf):
         run += inc[k]
         out[order[k]] = run
+    for k in range(mf, m):
+        out[order[k]] = 0
 
 
 @_compiled(parallel=True)

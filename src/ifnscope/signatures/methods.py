@@ -17,6 +17,7 @@ module_percent         yes          100 x (genes up - genes down) / genes presen
 singscore              no           (mean rank - (n+1)/2) / ((2N-n+1)/2 - (n+1)/2) - 0.5,
                                     ranks ascending with ties at the minimum, n = genes in
                                     the signature as published, N = genes in the matrix
+                                    (of the sample, when some of its values are missing)
 =====================  ===========  ===========================================================
 """
 
@@ -45,6 +46,8 @@ class MethodInput:
     linear_mean: np.ndarray | None = None  # reference mean of 2^x - 1
     below: np.ndarray | None = None  # samples x genes: values strictly below (ranks)
     n_features: int = 0  # genes in the matrix (N)
+    # per sample, genes with a finite value (N of that sample; -1: unknown), when some are NaN
+    n_finite: np.ndarray | None = None
     signature_size: int = 0  # genes in the signature as published (n)
 
 
@@ -96,9 +99,18 @@ def module_percent(inp: MethodInput) -> np.ndarray:
 def singscore(inp: MethodInput) -> np.ndarray:
     assert inp.below is not None
     ranks = 1.0 + inp.below.astype(np.float64)  # ties take the minimum rank
-    n, big_n = inp.signature_size, inp.n_features
+    n = inp.signature_size
+    # N per sample: a sample's missing values are left out of its ranking (kernels.py)
+    big_n = (
+        np.asarray(inp.n_finite, dtype=np.float64)
+        if inp.n_finite is not None
+        else np.full(ranks.shape[0], float(inp.n_features))
+    )
     low, high = (n + 1) / 2, (2 * big_n - n + 1) / 2
-    return np.asarray((ranks.mean(axis=1) - low) / (high - low) - 0.5)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (ranks.mean(axis=1) - low) / (high - low) - 0.5
+    out[big_n < 0] = np.nan  # missing values that could not be counted
+    return np.asarray(out)
 
 
 def _source(id_: str, where: str, confidence: str = "A") -> SourceRef:

@@ -220,4 +220,15 @@ def summary_text(run: ScoreRun) -> str:
             buf.write("  no high/low call: no cut-off applies to this score\n")
         for n in s["notes"]:
             buf.write(f"  note: {n}\n")
+    for line in failure_lines(run):
+        buf.write(line + "\n")
     return buf.getvalue()
+
+
+def failure_lines(run: ScoreRun) -> list[str]:
+    """One line per signature that could not be scored (absent from the output), with why."""
+    return [
+        f"not scored: {f.message if f.message.startswith(f.signature) else f'{f.signature}: {f.message}'}"
+        f" [{f.code}]"
+        for f in run.failed
+    ]

@@ -325,9 +325,14 @@ def read_delimited(path: Path) -> DenseMatrix:
             code="matrix.genes",
         )
     if not np.isfinite(x).all():
-        n_bad = int((~np.isfinite(x)).sum())
-        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-        notes.append(f"{n_bad} missing or non-finite values read as 0")
+        # Kept missing: a 0 would be read as "not expressed" (or, as delta-Ct, as expressed as
+        # the reference genes). The scorer gives a sample missing a signature gene no score.
+        bad = ~np.isfinite(x)
+        x = np.where(bad, np.nan, x)
+        notes.append(
+            f"{int(bad.sum())} missing or non-finite values in {int(bad.any(axis=1).sum())} samples "
+            "kept as missing (NaN), not read as 0"
+        )
     return DenseMatrix(
         source=str(path),
         samples=samples,

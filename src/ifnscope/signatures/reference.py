@@ -432,11 +432,4 @@ def fit_reference(
 
 
 def _subset(ex: Extracted, mask: np.ndarray) -> Extracted:
-    from dataclasses import replace
-
-    return replace(
-        ex,
-        samples=ex.samples[mask],
-        log2=ex.log2[mask],
-        below=ex.below[mask] if ex.below is not None else None,
-    )
+    return ex.subset(mask)

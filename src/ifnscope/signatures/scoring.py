@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ifnscope.data import citation
-from ifnscope.errors import SignatureError
+from ifnscope.errors import ErrorCode, SignatureError
 from ifnscope.signatures.apply import DEFAULT_MIN_COVERAGE, Coverage, coverage_of, score_extracted
 from ifnscope.signatures.catalog import Signature, Threshold, expand
 from ifnscope.signatures.extract import QPCR_SCALES, Extracted, Scale, extract
@@ -51,6 +51,15 @@ class SignatureScore:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A signature that could not be scored, and why (the error's stable code and message)."""
+
+    signature: str
+    code: ErrorCode
+    message: str
+
+
 @dataclass
 class ScoreRun:
     samples: np.ndarray
@@ -59,6 +68,8 @@ class ScoreRun:
     matrix_notes: list[str]
     reference: dict[str, Any] | None
     extracted: Extracted  # the values scored (the heatmap draws them)
+    # Signatures refused (coverage, method, scale...): one does not stop the others.
+    failed: list[Failure] = field(default_factory=list)
 
     def to_frame(self) -> Any:
         """Long format: one row per sample and signature (what ``ifnscope score`` prints)."""
@@ -146,11 +157,24 @@ def _n_high(r: SignatureScore) -> int | None:
     return int(np.sum(r.cutoff.reached(r.scores) & np.isfinite(r.scores)))
 
 
-def _cutoff(sig: Signature, method: str, ref: FixedReference | None, scale: str = "") -> Cutoff | None:
+SINGLE_CELL_CAUTION = (
+    "this cut-off was set on {assay} ({what}); single cells are not such samples: a cell's "
+    "values are sparse (many genes read 0 by chance), so the share of cells called high measures "
+    "both signal and sampling depth; compare groups of cells, or pseudobulk before applying it"
+)
+
+
+def _cutoff(
+    sig: Signature, method: str, ref: FixedReference | None, scale: str = "", kind: str = "bulk"
+) -> Cutoff | None:
     d = sig.definition
     if d.threshold is not None and method == d.method:
         t = d.threshold
         caution = None
+        if kind == "single_cell" and t.assay in ("qpcr", "array", "rnaseq"):
+            return Cutoff.published(
+                t, SINGLE_CELL_CAUTION.format(assay=t.assay_description, what="bulk samples")
+            )
         if t.assay == "qpcr" and scale in QPCR_SCALES:
             caution = (
                 f"the cut-off {t.value:g} was set on {t.assay_description}; it holds for this qPCR "
@@ -171,6 +195,16 @@ def _cutoff(sig: Signature, method: str, ref: FixedReference | None, scale: str 
             f"mean + 2 SD of the {stats.n} reference controls' own scores (not a published cut-off)",
         )
     return None
+
+
+# Measured on Kang 2018 PBMCs (docs/validation.md, bench/single_cell_cutoff.py): per-cell AUC
+# of control vs IFN-beta cells.
+COARSE_ON_SPARSE = (
+    "{method} takes the median of {n} per-gene fold changes; in sparse single-cell data many of "
+    "them are 0 in a given cell, so many cells tie and the score is coarse (Kang 2018 PBMCs, "
+    "control vs IFN-beta: AUC 0.87 for rice6 median fold change vs 0.985 for singscore); "
+    "consider --method singscore for per-cell scores"
+)
 
 
 def _calls(scores: np.ndarray, cut: Cutoff | None) -> np.ndarray | None:
@@ -229,12 +263,24 @@ def score(
             f"computed with --method {method} (score its modules separately instead)",
             code="signature.method",
         )
-    plan = [(s, "module_count" if s.is_composite else choose_method(s, method, reference)) for s in sigs]
-    if any(s.is_composite for s, _ in plan) and reference is None:
-        raise SignatureError(
-            "the module count compares each module with healthy controls: give --reference or --controls",
-            code="signature.needs-reference",
-        )
+    failed: list[Failure] = []
+    plan: list[tuple[Signature, str]] = []
+    for s in sigs:
+        try:
+            if s.is_composite:
+                if reference is None:
+                    raise SignatureError(
+                        f"{s.name}: the module count compares each module with healthy controls: give "
+                        "--reference or --controls",
+                        code="signature.needs-reference",
+                    )
+                plan.append((s, "module_count"))
+            else:
+                plan.append((s, choose_method(s, method, reference)))
+        except SignatureError as err:
+            failed.append(_failure(s.name, err))
+    if not plan:
+        raise _none_scored(failed)
     symbols = sorted({g for s, _ in plan for g in s.symbols})
     want_ranks = any(mth == "singscore" for _, mth in plan)
     if (
@@ -250,21 +296,19 @@ def score(
     results: list[SignatureScore] = []
     by_name: dict[str, SignatureScore] = {}
     for sig, mth in plan:
-        if sig.is_composite:
-            r = _module_count(sig, by_name, ex)
-        else:
-            cov = coverage_of(sig, ex)
-            genes = reference.genes if reference is not None else None
-            scores, left_out = score_extracted(ex, sig, mth, genes, min_coverage=min_coverage)
-            cut = _cutoff(sig, mth, reference, ex.scale.scale)
-            notes = [f"left out of the score: {x}" for x in left_out]
-            if mth != sig.definition.method:
-                notes.append(f"scored with {mth}, not the published {sig.definition.method}")
-            if cut is None and sig.definition.threshold_note:
-                notes.append(" ".join(sig.definition.threshold_note.split()))
-            r = SignatureScore(sig, mth, scores, cov, cut, _calls(scores, cut), notes)
+        try:
+            r = (
+                _module_count(sig, by_name, ex)
+                if sig.is_composite
+                else _score_one(sig, mth, ex, reference, m.kind, min_coverage)
+            )
+        except SignatureError as err:
+            failed.append(_failure(sig.name, err))
+            continue
         results.append(r)
         by_name[sig.name] = r
+    if not results:
+        raise _none_scored(failed)
     return ScoreRun(
         samples=ex.samples,
         results=results,
@@ -272,11 +316,69 @@ def score(
         matrix_notes=[*m.notes, *ex.notes],
         reference=reference.describe() if reference is not None else None,
         extracted=ex,
+        failed=failed,
     )
+
+
+def _failure(name: str, err: SignatureError) -> Failure:
+    return Failure(name, err.code, err.message)
+
+
+def _none_scored(failed: list[Failure]) -> SignatureError:
+    """No signature could be scored: one error that lists each and why."""
+    if len(failed) == 1:
+        return SignatureError(failed[0].message, code=failed[0].code)
+    codes = {f.code for f in failed}
+    code: ErrorCode = codes.pop() if len(codes) == 1 else "signature.error"
+    return SignatureError(
+        "no signature could be scored: " + "; ".join(f"{f.message} [{f.code}]" for f in failed),
+        code=code,
+    )
+
+
+def _score_one(
+    sig: Signature,
+    mth: str,
+    ex: Extracted,
+    reference: FixedReference | None,
+    kind: str,
+    min_coverage: float,
+) -> SignatureScore:
+    cov = coverage_of(sig, ex)
+    genes = reference.genes if reference is not None else None
+    scores, left_out = score_extracted(ex, sig, mth, genes, min_coverage=min_coverage)
+    cut = _cutoff(sig, mth, reference, ex.scale.scale, kind)
+    notes = [f"left out of the score: {x}" for x in left_out]
+    if mth != sig.definition.method:
+        notes.append(f"scored with {mth}, not the published {sig.definition.method}")
+    if cut is None and sig.definition.threshold_note:
+        notes.append(" ".join(sig.definition.threshold_note.split()))
+    if kind == "single_cell" and mth == "median_fold_change":
+        notes.append(COARSE_ON_SPARSE.format(method=mth.replace("_", " "), n=len(cov.found)))
+    unscored = ~np.isfinite(scores)
+    if unscored.any():
+        empty = ex.empty if ex.empty is not None else np.zeros(scores.size, dtype=bool)
+        n_empty = int((unscored & empty).sum())
+        n_missing = int((unscored & ~empty).sum())
+        why = []
+        if n_empty:
+            why.append(f"{n_empty} empty")
+        if n_missing:
+            why.append(f"{n_missing} with a missing (NaN) value in the signature's genes")
+        notes.append(
+            f"{int(unscored.sum())} of {scores.size} samples have no score and no call ({'; '.join(why)})"
+        )
+    return SignatureScore(sig, mth, scores, cov, cut, _calls(scores, cut), notes)
 
 
 def _module_count(sig: Signature, done: dict[str, SignatureScore], ex: Extracted) -> SignatureScore:
     d = sig.definition
+    missing = [c for c in d.components if c not in done]
+    if missing:
+        raise SignatureError(
+            f"{sig.name}: the module count needs every module scored; not scored: {', '.join(missing)}",
+            code="signature.coverage",
+        )
     parts = [done[c] for c in d.components]
     if any(p.method != "module_percent" for p in parts):
         raise SignatureError(
@@ -284,8 +386,9 @@ def _module_count(sig: Signature, done: dict[str, SignatureScore], ex: Extracted
         )
     active = np.stack([p.scores >= (d.active_at or 0) for p in parts], axis=1)
     count = active.sum(axis=1).astype(np.float64)
+    count[~np.all(np.stack([np.isfinite(p.scores) for p in parts], axis=1), axis=1)] = np.nan
     levels = d.levels or {}
-    calls = np.asarray([levels.get(str(int(c)), "") for c in count], dtype=object)
+    calls = np.asarray([levels.get(str(int(c)), "") if c == c else "" for c in count], dtype=object)
     t = d.threshold
     cut = Cutoff.published(t) if t else None
     found = [g for p in parts for g in p.coverage.found]

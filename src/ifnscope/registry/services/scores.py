@@ -20,7 +20,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import IfnScore, Sample, SavedReference, Visit
 from ifnscope.registry.services._rows import first_visit_date, patient_row
 from ifnscope.registry.services.audit import write_audit
-from ifnscope.registry.services.views import ReferenceInfo, ScoreView
+from ifnscope.registry.services.views import NotScored, ReferenceInfo, ScoreView
 
 if TYPE_CHECKING:
     from ifnscope.signatures.scoring import ScoreRun
@@ -87,7 +87,10 @@ def prepare_scoring(
 
 
 def compute_scores(matrix_path: Path, signatures: list[str], reference: dict[str, Any] | None) -> ScoreRun:
-    """Score an expression matrix file (no database): the :class:`ScoreRun` to store."""
+    """Score an expression matrix file (no database): the :class:`ScoreRun` to store.
+
+    Signatures that cannot be scored are in ``run.failed`` (see :func:`not_scored`); the run
+    raises only when none could be."""
     from ifnscope.signatures import read_expression
     from ifnscope.signatures.reference import reference_from_content
     from ifnscope.signatures.scoring import score
@@ -95,6 +98,21 @@ def compute_scores(matrix_path: Path, signatures: list[str], reference: dict[str
     # checked against this ifnscope's gene table and signatures when used, not when saved
     ref = reference_from_content(reference) if reference is not None else None
     return score(read_expression(matrix_path), signatures, reference=ref)
+
+
+def not_scored(run: ScoreRun) -> list[NotScored]:
+    """The run's refused signatures, for the answer to an upload."""
+    return [NotScored(signature=f.signature, code=f.code, message=f.message) for f in run.failed]
+
+
+def run_notes(run: ScoreRun) -> list[str]:
+    """The scale assumed and the notes of the data and of each signature (no sample names)."""
+    out = [run.scale]
+    for r in run.results:
+        out += [f"{r.signature.name}: {n}" for n in r.notes]
+        if r.cutoff is not None and r.cutoff.caution:
+            out.append(f"{r.signature.name}: caution: {r.cutoff.caution}")
+    return out
 
 
 def store_scores(

@@ -59,6 +59,24 @@ class ScoreView(BaseModel):
     reference: str | None
 
 
+class NotScored(BaseModel):
+    """A signature of an upload that could not be scored (the others were stored)."""
+
+    signature: str
+    code: str = Field(description="Stable error code, e.g. signature.coverage")
+    message: str
+
+
+class ScoreUpload(BaseModel):
+    """The answer to an upload: the patient's scores (all samples), and what was not scored."""
+
+    scores: list[ScoreView]
+    not_scored: list[NotScored] = Field(
+        default_factory=list, description="Signatures refused for this upload, with why; the rest were stored"
+    )
+    notes: list[str] = Field(default_factory=list, description="What was assumed about the data")
+
+
 class TreatmentView(BaseModel):
     id: int
     recorded_as: str

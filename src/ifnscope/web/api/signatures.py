@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from ifnscope.errors import MatrixError, ReferenceFileError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
-from ifnscope.registry.services import ReferenceInfo, ScoreView
+from ifnscope.registry.services import ReferenceInfo, ScoreUpload
 from ifnscope.web.deps import Authenticated, DbSession, actor_briefly, in_transaction, require
 
 router = APIRouter(tags=["signatures"])
@@ -86,7 +86,7 @@ def _suffix(filename: str | None) -> str:
     )
 
 
-@router.post("/patients/{patient_id}/samples", status_code=201, response_model=list[ScoreView])
+@router.post("/patients/{patient_id}/samples", status_code=201, response_model=ScoreUpload)
 async def score_samples(
     patient_id: int,
     request: Request,
@@ -98,9 +98,11 @@ async def score_samples(
     visit_id: Annotated[int | None, Form()] = None,
     tissue: Annotated[str | None, Form(max_length=40, description="blood, skin, ...")] = None,
     collected_on: Annotated[dt.date | None, Form()] = None,
-) -> list[ScoreView]:
+) -> ScoreUpload:
     """Score every sample of the uploaded matrix (all from this patient) and store the scores;
-    answers with all of the patient's scores.
+    answers with all of the patient's scores, and the signatures that could not be scored
+    (``not_scored``: code and why). One refused signature does not stop the others; the
+    upload is refused (422) only when none can be scored.
 
     Three steps, so that the scoring run (seconds) holds no database lock: check and load the
     reference in a short transaction, score with no transaction, store in a second one."""
@@ -128,5 +130,7 @@ async def score_samples(
         collected_on=collected_on,
         tissue=(tissue or "").strip() or None,
     )
-    log.info("patient %d: %d scores stored", patient_id, len(scores))
-    return scores
+    log.info(
+        "patient %d: %d scores stored, %d signatures not scored", patient_id, len(scores), len(run.failed)
+    )
+    return ScoreUpload(scores=scores, not_scored=services.not_scored(run), notes=services.run_notes(run))
