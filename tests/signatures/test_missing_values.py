@@ -110,3 +110,53 @@ def test_nan_in_anndata_does_not_pass_silently() -> None:
     assert np.isnan(s[5])
     assert np.isfinite(np.delete(s, [3, 5])).all()
     assert any("missing (NaN)" in n for n in run.matrix_notes)
+
+
+@needs_blood
+def test_a_reference_is_not_fitted_on_empty_control_samples(tmp_path: Path) -> None:
+    """Empty controls are left out of the fit (with a note), so the fitted statistics equal
+    those of the real controls alone; too few real controls is an error, not a reference."""
+    import pandas as pd
+
+    from ifnscope.errors import MatrixError
+
+    df = pd.read_csv(BLOOD, sep="\t", index_col=0)
+    clean = read_expression(BLOOD)
+    ref_clean = fit_reference(clean, select_controls(clean, "Buffer"), rule="Buffer", scale="linear")
+    df["D9_Buffer"] = 0.0  # an empty control (a failed library)
+    df["D10_Buffer"] = np.nan
+    p = tmp_path / "blood_empty_controls.tsv"
+    df.to_csv(p, sep="\t", na_rep="NA")
+    m = read_expression(p)
+    ref = fit_reference(m, select_controls(m, "Buffer"), rule="Buffer", scale="linear")
+    assert ref.n_controls == ref_clean.n_controls == 4
+    assert any("2 of the 6 samples matching 'Buffer' are empty" in n for n in ref.notes)
+    for gene in ("IFI27", "ISG15", "CXCL10"):
+        assert ref.genes[gene].mean == pytest.approx(ref_clean.genes[gene].mean, rel=1e-6)
+        assert ref.genes[gene].sd == pytest.approx(ref_clean.genes[gene].sd, rel=1e-6)
+    only_empty = select_controls(m, "D9_Buffer|D10_Buffer")
+    with pytest.raises(MatrixError) as e:
+        fit_reference(m, only_empty, rule="D9_Buffer|D10_Buffer", scale="linear")
+    assert e.value.code == "matrix.controls"
+    assert "2 are empty" in e.value.message
+
+
+@needs_blood
+def test_a_reference_is_not_fitted_on_z_scored_data() -> None:
+    import anndata as ad
+    import pandas as pd
+    import scanpy as sc
+
+    from ifnscope.errors import SignatureError
+
+    df = pd.read_csv(BLOOD, sep="\t", index_col=0)
+    a = ad.AnnData(df.T.to_numpy(dtype=np.float32))
+    a.obs_names = [str(c) for c in df.columns]
+    a.var_names = [str(g) for g in df.index]
+    sc.pp.normalize_total(a)
+    sc.pp.log1p(a)
+    sc.pp.scale(a)
+    m = read_expression(a)
+    with pytest.raises(SignatureError) as e:
+        fit_reference(m, select_controls(m, "Buffer"), rule="Buffer")
+    assert e.value.code == "signature.scale"

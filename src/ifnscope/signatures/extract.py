@@ -116,11 +116,13 @@ class Extracted:
         )
 
     def usable(self) -> np.ndarray:
-        """Samples that can be scored at all (not empty); a reference must fit on these only,
-        and per gene on finite values only."""
+        """Samples that can be scored at all (not empty, not every target value missing); a
+        reference must fit on these only, and per gene on finite values only."""
         ok = np.ones(self.samples.size, dtype=bool)
         if self.empty is not None:
             ok &= ~self.empty
+        if self.log2.shape[1]:  # a blank sample (every value missing) is as empty as a zero one
+            ok &= np.isfinite(self.log2).any(axis=1)
         return ok
 
 

@@ -373,21 +373,32 @@ def fit_reference(
     ``extracted`` (every packaged signature gene, from ``extract``) lets a caller that will also
     score the same matrix read it once for both.
     """
-    n_ctrl = int(controls.sum())
-    if n_ctrl < 2:
-        raise MatrixError(
-            f"a reference needs at least 2 control samples; {n_ctrl} matched {rule!r}", code="matrix.controls"
-        )
     symbols = all_gene_symbols()
     ex = extracted if extracted is not None else extract(m, symbols, want_ranks=False, scale=scale)
     if ex.symbols != symbols:
         raise ValueError("fit_reference: `extracted` must hold every packaged signature gene")
+    if ex.zscored:  # per-gene z-scores have no expression level to describe healthy controls by
+        raise SignatureError(
+            "the data look z-scored per gene (sc.pp.scale: every gene centred at 0 with SD 1), so "
+            "the controls' expression levels cannot be fitted; fit on log-normalised or count "
+            "data (use_raw=True / --use-raw, or a layer)",
+            code="signature.scale",
+        )
+    matched = int(controls.sum())
+    controls = controls & ex.usable()  # an empty control sample says nothing about health
+    n_ctrl = int(controls.sum())
+    if n_ctrl < 2:
+        raise MatrixError(
+            f"a reference needs at least 2 control samples with values; {matched} matched {rule!r}"
+            + (f", of which {matched - n_ctrl} are empty" if matched > n_ctrl else ""),
+            code="matrix.controls",
+        )
     genes: dict[str, GeneStats] = {}
     xc = ex.log2[controls].astype(np.float64)
     for k, s in enumerate(symbols):
         col = xc[:, k]
         col = col[np.isfinite(col)]  # a qPCR RQ of 0 (undetected) has no log; never write NaN
-        if col.size < 2:
+        if col.size < 2:  # a gene missing (NaN) in all but one control has no statistics
             continue
         genes[s] = GeneStats(
             n=int(col.size),
@@ -412,6 +423,11 @@ def fit_reference(
         signature_genes={name: sig.genes_sha256 for name, sig in signatures().items()},
         signature_set=signature_set_sha256(),
     )
+    if matched > n_ctrl:
+        ref._notes.append(
+            f"{matched - n_ctrl} of the {matched} samples matching {rule!r} are empty (no values) "
+            "and were left out of the fit"
+        )
     # the controls' own score distribution, for reference-derived cut-offs
     ctrl_ex = _subset(ex, controls)
     for sig in signatures().values():
