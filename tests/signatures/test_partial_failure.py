@@ -120,3 +120,25 @@ def test_bulk_cut_offs_on_single_cells_carry_a_caution() -> None:
     # measured (docs/validation.md): 0.8% of control and 74% of IFN-beta cells called high
     assert np.mean(r.calls[held] == "high") < 0.05
     assert 0.6 < np.mean(r.calls[cond == "ifnb"] == "high") < 0.9
+
+
+def test_a_run_prints_briefly_in_a_notebook() -> None:
+    """The repr a notebook cell shows names signatures and counts, never whole score arrays."""
+    import numpy as np
+
+    from ifnscope.signatures.matrix import DenseMatrix
+    from ifnscope.signatures.scoring import score
+
+    genes = ["IFI27", "IFI44L", "IFIT1", "ISG15", "RSAD2", "SIGLEC1", *[f"X{i}" for i in range(40)]]
+    x = np.random.default_rng(0).random((500, len(genes))).astype(np.float32) * 50
+    m = DenseMatrix(
+        source="t",
+        samples=np.asarray([f"s{i}" for i in range(500)], dtype=object),
+        feature_ids={"gene": np.asarray(genes, dtype=object)},
+        kind="bulk",
+        x=x,
+    )
+    run = score(m, ["rice6", "aybey_ifng"], method="singscore")
+    text = repr(run)
+    assert text == "<ScoreRun 500 samples; rice6; not scored: aybey_ifng>"
+    assert repr(run.results[0]) == "<SignatureScore rice6: singscore, 500 samples, 6/6 genes>"

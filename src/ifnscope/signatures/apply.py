@@ -34,6 +34,16 @@ class GeneStatsLike(Protocol):
     def linear_mean(self) -> float: ...
 
 
+# How a data identifier was matched to a gene, in words (genes.Match.how).
+_HOW = {
+    "previous": "a previous symbol",
+    "alias": "an alias",
+    "ensembl": "Ensembl ID",
+    "entrez": "Entrez ID",
+    "symbol_case": "symbol in other case",
+}
+
+
 @dataclass(frozen=True)
 class Coverage:
     total: int
@@ -59,7 +69,9 @@ def coverage_of(sig: Signature, ex: Extracted) -> Coverage:
             continue
         found.append(g.symbol)
         if hit.identifier != g.published or g.how != "symbol":
-            aliased.append(f"{g.published} -> {hit.identifier} ({hit.how})")
+            now = f" (now {g.symbol})" if g.symbol != g.published else ""
+            how = "" if hit.how == "symbol" else f" ({_HOW.get(hit.how, hit.how)})"
+            aliased.append(f"{g.published}{now} -> {hit.identifier} in the data{how}")
         if g.symbol in ex.duplicates:
             dups.append(f"{g.symbol}: dropped {', '.join(h.identifier for h in ex.duplicates[g.symbol])}")
     return Coverage(sig.size, found, aliased, missing, dups)

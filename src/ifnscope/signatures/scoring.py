@@ -40,7 +40,7 @@ class Cutoff:
         return scores >= self.value if self.direction == "at_least" else scores > self.value
 
 
-@dataclass
+@dataclass(repr=False)
 class SignatureScore:
     signature: Signature
     method: str
@@ -49,6 +49,13 @@ class SignatureScore:
     cutoff: Cutoff | None
     calls: np.ndarray | None  # "high"/"low" (or the level words of a module count)
     notes: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:  # a notebook cell shows this: no arrays
+        called = "" if self.cutoff is None else f", {_n_high(self)} at or beyond the cut-off"
+        return (
+            f"<SignatureScore {self.signature.name}: {self.method}, {self.scores.size} samples, "
+            f"{len(self.coverage.found)}/{self.coverage.total} genes{called}>"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ class Failure:
     message: str
 
 
-@dataclass
+@dataclass(repr=False)
 class ScoreRun:
     samples: np.ndarray
     results: list[SignatureScore]
@@ -70,6 +77,11 @@ class ScoreRun:
     extracted: Extracted  # the values scored (the heatmap draws them)
     # Signatures refused (coverage, method, scale...): one does not stop the others.
     failed: list[Failure] = field(default_factory=list)
+
+    def __repr__(self) -> str:  # a notebook cell shows this, not every score
+        failed = f"; not scored: {', '.join(f.signature for f in self.failed)}" if self.failed else ""
+        names = ", ".join(r.signature.name for r in self.results)
+        return f"<ScoreRun {self.samples.size} samples; {names}{failed}>"
 
     def to_frame(self) -> Any:
         """Long format: one row per sample and signature (what ``ifnscope score`` prints)."""
