@@ -724,6 +724,66 @@ def test_scores_upload_is_stored_and_queryable(doc: Session, res: Session, matri
     assert any("scored on" in n for n in body["notes"])
 
 
+def _hostile_uploads(folder: Path, patient_tsv: bytes) -> list[tuple[str, bytes, str]]:
+    """Broken and hostile files a user or an attacker uploads: (file name, bytes, expected code)."""
+    import gzip
+    import zlib
+
+    import h5py
+    import numpy as np
+
+    good_gz = gzip.compress(patient_tsv)
+    big = folder / "huge.h5ad"  # an .h5ad that declares 10^9 x 10^9 cells and genes
+    with h5py.File(big, "w") as f:
+        g = f.create_group("X")
+        g.attrs["encoding-type"] = "csr_matrix"
+        g.attrs["encoding-version"] = "0.1.0"
+        g.attrs["shape"] = np.array([10**9, 10**9])
+        g.create_dataset("data", data=np.zeros(0, np.float32))
+        g.create_dataset("indices", data=np.zeros(0, np.int32))
+        g.create_dataset("indptr", data=np.zeros(2, np.int64))
+        for axis in ("obs", "var"):
+            a = f.create_group(axis)
+            a.attrs["encoding-type"] = "dataframe"
+            a.attrs["encoding-version"] = "0.2.0"
+            a.attrs["_index"] = "_index"
+            a.attrs["column-order"] = np.array([], dtype="S1")
+            a.create_dataset("_index", data=np.array([b"x"]))
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)  # a gzip stream of 200 MB of one byte
+    chunk = b"\t" * (1 << 20)
+    bomb_bytes = b"".join(bomb.compress(chunk) for _ in range(200)) + bomb.flush()
+    return [
+        ("truncated.tsv.gz", good_gz[: len(good_gz) // 2], "matrix."),
+        ("latin1.tsv", patient_tsv.replace(b"\n", "_s\u00e4mple\n".encode("latin-1"), 1), "matrix.format"),
+        ("huge.h5ad", big.read_bytes(), "matrix."),  # corrupt: obs and var disagree with it
+        ("cellranger.h5", b"\x89HDF\r\n\x1a\n" + b"\0" * 64, "matrix."),
+        ("truncated.h5ad", big.read_bytes()[:600], "matrix."),
+        ("bomb.tsv.gz", bomb_bytes, "matrix."),
+    ]
+
+
+def test_hostile_uploads_are_422_and_store_nothing(
+    doc: Session, matrices: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every broken or hostile upload answers a structured 422 (never a 500 or a hang), leaves no
+    score behind and no upload folder on disk."""
+    monkeypatch.setenv("IFNSCOPE_MAX_DECOMPRESSED_BYTES", str(64 << 20))
+    p = new_patient(doc, name="Hostile Upload")
+    before = _upload_dirs()
+    for name, body, code in _hostile_uploads(tmp_path, matrices["patient"].read_bytes()):
+        r = doc.post(
+            f"/api/patients/{p['id']}/samples",
+            files={"file": (name, body, "application/octet-stream")},
+            data={"signature": "rice6"},
+        )
+        assert r.status_code == 422, (name, r.status_code, r.text[:300])
+        err = r.json()["error"]
+        assert err["code"].startswith(code), (name, err)
+        assert "Traceback" not in err["message"]
+    assert doc.get(f"/api/patients/{p['id']}").json()["scores"] == []
+    assert _upload_dirs() <= before
+
+
 # ------------------------------------------------------------------------- audit, logging
 
 
