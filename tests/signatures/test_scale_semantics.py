@@ -165,7 +165,12 @@ def test_a_scaled_matrix_is_refused_for_level_methods_and_singscore(blood: Any) 
     z.raw = z.copy()
     sc.pp.scale(z)
     m = read_expression(z, use_raw=False)  # the scaled .X
-    ref = fit_reference(m, select_controls(m, "Buffer"), rule="Buffer")
+    with pytest.raises(SignatureError) as e:  # no reference is fitted on it either
+        fit_reference(m, select_controls(m, "Buffer"), rule="Buffer")
+    assert e.value.code == "signature.scale"
+    # a reference fitted on the log values (.raw), so that only the scaling refuses
+    raw = read_expression(z.raw.to_adata())
+    ref = fit_reference(raw, select_controls(raw, "Buffer"), rule="Buffer")
     for method, r in (("median_fold_change", ref), ("mean_z", ref), ("singscore", None)):
         with pytest.raises(SignatureError) as e:
             score(m, ["rice6"], method=method, reference=r)
