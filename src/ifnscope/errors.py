@@ -34,6 +34,9 @@ at the edges, so a bug still surfaces as a bug.
     │                                  reference.incompatible (fitted on other data),
     │                                  reference.version (other gene table or signatures)
     ├── ReportError                    report.format, report.write
+    ├── OutputError                    output.format (an output file type ifnscope cannot
+    │                                  write), output.write (a folder that does not exist
+    │                                  or cannot be written); checked before any work
     ├── RegistryError                  registry.not-found, registry.conflict,
     │                                  registry.forbidden, registry.migration,
     │                                  registry.too-large, registry.invalid
@@ -72,6 +75,7 @@ __all__ = [
     "IssueCode",
     "MatrixError",
     "MissingExtraError",
+    "OutputError",
     "ReferenceFileError",
     "RegistryError",
     "ReportError",
@@ -126,6 +130,9 @@ ErrorCode = Literal[
     "report.error",
     "report.format",
     "report.write",
+    "output.error",
+    "output.format",
+    "output.write",
     "registry.error",
     "registry.not-found",
     "registry.conflict",
@@ -290,6 +297,12 @@ class ReportError(IfnscopeError):
     """The report could not be rendered or written (``report.*``)."""
 
     code: ErrorCode = "report.error"
+
+
+class OutputError(IfnscopeError):
+    """An output file (scores, a plot, a summary) cannot be written where or as asked."""
+
+    code: ErrorCode = "output.error"
 
 
 class RegistryError(IfnscopeError):

@@ -150,3 +150,36 @@ def test_an_error_after_the_background_read_started_exits_promptly(tmp_path: Pat
     )
     assert r.returncode == 2
     assert "signature.needs-reference" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "name", "code"),
+    [
+        ("-o", "missing-folder/scores.tsv", "output.write"),
+        ("-o", "scores.xlsx", "output.format"),
+        ("--summary", "missing-folder/summary.tsv", "output.write"),
+        ("--plot", "scores.jpg", "output.format"),
+        ("--heatmap", "missing-folder/genes.png", "output.write"),
+        ("--save-reference", "ref.txt", "output.format"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path: Path, matrix: Path, option: str, name: str, code: str
+) -> None:
+    """Exit 2 at once, naming the option; nothing on stdout (no scores were written)."""
+    r = ifnscope("score", str(matrix), "-s", "rice6", "--controls", "^ctrl", option, str(tmp_path / name))
+    assert r.returncode == 2, r.stderr
+    assert f"[{code}]" in r.stderr
+    assert option in r.stderr
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_annotation_table_with_a_repeated_sample_is_refused(tmp_path: Path, matrix: Path) -> None:
+    ann = tmp_path / "annotations.tsv"
+    ann.write_text("sample\tdonor\nifn_0\ta\nifn_0\tb\nctrl_0\tc\n", encoding="utf-8")
+    r = ifnscope("score", str(matrix), "-s", "rice6", "--method", "singscore", "--annotations", str(ann))
+    assert r.returncode == 2, r.stderr
+    assert "[matrix.samples]" in r.stderr
+    assert "'ifn_0'" in r.stderr

@@ -209,3 +209,46 @@ def test_the_command_line_prints_the_notes(tmp_path: Path, matrix: Path, fitted:
     assert r.returncode == 0, r.stderr
     assert f"note: reference {ref}: feng5: the gene list changed" in r.stderr
     assert "Warning" not in r.stderr  # said once, as a note, not as a Python warning
+
+
+# ------------------------------------------------------------------------- damaged files
+
+
+def _tampered(fitted: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+    content = copy.deepcopy(fitted)
+    node = content
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return content
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (["genes", "IFI27", "median"], 0),  # a fold change would divide by zero
+        (["genes", "IFI27", "median"], -5),  # a median of 2^x is positive
+        (["genes", "IFI27", "mean"], "NaN"),  # every z-score would be NaN
+        (["genes", "IFI27", "sd"], float("inf")),
+        (["genes", "IFI27", "linear_mean"], -2),  # 2^x - 1 is above -1
+        (["scale"], "banana"),
+    ],
+)
+def test_a_tampered_reference_is_refused(
+    tmp_path: Path, fitted: dict[str, Any], path: list[str], value: Any
+) -> None:
+    """A value that no fit writes is a damaged file: refused, never scored with."""
+    p = tmp_path / "ref.json"
+    p.write_text(json.dumps(_tampered(fitted, path, value)))  # json writes inf as Infinity
+    with pytest.raises(ReferenceFileError) as e:
+        load_reference(p)
+    assert e.value.code == "reference.format"
+    assert path[-1] in e.value.message
+
+
+def test_a_deeply_nested_file_is_a_format_error(tmp_path: Path) -> None:
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ReferenceFileError) as e:
+        load_reference(p)
+    assert e.value.code == "reference.format"

@@ -58,3 +58,31 @@ def need_extra(extra: str, *modules: str) -> None:
             require_extra(extra, module)
     except MissingExtraError as err:
         fail(err)
+
+
+def check_output(path: Path | None, option: str, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output path before any work: a type not written, or a folder not there.
+
+    A run that scores a million cells must not fail at its last step because ``-o`` named a
+    folder that does not exist (or write a JPEG when the help promised PNG or SVG).
+    """
+    import os
+
+    from ifnscope.errors import OutputError
+
+    if path is None:
+        return
+    if path.suffix.lower() not in suffixes:
+        fail(
+            OutputError(
+                f"{option} {path}: write one of {', '.join(suffixes)} (the type follows the suffix)",
+                code="output.format",
+            )
+        )
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        fail(OutputError(f"{option} {path}: the folder {folder} does not exist", code="output.write"))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        fail(OutputError(f"{option} {path}: the folder {folder} cannot be written", code="output.write"))
+    if path.is_dir():
+        fail(OutputError(f"{option} {path}: is a folder, not a file", code="output.write"))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ifnscope.cli._common import fail, need_extra, stderr_console, stdout_console
+from ifnscope.cli._common import check_output, fail, need_extra, stderr_console, stdout_console
 from ifnscope.errors import IfnscopeError, SignatureError
 
 if TYPE_CHECKING:
@@ -89,6 +89,8 @@ def list_signatures_cmd(
         "pathway is a pathway, not a response signature (docs/signatures.md)."
     )
 
+
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")  # what matplotlib writes without extra packages
 
 ScaleOpt = Annotated[
     str | None,
@@ -184,11 +186,13 @@ def score_cmd(
         typer.Option("--output", "-o", help="Write .tsv, .csv or .parquet (default: TSV on stdout)."),
     ] = None,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Score distribution plot (.png or .svg).")
+        Path | None, typer.Option("--plot", help="Score distribution plot (.png, .svg or .pdf).")
     ] = None,
     heatmap: Annotated[
         Path | None,
-        typer.Option("--heatmap", help="Gene-by-sample heatmap of the first signature (.png or .svg)."),
+        typer.Option(
+            "--heatmap", help="Gene-by-sample heatmap of the first signature scored (.png, .svg or .pdf)."
+        ),
     ] = None,
     group_by: Annotated[
         str | None,
@@ -232,6 +236,11 @@ def score_cmd(
 
     A signature that cannot be scored (too few genes, no reference for its method, a scale it
     cannot use) is reported on stderr and the others are scored; exit 2 only when none is."""
+    check_output(output, "--output", (".tsv", ".txt", ".tab", ".csv", ".parquet"))
+    check_output(summary, "--summary", (".tsv", ".txt", ".csv"))
+    check_output(plot, "--plot", FIGURE_SUFFIXES)
+    check_output(heatmap, "--heatmap", FIGURE_SUFFIXES)
+    check_output(save_reference, "--save-reference", (".json",))
     if output is not None and output.suffix.lower() == ".parquet":
         need_extra("parquet", "pyarrow")
     from ifnscope.signatures.catalog import all_gene_symbols
@@ -242,12 +251,6 @@ def score_cmd(
     from ifnscope.signatures.scoring import score
 
     try:
-        if summary is not None and summary.suffix.lower() not in (".tsv", ".txt", ".csv"):
-            from ifnscope.errors import MatrixError
-
-            raise MatrixError(
-                f"--summary {summary}: write a .tsv or .csv file", file=str(summary), code="matrix.format"
-            )
         m = read_path(
             matrix,
             annotations=annotations,
@@ -302,7 +305,8 @@ def score_cmd(
         if heatmap and run.extracted is not None:
             from ifnscope.signatures.plots import plot_heatmap
 
-            plot_heatmap(run.results[-1], run.extracted, heatmap, reference=ref)
+            wanted = [r for r in run.results if r.signature.name in signature]  # not a module of one
+            plot_heatmap((wanted or run.results)[0], run.extracted, heatmap, reference=ref)
     except IfnscopeError as err:
         fail(err, matrix)
     except BrokenPipeError:  # `ifnscope score ... | head`
@@ -361,6 +365,7 @@ def reference_fit_cmd(
     probe_map: ProbeMapOpt = None,
 ) -> None:
     """Fit a fixed reference on control samples once; apply it to any later sample alone."""
+    check_output(output, "--output", (".json",))
     from ifnscope.signatures.readers import read_path
     from ifnscope.signatures.reference import fit_reference, select_controls
 

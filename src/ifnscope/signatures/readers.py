@@ -782,6 +782,15 @@ def read_annotations(path: str | Path, m: Matrix) -> Annotations:
             "an annotation table needs a sample column and one more", file=str(p), code="matrix.format"
         )
     df = df.set_index(df.columns[0])
+    repeated = df.index[df.index.duplicated()].unique()
+    if len(repeated):  # two rows for one sample: which annotation holds is unknowable
+        shown = ", ".join(repr(str(x)) for x in repeated[:5]) + (" ..." if len(repeated) > 5 else "")
+        raise MatrixError(
+            f"the annotation table has more than one row for {len(repeated)} sample(s): {shown}; "
+            "expected one row per sample",
+            file=str(p),
+            code="matrix.samples",
+        )
     known = set(m.samples.tolist())
     if not any(s in known for s in df.index):
         raise MatrixError(

@@ -52,7 +52,8 @@ class _Strict(BaseModel):
     """An unknown key is an error: a reference file is ifnscope's own output, so a key it
     does not know means a damaged file or another program's, never something to skip."""
 
-    model_config = ConfigDict(extra="forbid")
+    # NaN or infinity in a statistic would score every sample NaN (or divide by 0): a damaged file
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class GeneStats(_Strict):
@@ -62,12 +63,14 @@ class GeneStats(_Strict):
     mean: float = Field(description="Mean of x over the controls (x = normalised log2 expression).")
     sd: float = Field(ge=0, description="Sample standard deviation (n - 1) of x over the controls.")
     median: float = Field(
+        gt=0,
         description="Median of 2^x over the controls: the linear-scale median that a median fold "
-        "change divides by (an RQ for qPCR input)."
+        "change divides by (an RQ for qPCR input).",
     )
     linear_mean: float = Field(
+        gt=-1,
         description="Mean of 2^x - 1 over the controls: the linear-scale reference mean of the "
-        "BloodGen3 module score."
+        "BloodGen3 module score.",
     )
 
 
@@ -99,6 +102,7 @@ class FixedReference(_Strict):
 
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         title="ifnscope fixed reference",
         json_schema_extra={
             "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -128,7 +132,9 @@ class FixedReference(_Strict):
     created: str = Field(description="When it was fitted (ISO 8601, UTC).")
     source: str = Field(description="File name of the matrix the controls came from.")
     kind: Kind = Field(description="bulk or single_cell: how counts were normalised.")
-    scale: str = Field(description="The input scale (counts, linear, log2, ln, dct, rq).")
+    scale: Scale = Field(
+        description="The input scale (counts, linear, log2, ln, log = another recorded log base, dct, rq)."
+    )
     normalization: str = Field(
         description="What the values were scored on, e.g. log2(CPM+1); data normalised otherwise are refused."
     )
@@ -229,9 +235,10 @@ def load_reference(path: str | Path, *, warn: bool = True) -> FixedReference:
         raise ReferenceFileError("no such reference file", file=str(p), code="reference.not-found")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ReferenceFileError(
-            f"not a JSON reference file ({exc})", file=str(p), code="reference.format"
+            f"not a JSON reference file ({why})", file=str(p), code="reference.format"
         ) from None
     return reference_from_content(data, file=str(p), warn=warn)
 

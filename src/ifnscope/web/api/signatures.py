@@ -57,7 +57,7 @@ def save_reference(
     label = (name or PurePath(file.filename or "reference").stem).strip()
     try:
         content = json.loads(file.file.read().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ReferenceFileError(
             "not a JSON reference file (write one with `ifnscope reference fit`)", code="reference.format"
         ) from None
