@@ -702,15 +702,48 @@ def _zarr_precheck(path: Path) -> None:
     check_budget(total, "the .zarr AnnData (X, layers and raw are all loaded)", str(path))
 
 
+def _zarr_errors() -> tuple[type[BaseException], ...]:
+    """What zarr, numcodecs and anndata raise on a damaged store beyond ``safety.READ_ERRORS``
+    (zarr's own errors are ValueErrors, already there)."""
+    errors: list[type[BaseException]] = [RuntimeError]
+    try:
+        from anndata._io.specs.registry import IORegistryError
+
+        errors.append(IORegistryError)
+    except ImportError:  # a private path; without it such errors surface as a bug
+        pass
+    return tuple(errors)
+
+
 def read_zarr(path: Path, *, layer: str | None = None, use_raw: bool = False) -> Matrix:
     """An AnnData stored as ``.zarr`` (a folder), read with anndata (loaded whole)."""
     import anndata as ad
     import scipy.sparse as sp
 
     src = str(path)
-    with read_errors(path, what="cannot read the .zarr AnnData: "):
-        _zarr_precheck(path)
-        adata = ad.read_zarr(path)
+    try:
+        with read_errors(path, what="cannot read the .zarr AnnData: "):
+            _zarr_precheck(path)
+            adata = ad.read_zarr(path)
+    except MatrixError as exc:
+        if "No group found" in str(exc):  # zarr's GroupNotFoundError: no .zgroup / zarr.json
+            raise MatrixError(
+                "not a zarr AnnData store: the folder has no zarr group metadata at its top "
+                "(.zgroup/.zattrs for zarr v2, zarr.json for v3); expected a folder written by "
+                "adata.write_zarr",
+                file=src,
+                code="matrix.corrupt",
+            ) from None
+        raise
+    except _zarr_errors() as exc:
+        # a chunk overwritten or cut short: numcodecs' blosc raises RuntimeError, anndata an
+        # IORegistryError for an unknown encoding; the store is damaged, not our bug
+        raise MatrixError(
+            f"cannot read the .zarr AnnData: the store is damaged ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); write it again with adata.write_zarr",
+            file=src,
+            code="matrix.corrupt",
+        ) from None
     if layer is not None and use_raw:
         raise MatrixError("give either a layer or use_raw, not both", file=src, code="matrix.layer")
     if use_raw:
