@@ -62,6 +62,9 @@ __all__ = [
 ]
 
 _TEXT_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz", ".tab.gz")
+# What one identifier costs once read (a Python str of a gene name, ~50-60 bytes, and its
+# pointer; pandas' object column and our own copy): the values alone undercount a long table.
+NAME_BYTES = 64.0
 # Tables wider than this are parsed by pandas' C engine: pyarrow needs a whole row per block
 # and slows to ~40 us per column (37 s for 10^6 columns against 9 s; docs/benchmarks.md).
 WIDE_COLUMNS = 2000
@@ -279,7 +282,11 @@ def read_delimited(path: Path) -> DenseMatrix:
             )
         samples = sample_names
         check_samples(samples, file=str(path))
-        check_budget(4.0 * df.shape[0] * len(sample_pos), "the table's values", str(path))
+        check_budget(
+            4.0 * df.shape[0] * len(sample_pos) + NAME_BYTES * df.shape[0] * len(row_cols),
+            f"the table's values and {df.shape[0]:,} x {len(row_cols)} identifiers",
+            str(path),
+        )
         x = df.iloc[:, sample_pos].to_numpy(dtype=np.float32).T  # samples x genes
         notes.append(
             f"genes in rows (identifier column '{next(iter(ids))}', "
