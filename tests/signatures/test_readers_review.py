@@ -8,6 +8,7 @@ scanpy/anndata as users write them.
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ifnscope.signatures.adata import from_anndata
 from ifnscope.signatures.extract import extract, map_features
 from ifnscope.signatures.readers import read_path
 from tests.sigdata import filler_genes
+from tests.signatures.kang import kang_counts, needs_kang
 
 IFN = ["IFI27", "IFI44L", "IFIT1", "ISG15", "RSAD2", "SIGLEC1", "MX1", "OAS1", "ACTB", "GAPDH"]
 # the reviewer's shape: 10 real genes and 30 names that are no gene (G0..G29)
@@ -216,3 +218,55 @@ def test_a_table_repeating_one_gene_is_refused_by_the_cap(
     err = refused("matrix.too-large", sig.score, read_path(p), "rice6", method="singscore", min_coverage=0)
     assert "IFI27" in err.message
     assert "201" in err.message
+
+
+# ------------------------------------------------------------------- log base from values
+
+
+def _lognorm(a: Any, base: float | None, normalise: bool = True) -> Any:
+    import scanpy as sc
+
+    x = a.copy()
+    if normalise:
+        sc.pp.normalize_total(x)
+    sc.pp.log1p(x, base=base)
+    del x.uns["log1p"]  # what a pipeline that drops uns (or another tool) leaves
+    return x
+
+
+@pytest.mark.parametrize(("base", "expected"), [(None, math.e), (2, 2.0), (10, 10.0)])
+def test_an_unrecorded_log_base_is_read_from_normalised_values(
+    tmp_path: Path, base: float | None, expected: float
+) -> None:
+    x = _lognorm(_adata(filler_genes(300), n=40), base)
+    x.write_h5ad(tmp_path / "x.h5ad")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x.write_zarr(tmp_path / "x.zarr")
+    for m in (read_path(tmp_path / "x.h5ad"), read_path(tmp_path / "x.zarr"), from_anndata(x)):
+        assert m.log_base == pytest.approx(expected)
+        assert m.log_base_source.startswith("detected")
+        assert any("records no log base" in n for n in m.notes)
+    ex = extract(read_path(tmp_path / "x.h5ad"), ["GAPDH"], want_ranks=False)
+    assert ex.scale.describe().startswith("values detected")
+
+
+def test_log_values_without_normalize_total_keep_the_detected_scale(tmp_path: Path) -> None:
+    x = _lognorm(_adata(filler_genes(300), n=40), None, normalise=False)
+    x.write_h5ad(tmp_path / "x.h5ad")
+    for m in (read_path(tmp_path / "x.h5ad"), from_anndata(x)):
+        assert m.log_base is None
+    assert extract(read_path(tmp_path / "x.h5ad"), ["GAPDH"], want_ranks=False).scale.scale == "log2"
+
+
+@needs_kang
+def test_the_log_base_detection_on_kang_cells() -> None:
+    from ifnscope.signatures import logbase
+
+    k = kang_counts(100)
+    for base, expected in ((None, math.e), (2, 2.0), (10, 10.0)):
+        found = logbase.detect(_lognorm(k, base).X)
+        assert found is not None
+        assert found[0] == pytest.approx(expected)
+    assert logbase.detect(_lognorm(k, None, normalise=False).X) is None
+    assert logbase.detect(k.X) is None  # counts

@@ -59,8 +59,13 @@ class ScaleInfo:
     def describe(self) -> str:
         if self.base_source and self.log_base is not None:
             b = _base_word(self.log_base)
+            by = (
+                self.base_source
+                if self.base_source.startswith("detected")
+                else f"declared by {self.base_source}"
+            )
             return (
-                f"values declared by {self.base_source} as log_{b}(x+1); converted to log2(x+1) "
+                f"values {by} as log_{b}(x+1); converted to log2(x+1) "
                 f"(x log2({b}) = {math.log2(self.log_base):.4g}); scored on {self.normalization}"
             )
         how = "detected" if self.detected else "declared"

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ifnscope.errors import MatrixError
+from ifnscope.signatures import logbase
 from ifnscope.signatures.geo import is_series_matrix, read_series_matrix
 from ifnscope.signatures.idcols import (
     ID_COLUMNS,
@@ -632,6 +633,14 @@ def read_h5ad(
             itemsize = 4 + (X.dtype.itemsize if X.dtype.itemsize > 4 else 0)  # float32 + a wider source
             check_budget(float(n_obs) * n_var * itemsize, f"a dense {group} of {n_obs:,} x {n_var:,}", src)
             loaded = np.asarray(X[()], dtype=np.float32)
+        found_base = None
+        if log_base is None and not (has_log1p and group == "X"):
+            if loaded is not None:
+                found_base = logbase.detect(loaded[: logbase.MAX_ROWS])
+            elif indptr is not None:  # a streamed CSR: its first rows only
+                k = min(logbase.MAX_ROWS, indptr.size - 1)
+                head = np.asarray(X["data"][int(indptr[0]) : int(indptr[k])])
+                found_base = logbase.detect_rows(head, indptr[: k + 1] - indptr[0])
 
     def obs_column(name: str) -> np.ndarray:
         with read_errors(path), h5py.File(path, "r") as fh:
@@ -646,10 +655,15 @@ def read_h5ad(
         f"(identifiers from '{next(iter(ids))}')",
         *id_notes,
     ]
+    base_source = "uns['log1p']" if log_base is not None else ""
     if log_base is not None:
         notes.append(f"uns['log1p'] records log1p with base {'e' if log_base == math.e else f'{log_base:g}'}")
     elif has_log1p and group != "X":
         notes.append(f"uns['log1p'] describes X; its base is not assumed for {what}")
+    if found_base is not None:
+        log_base = found_base[0]
+        base_source, base_note = logbase.source_and_note(*found_base, what)
+        notes.append(base_note)
     common: dict[str, Any] = {
         "source": src,
         "samples": samples,
@@ -657,7 +671,7 @@ def read_h5ad(
         "kind": "single_cell",
         "annotations": ann,
         "log_base": log_base,
-        "log_base_source": "uns['log1p']" if log_base is not None else "",
+        "log_base_source": base_source,
     }
     if loaded is None:
         return H5adStream(
@@ -781,6 +795,14 @@ def read_zarr(path: Path, *, layer: str | None = None, use_raw: bool = False) ->
         b = adata.uns["log1p"].get("base") if isinstance(adata.uns["log1p"], dict) else None
         log_base = math.e if b is None else float(b)
     notes = [f".zarr {what}: {adata.n_obs} x {X.shape[1]} (identifiers from '{next(iter(ids))}')", *id_notes]
+    base_source = "uns['log1p']" if log_base is not None else ""
+    found_base = (
+        logbase.detect(X[: logbase.MAX_ROWS]) if log_base is None and "log1p" not in adata.uns else None
+    )
+    if found_base is not None:
+        log_base = found_base[0]
+        base_source, base_note = logbase.source_and_note(*found_base, what)
+        notes.append(base_note)
     common: dict[str, Any] = {
         "source": src,
         "samples": samples,
@@ -789,7 +811,7 @@ def read_zarr(path: Path, *, layer: str | None = None, use_raw: bool = False) ->
         "annotations": Annotations.from_frame(adata.obs, samples),
         "notes": notes,
         "log_base": log_base,
-        "log_base_source": "uns['log1p']" if log_base is not None else "",
+        "log_base_source": base_source,
     }
     if sp.issparse(X):
         return CsrMatrix(**common, csr=sp.csr_matrix(X, dtype=np.float32))
