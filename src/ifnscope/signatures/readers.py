@@ -63,9 +63,10 @@ __all__ = [
 ]
 
 _TEXT_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz", ".tab.gz")
-# What one identifier costs once read (a Python str of a gene name, ~50-60 bytes, and its
-# pointer; pandas' object column and our own copy): the values alone undercount a long table.
-NAME_BYTES = 64.0
+# What one identifier costs once read: a Python str of a gene name (~50-60 bytes) and its
+# pointer, plus the parser's own copy while pandas builds the frame. Measured: 30 million rows
+# of one name and two values peaked at 3.3 GB, ~110 bytes a row of which 8 are the values.
+NAME_BYTES = 100.0
 # Tables wider than this are parsed by pandas' C engine: pyarrow needs a whole row per block
 # and slows to ~40 us per column (37 s for 10^6 columns against 9 s; docs/benchmarks.md).
 WIDE_COLUMNS = 2000
@@ -214,6 +215,8 @@ def read_delimited(path: Path) -> DenseMatrix:
 
     Every step is linear in the number of columns (a 10^6-column header is read in seconds).
     """
+    import pandas as pd
+
     sep, header, skip, n_first = _header(path)
     if not header or not any(header):
         raise MatrixError("the table has no header line", file=str(path), code="matrix.empty")
@@ -243,6 +246,9 @@ def read_delimited(path: Path) -> DenseMatrix:
                 out = np.full(v.size, "", dtype=object)
                 out[ok] = [str(int(x)) for x in v[ok]]
                 return out
+        v = col.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(v, skipna=False) == "string":
+            return np.asarray(v)  # already text: astype(str) would copy every name (30M rows: 1.6 GB)
         return np.asarray(col.astype(str).to_numpy(dtype=object))
 
     def label(i: int) -> str:
