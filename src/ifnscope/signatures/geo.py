@@ -211,9 +211,11 @@ def _unmapped_message(probes: np.ndarray, symbols: np.ndarray, multi: dict[str, 
     several = [f"{p} -> {multi[str(p)]}" for p in probes if str(p) in multi]
     if not mapped and several:
         return (
-            f"every probe of the series matrix maps to several genes in the probe map and none to "
-            f"one (e.g. {'; '.join(several[:3])}); a probe naming several genes ('A /// B') is "
-            "not used: give a map with one gene symbol per probe"
+            f"no probe of the series matrix maps to a single gene: {len(several)} of {probes.size} "
+            f"map to several genes each in the probe map (e.g. {'; '.join(several[:3])})"
+            + ("" if len(several) == probes.size else ", the rest to none")
+            + "; a probe naming several genes ('A /// B') is not used: give a map with one gene "
+            "symbol per probe"
         )
     if not mapped and not several:
         return (
