@@ -22,6 +22,7 @@ from ifnscope.signatures import extract as extract_mod
 from ifnscope.signatures.adata import from_anndata
 from ifnscope.signatures.extract import extract, map_features
 from ifnscope.signatures.readers import read_path
+from tests.helpers import SHARED
 from tests.sigdata import filler_genes
 from tests.signatures.kang import kang_counts, needs_kang
 
@@ -270,3 +271,23 @@ def test_the_log_base_detection_on_kang_cells() -> None:
         assert found[0] == pytest.approx(expected)
     assert logbase.detect(_lognorm(k, None, normalise=False).X) is None
     assert logbase.detect(k.X) is None  # counts
+
+
+BLOOD = SHARED / "data" / "blood_ifn_stimulation" / "whole_blood_normalized_counts.txt"
+
+
+@pytest.mark.skipif(not BLOOD.is_file(), reason=f"SKIPPED: the shared whole blood data are not at {BLOOD}")
+def test_the_log_base_detection_on_whole_blood() -> None:
+    import anndata as ad
+    import pandas as pd
+
+    from ifnscope.signatures import logbase
+
+    df = pd.read_csv(BLOOD, sep="\t", index_col=0)
+    blood = ad.AnnData(df.T.to_numpy(np.float32))  # 28 samples x 12,194 genes
+    for base, expected in ((None, math.e), (2, 2.0), (10, 10.0)):
+        found = logbase.detect(_lognorm(blood, base).X)
+        assert found is not None
+        assert found[0] == pytest.approx(expected)
+    # the shared values are normalised already, but not to one total: no answer
+    assert logbase.detect(_lognorm(blood, None, normalise=False).X) is None
