@@ -12,7 +12,7 @@ FOLDER = Path(ifnscope.signatures.__file__).parent
 
 # Lowest first; a module may import only from lower layers (the package __init__ re-exports).
 LAYERS = [
-    {"genes", "kernels", "safety"},
+    {"genes", "kernels", "safety", "logbase"},
     {"catalog", "matrix", "idcols"},
     {"tenx", "geo"},
     {"readers", "extract"},

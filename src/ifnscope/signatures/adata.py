@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ifnscope.errors import MatrixError
+from ifnscope.signatures import logbase
 from ifnscope.signatures.matrix import Annotations, CsrMatrix, DenseMatrix, Matrix
 from ifnscope.signatures.readers import ID_COLUMNS, order_id_columns, read_h5ad
 
@@ -186,4 +187,11 @@ def from_anndata(adata: Any, *, layer: str | None = None, use_raw: bool | None =
             x=np.ascontiguousarray(np.asarray(X)),
         )
     _attach_log_base(m, adata, layer, raw)
+    if m.log_base is None and (layer is not None or log1p_base(adata) is None):
+        # nothing recorded for these values: their per-cell sums may still show the base
+        found = logbase.detect(X[: logbase.MAX_ROWS])
+        if found is not None:
+            m.log_base = found[0]
+            m.log_base_source, note = logbase.source_and_note(*found, slot_name(layer, raw))
+            m.notes.append(note)
     return m

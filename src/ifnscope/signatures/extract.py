@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 
 from ifnscope.errors import MatrixError
-from ifnscope.signatures.genes import Match, clean_identifier, gene_table
+from ifnscope.signatures.genes import Match, clean_identifier, gene_table, mouse_evidence
 from ifnscope.signatures.matrix import CsrMatrix, DenseMatrix, Matrix
 
 Scale = Literal["counts", "linear", "log2", "ln", "log", "dct", "rq"]
@@ -59,8 +59,13 @@ class ScaleInfo:
     def describe(self) -> str:
         if self.base_source and self.log_base is not None:
             b = _base_word(self.log_base)
+            by = (
+                self.base_source
+                if self.base_source.startswith("detected")
+                else f"declared by {self.base_source}"
+            )
             return (
-                f"values declared by {self.base_source} as log_{b}(x+1); converted to log2(x+1) "
+                f"values {by} as log_{b}(x+1); converted to log2(x+1) "
                 f"(x log2({b}) = {math.log2(self.log_base):.4g}); scored on {self.normalization}"
             )
         how = "detected" if self.detected else "declared"
@@ -218,8 +223,40 @@ def _agrees(user: Scale, base: float) -> bool:
     return user == _declared_scale(base)
 
 
-def map_features(m: Matrix, symbols: list[str]) -> dict[str, list[FeatureHit]]:
-    """Which matrix features are each target gene (by current symbol); several = duplicates."""
+# Features that may denote one gene before a matrix is refused (matrix.too-large): arrays
+# carry up to a few dozen probes per gene; a million rows of one identifier is a broken or
+# hostile table, whose duplicates would each have to be read to pick the highest.
+MAX_FEATURES_PER_GENE = 1000
+
+
+# Above this many features, distinct identifiers are found by hashing (pandas.factorize);
+# below, by numpy's sort of fixed-width strings, which spares importing pandas (0.2 s) for a
+# 10x folder or an .h5ad.
+FACTORIZE_HASH_ABOVE = 1_000_000
+
+
+def _factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (one per feature, index into the distinct identifiers) and the distinct ones."""
+    arr = np.asarray(ids, dtype=object)
+    if arr.size > FACTORIZE_HASH_ABOVE:
+        import pandas as pd
+
+        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+        return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+    uniques, codes = np.unique(arr.astype(str), return_inverse=True)
+    return np.asarray(codes, dtype=np.int64).ravel(), uniques.astype(object)
+
+
+def map_features(
+    m: Matrix, symbols: list[str], notes: list[str] | None = None
+) -> dict[str, list[FeatureHit]]:
+    """Which matrix features are each target gene (by current symbol); several = duplicates.
+
+    Each distinct identifier is resolved once (:func:`_factorize`), then its
+    features are found in one vectorised pass: a table of 30 million rows of one gene costs one
+    resolution, not 30 million. A title-case identifier that matches a human symbol only
+    case-insensitively (``Ifi27``, mouse style) is not used; ``notes`` receives why.
+    """
     table = gene_table()
     wanted = {table.by_symbol[s]: s for s in symbols if s in table.by_symbol}
     # identifiers that could denote a wanted gene, to avoid resolving every feature
@@ -230,19 +267,52 @@ def map_features(m: Matrix, symbols: list[str]) -> dict[str, list[FeatureHit]]:
             candidates.setdefault(ident, entrez)
             candidates.setdefault(ident.upper(), entrez)
     hits: dict[str, list[FeatureHit]] = {s: [] for s in symbols}
-    taken: set[int] = set()
+    taken = np.zeros(m.n_features, dtype=bool)
+    mouse_like: list[str] = []
     for ids in m.feature_ids.values():  # primary identifier column first
-        for i, raw in enumerate(ids):
-            if i in taken:
-                continue
+        codes, uniques = _factorize(ids)
+        found: dict[int, tuple[str, str, str]] = {}  # code -> (symbol, how, raw)
+        for code, raw in enumerate(uniques):
             ident = clean_identifier(raw)
             key = ident.split(".")[0] if ident.startswith("ENSG") else ident
             if key not in candidates and key.upper() not in candidates:
                 continue
             r = table.resolve(ident)
             if isinstance(r, Match) and r.entrez in wanted:
-                hits[wanted[r.entrez]].append(FeatureHit(i, str(raw), r.how))
-                taken.add(i)
+                if r.how == "symbol_case" and mouse_evidence(ident, table):
+                    mouse_like.append(f"{ident} (~{wanted[r.entrez]})")
+                    continue
+                found[code] = (wanted[r.entrez], r.how, str(raw))
+        if not found:
+            continue
+        start = {sym: len(h) for sym, h in hits.items()}
+        want_codes = np.fromiter(found, dtype=np.int64, count=len(found))
+        rows = np.flatnonzero(np.isin(codes, want_codes) & ~taken)
+        row_codes = codes[rows]
+        order = np.argsort(row_codes, kind="stable")
+        bounds = np.searchsorted(row_codes[order], want_codes)
+        ends = np.searchsorted(row_codes[order], want_codes, side="right")
+        for code, lo, hi in zip(want_codes.tolist(), bounds.tolist(), ends.tolist(), strict=True):
+            sym, how, raw = found[code]
+            n_more = hi - lo
+            if len(hits[sym]) + n_more > MAX_FEATURES_PER_GENE:
+                raise MatrixError(
+                    f"{len(hits[sym]) + n_more:,} features of the matrix are {sym} ('{raw}' and "
+                    f"others), over the cap of {MAX_FEATURES_PER_GENE:,} per gene: a table "
+                    "repeating one identifier this often is broken (each duplicate would have to "
+                    "be read to choose one); remove the duplicate rows",
+                    code="matrix.too-large",
+                )
+            hits[sym].extend(FeatureHit(i, raw, how) for i in rows[order[lo:hi]].tolist())
+        taken[rows] = True
+        for sym, h in hits.items():  # this column's hits in feature order (first of equals wins)
+            h[start[sym] :] = sorted(h[start[sym] :], key=lambda x: x.feature)
+    if mouse_like and notes is not None:
+        notes.append(
+            f"{len(mouse_like)} identifier(s) written in mouse style match a human symbol only in "
+            f"another case and were not used: {', '.join(mouse_like[:10])}"
+            + (" ..." if len(mouse_like) > 10 else "")
+        )
     return hits
 
 
@@ -294,7 +364,7 @@ def extract(m: Matrix, symbols: list[str], *, want_ranks: bool, scale: Scale | N
             code="matrix.scale",
         )
     m.start_prefetch()  # the disk read overlaps with gene mapping and kernel loading
-    hits = map_features(m, symbols)
+    hits = map_features(m, symbols, notes)
     cols = [h.feature for s in symbols for h in hits[s]]
     owner = [s for s in symbols for _ in hits[s]]
     detected = scale is None and base is None

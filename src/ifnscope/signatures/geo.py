@@ -70,6 +70,7 @@ def read_series_matrix(path: Path, *, probe_map: str | Path | None = None) -> De
             raise MatrixError(
                 f"a GEO series matrix without {BEGIN!r}: no expression table", file=src, code="matrix.format"
             )
+        _check_table(fh, src)
     raw = open_binary(path)
     try:
         with read_errors(path, what="cannot read the series matrix table: "):
@@ -100,17 +101,14 @@ def read_series_matrix(path: Path, *, probe_map: str | Path | None = None) -> De
     x = values.to_numpy(dtype=np.float32).T
     notes = [f"GEO series matrix: {probes.size} probes x {samples.size} samples"]
     if probe_map is not None:
-        symbols, map_notes = map_probes(probes, Path(probe_map))
+        symbols, map_notes, multi = map_probes(probes, Path(probe_map))
         # the probe IDs themselves are not offered as identifiers: numeric probe IDs (Affymetrix
         # transcript clusters, Agilent row numbers) would otherwise resolve as Entrez IDs
         cols = {"symbol (probe map)": symbols}
         notes += map_notes
         if resolvable_fraction(symbols) < MIN_GENE_SHARE:
             raise MatrixError(
-                f"the probe map's symbols do not resolve as human genes (e.g. "
-                f"{', '.join(str(s) for s in symbols[:3])})",
-                file=str(probe_map),
-                code="matrix.genes",
+                _unmapped_message(probes, symbols, multi), file=str(probe_map), code="matrix.genes"
             )
     else:
         cols = {"ID_REF": probes}
@@ -141,6 +139,36 @@ def read_series_matrix(path: Path, *, probe_map: str | Path | None = None) -> De
         annotations=sample_annotations(meta, samples),
         notes=notes,
         x=np.ascontiguousarray(x),
+    )
+
+
+def _check_table(fh: Any, src: str) -> None:
+    """The table is whole: every row has the header's number of fields, and the end marker
+    is there. A download cut short ends mid-row without ``!series_matrix_table_end``; pandas
+    would read it silently, the last value cut (``8.12`` of ``8.123``) and the rest missing."""
+    header = fh.readline()
+    n_fields = header.count("\t") + 1
+    row = 0
+    for line in fh:
+        if line.startswith(END):
+            return
+        row += 1
+        if not line.strip() or line.startswith("!"):
+            continue
+        n = line.count("\t") + 1
+        if n != n_fields:
+            raise MatrixError(
+                f"row {row} of the series matrix table ({line.split(chr(9), 1)[0][:40]}) has {n} "
+                f"fields, the header {n_fields}; the table is damaged"
+                + ("" if n > n_fields else " or the file is truncated"),
+                file=src,
+                code="matrix.corrupt",
+            )
+    raise MatrixError(
+        f"the series matrix table has no end marker ({END!r}) after {row} rows: the file looks "
+        "truncated (an interrupted download); download it again",
+        file=src,
+        code="matrix.corrupt",
     )
 
 
@@ -177,12 +205,42 @@ def _symbol_column(header: list[str]) -> int | None:
     return None
 
 
-def map_probes(probes: np.ndarray, path: Path) -> tuple[np.ndarray, list[str]]:
-    """Each probe's gene symbol from a GPL table ('' when unmapped or mapped to several genes)."""
+def _unmapped_message(probes: np.ndarray, symbols: np.ndarray, multi: dict[str, str]) -> str:
+    """Why the probe map gave (almost) no usable gene: the examples say which case it is."""
+    mapped = [str(s) for s in symbols if s]
+    several = [f"{p} -> {multi[str(p)]}" for p in probes if str(p) in multi]
+    if not mapped and several:
+        return (
+            f"no probe of the series matrix maps to a single gene: {len(several)} of {probes.size} "
+            f"map to several genes each in the probe map (e.g. {'; '.join(several[:3])})"
+            + ("" if len(several) == probes.size else ", the rest to none")
+            + "; a probe naming several genes ('A /// B') is not used: give a map with one gene "
+            "symbol per probe"
+        )
+    if not mapped and not several:
+        return (
+            f"none of the series matrix's probe IDs (e.g. {', '.join(str(p) for p in probes[:3])}) "
+            "is in the probe map's ID column with a gene symbol: is it the table of this platform "
+            "(the series' !Series_platform_id)?"
+        )
+    parts = []
+    if mapped:
+        parts.append(f"{len(mapped)} map to one symbol, few of which resolve (e.g. {', '.join(mapped[:3])})")
+    if several:
+        parts.append(f"{len(several)} to several genes (e.g. {'; '.join(several[:2])}), not used")
+    return (
+        f"the probe map gives too few human genes: of {probes.size} probes, {', '.join(parts)}; "
+        "expected HGNC symbols in its Gene Symbol column"
+    )
+
+
+def map_probes(probes: np.ndarray, path: Path) -> tuple[np.ndarray, list[str], dict[str, str]]:
+    """Each probe's gene symbol from a GPL table ('' when unmapped or mapped to several genes),
+    notes, and the probes mapped to several genes (probe -> what the map says)."""
     if not path.exists():
         raise MatrixError("no such probe map file", file=str(path), code="matrix.not-found")
     table: dict[str, str] = {}
-    multi = 0
+    several: dict[str, str] = {}
     with open_text(path) as fh:
         lines = (ln for ln in fh if ln.strip() and ln[0] not in "#!^")
         reader: Any = csv.reader(lines, delimiter="\t")
@@ -203,12 +261,16 @@ def map_probes(probes: np.ndarray, path: Path) -> tuple[np.ndarray, list[str]]:
                 continue
             sym = row[sym_col].strip()
             if "///" in sym or "//" in sym or ";" in sym or "," in sym:
-                multi += 1
+                several[row[id_col].strip()] = sym
                 sym = ""
             table[row[id_col].strip()] = sym
     symbols = np.asarray([table.get(str(p), "") for p in probes], dtype=object)
     mapped = int(sum(1 for s in symbols if s))
     notes = [f"probe map {path.name}: {mapped} of {probes.size} probes mapped to a single gene symbol"]
-    if multi:
-        notes.append(f"{multi} probes of the map name several genes ('A /// B') and are not used")
-    return symbols, notes
+    multi = {str(p): several[str(p)] for p in probes if str(p) in several}
+    if several:
+        notes.append(
+            f"{len(several)} probes of the map ({len(multi)} in the matrix) name several genes "
+            "('A /// B') and are not used"
+        )
+    return symbols, notes, multi

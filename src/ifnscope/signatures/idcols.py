@@ -29,6 +29,16 @@ MIN_GENE_SHARE = 0.1
 # Share of (sampled) identifiers that must look mouse-like, and outnumber the human ones,
 # before a matrix is refused as mouse.
 MOUSE_SHARE = 0.3
+# Share of the *recognised* identifiers (mouse-like or resolving as human) that may look mouse
+# before a table is refused as mixed: with gene-like noise (``G1``, spike-ins, unannotated
+# loci) a mouse table can stay under MOUSE_SHARE of all identifiers, and a table of human and
+# mouse genes side by side is no human sample either. Human tables hold essentially no
+# title-case symbols that exist only in upper case (the gene table's symbols are case-exact);
+# a few stray ones (hand-edited names, under this share) are read, and left unmatched with a
+# note when the genes are matched (extract.map_features).
+MIXED_SHARE = 0.25
+# ... counted only from this many mouse-like identifiers on.
+MIXED_MIN = 3
 
 _BASE_ID_COLUMNS = (
     "gene_ids",
@@ -155,29 +165,58 @@ def _is_numeric_ids(values: np.ndarray, limit: int = 200) -> bool:
 
 def mouse_fraction(ids: np.ndarray, limit: int = 2000) -> float:
     """Share of (up to ``limit``) identifiers that look like mouse genes (see genes.mouse_evidence)."""
+    return _species_counts(ids, limit)[0] / max(_sample(ids, limit).size, 1)
+
+
+def _sample(ids: np.ndarray, limit: int) -> np.ndarray:
+    return ids[:: max(1, ids.size // limit)][:limit] if ids.size else ids
+
+
+def _species_counts(ids: np.ndarray, limit: int = 2000) -> tuple[int, int]:
+    """(mouse-like, resolving as human) among (up to ``limit``) sampled identifiers."""
     table = gene_table()
-    sample = ids[:: max(1, ids.size // limit)][:limit] if ids.size else ids
-    if sample.size == 0:
-        return 0.0
-    return sum(mouse_evidence(str(x), table) for x in sample) / sample.size
+    sample = _sample(ids, limit)
+    mouse = sum(mouse_evidence(str(x), table) for x in sample)
+    human = round(resolvable_fraction(ids, limit) * sample.size) if sample.size else 0
+    return int(mouse), int(human)
 
 
 def check_species(cols: dict[str, np.ndarray], file: str | None = None) -> None:
-    """Refuse mouse-looking identifiers that do not resolve as human (``matrix.species``)."""
+    """Refuse mouse-looking identifiers that do not resolve as human (``matrix.species``).
+
+    Refused: mouse-like identifiers that are MOUSE_SHARE of a column and outnumber the human
+    ones (a mouse table), or MIXED_SHARE of the recognised identifiers (a mouse table padded
+    with unrecognised names, or human and mouse genes mixed). Called for the identifier
+    columns a reader actually uses (an AnnData's var or .raw.var, a table's rows or header).
+    """
     if not cols:
         return
     human = max(resolvable_fraction(v) for v in cols.values())
-    mouse_name, mouse = max(((k, mouse_fraction(v)) for k, v in cols.items()), key=lambda kv: kv[1])
-    if mouse >= MOUSE_SHARE and mouse > human:
-        examples = ", ".join(str(x) for x in cols[mouse_name][: min(5, cols[mouse_name].size)])
-        raise MatrixError(
-            f"these look like mouse gene identifiers (column '{mouse_name}': {mouse:.0%} are "
-            f"title-case symbols such as 'Ifit1' or ENSMUSG IDs, e.g. {examples}; {human:.0%} "
-            "resolve as human); ifnscope's signatures are human: map the genes to human "
-            "orthologues first",
-            file=file,
-            code="matrix.species",
-        )
+    for name, values in cols.items():
+        n = _sample(values, 2000).size
+        if n == 0:
+            continue
+        n_mouse, n_human = _species_counts(values)
+        share = n_mouse / n
+        recognised = n_mouse / max(n_mouse + n_human, 1)
+        mixed = n_mouse >= MIXED_MIN and recognised >= MIXED_SHARE
+        if (share >= MOUSE_SHARE and share > human) or mixed:
+            table = gene_table()
+            mice = [str(x) for x in _sample(values, 2000) if mouse_evidence(str(x), table)]
+            examples = ", ".join(mice[:5])
+            what = (
+                "these look like mouse gene identifiers"
+                if n_mouse > n_human
+                else "human and mouse gene identifiers are mixed"
+            )
+            raise MatrixError(
+                f"{what} (column '{name}': {n_mouse} of {n} identifiers checked are title-case "
+                f"symbols such as 'Ifit1' or ENSMUSG IDs, e.g. {examples}; {n_human} resolve as "
+                "human); ifnscope's signatures are human: map the genes to human orthologues "
+                "first",
+                file=file,
+                code="matrix.species",
+            )
 
 
 def choose_id_columns(

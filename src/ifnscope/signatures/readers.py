@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ifnscope.errors import MatrixError
+from ifnscope.signatures import logbase
 from ifnscope.signatures.geo import is_series_matrix, read_series_matrix
 from ifnscope.signatures.idcols import (
     ID_COLUMNS,
@@ -62,6 +63,10 @@ __all__ = [
 ]
 
 _TEXT_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz", ".tab.gz")
+# What one identifier costs once read: a Python str of a gene name (~50-60 bytes) and its
+# pointer, plus the parser's own copy while pandas builds the frame. Measured: 30 million rows
+# of one name and two values peaked at 3.3 GB, ~110 bytes a row of which 8 are the values.
+NAME_BYTES = 100.0
 # Tables wider than this are parsed by pandas' C engine: pyarrow needs a whole row per block
 # and slows to ~40 us per column (37 s for 10^6 columns against 9 s; docs/benchmarks.md).
 WIDE_COLUMNS = 2000
@@ -210,6 +215,8 @@ def read_delimited(path: Path) -> DenseMatrix:
 
     Every step is linear in the number of columns (a 10^6-column header is read in seconds).
     """
+    import pandas as pd
+
     sep, header, skip, n_first = _header(path)
     if not header or not any(header):
         raise MatrixError("the table has no header line", file=str(path), code="matrix.empty")
@@ -239,6 +246,9 @@ def read_delimited(path: Path) -> DenseMatrix:
                 out = np.full(v.size, "", dtype=object)
                 out[ok] = [str(int(x)) for x in v[ok]]
                 return out
+        v = col.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(v, skipna=False) == "string":
+            return np.asarray(v)  # already text: astype(str) would copy every name (30M rows: 1.6 GB)
         return np.asarray(col.astype(str).to_numpy(dtype=object))
 
     def label(i: int) -> str:
@@ -279,7 +289,11 @@ def read_delimited(path: Path) -> DenseMatrix:
             )
         samples = sample_names
         check_samples(samples, file=str(path))
-        check_budget(4.0 * df.shape[0] * len(sample_pos), "the table's values", str(path))
+        check_budget(
+            4.0 * df.shape[0] * len(sample_pos) + NAME_BYTES * df.shape[0] * len(row_cols),
+            f"the table's values and {df.shape[0]:,} x {len(row_cols)} identifiers",
+            str(path),
+        )
         x = df.iloc[:, sample_pos].to_numpy(dtype=np.float32).T  # samples x genes
         notes.append(
             f"genes in rows (identifier column '{next(iter(ids))}', "
@@ -625,6 +639,14 @@ def read_h5ad(
             itemsize = 4 + (X.dtype.itemsize if X.dtype.itemsize > 4 else 0)  # float32 + a wider source
             check_budget(float(n_obs) * n_var * itemsize, f"a dense {group} of {n_obs:,} x {n_var:,}", src)
             loaded = np.asarray(X[()], dtype=np.float32)
+        found_base = None
+        if log_base is None and not (has_log1p and group == "X"):
+            if loaded is not None:
+                found_base = logbase.detect(loaded[: logbase.MAX_ROWS])
+            elif indptr is not None:  # a streamed CSR: its first rows only
+                k = min(logbase.MAX_ROWS, indptr.size - 1)
+                head = np.asarray(X["data"][int(indptr[0]) : int(indptr[k])])
+                found_base = logbase.detect_rows(head, indptr[: k + 1] - indptr[0])
 
     def obs_column(name: str) -> np.ndarray:
         with read_errors(path), h5py.File(path, "r") as fh:
@@ -639,10 +661,15 @@ def read_h5ad(
         f"(identifiers from '{next(iter(ids))}')",
         *id_notes,
     ]
+    base_source = "uns['log1p']" if log_base is not None else ""
     if log_base is not None:
         notes.append(f"uns['log1p'] records log1p with base {'e' if log_base == math.e else f'{log_base:g}'}")
     elif has_log1p and group != "X":
         notes.append(f"uns['log1p'] describes X; its base is not assumed for {what}")
+    if found_base is not None:
+        log_base = found_base[0]
+        base_source, base_note = logbase.source_and_note(*found_base, what)
+        notes.append(base_note)
     common: dict[str, Any] = {
         "source": src,
         "samples": samples,
@@ -650,7 +677,7 @@ def read_h5ad(
         "kind": "single_cell",
         "annotations": ann,
         "log_base": log_base,
-        "log_base_source": "uns['log1p']" if log_base is not None else "",
+        "log_base_source": base_source,
     }
     if loaded is None:
         return H5adStream(
@@ -702,15 +729,48 @@ def _zarr_precheck(path: Path) -> None:
     check_budget(total, "the .zarr AnnData (X, layers and raw are all loaded)", str(path))
 
 
+def _zarr_errors() -> tuple[type[BaseException], ...]:
+    """What zarr, numcodecs and anndata raise on a damaged store beyond ``safety.READ_ERRORS``
+    (zarr's own errors are ValueErrors, already there)."""
+    errors: list[type[BaseException]] = [RuntimeError]
+    try:
+        from anndata._io.specs.registry import IORegistryError
+
+        errors.append(IORegistryError)
+    except ImportError:  # a private path; without it such errors surface as a bug
+        pass
+    return tuple(errors)
+
+
 def read_zarr(path: Path, *, layer: str | None = None, use_raw: bool = False) -> Matrix:
     """An AnnData stored as ``.zarr`` (a folder), read with anndata (loaded whole)."""
     import anndata as ad
     import scipy.sparse as sp
 
     src = str(path)
-    with read_errors(path, what="cannot read the .zarr AnnData: "):
-        _zarr_precheck(path)
-        adata = ad.read_zarr(path)
+    try:
+        with read_errors(path, what="cannot read the .zarr AnnData: "):
+            _zarr_precheck(path)
+            adata = ad.read_zarr(path)
+    except MatrixError as exc:
+        if "No group found" in str(exc):  # zarr's GroupNotFoundError: no .zgroup / zarr.json
+            raise MatrixError(
+                "not a zarr AnnData store: the folder has no zarr group metadata at its top "
+                "(.zgroup/.zattrs for zarr v2, zarr.json for v3); expected a folder written by "
+                "adata.write_zarr",
+                file=src,
+                code="matrix.corrupt",
+            ) from None
+        raise
+    except _zarr_errors() as exc:
+        # a chunk overwritten or cut short: numcodecs' blosc raises RuntimeError, anndata an
+        # IORegistryError for an unknown encoding; the store is damaged, not our bug
+        raise MatrixError(
+            f"cannot read the .zarr AnnData: the store is damaged ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); write it again with adata.write_zarr",
+            file=src,
+            code="matrix.corrupt",
+        ) from None
     if layer is not None and use_raw:
         raise MatrixError("give either a layer or use_raw, not both", file=src, code="matrix.layer")
     if use_raw:
@@ -741,6 +801,14 @@ def read_zarr(path: Path, *, layer: str | None = None, use_raw: bool = False) ->
         b = adata.uns["log1p"].get("base") if isinstance(adata.uns["log1p"], dict) else None
         log_base = math.e if b is None else float(b)
     notes = [f".zarr {what}: {adata.n_obs} x {X.shape[1]} (identifiers from '{next(iter(ids))}')", *id_notes]
+    base_source = "uns['log1p']" if log_base is not None else ""
+    found_base = (
+        logbase.detect(X[: logbase.MAX_ROWS]) if log_base is None and "log1p" not in adata.uns else None
+    )
+    if found_base is not None:
+        log_base = found_base[0]
+        base_source, base_note = logbase.source_and_note(*found_base, what)
+        notes.append(base_note)
     common: dict[str, Any] = {
         "source": src,
         "samples": samples,
@@ -749,7 +817,7 @@ def read_zarr(path: Path, *, layer: str | None = None, use_raw: bool = False) ->
         "annotations": Annotations.from_frame(adata.obs, samples),
         "notes": notes,
         "log_base": log_base,
-        "log_base_source": "uns['log1p']" if log_base is not None else "",
+        "log_base_source": base_source,
     }
     if sp.issparse(X):
         return CsrMatrix(**common, csr=sp.csr_matrix(X, dtype=np.float32))
