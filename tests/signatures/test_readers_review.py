@@ -291,3 +291,27 @@ def test_the_log_base_detection_on_whole_blood() -> None:
         assert found[0] == pytest.approx(expected)
     # the shared values are normalised already, but not to one total: no answer
     assert logbase.detect(_lognorm(blood, None, normalise=False).X) is None
+
+
+def test_a_table_too_long_to_parse_is_refused_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short rows inflate most when parsed (a name becomes a Python string, a value a float64):
+    the rows are counted, streamed, and the parse refused when it would not fit."""
+    import gzip
+
+    import ifnscope.signatures.readers as readers
+
+    rows = b"".join(b"%s\t1\t2\n" % g.encode() for g in IFN) * 200_000  # 2 million rows, 24 MB
+    p = tmp_path / "long.tsv.gz"
+    p.write_bytes(gzip.compress(b"Gene\tA\tB\n" + rows, compresslevel=1))
+    monkeypatch.setenv("IFNSCOPE_MAX_MATRIX_BYTES", str(64 << 20))
+    parsed: list[Path] = []
+    monkeypatch.setattr(readers, "_read_body", lambda path, *a: parsed.append(path))
+    err = refused("matrix.too-large", read_path, p)
+    assert "2,000,001 rows x 3 columns" in err.message
+    assert parsed == []  # refused from the count, never handed to the parser
+    monkeypatch.undo()
+    small = tmp_path / "small.tsv.gz"
+    small.write_bytes(gzip.compress(b"Gene\tA\tB\n" + rows[: 20 * 1000]))
+    assert read_path(small).n_samples == 2  # a table that fits is read as before

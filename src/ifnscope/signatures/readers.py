@@ -39,6 +39,8 @@ from ifnscope.signatures.safety import (
     check_budget,
     check_compressed,
     check_indptr,
+    is_gzip,
+    max_matrix_bytes,
     open_binary,
     open_text,
     read_errors,
@@ -67,6 +69,11 @@ _TEXT_SUFFIXES = (".tsv", ".txt", ".csv", ".tab", ".tsv.gz", ".txt.gz", ".csv.gz
 # pointer, plus the parser's own copy while pandas builds the frame. Measured: 30 million rows
 # of one name and two values peaked at 3.3 GB, ~110 bytes a row of which 8 are the values.
 NAME_BYTES = 100.0
+# Parsing turns text into at most this many bytes of memory per byte of text, and a plain file
+# smaller than the memory cap divided by it cannot exceed the cap: such files skip the line count
+# of ``_check_parse_budget``. Worst case: a row "A\t1\n" is 2 bytes of name (NAME_BYTES once
+# read) and 2 bytes of value (8 as float64).
+PARSE_EXPANSION = 60
 # Tables wider than this are parsed by pandas' C engine: pyarrow needs a whole row per block
 # and slows to ~40 us per column (37 s for 10^6 columns against 9 s; docs/benchmarks.md).
 WIDE_COLUMNS = 2000
@@ -210,6 +217,33 @@ def _read_body(path: Path, sep: str, skip: int, n_cols: int) -> Any:
             ) from None
 
 
+def _check_parse_budget(path: Path, n_cols: int) -> None:
+    """Refuse a table whose parse would not fit in memory, before parsing it.
+
+    The parsers hold the whole table as a frame (float64 values, a Python string per name), so
+    a 2 GiB text of short rows would need tens of GB before any later check ran. The lines are
+    counted first, streamed through the decompressed-size cap, unless the file is a plain one
+    too small to matter.
+    """
+    cap = max_matrix_bytes()
+    if not is_gzip(path) and path.stat().st_size * PARSE_EXPANSION < cap:
+        return
+    n_lines = 0
+    raw = open_binary(path)
+    try:
+        with read_errors(path, what="cannot read the table: "):
+            while chunk := raw.read(1 << 23):
+                n_lines += chunk.count(b"\n")
+    finally:
+        raw.close()
+    check_axis(n_lines, "rows", str(path))
+    check_budget(
+        n_lines * (8.0 * n_cols + NAME_BYTES),
+        f"parsing {n_lines:,} rows x {n_cols:,} columns",
+        str(path),
+    )
+
+
 def read_delimited(path: Path) -> DenseMatrix:
     """A table with genes in rows or in columns (detected), one or more identifier columns.
 
@@ -225,6 +259,7 @@ def read_delimited(path: Path) -> DenseMatrix:
         header = ["", *header]
         notes.append("the header has one name fewer than the rows (R write.table): column 1 is row names")
     check_axis(len(header), "columns", str(path))
+    _check_parse_budget(path, len(header))
     df = _read_body(path, sep, skip, len(header))
     if df.shape[0] == 0 or df.shape[1] < 2:
         raise MatrixError("the table is empty or has a single column", file=str(path), code="matrix.empty")
