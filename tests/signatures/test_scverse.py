@@ -265,3 +265,15 @@ def test_backed_layer_and_raw_are_streamed_from_the_file(tmp_path: Path) -> None
         assert e.value.code == "matrix.scale"
     finally:
         backed.file.close()
+
+
+def test_signatures_not_scored_are_recorded_in_uns_and_cleared_once_scored(tmp_path: Path) -> None:
+    adata = kang_counts(60)
+    sig.score(adata, ["rice6", "hallmark_ifng"], method="singscore", min_coverage=1.0)
+    record = adata.uns["ifnscope"]
+    assert "rice6" in record["signatures"]
+    assert record["not_scored"]["hallmark_ifng"]["code"] == "signature.coverage"
+    adata.write_h5ad(tmp_path / "scored.h5ad")  # storable as written
+    sig.score(adata, "hallmark_ifng", method="singscore", min_coverage=0.0)
+    assert "not_scored" not in adata.uns["ifnscope"]
+    assert {"rice6", "hallmark_ifng"} <= set(adata.uns["ifnscope"]["signatures"])

@@ -143,7 +143,8 @@ def write_obs(
 
     Columns are ``<key_added>_<signature>`` and ``<key_added>_<signature>_call`` (default
     prefix ``ifn``); the provenance goes to ``adata.uns[key_added]["signatures"][<signature>]``
-    (default key ``ifnscope``), where successive calls accumulate. A run whose samples are
+    (default key ``ifnscope``), where successive calls accumulate; signatures a call could not
+    score are in ``adata.uns[key_added]["not_scored"]`` (code and message). A run whose samples are
     groups of cells (a pseudobulk) is written with ``by``: each cell gets its group's score.
     """
     import pandas as pd
@@ -184,7 +185,14 @@ def write_obs(
                 "matrix_notes": run.matrix_notes,
             }
         )
-    adata.uns[uns_key] = {"signatures": sigs}
+    # the last call's refusals (a signature scored since is no longer "not scored")
+    before_failed = entry.get("not_scored") if isinstance(entry, dict) else None
+    failed: dict[str, Any] = dict(before_failed) if isinstance(before_failed, dict) else {}
+    for name in sigs:
+        failed.pop(name, None)
+    for f in run.failed:
+        failed[f.signature] = {"code": f.code, "message": f.message}
+    adata.uns[uns_key] = {"signatures": sigs, **({"not_scored": failed} if failed else {})}
 
 
 def summary_text(run: ScoreRun) -> str:
