@@ -143,7 +143,13 @@ def admin_create_user(
     role: Annotated[str, typer.Option("--role", help="clinician, researcher or admin.")],
     password: Annotated[
         str | None,
-        typer.Option("--password", help="The password (at least 10 characters); prompted when left out."),
+        typer.Option(
+            "--password",
+            help=(
+                "The password (at least 12 characters, not containing the username, not a common "
+                "one); prompted when left out."
+            ),
+        ),
     ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:

@@ -7,13 +7,14 @@ from typing import Literal, get_args
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
 from ifnscope.web.deps import Authenticated, DbSession
-from ifnscope.web.security import csrf_token, login_session, logout_session, session_user_id, verify_csrf
+from ifnscope.web.security import csrf_token, login_session, logout_session, session_id, verify_csrf
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 log = logging.getLogger("ifnscope.web")
@@ -39,6 +40,13 @@ class SessionOut(BaseModel):
         description="Send as X-CSRF-Token with state-changing requests that use the session cookie"
     )
     via: Via
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
 
 
 class TokenIn(BaseModel):
@@ -72,16 +80,22 @@ def login(body: LoginIn, request: Request, s: DbSession) -> SessionOut:
         log.info("login failed")  # never the username: it may be a mistyped password
         raise
     assert actor.user_id is not None
-    token = login_session(request, actor.user_id)
+    old = session_id(request)
+    if old is not None:  # a login over an old session replaces it
+        services.end_session(s, old)
+    token = login_session(request, services.start_session(s, actor))
     log.info("login: user %d", actor.user_id)
     return SessionOut(user=user_out(actor), csrf_token=token, via="web")
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-async def logout(request: Request) -> Response:
-    """End the session (cookie sessions need the CSRF token, like every state change)."""
-    if session_user_id(request) is not None:
+async def logout(request: Request, s: DbSession) -> Response:
+    """End the session: its row is deleted, so a copy of the cookie stops working too (cookie
+    sessions need the CSRF token, like every state change)."""
+    sid = session_id(request)
+    if sid is not None:
         await verify_csrf(request)
+        await run_in_threadpool(services.end_session, s, sid)
     logout_session(request)
     return Response(status_code=204)
 
@@ -91,6 +105,15 @@ def me(actor: Authenticated, request: Request) -> SessionOut:
     """The current user, role and permissions; for cookie sessions also the CSRF token."""
     token = csrf_token(request) if actor.via == "web" else None
     return SessionOut(user=user_out(actor), csrf_token=token, via=actor.via)
+
+
+@router.post("/password", status_code=204, response_class=Response)
+def change_password(body: PasswordIn, actor: Authenticated, request: Request, s: DbSession) -> Response:
+    """Change your password (the current one is required). Every other web session of yours
+    ends; this one stays."""
+    keep = session_id(request) if actor.via == "web" else None
+    services.change_password(s, actor, body.current_password, body.new_password, keep_session=keep)
+    return Response(status_code=204)
 
 
 @router.post("/tokens", status_code=201, response_model=TokenOut)

@@ -11,7 +11,7 @@ from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.web.deps import DbSession, MaybeActor
 from ifnscope.web.pages.common import CheckedForm, form_text, render, safe_next
-from ifnscope.web.security import login_session, logout_session
+from ifnscope.web.security import login_session, logout_session, session_id
 
 log = logging.getLogger("ifnscope.web")
 router = APIRouter(include_in_schema=False)
@@ -64,12 +64,19 @@ def login_submit(request: Request, form: CheckedForm, s: DbSession) -> Response:
             logged_out=False,
         )
     assert actor.user_id is not None
-    login_session(request, actor.user_id)
+    old = session_id(request)
+    if old is not None:  # a login over an old session replaces it
+        services.end_session(s, old)
+    login_session(request, services.start_session(s, actor))
     log.info("login: user %d (web)", actor.user_id)
     return RedirectResponse(nxt, status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, form: CheckedForm) -> Response:
+def logout(request: Request, form: CheckedForm, s: DbSession) -> Response:
+    """End the session: its row is deleted, so a copy of the cookie stops working too."""
+    sid = session_id(request)
+    if sid is not None:
+        services.end_session(s, sid)
     logout_session(request)
     return RedirectResponse("/login?out=1", status_code=303)
