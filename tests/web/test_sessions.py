@@ -226,3 +226,40 @@ def test_a_new_login_replaces_the_old_session(app: FastAPI) -> None:
     assert r.status_code == 200
     assert before.get("/api/auth/me").status_code == 401  # the pre-login cookie (fixation) is dead
     assert c.get("/api/auth/me").status_code == 200
+
+
+# ------------------------------------------------------------------------------ API tokens
+
+
+def test_api_tokens_expire(app: FastAPI) -> None:
+    from ifnscope.registry.models import ApiToken
+
+    name = new_user(app)
+    c, csrf = login(app, name)
+    h = {"X-CSRF-Token": csrf}
+    r = c.post("/api/auth/tokens", json={"name": "etl", "days": 7}, headers=h)
+    assert r.status_code == 201, r.text
+    made = r.json()
+    left = dt.datetime.fromisoformat(made["expires_at"]) - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(days=6, hours=23) < left <= dt.timedelta(days=7)
+    bearer = {"Authorization": f"Bearer {made['token']}"}
+    api = TestClient(app, raise_server_exceptions=False)
+    assert api.get("/api/auth/me", headers=bearer).status_code == 200
+    with app.state.registry.transaction() as s:
+        s.execute(
+            update(ApiToken)
+            .where(ApiToken.id == made["id"])
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    r = api.get("/api/auth/me", headers=bearer)
+    assert r.status_code == 401
+    assert error_code(r) == "auth.invalid"
+    assert "expired" in r.json()["error"]["message"]
+    listed = {t["id"]: t for t in c.get("/api/auth/tokens").json()}
+    assert listed[made["id"]]["expires_at"]
+    for days in (0, 367):
+        r = c.post("/api/auth/tokens", json={"name": "x", "days": days}, headers=h)
+        assert r.status_code == 422
+    r = c.post("/api/auth/tokens", json={"name": "default"}, headers=h)
+    left = dt.datetime.fromisoformat(r.json()["expires_at"]) - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(days=89) < left <= dt.timedelta(days=90)

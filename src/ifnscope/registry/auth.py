@@ -150,10 +150,24 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(s: Session, user: User, name: str) -> tuple[ApiToken, str]:
-    """A new API token for ``user``: its row and the token, the only time the token is seen."""
+TOKEN_DAYS = 90  # an API token's default lifetime
+MAX_TOKEN_DAYS = 366
+
+
+def issue_token(s: Session, user: User, name: str, *, days: int = TOKEN_DAYS) -> tuple[ApiToken, str]:
+    """A new API token for ``user`` that expires after ``days``: its row and the token, the only
+    time the token is seen."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise RegistryError(
+            f"an API token lasts 1 to {MAX_TOKEN_DAYS} days, not {days}", code="registry.invalid"
+        )
     token = "ifn_" + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, name=name.strip() or "token", token_hash=_digest(token))
+    row = ApiToken(
+        user_id=user.id,
+        name=name.strip() or "token",
+        token_hash=_digest(token),
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=days),
+    )
     s.add(row)
     s.flush()
     return row, token
@@ -161,9 +175,12 @@ def issue_token(s: Session, user: User, name: str) -> tuple[ApiToken, str]:
 
 def user_for_token(s: Session, token: str) -> User:
     row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    now = dt.datetime.now(dt.UTC)
     if row is None or row.revoked or not row.user.active:
         raise AuthError("invalid or revoked API token", code="auth.invalid")
-    row.last_used_at = dt.datetime.now(dt.UTC)
+    if row.expires_at is not None and now >= _aware(row.expires_at):
+        raise AuthError("this API token has expired; create a new one", code="auth.invalid")
+    row.last_used_at = now
     return row.user
 
 

@@ -122,8 +122,11 @@ def list_users(s: Session, actor: Actor) -> list[UserInfo]:
     return [_user_info(u) for u in s.scalars(select(User).order_by(User.id))]
 
 
-def create_token(s: Session, actor: Actor, name: str, *, username: str | None = None) -> NewToken:
-    """A new API token for the actor, or (admins) for the active user ``username``."""
+def create_token(
+    s: Session, actor: Actor, name: str, *, username: str | None = None, days: int = auth.TOKEN_DAYS
+) -> NewToken:
+    """A new API token for the actor, or (admins) for the active user ``username``, valid for
+    ``days`` (at most a year: a leaked token should not work forever)."""
     if username is None:
         user = s.get(User, actor.user_id) if actor.user_id is not None else None
         if user is None or not user.active:
@@ -133,10 +136,11 @@ def create_token(s: Session, actor: Actor, name: str, *, username: str | None = 
         user = auth.find_user(s, username)
         if user is None or not user.active:
             raise RegistryError(f"no active user {username!r}", code="registry.not-found")
-    row, token = auth.issue_token(s, user, name)
+    row, token = auth.issue_token(s, user, name, days=days)
     mine = user.id == actor.user_id
     write_audit(s, actor, "create_token", None, f"token {row.id}" + ("" if mine else f" for user {user.id}"))
-    return NewToken(id=row.id, name=row.name, token=token, user_id=user.id)
+    assert row.expires_at is not None
+    return NewToken(id=row.id, name=row.name, token=token, user_id=user.id, expires_at=row.expires_at)
 
 
 def list_tokens(s: Session, actor: Actor) -> list[TokenInfo]:
@@ -144,7 +148,12 @@ def list_tokens(s: Session, actor: Actor) -> list[TokenInfo]:
     rows = s.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id))
     return [
         TokenInfo(
-            id=r.id, name=r.name, created_at=r.created_at, last_used_at=r.last_used_at, revoked=r.revoked
+            id=r.id,
+            name=r.name,
+            created_at=r.created_at,
+            last_used_at=r.last_used_at,
+            revoked=r.revoked,
+            expires_at=r.expires_at,
         )
         for r in rows
     ]

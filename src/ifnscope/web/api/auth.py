@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Literal, get_args
 
@@ -53,12 +54,14 @@ class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=80, description="What the token is for, e.g. 'lab pipeline'")
+    days: int = Field(default=90, ge=1, le=366, description="Days until the token expires")
 
 
 class TokenOut(BaseModel):
     id: int
     name: str
     token: str = Field(description="Shown once; only its hash is stored")
+    expires_at: dt.datetime
 
 
 def user_out(actor: Actor) -> UserOut:
@@ -119,8 +122,8 @@ def change_password(body: PasswordIn, actor: Authenticated, request: Request, s:
 @router.post("/tokens", status_code=201, response_model=TokenOut)
 def new_token(body: TokenIn, actor: Authenticated, s: DbSession) -> TokenOut:
     """Create an API token for the current user. The token is in this answer only."""
-    new = services.create_token(s, actor, body.name)
-    return TokenOut(id=new.id, name=new.name, token=new.token)
+    new = services.create_token(s, actor, body.name, days=body.days)
+    return TokenOut(id=new.id, name=new.name, token=new.token, expires_at=new.expires_at)
 
 
 @router.get("/tokens", response_model=list[TokenInfo])

@@ -1,4 +1,5 @@
-"""Server-side web sessions: the cookie carries a random id, this table its SHA-256.
+"""Server-side web sessions (the cookie carries a random id, this table its SHA-256), and an
+expiry for API tokens (existing tokens keep none).
 
 Revision ID: 0002
 Revises: 0001
@@ -30,9 +31,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.create_index("ix_web_sessions_user_id", ["user_id"], unique=False)
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.drop_column("expires_at")
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.drop_index("ix_web_sessions_user_id")
     op.drop_table("web_sessions")
