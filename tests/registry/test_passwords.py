@@ -130,3 +130,18 @@ def test_the_cli_refuses_a_weak_password(db_url: str) -> None:
     )
     assert r.exit_code == 2
     assert "too common" in r.output
+
+
+def test_a_user_from_before_the_rules_still_logs_in(db_url: str) -> None:
+    """Rows made before usernames were normalised keep working under their exact name."""
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    reg = Registry(engine)
+    with reg.transaction() as s:
+        user = auth.insert_user(s, "legacy", GOOD, "clinician")
+        user.username = "Dr Legacy"  # a name today's rules refuse
+    with reg.transaction() as s:
+        assert services.login(s, "Dr Legacy", GOOD).username == "Dr Legacy"
+        with pytest.raises(RegistryError):
+            auth.insert_user(s, "dr legacy", GOOD, "clinician")  # the space is refused for new names
+    engine.dispose()

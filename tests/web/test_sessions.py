@@ -263,3 +263,13 @@ def test_api_tokens_expire(app: FastAPI) -> None:
     r = c.post("/api/auth/tokens", json={"name": "default"}, headers=h)
     left = dt.datetime.fromisoformat(r.json()["expires_at"]) - dt.datetime.now(dt.UTC)
     assert dt.timedelta(days=89) < left <= dt.timedelta(days=90)
+
+
+def test_a_login_deletes_sessions_past_their_lifetime(app: FastAPI) -> None:
+    stale = new_user(app)
+    login(app, stale)
+    _age_sessions(app, stale, created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=9))
+    login(app, new_user(app))
+    with app.state.registry.transaction() as s:
+        uid = s.scalar(select(User.id).where(User.username == stale))
+        assert not list(s.scalars(select(WebSession).where(WebSession.user_id == uid)))

@@ -39,12 +39,14 @@ def login(s: Session, username: str, password: str, *, via: Via = "web") -> Acto
     return actor
 
 
-def start_session(s: Session, actor: Actor) -> str:
-    """A server-side web session for a logged-in actor; the id goes in the cookie."""
+def start_session(s: Session, actor: Actor, *, lifetime: dt.timedelta | None = None) -> str:
+    """A server-side web session for a logged-in actor; the id goes in the cookie. With
+    ``lifetime``, sessions older than that (anyone's) are deleted on the way."""
     user = s.get(User, actor.user_id) if actor.user_id is not None else None
     if user is None or not user.active:
         raise AuthError("log in again", code="auth.required")
-    return auth.start_session(s, user)
+    purge = dt.datetime.now(dt.UTC) - lifetime if lifetime is not None else None
+    return auth.start_session(s, user, purge_before=purge)
 
 
 def session_actor(s: Session, session_id: str, *, idle: dt.timedelta, lifetime: dt.timedelta) -> Actor:

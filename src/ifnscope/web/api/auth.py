@@ -14,7 +14,7 @@ from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
-from ifnscope.web.deps import Authenticated, DbSession
+from ifnscope.web.deps import Authenticated, DbSession, get_settings
 from ifnscope.web.security import csrf_token, login_session, logout_session, session_id, verify_csrf
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -86,7 +86,8 @@ def login(body: LoginIn, request: Request, s: DbSession) -> SessionOut:
     old = session_id(request)
     if old is not None:  # a login over an old session replaces it
         services.end_session(s, old)
-    token = login_session(request, services.start_session(s, actor))
+    lifetime = dt.timedelta(hours=get_settings(request).session_hours)
+    token = login_session(request, services.start_session(s, actor, lifetime=lifetime))
     log.info("login: user %d", actor.user_id)
     return SessionOut(user=user_out(actor), csrf_token=token, via="web")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from fastapi import APIRouter, Request
@@ -9,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from ifnscope.errors import AuthError
 from ifnscope.registry import services
-from ifnscope.web.deps import DbSession, MaybeActor
+from ifnscope.web.deps import DbSession, MaybeActor, get_settings
 from ifnscope.web.pages.common import CheckedForm, form_text, render, safe_next
 from ifnscope.web.security import login_session, logout_session, session_id
 
@@ -67,7 +68,8 @@ def login_submit(request: Request, form: CheckedForm, s: DbSession) -> Response:
     old = session_id(request)
     if old is not None:  # a login over an old session replaces it
         services.end_session(s, old)
-    login_session(request, services.start_session(s, actor))
+    lifetime = dt.timedelta(hours=get_settings(request).session_hours)
+    login_session(request, services.start_session(s, actor, lifetime=lifetime))
     log.info("login: user %d (web)", actor.user_id)
     return RedirectResponse(nxt, status_code=303)
 
