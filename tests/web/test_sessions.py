@@ -273,3 +273,11 @@ def test_a_login_deletes_sessions_past_their_lifetime(app: FastAPI) -> None:
     with app.state.registry.transaction() as s:
         uid = s.scalar(select(User.id).where(User.username == stale))
         assert not list(s.scalars(select(WebSession).where(WebSession.user_id == uid)))
+
+
+def test_changing_a_missing_user_is_404(app: FastAPI) -> None:
+    boss, csrf = login(app, "boss")
+    for body in ({}, {"active": False}, {"password": NEW_PASSWORD}):
+        r = boss.patch("/api/admin/users/999999", json=body, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 404, body
+        assert error_code(r) == "registry.not-found"

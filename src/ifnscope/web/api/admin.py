@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from ifnscope.errors import RegistryError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import AuditEntry, UserInfo
@@ -55,7 +56,9 @@ def change_user(user_id: int, body: UserPatch, actor: Admin, s: DbSession) -> Us
         services.set_password(s, actor, user_id, body.password)
     info = services.set_active(s, actor, user_id, body.active) if body.active is not None else None
     if info is None:
-        info = next(u for u in services.list_users(s, actor) if u.id == user_id)
+        info = next((u for u in services.list_users(s, actor) if u.id == user_id), None)
+    if info is None:
+        raise RegistryError(f"no user {user_id}", code="registry.not-found")
     log.info("user %d changed", user_id)
     return info
 
