@@ -16,7 +16,7 @@ from ifnscope.case.reader import load_case
 from ifnscope.errors import AuthError, CaseValidationError, RegistryError
 from ifnscope.registry import auth, migrate, services
 from ifnscope.registry.db import Registry, make_engine
-from ifnscope.registry.models import AuditEvent, Base, Patient, Visit
+from ifnscope.registry.models import AuditEvent, Base, Patient, User, Visit
 from ifnscope.registry.services import CohortQuery
 from tests.helpers import make_case
 
@@ -78,10 +78,10 @@ def test_a_failed_migration_leaves_the_database_as_it_was(
 
     scripts = tmp_path / "migrations"
     shutil.copytree(Path(migrate.__file__).parent / "migrations", scripts)
-    (scripts / "versions" / "0002_broken.py").write_text(
+    (scripts / "versions" / "0999_broken.py").write_text(
         '"""A migration that fails half way."""\n'
         "import sqlalchemy as sa\nfrom alembic import op\n"
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n'
+        'revision = "0999"\ndown_revision = "0002"\nbranch_labels = None\ndepends_on = None\n\n'
         "def upgrade():\n"
         '    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))\n'
         '    op.add_column("patients", sa.Column("extra", sa.String(10)))\n'
@@ -105,7 +105,7 @@ def test_a_failed_migration_leaves_the_database_as_it_was(
     engine = make_engine(db_url)
     assert "half_done" not in migrate.tables(engine)
     assert "extra" not in {c["name"] for c in inspect(engine).get_columns("patients")}
-    assert migrate.current(engine) == "0001"
+    assert migrate.current(engine) == "0002"
     with engine.connect() as c:
         assert c.execute(text("select name from patients")).scalar_one() == "Kept Patient"
     engine.dispose()
@@ -376,10 +376,13 @@ def test_account_services_check_and_audit(reg: Any) -> None:
         services.revoke_token(s, reg.res, own.id)
         with pytest.raises(AuthError):
             services.token_actor(s, own.token)
-        assert services.session_actor(s, nurse.id).username == "nurse"
+        nurse_actor = auth.actor_for(s.get(User, nurse.id), "web")  # type: ignore[arg-type]
+        sid = services.start_session(s, nurse_actor)
+        live = {"idle": dt.timedelta(minutes=30), "lifetime": dt.timedelta(hours=8)}
+        assert services.session_actor(s, sid, **live).username == "nurse"
         s.execute(text("update users set active = false where username = 'nurse'"))
         with pytest.raises(AuthError):
-            services.session_actor(s, nurse.id)
+            services.session_actor(s, sid, **live)
         with pytest.raises(AuthError):
             services.login(s, "nurse", PASSWORD)  # inactive
     with reg.transaction() as s:

@@ -143,7 +143,13 @@ def admin_create_user(
     role: Annotated[str, typer.Option("--role", help="clinician, researcher or admin.")],
     password: Annotated[
         str | None,
-        typer.Option("--password", help="The password (at least 10 characters); prompted when left out."),
+        typer.Option(
+            "--password",
+            help=(
+                "The password (at least 12 characters, not containing the username, not a common "
+                "one); prompted when left out."
+            ),
+        ),
     ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -172,6 +178,7 @@ def admin_create_user(
 def admin_create_token(
     username: Annotated[str, typer.Argument(help="The user the token acts as.")],
     name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. 'lab pipeline'.")],
+    days: Annotated[int, typer.Option("--days", min=1, max=366, help="Days until it expires.")] = 90,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create an API token (printed once on stdout; only its hash is stored)."""
@@ -182,7 +189,7 @@ def admin_create_token(
     try:
         registry = _registry(database_url)
         with registry.transaction() as s:
-            token = services.create_token(s, cli_actor(), name, username=username).token
+            token = services.create_token(s, cli_actor(), name, username=username, days=days).token
         registry.engine.dispose()
     except IfnscopeError as err:
         fail(err)

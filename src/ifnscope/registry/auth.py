@@ -26,11 +26,12 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ifnscope.errors import AuthError, RegistryError
-from ifnscope.registry.models import ApiToken, User
+from ifnscope.registry.models import ApiToken, User, WebSession
+from ifnscope.registry.passwords import check_password, normalize_username
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -45,7 +46,6 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
     "researcher": frozenset({"read_deidentified", "score"}),
     "admin": frozenset({"read_identified", "read_deidentified", "write_patients", "score", "manage_users"}),
 }
-MIN_PASSWORD = 10
 
 
 @dataclass(frozen=True)
@@ -87,21 +87,21 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()
 
 
-def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD:
-        raise RegistryError(f"a password needs at least {MIN_PASSWORD} characters", code="registry.invalid")
+def hash_password(password: str, *, username: str | None = None) -> str:
+    """The Argon2id hash of a password that meets the policy (``registry.passwords``)."""
+    check_password(password, username)
     return str(_hasher().hash(password))
 
 
 def insert_user(s: Session, username: str, password: str, role: Role) -> User:
     if role not in ROLES:
         raise RegistryError(f"unknown role {role!r}; roles: {', '.join(ROLES)}", code="registry.invalid")
-    username = username.strip()
-    if not username:
-        raise RegistryError("a username is required", code="registry.invalid")
-    if s.scalar(select(User).where(User.username == username)) is not None:
+    username = normalize_username(username)
+    if _find_user(s, username) is not None:
         raise RegistryError(f"user {username!r} already exists", code="registry.conflict")
-    user = User(username=username, password_hash=hash_password(password), role=role, active=True)
+    user = User(
+        username=username, password_hash=hash_password(password, username=username), role=role, active=True
+    )
     s.add(user)
     s.flush()
     return user
@@ -111,7 +111,10 @@ def authenticate(s: Session, username: str, password: str) -> User:
     """The user, if the password is right; one error for every failure (no user enumeration)."""
     from argon2.exceptions import VerificationError, VerifyMismatchError
 
-    user = s.scalar(select(User).where(User.username == username.strip()))
+    try:
+        user = _find_user(s, normalize_username(username))
+    except RegistryError:  # not a valid name today: only a row from before the rules can match
+        user = s.scalar(select(User).where(User.username == username.strip()))
     ph = _hasher()
     if user is None or not user.active:
         ph.hash("timing-equaliser-not-a-password")  # same cost whether or not the user exists
@@ -125,14 +128,46 @@ def authenticate(s: Session, username: str, password: str) -> User:
     return user
 
 
+def _find_user(s: Session, key: str) -> User | None:
+    """The user whose username has this key (rows from before normalisation may differ in case)."""
+    from sqlalchemy import func
+
+    user = s.scalar(select(User).where(User.username == key))
+    if user is None:
+        user = s.scalar(select(User).where(func.lower(User.username) == key).order_by(User.id).limit(1))
+    return user
+
+
+def find_user(s: Session, username: str) -> User | None:
+    """The user named ``username`` (compared by its normalised key), if any."""
+    try:
+        return _find_user(s, normalize_username(username))
+    except RegistryError:
+        return None
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(s: Session, user: User, name: str) -> tuple[ApiToken, str]:
-    """A new API token for ``user``: its row and the token, the only time the token is seen."""
+TOKEN_DAYS = 90  # an API token's default lifetime
+MAX_TOKEN_DAYS = 366
+
+
+def issue_token(s: Session, user: User, name: str, *, days: int = TOKEN_DAYS) -> tuple[ApiToken, str]:
+    """A new API token for ``user`` that expires after ``days``: its row and the token, the only
+    time the token is seen."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise RegistryError(
+            f"an API token lasts 1 to {MAX_TOKEN_DAYS} days, not {days}", code="registry.invalid"
+        )
     token = "ifn_" + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, name=name.strip() or "token", token_hash=_digest(token))
+    row = ApiToken(
+        user_id=user.id,
+        name=name.strip() or "token",
+        token_hash=_digest(token),
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=days),
+    )
     s.add(row)
     s.flush()
     return row, token
@@ -140,11 +175,68 @@ def issue_token(s: Session, user: User, name: str) -> tuple[ApiToken, str]:
 
 def user_for_token(s: Session, token: str) -> User:
     row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    now = dt.datetime.now(dt.UTC)
     if row is None or row.revoked or not row.user.active:
         raise AuthError("invalid or revoked API token", code="auth.invalid")
-    row.last_used_at = dt.datetime.now(dt.UTC)
+    if row.expires_at is not None and now >= _aware(row.expires_at):
+        raise AuthError("this API token has expired; create a new one", code="auth.invalid")
+    row.last_used_at = now
     return row.user
 
 
 def actor_for(user: User, via: Via) -> Actor:
     return Actor(user.id, user.username, user.role, via)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------- web sessions
+
+_TOUCH_EVERY = dt.timedelta(minutes=1)  # last_seen_at is rewritten at most this often
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)  # SQLite drops the zone
+
+
+def start_session(s: Session, user: User, *, purge_before: dt.datetime | None = None) -> str:
+    """A new server-side session for ``user``: the random id for the cookie (only its hash is
+    stored, so the table alone cannot be replayed). Sessions of anyone started before
+    ``purge_before`` (past their lifetime) are deleted on the way, so the table does not grow."""
+    if purge_before is not None:
+        s.execute(delete(WebSession).where(WebSession.created_at < purge_before))
+    sid = secrets.token_urlsafe(32)
+    s.add(WebSession(user_id=user.id, id_hash=_digest(sid)))
+    s.flush()
+    return sid
+
+
+def user_for_session(s: Session, sid: str, *, idle: dt.timedelta, lifetime: dt.timedelta) -> User:
+    """The active user of a live session; ``auth.required`` (and the row deleted) once it has
+    been idle longer than ``idle`` or open longer than ``lifetime``, or was ended."""
+    row = s.scalar(select(WebSession).where(WebSession.id_hash == _digest(sid)))
+    now = dt.datetime.now(dt.UTC)
+    if row is None:
+        raise AuthError("your session has ended; log in again", code="auth.required")
+    if (
+        now - _aware(row.last_seen_at) > idle
+        or now - _aware(row.created_at) > lifetime
+        or not row.user.active
+    ):
+        s.delete(row)
+        raise AuthError("your session has ended; log in again", code="auth.required")
+    if now - _aware(row.last_seen_at) > _TOUCH_EVERY:
+        row.last_seen_at = now
+    return row.user
+
+
+def end_session(s: Session, sid: str) -> None:
+    """Forget one session (logout); nothing happens for an unknown id."""
+    s.execute(delete(WebSession).where(WebSession.id_hash == _digest(sid)))
+
+
+def end_user_sessions(s: Session, user_id: int, *, keep: str | None = None) -> int:
+    """End every session of a user (deactivation, password change), except ``keep``'s; returns
+    how many ended."""
+    stmt = delete(WebSession).where(WebSession.user_id == user_id)
+    if keep is not None:
+        stmt = stmt.where(WebSession.id_hash != _digest(keep))
+    return int(s.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]

@@ -14,9 +14,10 @@
   the endpoint returns (before the response is sent, so a failed commit is an error response)
   and rolls back when it raises. The same session is shared by every dependency of a request.
 - :data:`Authenticated` (:func:`current_actor`): the :class:`Actor` from an
-  ``Authorization: Bearer ifn_...`` API token (``via="api"``) or the session cookie
-  (``via="web"``); 401 ``auth.required`` / ``auth.invalid`` otherwise. Cookie-authenticated
-  requests that change state must pass the CSRF check (``security.verify_csrf``).
+  ``Authorization: Bearer ifn_...`` API token (``via="api"``) or the session cookie, whose id
+  must name a live row of ``web_sessions`` (``via="web"``); 401 ``auth.required`` /
+  ``auth.invalid`` otherwise. Cookie-authenticated requests that change state must pass the
+  CSRF check (``security.verify_csrf``).
 - :data:`MaybeActor` (:func:`optional_actor`): the same without raising (``None`` when nobody
   is logged in) and without the CSRF check, for pages that redirect to a login form.
 - :func:`require`: an actor that has a permission (403 ``registry.forbidden`` otherwise).
@@ -24,6 +25,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -36,7 +38,7 @@ from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission
 from ifnscope.registry.db import Registry
-from ifnscope.web.security import SAFE_METHODS, logout_session, session_user_id, verify_csrf
+from ifnscope.web.security import SAFE_METHODS, logout_session, session_id, verify_csrf
 from ifnscope.web.settings import Settings
 
 T = TypeVar("T")
@@ -122,11 +124,17 @@ def _identify(request: Request, s: Session) -> Actor | None:
         actor = services.token_actor(s, token)
         request.state.auth_via = "token"
         return actor
-    uid = session_user_id(request)
-    if uid is None:
+    sid = session_id(request)
+    if sid is None:
         return None
+    settings = get_settings(request)
     try:
-        actor = services.session_actor(s, uid)
+        actor = services.session_actor(
+            s,
+            sid,
+            idle=dt.timedelta(minutes=settings.session_idle_minutes),
+            lifetime=dt.timedelta(hours=settings.session_hours),
+        )
     except AuthError:
         logout_session(request)
         raise

@@ -1,10 +1,12 @@
 """Session cookies, CSRF protection, the upload limit and protective response headers.
 
-- **Sessions** are Starlette's signed cookie (``ifnscope_session``; HttpOnly, SameSite=Lax,
-  Secure when ``cookie_secure``). The cookie holds the user id and the session's CSRF token,
-  nothing clinical. A login replaces the whole session (no session fixation) and lasts
-  ``session_hours``; the user is looked up on every request, so a deactivated user is out at
-  once.
+- **Sessions** live in the database (``web_sessions``); the signed Starlette cookie
+  (``ifnscope_session``; HttpOnly, SameSite=Lax, Secure when ``cookie_secure``) holds only the
+  session's random id (stored as its SHA-256) and CSRF token, nothing clinical. A login replaces
+  the whole session (no session fixation); logout deletes the row, so a copied cookie stops
+  working at once, as do all of a user's sessions when they are deactivated or change their
+  password. A session ends after ``session_idle_minutes`` without a request and
+  ``session_hours`` after the login.
 - **CSRF**: a request authenticated by the cookie that changes state (POST, PUT, PATCH,
   DELETE) must carry the session's token in the ``X-CSRF-Token`` header or a ``csrf_token``
   form field; requests with an ``Authorization: Bearer`` API token are exempt (a browser never
@@ -30,30 +32,33 @@ SESSION_COOKIE = "ifnscope_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-_USER_KEY = "user_id"
+_SID_KEY = "sid"
 _CSRF_KEY = "csrf"
 
 
 # ----------------------------------------------------------------------------- sessions
 
 
-def login_session(request: HTTPConnection, user_id: int) -> str:
-    """Start a fresh session for ``user_id``; returns the new CSRF token."""
+def login_session(request: HTTPConnection, session_id: str) -> str:
+    """Put a fresh server-side session id in the cookie; returns the new CSRF token."""
     request.session.clear()
     token = secrets.token_urlsafe(32)
-    request.session.update({_USER_KEY: user_id, _CSRF_KEY: token})
+    request.session.update({_SID_KEY: session_id, _CSRF_KEY: token})
     return token
 
 
 def logout_session(request: HTTPConnection) -> None:
-    request.session.clear()
+    """Empty the cookie (the caller deletes the session's row)."""
+    if "session" in request.scope:
+        request.session.clear()
 
 
-def session_user_id(request: HTTPConnection) -> int | None:
+def session_id(request: HTTPConnection) -> str | None:
+    """The server-side session id the cookie carries, if any."""
     if "session" not in request.scope:
         return None
-    uid = request.session.get(_USER_KEY)
-    return uid if isinstance(uid, int) else None
+    sid = request.session.get(_SID_KEY)
+    return sid if isinstance(sid, str) and sid else None
 
 
 def csrf_token(request: HTTPConnection) -> str:

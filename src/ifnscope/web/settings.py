@@ -11,6 +11,7 @@
 ``IFNSCOPE_COOKIE_SECURE``     ``1``: send the session cookie over HTTPS only (set it when
                                the server sits behind TLS)
 ``IFNSCOPE_SESSION_HOURS``     how long a login lasts (default 8)
+``IFNSCOPE_SESSION_IDLE_MINUTES``  a login ends after this long without a request (default 30)
 =============================  ===========================================================
 
 ``Settings`` is a pydantic-settings ``BaseSettings``: ``Settings()`` reads these variables, and
@@ -47,7 +48,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # The fields read from IFNSCOPE_<FIELD>, and how their text is parsed.
 _TEXT_FIELDS = frozenset({"database_url", "secret_key"})
-_NUMBER_FIELDS = frozenset({"max_upload_mb", "session_hours"})
+_NUMBER_FIELDS = frozenset({"max_upload_mb", "session_hours", "session_idle_minutes"})
 _FLAG_FIELDS = frozenset({"demo", "cookie_secure"})
 
 
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
     demo: bool = Field(default=False, description="Create demo users and patients on first start")
     cookie_secure: bool = Field(default=False, description="Session cookie over HTTPS only")
     session_hours: float = Field(default=8, gt=0, description="Lifetime of a login")
+    session_idle_minutes: float = Field(
+        default=30, gt=0, description="A login ends after this long without a request"
+    )
     access_log: bool = Field(default=True, description="Log one line per request (no query strings)")
     db_concurrency: int | None = Field(
         default=None,

@@ -8,6 +8,8 @@ without a user id (``registry.auth.cli_actor``).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -37,13 +39,70 @@ def login(s: Session, username: str, password: str, *, via: Via = "web") -> Acto
     return actor
 
 
-def session_actor(s: Session, user_id: int) -> Actor:
-    """The actor behind a session cookie; ``auth.required`` once the user is gone or inactive
-    (deactivating a user ends their sessions at once)."""
-    user = s.get(User, user_id)
+def start_session(s: Session, actor: Actor, *, lifetime: dt.timedelta | None = None) -> str:
+    """A server-side web session for a logged-in actor; the id goes in the cookie. With
+    ``lifetime``, sessions older than that (anyone's) are deleted on the way."""
+    user = s.get(User, actor.user_id) if actor.user_id is not None else None
     if user is None or not user.active:
-        raise AuthError("your session has ended; log in again", code="auth.required")
-    return auth.actor_for(user, "web")
+        raise AuthError("log in again", code="auth.required")
+    purge = dt.datetime.now(dt.UTC) - lifetime if lifetime is not None else None
+    return auth.start_session(s, user, purge_before=purge)
+
+
+def session_actor(s: Session, session_id: str, *, idle: dt.timedelta, lifetime: dt.timedelta) -> Actor:
+    """The actor behind a session cookie; ``auth.required`` once the session was ended (logout,
+    password change, deactivation) or expired, or the user is gone or inactive."""
+    return auth.actor_for(auth.user_for_session(s, session_id, idle=idle, lifetime=lifetime), "web")
+
+
+def end_session(s: Session, session_id: str) -> None:
+    """Logout: the session's row is deleted, so a copied cookie no longer works."""
+    auth.end_session(s, session_id)
+
+
+def change_password(
+    s: Session, actor: Actor, current: str, new: str, *, keep_session: str | None = None
+) -> None:
+    """The actor's own password, given the current one; ends the user's other web sessions
+    (all but ``keep_session``) so a stolen session does not outlive the change."""
+    user = s.get(User, actor.user_id) if actor.user_id is not None else None
+    if user is None or not user.active:
+        raise AuthError("log in again", code="auth.required")
+    auth.authenticate(s, user.username, current)
+    user.password_hash = auth.hash_password(new, username=user.username)
+    ended = auth.end_user_sessions(s, user.id, keep=keep_session)
+    write_audit(s, actor, "change_password", None, f"user {user.id}; {ended} sessions ended")
+
+
+def set_password(s: Session, actor: Actor, user_id: int, new: str) -> None:
+    """An admin resets a user's password; every web session of that user ends."""
+    actor.require("manage_users")
+    user = _get_user(s, user_id)
+    user.password_hash = auth.hash_password(new, username=user.username)
+    ended = auth.end_user_sessions(s, user.id)
+    write_audit(s, actor, "set_password", None, f"user {user.id}; {ended} sessions ended")
+
+
+def set_active(s: Session, actor: Actor, user_id: int, active: bool) -> UserInfo:
+    """An admin activates or deactivates a user; deactivation ends every web session of theirs
+    (their API tokens stop working too, as tokens of inactive users are refused)."""
+    actor.require("manage_users")
+    user = _get_user(s, user_id)
+    if not active and user.id == actor.user_id:
+        raise RegistryError("you may not deactivate yourself", code="registry.invalid")
+    user.active = active
+    detail = f"user {user.id}"
+    if not active:
+        detail += f"; {auth.end_user_sessions(s, user.id)} sessions ended"
+    write_audit(s, actor, "activate_user" if active else "deactivate_user", None, detail)
+    return _user_info(user)
+
+
+def _get_user(s: Session, user_id: int) -> User:
+    user = s.get(User, user_id)
+    if user is None:
+        raise RegistryError(f"no user {user_id}", code="registry.not-found")
+    return user
 
 
 def token_actor(s: Session, token: str) -> Actor:
@@ -65,21 +124,25 @@ def list_users(s: Session, actor: Actor) -> list[UserInfo]:
     return [_user_info(u) for u in s.scalars(select(User).order_by(User.id))]
 
 
-def create_token(s: Session, actor: Actor, name: str, *, username: str | None = None) -> NewToken:
-    """A new API token for the actor, or (admins) for the active user ``username``."""
+def create_token(
+    s: Session, actor: Actor, name: str, *, username: str | None = None, days: int = auth.TOKEN_DAYS
+) -> NewToken:
+    """A new API token for the actor, or (admins) for the active user ``username``, valid for
+    ``days`` (at most a year: a leaked token should not work forever)."""
     if username is None:
         user = s.get(User, actor.user_id) if actor.user_id is not None else None
         if user is None or not user.active:
             raise AuthError("log in again", code="auth.required")
     else:
         actor.require("manage_users")
-        user = s.scalar(select(User).where(User.username == username.strip()))
+        user = auth.find_user(s, username)
         if user is None or not user.active:
             raise RegistryError(f"no active user {username!r}", code="registry.not-found")
-    row, token = auth.issue_token(s, user, name)
+    row, token = auth.issue_token(s, user, name, days=days)
     mine = user.id == actor.user_id
     write_audit(s, actor, "create_token", None, f"token {row.id}" + ("" if mine else f" for user {user.id}"))
-    return NewToken(id=row.id, name=row.name, token=token, user_id=user.id)
+    assert row.expires_at is not None
+    return NewToken(id=row.id, name=row.name, token=token, user_id=user.id, expires_at=row.expires_at)
 
 
 def list_tokens(s: Session, actor: Actor) -> list[TokenInfo]:
@@ -87,7 +150,12 @@ def list_tokens(s: Session, actor: Actor) -> list[TokenInfo]:
     rows = s.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id))
     return [
         TokenInfo(
-            id=r.id, name=r.name, created_at=r.created_at, last_used_at=r.last_used_at, revoked=r.revoked
+            id=r.id,
+            name=r.name,
+            created_at=r.created_at,
+            last_used_at=r.last_used_at,
+            revoked=r.revoked,
+            expires_at=r.expires_at,
         )
         for r in rows
     ]

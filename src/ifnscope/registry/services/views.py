@@ -131,6 +131,7 @@ class TokenInfo(BaseModel):  # an API token as listed: never the token itself
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked: bool
+    expires_at: dt.datetime | None = None  # None: made before tokens expired
 
 
 class NewToken(BaseModel):
@@ -140,6 +141,7 @@ class NewToken(BaseModel):
     name: str
     token: str
     user_id: int
+    expires_at: dt.datetime
 
 
 class AuditEntry(BaseModel):

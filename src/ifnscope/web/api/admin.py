@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from ifnscope.errors import RegistryError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import AuditEntry, UserInfo
@@ -23,8 +24,17 @@ class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=80)
-    password: str = Field(min_length=10, max_length=1024)
+    password: str = Field(min_length=1, max_length=1024, description="Checked by the password policy")
     role: Literal["clinician", "researcher", "admin"]
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool | None = Field(default=None, description="false: deactivate (ends their sessions)")
+    password: str | None = Field(
+        default=None, min_length=1, max_length=1024, description="A new password (ends their sessions)"
+    )
 
 
 @router.post("/admin/users", status_code=201, response_model=UserInfo)
@@ -37,6 +47,20 @@ def add_user(body: UserIn, actor: Admin, s: DbSession) -> UserInfo:
 @router.get("/admin/users", response_model=list[UserInfo])
 def list_users(actor: Admin, s: DbSession) -> list[UserInfo]:
     return services.list_users(s, actor)
+
+
+@router.patch("/admin/users/{user_id}", response_model=UserInfo)
+def change_user(user_id: int, body: UserPatch, actor: Admin, s: DbSession) -> UserInfo:
+    """Deactivate or reactivate a user, or set a new password; either ends their web sessions."""
+    if body.password is not None:
+        services.set_password(s, actor, user_id, body.password)
+    info = services.set_active(s, actor, user_id, body.active) if body.active is not None else None
+    if info is None:
+        info = next((u for u in services.list_users(s, actor) if u.id == user_id), None)
+    if info is None:
+        raise RegistryError(f"no user {user_id}", code="registry.not-found")
+    log.info("user %d changed", user_id)
+    return info
 
 
 @router.get("/audit", response_model=list[AuditEntry])

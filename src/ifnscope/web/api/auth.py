@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Literal, get_args
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
-from ifnscope.web.deps import Authenticated, DbSession
-from ifnscope.web.security import csrf_token, login_session, logout_session, session_user_id, verify_csrf
+from ifnscope.web.deps import Authenticated, DbSession, get_settings
+from ifnscope.web.security import csrf_token, login_session, logout_session, session_id, verify_csrf
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 log = logging.getLogger("ifnscope.web")
@@ -41,16 +43,25 @@ class SessionOut(BaseModel):
     via: Via
 
 
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=80, description="What the token is for, e.g. 'lab pipeline'")
+    days: int = Field(default=90, ge=1, le=366, description="Days until the token expires")
 
 
 class TokenOut(BaseModel):
     id: int
     name: str
     token: str = Field(description="Shown once; only its hash is stored")
+    expires_at: dt.datetime
 
 
 def user_out(actor: Actor) -> UserOut:
@@ -72,16 +83,23 @@ def login(body: LoginIn, request: Request, s: DbSession) -> SessionOut:
         log.info("login failed")  # never the username: it may be a mistyped password
         raise
     assert actor.user_id is not None
-    token = login_session(request, actor.user_id)
+    old = session_id(request)
+    if old is not None:  # a login over an old session replaces it
+        services.end_session(s, old)
+    lifetime = dt.timedelta(hours=get_settings(request).session_hours)
+    token = login_session(request, services.start_session(s, actor, lifetime=lifetime))
     log.info("login: user %d", actor.user_id)
     return SessionOut(user=user_out(actor), csrf_token=token, via="web")
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-async def logout(request: Request) -> Response:
-    """End the session (cookie sessions need the CSRF token, like every state change)."""
-    if session_user_id(request) is not None:
+async def logout(request: Request, s: DbSession) -> Response:
+    """End the session: its row is deleted, so a copy of the cookie stops working too (cookie
+    sessions need the CSRF token, like every state change)."""
+    sid = session_id(request)
+    if sid is not None:
         await verify_csrf(request)
+        await run_in_threadpool(services.end_session, s, sid)
     logout_session(request)
     return Response(status_code=204)
 
@@ -93,11 +111,20 @@ def me(actor: Authenticated, request: Request) -> SessionOut:
     return SessionOut(user=user_out(actor), csrf_token=token, via=actor.via)
 
 
+@router.post("/password", status_code=204, response_class=Response)
+def change_password(body: PasswordIn, actor: Authenticated, request: Request, s: DbSession) -> Response:
+    """Change your password (the current one is required). Every other web session of yours
+    ends; this one stays."""
+    keep = session_id(request) if actor.via == "web" else None
+    services.change_password(s, actor, body.current_password, body.new_password, keep_session=keep)
+    return Response(status_code=204)
+
+
 @router.post("/tokens", status_code=201, response_model=TokenOut)
 def new_token(body: TokenIn, actor: Authenticated, s: DbSession) -> TokenOut:
     """Create an API token for the current user. The token is in this answer only."""
-    new = services.create_token(s, actor, body.name)
-    return TokenOut(id=new.id, name=new.name, token=new.token)
+    new = services.create_token(s, actor, body.name, days=body.days)
+    return TokenOut(id=new.id, name=new.name, token=new.token, expires_at=new.expires_at)
 
 
 @router.get("/tokens", response_model=list[TokenInfo])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from fastapi import APIRouter, Request
@@ -9,9 +10,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from ifnscope.errors import AuthError
 from ifnscope.registry import services
-from ifnscope.web.deps import DbSession, MaybeActor
+from ifnscope.web.deps import DbSession, MaybeActor, get_settings
 from ifnscope.web.pages.common import CheckedForm, form_text, render, safe_next
-from ifnscope.web.security import login_session, logout_session
+from ifnscope.web.security import login_session, logout_session, session_id
 
 log = logging.getLogger("ifnscope.web")
 router = APIRouter(include_in_schema=False)
@@ -64,12 +65,20 @@ def login_submit(request: Request, form: CheckedForm, s: DbSession) -> Response:
             logged_out=False,
         )
     assert actor.user_id is not None
-    login_session(request, actor.user_id)
+    old = session_id(request)
+    if old is not None:  # a login over an old session replaces it
+        services.end_session(s, old)
+    lifetime = dt.timedelta(hours=get_settings(request).session_hours)
+    login_session(request, services.start_session(s, actor, lifetime=lifetime))
     log.info("login: user %d (web)", actor.user_id)
     return RedirectResponse(nxt, status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, form: CheckedForm) -> Response:
+def logout(request: Request, form: CheckedForm, s: DbSession) -> Response:
+    """End the session: its row is deleted, so a copy of the cookie stops working too."""
+    sid = session_id(request)
+    if sid is not None:
+        services.end_session(s, sid)
     logout_session(request)
     return RedirectResponse("/login?out=1", status_code=303)
