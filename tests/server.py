@@ -20,8 +20,8 @@ def free_port() -> int:
 class ServerProcess:
     """`ifnscope serve` on a free port and a given database; ``start`` waits until it answers."""
 
-    def __init__(self, database_url: str, env: dict[str, str]) -> None:
-        self.url, self.env, self.port = database_url, env, free_port()
+    def __init__(self, database_url: str, env: dict[str, str], workers: int = 1) -> None:
+        self.url, self.env, self.port, self.workers = database_url, env, free_port(), workers
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,6 +40,8 @@ class ServerProcess:
                 "--database-url",
                 self.url,
                 "--no-demo",
+                "--workers",
+                str(self.workers),
             ],
             env=self.env,
             stdout=subprocess.DEVNULL,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, inspect, select, text
+from sqlalchemy.orm import undefer
 
 from ifnscope.case.reader import load_case
 from ifnscope.errors import AuthError, CaseValidationError, RegistryError
@@ -185,7 +186,15 @@ def test_the_audit_log_records_who_did_what_to_which_patient_and_nothing_clinica
 def test_a_visit_stores_the_case_its_assessment_and_the_cohort_numbers(reg: Any) -> None:
     pid = _patient_with_visits(reg)
     with reg.transaction() as s:
-        visits = list(s.scalars(select(Visit).where(Visit.patient_id == pid).order_by(Visit.visit_date)))
+        # case and assessment load on first use (deferred columns): ask for them here
+        visits = list(
+            s.scalars(
+                select(Visit)
+                .options(undefer(Visit.case), undefer(Visit.assessment))
+                .where(Visit.patient_id == pid)
+                .order_by(Visit.visit_date)
+            )
+        )
     first, second = visits
     assert first.cdasi_activity == 36.0
     assert first.favours == "dermatomyositis"

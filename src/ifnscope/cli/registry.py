@@ -7,6 +7,7 @@ first, so a core-only install says what to install instead of failing on an impo
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -58,6 +59,15 @@ def serve(
             help="On first start, create demo users and patients (default: IFNSCOPE_DEMO, else off).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Server processes (one per core serves reads fastest; logins are throttled per process).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the registry web app and API (migrates the database first)."""
     need_extra("web", *WEB_MODULES)
@@ -99,7 +109,28 @@ def serve(
         )
     import uvicorn
 
-    uvicorn.run(web, host=host, port=port, log_config=LOGGING_CONFIG, access_log=False, server_header=False)
+    if workers == 1:
+        uvicorn.run(
+            web, host=host, port=port, log_config=LOGGING_CONFIG, access_log=False, server_header=False
+        )
+        return
+    # Several processes: this one has migrated the database and seeded the demo; the workers
+    # (started by uvicorn, each building its app from the environment) must not do it again.
+    web.state.registry.close()
+    from ifnscope.registry.db import ENV_URL
+
+    os.environ[ENV_URL] = settings.database_url
+    os.environ["IFNSCOPE_DEMO"] = "0"
+    uvicorn.run(
+        "ifnscope.web.app:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=LOGGING_CONFIG,
+        access_log=False,
+        server_header=False,
+    )
 
 
 def _has_users(registry: Registry) -> bool:

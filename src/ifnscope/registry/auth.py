@@ -26,10 +26,11 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from ifnscope.errors import AuthError, RegistryError
+from ifnscope.registry.db import defer
 from ifnscope.registry.models import ApiToken, User, WebSession
 from ifnscope.registry.passwords import check_password, normalize_username
 
@@ -174,13 +175,20 @@ def issue_token(s: Session, user: User, name: str, *, days: int = TOKEN_DAYS) ->
 
 
 def user_for_token(s: Session, token: str) -> User:
-    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    # The user in the same query: this runs on every API request.
+    row = s.scalar(
+        select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == _digest(token))
+    )
     now = dt.datetime.now(dt.UTC)
     if row is None or row.revoked or not row.user.active:
         raise AuthError("invalid or revoked API token", code="auth.invalid")
     if row.expires_at is not None and now >= _aware(row.expires_at):
         raise AuthError("this API token has expired; create a new one", code="auth.invalid")
-    row.last_used_at = now
+    if row.last_used_at is None or now - _aware(row.last_used_at) > _TOUCH_EVERY:
+        token_id = row.id
+        defer(
+            s, lambda w: w.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+        )
     return row.user
 
 
@@ -212,7 +220,9 @@ def start_session(s: Session, user: User, *, purge_before: dt.datetime | None = 
 def user_for_session(s: Session, sid: str, *, idle: dt.timedelta, lifetime: dt.timedelta) -> User:
     """The active user of a live session; ``auth.required`` (and the row deleted) once it has
     been idle longer than ``idle`` or open longer than ``lifetime``, or was ended."""
-    row = s.scalar(select(WebSession).where(WebSession.id_hash == _digest(sid)))
+    row = s.scalar(
+        select(WebSession).options(joinedload(WebSession.user)).where(WebSession.id_hash == _digest(sid))
+    )
     now = dt.datetime.now(dt.UTC)
     if row is None:
         raise AuthError("your session has ended; log in again", code="auth.required")
@@ -224,7 +234,13 @@ def user_for_session(s: Session, sid: str, *, idle: dt.timedelta, lifetime: dt.t
         s.delete(row)
         raise AuthError("your session has ended; log in again", code="auth.required")
     if now - _aware(row.last_seen_at) > _TOUCH_EVERY:
-        row.last_seen_at = now
+        session_row = row.id
+        defer(
+            s,
+            lambda w: w.execute(
+                update(WebSession).where(WebSession.id == session_row).values(last_seen_at=now)
+            ),
+        )
     return row.user
 
 

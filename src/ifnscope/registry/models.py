@@ -111,8 +111,10 @@ class Visit(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     visit_date: Mapped[dt.date] = mapped_column(Date)
-    case: Mapped[dict[str, Any]] = mapped_column(JSON)  # the validated case, as JSON
-    assessment: Mapped[dict[str, Any]] = mapped_column(JSON)  # the assessment, as JSON
+    # The record itself, loaded only when asked for (lists, summaries and cohorts need only the
+    # columns below, and decoding every visit's JSON was most of a patient read).
+    case: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)  # the validated case, as JSON
+    assessment: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)  # the assessment
     ifnscope_version: Mapped[str] = mapped_column(String(40))
     # Copied out of the assessment for cohort queries (the JSON above stays the record).
     iim_category: Mapped[str | None] = mapped_column(String(20))

@@ -53,6 +53,11 @@ TAGS = [
 ]
 
 
+def app_from_env() -> FastAPI:
+    """The app of one worker process of ``ifnscope serve --workers N`` (settings from ``IFNSCOPE_*``)."""
+    return create_app(Settings.from_env())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     from ifnscope.registry.db import Registry, make_engine
     from ifnscope.registry.migrate import upgrade
@@ -79,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        engine.dispose()
+        registry.close()  # commits queued audit events, then disposes of the engine
 
     app = FastAPI(
         title="ifnscope",
@@ -91,6 +96,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     app.state.db_limiter = anyio.CapacityLimiter(settings.db_concurrency or _db_slots(engine))
+    # SQLite readers do not block each other or the writer (WAL): they get slots of their own.
+    # On PostgreSQL reads and writes share the pool, so they share its slots.
+    app.state.read_limiter = (
+        anyio.CapacityLimiter(_SQLITE_READ_SLOTS) if engine.dialect.name == "sqlite" else app.state.db_limiter
+    )
     app.state.demo = demo
     app.state.html_error_renderer = None
 
@@ -111,6 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     _install_pages(app)
     return app
+
+
+_SQLITE_READ_SLOTS = 8  # below the pool's 5 + 10 connections, leaving the writer and the group commit theirs
 
 
 def _db_slots(engine: Any) -> int:

@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
@@ -37,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission
-from ifnscope.registry.db import Registry
+from ifnscope.registry.db import Registry, deferred_writes
 from ifnscope.web.security import SAFE_METHODS, logout_session, session_id, verify_csrf
 from ifnscope.web.settings import Settings
 
@@ -61,20 +62,47 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
     at a time on SQLite, which has one writer anyway; a few fewer than the connection pool on
     PostgreSQL), and only then takes worker threads. Waiting inside a thread instead (SQLite's
     busy timeout, the pool's checkout) lets waiting requests hold every worker thread while the
-    request holding the lock needs one to finish: the server stalls under load."""
-    limiter: anyio.CapacityLimiter = request.app.state.db_limiter
+    request holding the lock needs one to finish: the server stalls under load.
+
+    GET and HEAD requests read (``Registry.read_transaction``): on SQLite they take no write
+    lock and have slots of their own (``app.state.read_limiter``); their audit events are
+    group-committed after the read, and the request waits for that commit (in the event loop,
+    not a thread) before its response is sent."""
+    registry = get_registry(request)
+    reading = request.method in ("GET", "HEAD")
+    limiter: anyio.CapacityLimiter = (
+        request.app.state.read_limiter if reading else request.app.state.db_limiter
+    )
     async with limiter:
-        tx = get_registry(request).transaction()
-        s = await run_in_threadpool(tx.__enter__)
-        try:
-            yield s
-        except BaseException as exc:
-            with anyio.CancelScope(shield=True):  # roll back even if the client went away
-                await run_in_threadpool(tx.__exit__, type(exc), exc, exc.__traceback__)
-            raise
+        if reading:
+            # Opening and ending a read is no I/O worth a thread: the session connects lazily
+            # (in the endpoint's thread) and ending a read-only transaction writes nothing.
+            tx = registry.read_transaction()
+            s = tx.__enter__()
+            try:
+                yield s
+            except BaseException as exc:
+                tx.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            else:
+                tx.__exit__(None, None, None)
         else:
+            tx = registry.transaction()
+            s = await run_in_threadpool(tx.__enter__)
+            try:
+                yield s
+            except BaseException as exc:
+                with anyio.CancelScope(shield=True):  # roll back even if the client went away
+                    await run_in_threadpool(tx.__exit__, type(exc), exc, exc.__traceback__)
+                raise
+            else:
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(tx.__exit__, None, None, None)  # commit
+    if reading:
+        pending = deferred_writes(s)
+        if pending:
             with anyio.CancelScope(shield=True):
-                await run_in_threadpool(tx.__exit__, None, None, None)  # commit
+                await asyncio.wrap_future(registry.committer.submit(pending))
 
 
 DbSession = Annotated[Session, Depends(db_session, scope="function")]

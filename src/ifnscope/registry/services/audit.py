@@ -1,16 +1,20 @@
 """The audit log: who (user), what (action), which patient (id), when and how (web/api/cli).
 
 Only service functions write it, in the transaction of the work they audit: a refused or failed
-request is rolled back and leaves no event. Details are ids and counts, never clinical content,
-names or search text.
+request is rolled back and leaves no event. Reads queue their event instead (``db.defer``) and it
+is group-committed right after the read, before the response leaves. Details are ids and counts,
+never clinical content, names or search text.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.db import defer
 from ifnscope.registry.models import AuditEvent
 from ifnscope.registry.services.views import AuditEntry
 
@@ -18,17 +22,18 @@ from ifnscope.registry.services.views import AuditEntry
 def write_audit(
     s: Session, actor: Actor, action: str, patient_id: int | None = None, detail: str | None = None
 ) -> None:
-    """Add one event to the audit log (committed with the caller's transaction)."""
-    s.add(
-        AuditEvent(
-            user_id=actor.user_id,
-            username=actor.username,
-            action=action,
-            patient_id=patient_id,
-            detail=detail,
-            via=actor.via,
-        )
-    )
+    """Add one event to the audit log (committed with the caller's transaction, or in a read
+    transaction by the group commit that follows it)."""
+    event = {
+        "at": dt.datetime.now(dt.UTC),
+        "user_id": actor.user_id,
+        "username": actor.username,
+        "action": action,
+        "patient_id": patient_id,
+        "detail": detail,
+        "via": actor.via,
+    }
+    defer(s, lambda w: w.add(AuditEvent(**event)))
 
 
 def audit_log(s: Session, actor: Actor, patient_id: int | None = None, limit: int = 200) -> list[AuditEntry]:

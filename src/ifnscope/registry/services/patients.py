@@ -18,7 +18,7 @@ from ifnscope.errors import RegistryError
 from ifnscope.presentation import latest_line
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Visit
-from ifnscope.registry.services._rows import first_visit_date, patient_row
+from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
 from ifnscope.registry.services.deidentify import new_pseudonym
 from ifnscope.registry.services.scores import patient_scores
@@ -69,6 +69,10 @@ def patient_summary(s: Session, actor: Actor, p: Patient) -> PatientSummary:
         select(Visit).where(Visit.patient_id == p.id).order_by(Visit.visit_date.desc(), Visit.id.desc())
     )
     n = s.scalar(select(func.count()).select_from(Visit).where(Visit.patient_id == p.id)) or 0
+    return _summary(actor, p, last, n)
+
+
+def _summary(actor: Actor, p: Patient, last: Visit | None, n: int) -> PatientSummary:
     verdict = None
     if last is not None:
         verdict = latest_line(last.iim_category, last.iim_subgroup, last.sle_classified, last.favours)
@@ -150,13 +154,17 @@ def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool =
     assessment), de-identified for researchers."""
     actor.require("read_deidentified")
     p = patient_row(s, patient_id)
-    first = first_visit_date(s, p.id)
+    # One query for the visits serves the list, day 0, the latest visit and the count (a read of
+    # a patient is the registry's commonest request).
+    visits = list(p.visits)
+    first = min((v.visit_date for v in visits), default=None)
+    last = max(visits, key=lambda v: (v.visit_date, v.id), default=None)
     write_audit(s, actor, "read_patient", p.id)
     return PatientRecord(
-        patient=patient_summary(s, actor, p),
+        patient=_summary(actor, p, last, len(visits)),
         birth_date=p.birth_date.isoformat() if (p.birth_date and actor.identified) else None,
-        visits=[visit_view(v, actor, first, p.pseudonym, full=full_visits) for v in p.visits],
-        scores=patient_scores(s, actor, p.id),
+        visits=[visit_view(v, actor, first, p.pseudonym, full=full_visits) for v in visits],
+        scores=patient_scores(s, actor, p.id, first=first),
         treatments=[treatment_view(t, actor, first) for t in p.treatments],
         deidentified=not actor.identified,
     )

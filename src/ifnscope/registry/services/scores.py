@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -187,10 +187,13 @@ def score_matrix(
     )
 
 
-def patient_scores(s: Session, actor: Actor, patient_id: int) -> list[ScoreView]:
+def patient_scores(
+    s: Session, actor: Actor, patient_id: int, *, first: dt.date | Literal["query"] | None = "query"
+) -> list[ScoreView]:
     """Every score of the patient's samples, oldest sample first (no permission check or audit:
-    for the functions that did both)."""
-    first = first_visit_date(s, patient_id)
+    for the functions that did both); ``first``: the first visit's date, when the caller knows it."""
+    if first == "query":
+        first = first_visit_date(s, patient_id)
     rows = s.execute(
         select(IfnScore, Sample)
         .join(Sample, IfnScore.sample_id == Sample.id)

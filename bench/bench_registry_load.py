@@ -1,0 +1,170 @@
+"""Throughput and latency of the registry server under concurrent clients (issue 11, item 7).
+
+Starts a real ``ifnscope serve`` process (the same helper as the tests), creates a clinician
+with an API token and one patient with the seed case as a visit, then:
+
+- ``reads``: CLIENTS concurrent clients GET the patient's record (every read writes an audit
+  event) for SECONDS;
+- ``writes``: CLIENTS concurrent clients POST visits (the seed case) for SECONDS.
+
+Prints requests/s, p50/p95/p99 latency and error counts as JSON lines, and checks afterwards
+that the audit log holds one ``read`` event per acknowledged read (nothing lost). The load
+generator is asyncio + httpx in this process, so it shares the machine's cores with the server:
+the figures are a floor for a server with its own machine.
+
+Usage: python bench/bench_registry_load.py [--database-url URL] [--clients 50] [--seconds 10]
+       [--mode reads|writes|both] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.server import ServerProcess  # noqa: E402 - the same server helper as the tests
+
+SEED = ROOT / "examples" / "seed-cadm.yaml"
+PASSWORD = "bench-load-password-1"
+
+
+def ifnscope(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ifnscope", *args], capture_output=True, text=True, env=env, check=True
+    )
+
+
+def scalar(url: str, sql: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(url)
+    with eng.connect() as c:
+        n = int(c.execute(text(sql)).scalar_one())
+    eng.dispose()
+    return n
+
+
+async def run_load(base: str, token: str, clients: int, seconds: float, request: Any) -> dict[str, Any]:
+    lat: list[float] = []
+    errors: list[str] = []
+    ok = 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60, limits=limits
+    ) as c:
+
+        async def one(k: int) -> None:
+            nonlocal ok
+            i = 0
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                try:
+                    r = await request(c, k, i)
+                except httpx.HTTPError as exc:
+                    errors.append(type(exc).__name__)
+                    continue
+                lat.append(time.perf_counter() - t)
+                i += 1
+                if r.status_code < 300:
+                    ok += 1
+                else:
+                    errors.append(f"{r.status_code} {r.text[:100]}")
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(k) for k in range(clients)))
+        wall = time.perf_counter() - t0
+    lat.sort()
+
+    def pct(p: float) -> float | None:
+        return round(1000 * lat[int(p * (len(lat) - 1))], 1) if lat else None
+
+    return {
+        "clients": clients,
+        "seconds": round(wall, 1),
+        "ok": ok,
+        "errors": len(errors),
+        "first_errors": sorted(set(errors))[:3],
+        "requests_per_s": round(ok / wall, 1),
+        "p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--database-url")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--mode", choices=["reads", "writes", "both"], default="both")
+    a = ap.parse_args()
+    import yaml
+
+    tmp = Path(tempfile.mkdtemp(prefix="ifnscope-bench-"))
+    url = a.database_url or f"sqlite:///{tmp / 'registry.sqlite3'}"
+    env = {**os.environ, "IFNSCOPE_DATABASE_URL": url}
+    case = yaml.safe_load(SEED.read_text())
+    case.pop("expected", None)
+    ifnscope("admin", "migrate", "--database-url", url, env=env)
+    ifnscope(
+        "admin", "create-user", "bencher", "--role", "clinician", "--password", PASSWORD,
+        "--database-url", url, env=env,
+    )  # fmt: skip
+    out = ifnscope("admin", "create-token", "bencher", "--name", "bench", "--database-url", url, env=env)
+    token = next(w for w in out.stdout.split() if w.startswith("ifn_"))
+
+    server = ServerProcess(url, env)
+    server.start()
+    try:
+        h = {"Authorization": f"Bearer {token}"}
+        pid = httpx.post(
+            server.base + "/api/patients", json={"name": "Bench Patient"}, headers=h, timeout=30
+        ).json()["id"]
+        r = httpx.post(
+            server.base + f"/api/patients/{pid}/visits",
+            json={"visit_date": "2025-01-15", "case": case},
+            headers=h,
+            timeout=30,
+        )
+        r.raise_for_status()
+        db = url.split(":")[0].split("+")[0]
+        if a.mode in ("reads", "both"):
+            before = scalar(url, "select count(*) from audit_log where action = 'read_patient'")
+
+            async def read(c: httpx.AsyncClient, _k: int, _i: int) -> httpx.Response:
+                return await c.get(f"/api/patients/{pid}")
+
+            res = asyncio.run(run_load(server.base, token, a.clients, a.seconds, read))
+            after = scalar(url, "select count(*) from audit_log where action = 'read_patient'")
+            res["audit_read_events"] = after - before
+            res["audit_missing"] = res["ok"] - (after - before)
+            print(json.dumps({"mode": "reads", "database": db, **res}), flush=True)
+        if a.mode in ("writes", "both"):
+
+            async def write(c: httpx.AsyncClient, k: int, i: int) -> httpx.Response:
+                day = (k + i) % 28 + 1
+                return await c.post(
+                    f"/api/patients/{pid}/visits", json={"visit_date": f"2025-02-{day:02d}", "case": case}
+                )
+
+            res = asyncio.run(run_load(server.base, token, a.clients, a.seconds, write))
+            print(json.dumps({"mode": "writes", "database": db, **res}), flush=True)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
