@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ifnscope.case.facts import PRESENT, Facts, TriValue
+from ifnscope.case.facts import ABSENT, PRESENT, Facts, TriValue
 from ifnscope.criteria.base import (
     CriteriaResult,
     Expr,
@@ -117,6 +117,11 @@ class _Core:
 def _core(facts: Facts, explain: bool = True) -> _Core:
     r = rules()
     entry = evaluate(r.entry.when, facts)
+    if not explain and entry == ABSENT:
+        # The what-if re-runs compare only whether the patient is classified, and without the
+        # entry criterion nobody is, whatever the items: skip them (most of an assessment's time
+        # went on re-running items that could not matter).
+        return _Core(entry, 0, 0, False, (), ())
     items: list[ItemResult] = []
     domains: list[DomainResult] = []
     ref = Reference.of(r.item_source)
