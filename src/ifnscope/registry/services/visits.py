@@ -9,7 +9,7 @@ version and re-assesses the corrected case; deleting one keeps it (and its versi
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,9 @@ from ifnscope.registry.services.deidentify import deidentify_assessment, deident
 from ifnscope.registry.services.treatments import sync_treatments
 from ifnscope.registry.services.versions import record_version, require_reason, soft_delete
 from ifnscope.registry.services.views import VisitView
+
+if TYPE_CHECKING:
+    from ifnscope.clinical.letter import Letter
 
 
 def _complete(index: dict[str, Any] | None, key: str) -> float | None:
@@ -240,3 +243,19 @@ def visit_for_report(s: Session, actor: Actor, visit_id: int, kind: Literal["htm
     v = get_visit(s, actor, visit_id)
     write_audit(s, actor, "download_report", v.patient_id, f"visit {v.id} {kind}")
     return v
+
+
+def letter_for_visit(s: Session, actor: Actor, visit_id: int, agent: str) -> tuple[VisitView, Letter]:
+    """A draft letter of medical necessity for ``agent`` (e.g. the IVIG a payer refused), from
+    the visit's stored case; the letter is drafted with the running therapy knowledge base.
+    Clinicians and admins only (a letter to a payer identifies the patient); audited."""
+    from ifnscope.assessment import assess
+    from ifnscope.case.reader import validate_case
+    from ifnscope.clinical.letter import build_letter
+
+    actor.require("read_identified")
+    v = get_visit(s, actor, visit_id)
+    case = validate_case(v.case or {})
+    letter = build_letter(case, assess(case), agent)
+    write_audit(s, actor, "download_letter", v.patient_id, f"visit {v.id} {letter.agent}")
+    return v, letter
