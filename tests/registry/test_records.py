@@ -345,3 +345,41 @@ def test_treatment_corrections_need_a_reason_fillings_do_not(reg: Any) -> None:
         with pytest.raises(RegistryError) as ei:
             services.delete_treatment(s, reg.doc, t.id, reason="again")
         assert ei.value.code == "registry.not-found"
+
+
+def test_migration_0003_keeps_existing_rows_and_marks_stopped_treatments(db_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0002")
+    with engine.begin() as c:
+        c.execute(
+            text("INSERT INTO patients (id, pseudonym, name, created_at) VALUES (1, 'P-AAAAAA', 'Old', :t)"),
+            {"t": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)},
+        )
+        for tid, stopped in ((1, "2024-05"), (2, None)):
+            c.execute(
+                text(
+                    "INSERT INTO treatments (id, patient_id, recorded_as, ifn_targeted, stopped, created_at) "
+                    "VALUES (:id, 1, 'methotrexate', false, :stopped, :t)"
+                ),
+                {"id": tid, "stopped": stopped, "t": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)},
+            )
+    migrate.upgrade(engine)
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT id, status, deleted_at FROM treatments ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [(1, "stopped", None), (2, "active", None)]
+        assert c.execute(text("SELECT deleted_at FROM patients")).scalar_one() is None
+    # Downgrading keeps the rows too (no table rebuild that would cascade-delete on SQLite).
+    from alembic import command
+
+    cfg = migrate._config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    assert migrate.current(engine) == "0002"
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM treatments")).scalar_one() == 2
+        assert c.execute(text("SELECT name FROM patients")).scalar_one() == "Old"
+    assert "record_versions" not in migrate.tables(engine)
+    engine.dispose()

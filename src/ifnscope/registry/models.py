@@ -99,7 +99,7 @@ class Patient(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # soft delete
-    deleted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    deleted_by: Mapped[int | None] = mapped_column(Integer)  # user id; no FK (see migration 0003)
 
     visits: Mapped[list[Visit]] = relationship(
         back_populates="patient", order_by="Visit.visit_date", cascade="all, delete-orphan"
@@ -134,7 +134,7 @@ class Visit(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # soft delete
-    deleted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    deleted_by: Mapped[int | None] = mapped_column(Integer)  # user id; no FK (see migration 0003)
 
     patient: Mapped[Patient] = relationship(back_populates="visits")
 
@@ -203,7 +203,7 @@ class Treatment(Base):
     denial_reason: Mapped[str | None] = mapped_column(Text)  # free text: clinicians only
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # soft delete
-    deleted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    deleted_by: Mapped[int | None] = mapped_column(Integer)  # user id; no FK (see migration 0003)
 
     patient: Mapped[Patient] = relationship(back_populates="treatments")
 

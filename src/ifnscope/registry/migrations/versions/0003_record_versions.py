@@ -3,6 +3,11 @@ deletion, with the reason), soft-delete columns on patients, visits and treatmen
 treatment's status (active, stopped, planned, denied by the payer) with the denial's date and
 reason. Existing treatments with a stop date become ``stopped``, the others ``active``.
 
+Only columns are added to existing tables, never constraints: on SQLite a new foreign key makes
+Alembic rebuild the table (copy, drop, rename), and dropping ``patients`` with foreign keys on
+would cascade-delete every visit and treatment. So ``deleted_by`` is a plain user id, like the
+audit log's ids (tests/registry/test_records.py migrates a filled 0002 database to check).
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-04 14:10:00.000000
@@ -44,9 +49,6 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
             batch_op.add_column(sa.Column("deleted_by", sa.Integer(), nullable=True))
-            batch_op.create_foreign_key(
-                f"fk_{table}_deleted_by_users", "users", ["deleted_by"], ["id"], ondelete="SET NULL"
-            )
     with op.batch_alter_table("treatments", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("status", sa.String(length=20), nullable=False, server_default="active")
@@ -57,15 +59,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("treatments", schema=None) as batch_op:
-        batch_op.drop_column("denial_reason")
-        batch_op.drop_column("denied_on")
-        batch_op.drop_column("status")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+, PostgreSQL): a batch rebuild of
+    # ``patients`` on SQLite would cascade-delete visits and treatments (see above).
+    for column in ("denial_reason", "denied_on", "status"):
+        op.execute(f"ALTER TABLE treatments DROP COLUMN {column}")
     for table in reversed(_SOFT_DELETE):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_constraint(f"fk_{table}_deleted_by_users", type_="foreignkey")
-            batch_op.drop_column("deleted_by")
-            batch_op.drop_column("deleted_at")
-    with op.batch_alter_table("record_versions", schema=None) as batch_op:
-        batch_op.drop_index("ix_record_versions_patient_id")
+        for column in ("deleted_by", "deleted_at"):
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    op.drop_index("ix_record_versions_patient_id", table_name="record_versions")
     op.drop_table("record_versions")
