@@ -320,6 +320,15 @@ def test_a_treatment_denied_by_the_payer(reg: Any) -> None:
         with pytest.raises(RegistryError) as ei:
             services.update_treatment(s, reg.doc, ivig.id, status="paid")
         assert ei.value.loc == ("status",)
+        # A later visit whose case records IVIG as started: the refusal was overturned.
+        started = make_case(
+            {"heliotrope_rash": "present"}, medications=[{"name": "Octagam", "started": "2025-08"}]
+        )
+        services.add_visit(s, reg.doc, pid, started, dt.date(2025, 9, 1))
+        rows = [t for t in services.get_record(s, reg.doc, pid).treatments if t.agent == "ivig"]
+        assert [(t.id, t.status, t.started, t.denied_on) for t in rows] == [
+            (ivig.id, "active", "2025-08", "2025-05-20")
+        ]
 
 
 def test_treatment_corrections_need_a_reason_fillings_do_not(reg: Any) -> None:

@@ -257,6 +257,8 @@ def sync_treatments(s: Session, p: Patient, a: Assessment, *, recorded: bool = T
         row.stopped = h.stopped or row.stopped
         row.response = h.response or row.response
         row.dose = h.dose or row.dose
+        if h.started and row.status in ("planned", "denied_by_payer"):
+            row.status = "active"  # the case records it as started (planned, or a payer's refusal overturned)
         if row.stopped and row.status == "active":
             row.status = "stopped"
 
