@@ -11,6 +11,7 @@ at the edges, so a bug still surfaces as a bug.
     IfnscopeError                      code prefix
     ├── CaseError                      case.*
     │   ├── CaseNotFoundError          case.not-found
+    │   │                              (case.empty: a visit's case records nothing to assess)
     │   ├── CaseParseError             case.parse, case.duplicate-key
     │   └── CaseValidationError        case.invalid (carries .issues, one per problem:
     │                                  case.unknown-key, case.missing-key, case.wrong-type,
@@ -38,6 +39,7 @@ at the edges, so a bug still surfaces as a bug.
     │                                  write), output.write (a folder that does not exist
     │                                  or cannot be written); checked before any work
     ├── RegistryError                  registry.not-found, registry.conflict,
+    │                                  registry.duplicate (a likely duplicate patient),
     │                                  registry.forbidden, registry.migration,
     │                                  registry.too-large, registry.invalid
     ├── AuthError                      auth.required, auth.invalid (a wrong login or token),
@@ -99,6 +101,7 @@ ErrorCode = Literal[
     "ifnscope.error",
     "case.error",
     "case.not-found",
+    "case.empty",
     "case.parse",
     "case.duplicate-key",
     "case.invalid",
@@ -136,6 +139,7 @@ ErrorCode = Literal[
     "registry.error",
     "registry.not-found",
     "registry.conflict",
+    "registry.duplicate",
     "registry.forbidden",
     "registry.migration",
     "registry.too-large",
@@ -224,6 +228,7 @@ class IfnscopeError(Exception):
         self.file = file
         self.loc = tuple(loc)
         self.issues: list[Issue] = list(issues)
+        self.details: dict[str, Any] = {}  # extra fields for the API's error body (ids, never text)
 
     def __str__(self) -> str:
         lines = [self.headline()]

@@ -56,7 +56,8 @@ def assert_error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert err["code"] == code, err
     assert isinstance(err["message"], str)
     assert err["message"]
-    assert set(err) <= {"code", "message", "field", "issues"}, err
+    # existing_patient_id / duplicates: the patient a refused new record would duplicate
+    assert set(err) <= {"code", "message", "field", "issues", "existing_patient_id", "duplicates"}, err
     assert "Traceback" not in r.text
     return err
 
@@ -274,7 +275,9 @@ def test_re_assessing_a_visit_is_explicit(app: FastAPI, doc: Session, res: Sessi
         t for t in doc.get(f"/api/patients/{p['id']}").json()["treatments"] if t["agent"] == "methotrexate"
     )
     assert mtx["response"] == "inadequate"
-    patched = doc.send("PATCH", f"/api/treatments/{mtx['id']}", json={"response": "intolerant"})
+    patched = doc.send(
+        "PATCH", f"/api/treatments/{mtx['id']}", json={"response": "intolerant", "reason": "stopped: nausea"}
+    )
     assert patched.status_code == 200, patched.text
     r = doc.post(f"/api/visits/{v['id']}/reassess")
     assert r.status_code == 200, r.text
@@ -421,19 +424,24 @@ def test_an_unquoted_ratio_titre_reads_as_the_ratio_at_every_entry_point(doc: Se
 def test_patient_update_conflict_and_delete(doc: Session) -> None:
     a = new_patient(doc, name="First Name", mrn="MRN-A-77")
     b = new_patient(doc, name="Other Name", mrn="MRN-B-77")
-    r = doc.send("PATCH", f"/api/patients/{a['id']}", json={"name": "Renamed", "sex": "male"})
+    r = doc.send(
+        "PATCH", f"/api/patients/{a['id']}", json={"name": "Renamed", "sex": "male", "reason": "misspelt"}
+    )
     assert r.status_code == 200
     assert r.json()["name"] == "Renamed"
     assert r.json()["sex"] == "male"
     assert_error(doc.post("/api/patients", json={"mrn": "MRN-A-77"}), 409, "registry.conflict")
     # A conflict found only when the transaction commits is an error too, not a silent 200.
     assert_error(
-        doc.send("PATCH", f"/api/patients/{b['id']}", json={"mrn": "MRN-A-77"}), 409, "registry.conflict"
+        doc.send("PATCH", f"/api/patients/{b['id']}", json={"mrn": "MRN-A-77", "reason": "typo"}),
+        409,
+        "registry.conflict",
     )
     assert doc.get(f"/api/patients/{b['id']}").json()["patient"]["mrn"] == "MRN-B-77"
-    assert doc.send("DELETE", f"/api/patients/{a['id']}").status_code == 204
+    gone = {"reason": "entered twice"}
+    assert doc.send("DELETE", f"/api/patients/{a['id']}", json=gone).status_code == 204
     assert_error(doc.get(f"/api/patients/{a['id']}"), 404, "registry.not-found")
-    assert_error(doc.send("DELETE", f"/api/patients/{a['id']}"), 404, "registry.not-found")
+    assert_error(doc.send("DELETE", f"/api/patients/{a['id']}", json=gone), 404, "registry.not-found")
 
 
 # ---------------------------------------------------------------------------- CSRF, tokens

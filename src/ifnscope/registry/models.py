@@ -2,7 +2,11 @@
 
 A patient has visits (each a validated case snapshot with its assessment, and the numbers a
 cohort query needs copied out of it), samples with interferon scores, and treatments with start,
-stop and response. Users, API tokens and the audit log sit beside them. Identifying fields
+stop, response and status. Users, API tokens and the audit log sit beside them.
+
+Nothing a clinician corrects is destroyed: editing or deleting a patient, visit or treatment first
+copies the row into ``record_versions`` (with the reason), and a delete only sets ``deleted_at``
+(the services leave such rows out of every list, cohort, timeline and export). Identifying fields
 (``name``, ``mrn``, ``birth_date``) live only on the patient row, so a de-identified view is the
 patient row without them plus everything else.
 
@@ -26,6 +30,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -93,6 +98,8 @@ class Patient(Base):
     sex: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # soft delete
+    deleted_by: Mapped[int | None] = mapped_column(Integer)  # user id; no FK (see migration 0003)
 
     visits: Mapped[list[Visit]] = relationship(
         back_populates="patient", order_by="Visit.visit_date", cascade="all, delete-orphan"
@@ -128,6 +135,8 @@ class Visit(Base):
     clasi_damage: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # soft delete
+    deleted_by: Mapped[int | None] = mapped_column(Integer)  # user id; no FK (see migration 0003)
 
     patient: Mapped[Patient] = relationship(back_populates="visits")
 
@@ -190,9 +199,40 @@ class Treatment(Base):
     stopped: Mapped[str | None] = mapped_column(String(10))
     response: Mapped[str | None] = mapped_column(String(20))
     dose: Mapped[str | None] = mapped_column(String(120))
+    # active | stopped | planned | denied_by_payer (TREATMENT_STATUSES in services.treatments)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    denied_on: Mapped[str | None] = mapped_column(String(10))  # partial date, like started
+    denial_reason: Mapped[str | None] = mapped_column(Text)  # free text: clinicians only
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # soft delete
+    deleted_by: Mapped[int | None] = mapped_column(Integer)  # user id; no FK (see migration 0003)
 
     patient: Mapped[Patient] = relationship(back_populates="treatments")
+
+
+class RecordVersion(Base):
+    """A patient, visit or treatment row as it was before a correction or deletion.
+
+    ``snapshot`` is the whole row as JSON (so it holds identifiers and clinical text: only
+    clinicians and admins may read it); ``reason`` is why it was changed. ``patient_id`` has no
+    foreign key, like the audit log: versions outlive whatever happens to the patient row."""
+
+    __tablename__ = "record_versions"
+    __table_args__ = (
+        UniqueConstraint("entity", "entity_id", "version", name="uq_record_versions_entity_version"),
+        Index("ix_record_versions_patient_id", "patient_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(20))  # patient | visit | treatment
+    entity_id: Mapped[int] = mapped_column(Integer)
+    patient_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)  # 1 = the row as first stored
+    action: Mapped[str] = mapped_column(String(10))  # update | delete
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    changed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 class AuditEvent(Base):

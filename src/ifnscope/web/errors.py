@@ -38,6 +38,7 @@ HtmlErrorRenderer = Callable[[Request, int, dict[str, Any]], Response]
 _EXACT: dict[str, int] = {
     "registry.not-found": 404,
     "registry.conflict": 409,
+    "registry.duplicate": 409,
     "registry.forbidden": 403,
     "registry.too-large": 413,
     "registry.invalid": 422,
@@ -113,7 +114,9 @@ def _ifnscope_error(request: Request, exc: Exception) -> Response:
     issues = [i.to_dict() for i in exc.issues] or None
     field = format_loc(exc.loc) if exc.loc else None
     log.info("request refused: %s (%d)", exc.code, status)  # the code only: messages may quote input
-    return error_response(request, status, error_body(exc.code, exc.message, field=field, issues=issues))
+    body = error_body(exc.code, exc.message, field=field, issues=issues)
+    body["error"].update({k: v for k, v in exc.details.items() if k not in body["error"]})
+    return error_response(request, status, body)
 
 
 def _dotted(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -17,7 +17,8 @@ or nothing. Clinical content never reaches a log: the audit log records who, wha
 which patient id; log messages carry ids and counts only.
 
 One module per aggregate: ``patients`` (records, export, timeline), ``visits``, ``treatments``,
-``scores`` (saved references, IFN scores), ``cohorts``, ``users`` (logins, users, API tokens),
+``scores`` (saved references, IFN scores), ``versions`` (earlier versions of corrected
+records), ``cohorts``, ``users`` (logins, users, API tokens),
 ``audit``.
 """
 
@@ -31,6 +32,7 @@ from ifnscope.registry.services.patients import (
     delete_patient,
     export_file,
     export_record,
+    find_duplicates,
     get_record,
     has_patients,
     list_patients,
@@ -47,7 +49,12 @@ from ifnscope.registry.services.scores import (
     score_matrix,
     store_scores,
 )
-from ifnscope.registry.services.treatments import add_treatment, update_treatment
+from ifnscope.registry.services.treatments import (
+    TREATMENT_STATUSES,
+    add_treatment,
+    delete_treatment,
+    update_treatment,
+)
 from ifnscope.registry.services.users import (
     change_password,
     create_token,
@@ -64,8 +71,10 @@ from ifnscope.registry.services.users import (
     start_session,
     token_actor,
 )
+from ifnscope.registry.services.versions import get_version, list_versions, patient_versions
 from ifnscope.registry.services.views import (
     AuditEntry,
+    DuplicateCandidate,
     ExportFile,
     NewToken,
     NotScored,
@@ -77,14 +86,27 @@ from ifnscope.registry.services.views import (
     TokenInfo,
     TreatmentView,
     UserInfo,
+    VersionInfo,
+    VersionView,
     VisitView,
 )
-from ifnscope.registry.services.visits import add_visit, get_visit, reassess_visit, visit_for_report
+from ifnscope.registry.services.visits import (
+    add_visit,
+    delete_visit,
+    get_visit,
+    letter_for_visit,
+    reassess_visit,
+    require_content,
+    update_visit,
+    visit_for_report,
+)
 
 __all__ = [
     "SEXES",
+    "TREATMENT_STATUSES",
     "AuditEntry",
     "CohortQuery",
+    "DuplicateCandidate",
     "ExportFile",
     "NewToken",
     "NotScored",
@@ -96,6 +118,8 @@ __all__ = [
     "TokenInfo",
     "TreatmentView",
     "UserInfo",
+    "VersionInfo",
+    "VersionView",
     "VisitView",
     "add_treatment",
     "add_visit",
@@ -107,21 +131,29 @@ __all__ = [
     "create_token",
     "create_user",
     "delete_patient",
+    "delete_treatment",
+    "delete_visit",
     "end_session",
     "export_file",
     "export_record",
+    "find_duplicates",
     "get_record",
+    "get_version",
     "get_visit",
     "has_patients",
     "has_users",
+    "letter_for_visit",
     "list_patients",
     "list_references",
     "list_tokens",
     "list_users",
+    "list_versions",
     "login",
     "not_scored",
+    "patient_versions",
     "prepare_scoring",
     "reassess_visit",
+    "require_content",
     "revoke_token",
     "run_notes",
     "save_reference",
@@ -135,5 +167,6 @@ __all__ = [
     "token_actor",
     "update_patient",
     "update_treatment",
+    "update_visit",
     "visit_for_report",
 ]

@@ -1,4 +1,7 @@
-"""Lookups every service module needs (internal to the services package)."""
+"""Lookups every service module needs (internal to the services package).
+
+A deleted row (``deleted_at`` set) is "not found" here: only the version history
+(``services.versions``) still reaches it."""
 
 from __future__ import annotations
 
@@ -8,17 +11,45 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ifnscope.errors import RegistryError
-from ifnscope.registry.models import Patient, Visit
+from ifnscope.registry.models import Patient, Treatment, Visit
 
 
 def patient_row(s: Session, patient_id: int) -> Patient:
-    """The patient, or ``registry.not-found``."""
+    """The patient, or ``registry.not-found`` (also when deleted)."""
     p = s.get(Patient, patient_id)
-    if p is None:
+    if p is None or p.deleted_at is not None:
         raise RegistryError(f"no patient {patient_id}", code="registry.not-found")
     return p
 
 
+def visit_row(s: Session, visit_id: int) -> Visit:
+    """The visit, or ``registry.not-found`` (also when it or its patient was deleted)."""
+    v = s.get(Visit, visit_id)
+    if v is None or v.deleted_at is not None or v.patient.deleted_at is not None:
+        raise RegistryError(f"no visit {visit_id}", code="registry.not-found")
+    return v
+
+
+def treatment_row(s: Session, treatment_id: int) -> Treatment:
+    """The treatment, or ``registry.not-found`` (also when it or its patient was deleted)."""
+    t = s.get(Treatment, treatment_id)
+    if t is None or t.deleted_at is not None or t.patient.deleted_at is not None:
+        raise RegistryError(f"no treatment {treatment_id}", code="registry.not-found")
+    return t
+
+
+def live_visits(p: Patient) -> list[Visit]:
+    """The patient's visits that were not deleted, oldest first."""
+    return [v for v in p.visits if v.deleted_at is None]
+
+
+def live_treatments(p: Patient) -> list[Treatment]:
+    """The patient's treatments that were not deleted, in the order recorded."""
+    return [t for t in p.treatments if t.deleted_at is None]
+
+
 def first_visit_date(s: Session, patient_id: int) -> dt.date | None:
-    """Day 0 of the patient's de-identified time axis."""
-    return s.scalar(select(func.min(Visit.visit_date)).where(Visit.patient_id == patient_id))
+    """Day 0 of the patient's de-identified time axis (deleted visits do not count)."""
+    return s.scalar(
+        select(func.min(Visit.visit_date)).where(Visit.patient_id == patient_id, Visit.deleted_at.is_(None))
+    )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ifnscope.criteria.cadm import CADM_CATEGORIES
 from ifnscope.criteria.iim_2017 import DM_SUBGROUPS
 from ifnscope.registry.auth import Actor
-from ifnscope.registry.models import IfnScore, Sample, Treatment, Visit
+from ifnscope.registry.models import IfnScore, Patient, Sample, Treatment, Visit
 from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
 from ifnscope.registry.services.patients import patient_summary
@@ -33,11 +33,20 @@ class CohortQuery(BaseModel):
 
 def cohort(s: Session, actor: Actor, q: CohortQuery) -> list[PatientSummary]:
     actor.require("read_deidentified")
+    # Deleted visits and patients (``deleted_at`` set) are not part of any cohort.
+    live = Visit.deleted_at.is_(None) & Patient.deleted_at.is_(None)
     latest = (
-        select(Visit.patient_id, func.max(Visit.visit_date).label("d")).group_by(Visit.patient_id).subquery()
+        select(Visit.patient_id, func.max(Visit.visit_date).label("d"))
+        .join(Patient, Patient.id == Visit.patient_id)
+        .where(live)
+        .group_by(Visit.patient_id)
+        .subquery()
     )
-    stmt = select(Visit).join(
-        latest, (Visit.patient_id == latest.c.patient_id) & (Visit.visit_date == latest.c.d)
+    stmt = (
+        select(Visit)
+        .join(Patient, Patient.id == Visit.patient_id)
+        .join(latest, (Visit.patient_id == latest.c.patient_id) & (Visit.visit_date == latest.c.d))
+        .where(live)
     )
     visits = {v.patient_id: v for v in s.scalars(stmt.order_by(Visit.id))}  # the last of a day wins
     out = []
@@ -73,7 +82,11 @@ def cohort(s: Session, actor: Actor, q: CohortQuery) -> list[PatientSummary]:
                 select(func.count())
                 .select_from(Treatment)
                 .where(
-                    Treatment.patient_id == pid, Treatment.ifn_targeted.is_(True), Treatment.stopped.is_(None)
+                    Treatment.patient_id == pid,
+                    Treatment.ifn_targeted.is_(True),
+                    Treatment.stopped.is_(None),
+                    Treatment.status == "active",  # planned or denied by the payer: not on it
+                    Treatment.deleted_at.is_(None),
                 )
             )
             if current:

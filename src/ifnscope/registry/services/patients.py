@@ -2,6 +2,11 @@
 
 Identifying fields (name, MRN, birth date) leave this module only for actors that may read them;
 a search is audited with the number of patients it returned, never its text.
+
+A likely duplicate (the same MRN, or the same normalised name and birth date) is refused with the
+existing patient's id (``registry.conflict`` for an MRN, which is unique; ``registry.duplicate``
+for name and birth date, which the caller may confirm). Changes and deletions keep the earlier
+version with a reason; a deleted patient (and its visits and treatments) leaves every list.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import unicodedata
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -18,12 +24,13 @@ from ifnscope.errors import RegistryError
 from ifnscope.presentation import latest_line
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Visit
-from ifnscope.registry.services._rows import patient_row
+from ifnscope.registry.services._rows import live_treatments, live_visits, patient_row
 from ifnscope.registry.services.audit import write_audit
 from ifnscope.registry.services.deidentify import new_pseudonym
 from ifnscope.registry.services.scores import patient_scores
 from ifnscope.registry.services.treatments import treatment_view
-from ifnscope.registry.services.views import ExportFile, PatientRecord, PatientSummary
+from ifnscope.registry.services.versions import record_version, require_reason, soft_delete
+from ifnscope.registry.services.views import DuplicateCandidate, ExportFile, PatientRecord, PatientSummary
 from ifnscope.registry.services.visits import visit_view
 
 SEXES = ("female", "male", "other", "unknown")
@@ -34,6 +41,87 @@ def has_patients(s: Session) -> bool:
     return bool(s.scalar(select(func.count()).select_from(Patient)))
 
 
+def normalised_name(name: str | None) -> str:
+    """A name compared for duplicates: accents, case, punctuation and word order ignored
+    ("Roe, Jane" and "jane  ROE" match; "José" and "Jose" match)."""
+    text = unicodedata.normalize("NFKD", name or "")
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    words = "".join(ch if ch.isalnum() else " " for ch in text).split()
+    return " ".join(sorted(words))
+
+
+def _duplicates(
+    s: Session,
+    *,
+    name: str | None,
+    mrn: str | None,
+    birth_date: dt.date | None,
+    exclude: int | None = None,
+) -> list[DuplicateCandidate]:
+    out: dict[int, DuplicateCandidate] = {}
+
+    def add(p: Patient, why: str) -> None:
+        out.setdefault(
+            p.id,
+            DuplicateCandidate(
+                id=p.id,
+                pseudonym=p.pseudonym,
+                name=p.name,
+                mrn=p.mrn,
+                birth_date=p.birth_date.isoformat() if p.birth_date else None,
+                why=why,
+            ),
+        )
+
+    live = Patient.deleted_at.is_(None)
+    if mrn:
+        for p in s.scalars(select(Patient).where(Patient.mrn == mrn, live)):
+            if p.id != exclude:
+                add(p, "same_mrn")
+    key = normalised_name(name)
+    if key and birth_date is not None:
+        for p in s.scalars(select(Patient).where(Patient.birth_date == birth_date, live)):
+            if p.id != exclude and normalised_name(p.name) == key:
+                add(p, "same_name_and_birth_date")
+    return list(out.values())
+
+
+def find_duplicates(
+    s: Session,
+    actor: Actor,
+    *,
+    name: str | None = None,
+    mrn: str | None = None,
+    birth_date: dt.date | None = None,
+) -> list[DuplicateCandidate]:
+    """Patients a new record would likely duplicate (the new-patient form's warning)."""
+    actor.require("write_patients")
+    actor.require("read_identified")
+    found = _duplicates(s, name=name, mrn=(mrn or "").strip() or None, birth_date=birth_date)
+    for d in found:
+        write_audit(s, actor, "duplicate_check", d.id, d.why)
+    return found
+
+
+def _refuse_duplicates(found: list[DuplicateCandidate], confirmed: bool) -> None:
+    same_mrn = [d for d in found if d.why == "same_mrn"]
+    if same_mrn:
+        err = RegistryError(
+            f"patient {same_mrn[0].id} already has this MRN", code="registry.conflict", loc=("mrn",)
+        )
+        err.details = {"existing_patient_id": same_mrn[0].id}
+        raise err
+    if found and not confirmed:
+        ids = [d.id for d in found]
+        err = RegistryError(
+            f"likely duplicate of patient {ids[0]} (same name and birth date); send "
+            "confirm_duplicate to record a different patient",
+            code="registry.duplicate",
+        )
+        err.details = {"existing_patient_id": ids[0], "duplicates": ids}
+        raise err
+
+
 def create_patient(
     s: Session,
     actor: Actor,
@@ -42,13 +130,16 @@ def create_patient(
     mrn: str | None = None,
     birth_date: dt.date | None = None,
     sex: str | None = None,
+    confirm_duplicate: bool = False,
 ) -> PatientSummary:
+    """A new patient. A likely duplicate is refused with the existing patient's id: the same
+    MRN always (``registry.conflict``), the same name and birth date unless ``confirm_duplicate``
+    (``registry.duplicate``)."""
     actor.require("write_patients")
     if sex not in (None, *SEXES):
         raise RegistryError(f"sex {sex!r}: expected female, male, other or unknown", code="registry.invalid")
     mrn = (mrn or "").strip() or None
-    if mrn and s.scalar(select(Patient.id).where(Patient.mrn == mrn)) is not None:
-        raise RegistryError("a patient with this MRN already exists", code="registry.conflict")
+    _refuse_duplicates(_duplicates(s, name=name, mrn=mrn, birth_date=birth_date), confirm_duplicate)
     p = Patient(
         pseudonym=new_pseudonym(s),
         name=(name or "").strip() or None,
@@ -65,10 +156,9 @@ def create_patient(
 
 def patient_summary(s: Session, actor: Actor, p: Patient) -> PatientSummary:
     """One line of the patient list: counts and the latest verdict (no check, no audit)."""
-    last = s.scalar(
-        select(Visit).where(Visit.patient_id == p.id).order_by(Visit.visit_date.desc(), Visit.id.desc())
-    )
-    n = s.scalar(select(func.count()).select_from(Visit).where(Visit.patient_id == p.id)) or 0
+    live = (Visit.patient_id == p.id) & Visit.deleted_at.is_(None)
+    last = s.scalar(select(Visit).where(live).order_by(Visit.visit_date.desc(), Visit.id.desc()))
+    n = s.scalar(select(func.count()).select_from(Visit).where(live)) or 0
     return _summary(actor, p, last, n)
 
 
@@ -100,7 +190,7 @@ def list_patients(
     The audit log records that a search happened and how many patients it returned, never the
     search text (it may be a name)."""
     actor.require("read_deidentified")
-    stmt = select(Patient).order_by(Patient.id.desc())
+    stmt = select(Patient).where(Patient.deleted_at.is_(None)).order_by(Patient.id.desc())
     if query:
         q = f"%{query.strip().lower()}%"
         if actor.identified:
@@ -116,37 +206,63 @@ def list_patients(
     return [patient_summary(s, actor, p) for p in rows]
 
 
+_PATIENT_FIELDS = ("name", "mrn", "birth_date", "sex")
+
+
 def update_patient(
     s: Session,
     actor: Actor,
     patient_id: int,
     *,
-    name: str | None = None,
-    mrn: str | None = None,
-    sex: str | None = None,
+    reason: str | None,
+    confirm_duplicate: bool = False,
+    **changes: Any,
 ) -> PatientSummary:
+    """Correct the patient's name, MRN, birth date or sex (only the keys given; ``None`` or an
+    empty text clears one). The record as it was is kept as a version with the reason."""
     actor.require("write_patients")
     p = patient_row(s, patient_id)
+    unknown = sorted(set(changes) - set(_PATIENT_FIELDS))
+    if unknown:
+        raise RegistryError(f"patient: cannot change {', '.join(unknown)}", code="registry.invalid")
+    sex = changes.get("sex", p.sex) or None
     if sex is not None and sex not in SEXES:
         raise RegistryError(f"sex {sex!r}: expected female, male, other or unknown", code="registry.invalid")
-    if mrn is not None and mrn.strip():
-        other = s.scalar(select(Patient.id).where(Patient.mrn == mrn.strip(), Patient.id != p.id))
-        if other is not None:
-            raise RegistryError("a patient with this MRN already exists", code="registry.conflict")
-    if name is not None:
-        p.name = name.strip() or None
-    if mrn is not None:
-        p.mrn = mrn.strip() or None
-    if sex is not None:
-        p.sex = sex
-    write_audit(s, actor, "update_patient", p.id)
+    birth = changes.get("birth_date", p.birth_date)
+    if birth is not None and birth > dt.date.today():
+        raise RegistryError("the birth date is in the future", code="registry.invalid", loc=("birth_date",))
+    after: dict[str, Any] = {
+        "name": (changes.get("name", p.name) or "").strip() or None,
+        "mrn": (changes.get("mrn", p.mrn) or "").strip() or None,
+        "birth_date": birth,
+        "sex": sex,
+    }
+    if all(after[k] == getattr(p, k) for k in _PATIENT_FIELDS):
+        return patient_summary(s, actor, p)
+    why = require_reason(reason)
+    identity_changed = any(after[k] != getattr(p, k) for k in ("name", "mrn", "birth_date"))
+    if identity_changed:
+        found = _duplicates(
+            s, name=after["name"], mrn=after["mrn"], birth_date=after["birth_date"], exclude=p.id
+        )
+        _refuse_duplicates(found, confirm_duplicate)
+    n = record_version(s, actor, "patient", p, p.id, "update", why)
+    for k in _PATIENT_FIELDS:
+        setattr(p, k, after[k])
+    write_audit(s, actor, "update_patient", p.id, f"patient {p.id} v{n}")
     return patient_summary(s, actor, p)
 
 
-def delete_patient(s: Session, actor: Actor, patient_id: int) -> None:
+def delete_patient(s: Session, actor: Actor, patient_id: int, *, reason: str | None) -> None:
+    """Delete a patient: the row stays (its last version holds everything, the MRN included),
+    out of every list, search, cohort and export. The MRN is released for a new record."""
     actor.require("write_patients")
-    s.delete(patient_row(s, patient_id))
-    write_audit(s, actor, "delete_patient", patient_id)
+    p = patient_row(s, patient_id)
+    why = require_reason(reason)
+    n = record_version(s, actor, "patient", p, p.id, "delete", why)
+    soft_delete(p, actor)
+    p.mrn = None  # unique: kept in the version, freed so a corrected record can carry it
+    write_audit(s, actor, "delete_patient", patient_id, f"patient {p.id} v{n}")
 
 
 def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool = False) -> PatientRecord:
@@ -156,7 +272,7 @@ def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool =
     p = patient_row(s, patient_id)
     # One query for the visits serves the list, day 0, the latest visit and the count (a read of
     # a patient is the registry's commonest request).
-    visits = list(p.visits)
+    visits = live_visits(p)
     first = min((v.visit_date for v in visits), default=None)
     last = max(visits, key=lambda v: (v.visit_date, v.id), default=None)
     write_audit(s, actor, "read_patient", p.id)
@@ -165,7 +281,7 @@ def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool =
         birth_date=p.birth_date.isoformat() if (p.birth_date and actor.identified) else None,
         visits=[visit_view(v, actor, first, p.pseudonym, full=full_visits) for v in visits],
         scores=patient_scores(s, actor, p.id, first=first),
-        treatments=[treatment_view(t, actor, first) for t in p.treatments],
+        treatments=[treatment_view(t, actor, first) for t in live_treatments(p)],
         deidentified=not actor.identified,
     )
 
@@ -218,7 +334,8 @@ def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json"
                 "",
                 t.recorded_as,
                 t.response or "",
-                f"agent {t.agent or '?'}; stopped {t.stopped or ''}; IFN-targeted {t.ifn_targeted}",
+                f"agent {t.agent or '?'}; stopped {t.stopped or ''}; IFN-targeted {t.ifn_targeted}; "
+                f"status {t.status}",
             ]
         )
     return buf.getvalue()

@@ -74,7 +74,7 @@ def prepare_scoring(
     p = patient_row(s, patient_id)
     if visit_id is not None:
         v = s.get(Visit, visit_id)
-        if v is None or v.patient_id != p.id:
+        if v is None or v.patient_id != p.id or v.deleted_at is not None:
             raise RegistryError(
                 f"visit {visit_id} is not a visit of patient {patient_id}", code="registry.invalid"
             )

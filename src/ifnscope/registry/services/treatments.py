@@ -1,10 +1,23 @@
-"""Treatments: each medication as recorded, its knowledge-base agent and whether it targets the
-type I interferon pathway, with start, stop and response."""
+"""Treatments: one reconciled medication list per patient. Each row is a medication (or drug
+class) as first recorded, its knowledge-base agent and whether it targets the type I interferon
+pathway, with start, stop, response and a status (active, stopped, planned, or denied by the
+payer with the denial's date and reason).
+
+Reconciling: medications from a visit's case, or added by hand, join the row of the same agent
+(``find_agent``: "MTX" and "methotrexate", "antihistamine" and "antihistamines") or, when the
+name is not recognised, of the same normalised name; a later visit updates that row instead of
+adding a duplicate. A new row starts only when the earlier course had stopped before the new
+start date.
+
+Correcting a row keeps the earlier version (``services.versions``); filling in something not
+yet recorded (a stop date, the response) needs no reason, overwriting what was recorded does.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -12,12 +25,117 @@ from ifnscope.clinical.therapy import is_ifn_targeted
 from ifnscope.errors import RegistryError
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Treatment
-from ifnscope.registry.services._rows import first_visit_date, patient_row
+from ifnscope.registry.services._rows import first_visit_date, live_treatments, patient_row, treatment_row
 from ifnscope.registry.services.audit import write_audit
+from ifnscope.registry.services.versions import record_version, require_reason, soft_delete
 from ifnscope.registry.services.views import TreatmentView
 
 if TYPE_CHECKING:
     from ifnscope.assessment import Assessment
+
+TREATMENT_STATUSES = ("active", "stopped", "planned", "denied_by_payer")
+_EDITABLE = ("name", "started", "stopped", "response", "dose", "status", "denied_on", "denial_reason")
+_PARTIAL_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+
+
+def reconcile_key(name: str, agent: str | None) -> str:
+    """What makes two recorded medications the same row: the agent, else the normalised name
+    (without a plural 's')."""
+    from ifnscope.clinical.drugs import normalise
+
+    if agent:
+        return f"agent:{agent}"
+    return "name:" + normalise(name).rstrip("s")
+
+
+def _resolved(name: str) -> tuple[str | None, str | None]:
+    from ifnscope.clinical.therapy import find_agent, knowledge_base
+
+    agent = find_agent(name)
+    return agent, (knowledge_base().agents[agent].pathway.level if agent else None)
+
+
+def _after(started: str | None, stopped: str | None) -> bool:
+    """Whether a course starting ``started`` began after one that stopped ``stopped``."""
+    if not started or not stopped:
+        return False
+    n = min(len(started), len(stopped))
+    return started[:n] > stopped[:n]
+
+
+def _match(p: Patient, key: str, started: str | None) -> Treatment | None:
+    """The live row a medication joins: same key, and not a course that ended before it began."""
+    for t in reversed(live_treatments(p)):
+        if reconcile_key(t.recorded_as, t.agent) == key and not _after(started, t.stopped):
+            return t
+    return None
+
+
+def _validated(values: dict[str, Any]) -> dict[str, Any]:
+    """The row's values checked as the case format checks a medication, plus the status fields."""
+    from ifnscope.case.model import Medication
+
+    try:
+        med = Medication(
+            name=values["name"],
+            started=values.get("started"),
+            stopped=values.get("stopped"),
+            response=values.get("response"),
+            dose=values.get("dose"),
+        )
+    except Exception as exc:
+        raise RegistryError(f"treatment: {exc}", code="registry.invalid") from exc
+    status = values.get("status") or ("stopped" if med.stopped else "active")
+    if status not in TREATMENT_STATUSES:
+        raise RegistryError(
+            f"treatment status {status!r}: expected one of {', '.join(TREATMENT_STATUSES)}",
+            code="registry.invalid",
+            loc=("status",),
+        )
+    if status == "active" and med.stopped:
+        status = "stopped"
+    denied_on = values.get("denied_on") or None
+    if denied_on is not None and not _PARTIAL_DATE.match(str(denied_on)):
+        raise RegistryError(
+            "treatment: denied_on: write the date as YYYY, YYYY-MM or YYYY-MM-DD",
+            code="registry.invalid",
+            loc=("denied_on",),
+        )
+    reason = (values.get("denial_reason") or "").strip() or None
+    if reason is not None and len(reason) > 2000:
+        raise RegistryError("treatment: the denial reason is too long", code="registry.invalid")
+    return {
+        "name": med.name,
+        "started": med.started,
+        "stopped": med.stopped,
+        "response": med.response,
+        "dose": med.dose,
+        "status": status,
+        "denied_on": denied_on,
+        "denial_reason": reason,
+    }
+
+
+def _apply(row: Treatment, v: dict[str, Any]) -> None:
+    if v["name"] != row.recorded_as:
+        row.recorded_as = v["name"]
+        row.agent, row.pathway_level = _resolved(v["name"])
+        row.ifn_targeted = is_ifn_targeted(row.pathway_level)
+    row.started, row.stopped, row.response, row.dose = v["started"], v["stopped"], v["response"], v["dose"]
+    row.status, row.denied_on, row.denial_reason = v["status"], v["denied_on"], v["denial_reason"]
+
+
+def _values(row: Treatment) -> dict[str, Any]:
+    return {
+        "name": row.recorded_as,
+        "started": row.started,
+        "stopped": row.stopped,
+        "response": row.response,
+        "dose": row.dose,
+        "status": row.status,
+        "denied_on": row.denied_on,
+        "denial_reason": row.denial_reason,
+    }
 
 
 def add_treatment(
@@ -30,83 +148,124 @@ def add_treatment(
     stopped: str | None = None,
     response: str | None = None,
     dose: str | None = None,
+    status: str | None = None,
+    denied_on: str | None = None,
+    denial_reason: str | None = None,
 ) -> TreatmentView:
-    from ifnscope.case.model import Medication
-    from ifnscope.clinical.therapy import find_agent, knowledge_base
-
+    """Record a treatment. The same agent (or name) already on the list with a course still
+    open is updated with what is new (nothing recorded is overwritten) instead of duplicated."""
     actor.require("write_patients")
     p = patient_row(s, patient_id)
-    try:
-        med = Medication(name=name, started=started, stopped=stopped, response=response, dose=dose)
-    except Exception as exc:
-        raise RegistryError(f"treatment: {exc}", code="registry.invalid") from exc
-    agent = find_agent(med.name)
-    level = knowledge_base().agents[agent].pathway.level if agent else None
+    v = _validated(
+        {
+            "name": name.strip(),
+            "started": started,
+            "stopped": stopped,
+            "response": response,
+            "dose": dose,
+            "status": status,
+            "denied_on": denied_on,
+            "denial_reason": denial_reason,
+        }
+    )
+    agent, level = _resolved(v["name"])
+    row = _match(p, reconcile_key(v["name"], agent), v["started"])
+    if row is not None:
+        merged = _values(row)
+        for k in ("started", "stopped", "response", "dose", "denied_on", "denial_reason"):
+            merged[k] = merged[k] or v[k]
+        if status is not None:
+            merged["status"] = status
+        merged = _validated(merged)
+        if merged != _values(row):
+            record_version(s, actor, "treatment", row, p.id, "update", "recorded again: merged")
+            _apply(row, merged)
+        write_audit(s, actor, "update_treatment", p.id, f"treatment {row.id} (recorded again)")
+        return treatment_view(row, actor, first_visit_date(s, p.id))
     row = Treatment(
         patient_id=p.id,
-        recorded_as=med.name,
+        recorded_as=v["name"],
         agent=agent,
         pathway_level=level,
         ifn_targeted=is_ifn_targeted(level),
-        started=med.started,
-        stopped=med.stopped,
-        response=med.response,
-        dose=med.dose,
     )
+    _apply(row, {**v, "name": v["name"]})
     s.add(row)
+    p.treatments.append(row)
     s.flush()
     write_audit(s, actor, "add_treatment", p.id, f"treatment {row.id}")
     return treatment_view(row, actor, first_visit_date(s, p.id))
 
 
 def update_treatment(
-    s: Session, actor: Actor, treatment_id: int, *, stopped: str | None = None, response: str | None = None
+    s: Session, actor: Actor, treatment_id: int, *, reason: str | None = None, **changes: Any
 ) -> TreatmentView:
-    from ifnscope.case.model import Medication
-
+    """Change a treatment: ``changes`` holds only the fields to change (``None`` clears one;
+    ``name``, ``started``, ``stopped``, ``response``, ``dose``, ``status``, ``denied_on``,
+    ``denial_reason``). The earlier version is kept. Without a ``reason`` only empty fields may be
+    filled in (a stop date, the response, a status); overwriting or clearing needs one."""
     actor.require("write_patients")
-    row = s.get(Treatment, treatment_id)
-    if row is None:
-        raise RegistryError(f"no treatment {treatment_id}", code="registry.not-found")
-    try:
-        med = Medication(
-            name=row.recorded_as,
-            started=row.started,
-            stopped=stopped or row.stopped,
-            response=response or row.response,
-        )
-    except Exception as exc:
-        raise RegistryError(f"treatment: {exc}", code="registry.invalid") from exc
-    row.stopped, row.response = med.stopped, med.response
-    write_audit(s, actor, "update_treatment", row.patient_id, f"treatment {row.id}")
+    row = treatment_row(s, treatment_id)
+    unknown = sorted(set(changes) - set(_EDITABLE))
+    if unknown:
+        raise RegistryError(f"treatment: cannot change {', '.join(unknown)}", code="registry.invalid")
+    before = _values(row)
+    merged = _validated({**before, **changes})
+    changed = [k for k in _EDITABLE if merged[k] != before[k]]
+    if not changed:
+        return treatment_view(row, actor, first_visit_date(s, row.patient_id))
+    corrects = [k for k in changed if before[k] is not None and k != "status"]
+    # Filling in what was not recorded needs no reason; overwriting or clearing does.
+    why = require_reason(reason) if reason is not None or corrects else "added: " + ", ".join(changed)
+    n = record_version(s, actor, "treatment", row, row.patient_id, "update", why)
+    _apply(row, merged)
+    write_audit(s, actor, "update_treatment", row.patient_id, f"treatment {row.id} v{n}")
     return treatment_view(row, actor, first_visit_date(s, row.patient_id))
 
 
+def delete_treatment(s: Session, actor: Actor, treatment_id: int, *, reason: str | None) -> None:
+    """Take a treatment off the list (kept, with its versions, for the history)."""
+    actor.require("write_patients")
+    row = treatment_row(s, treatment_id)
+    why = require_reason(reason)
+    n = record_version(s, actor, "treatment", row, row.patient_id, "delete", why)
+    soft_delete(row, actor)
+    write_audit(s, actor, "delete_treatment", row.patient_id, f"treatment {row.id} v{n}")
+
+
 def sync_treatments(s: Session, p: Patient, a: Assessment, *, recorded: bool = True) -> None:
-    """Medications of the case become treatment rows (one per name and start, updated in place).
+    """Medications of the case join the patient's reconciled list (see the module docstring).
 
     ``recorded=False`` (re-assessing an older visit) refreshes only what the rules decide (the
     agent, its pathway level, IFN-targeted) and adds medications not yet listed: a stop date,
     response or dose entered since the visit is never overwritten by the visit's older values."""
-    existing = {(t.recorded_as.lower(), t.started): t for t in p.treatments}
     for h in a.therapy.history:
-        key = (h.recorded_as.lower(), h.started)
-        level = h.pathway_level
-        row = existing.get(key)
+        key = reconcile_key(h.recorded_as, h.agent)
+        row = _match(p, key, h.started)
         new = row is None
         if row is None:
-            row = Treatment(patient_id=p.id, recorded_as=h.recorded_as, started=h.started)
+            row = Treatment(patient_id=p.id, recorded_as=h.recorded_as, started=h.started, status="active")
             s.add(row)
             p.treatments.append(row)
-            existing[key] = row
         row.agent = h.agent
-        row.pathway_level = level
-        row.ifn_targeted = is_ifn_targeted(level)
+        row.pathway_level = h.pathway_level
+        row.ifn_targeted = is_ifn_targeted(h.pathway_level)
         if not (recorded or new):
             continue
+        if h.started and (not row.started or _earlier(h.started, row.started)):
+            row.started = h.started
         row.stopped = h.stopped or row.stopped
         row.response = h.response or row.response
         row.dose = h.dose or row.dose
+        if h.started and row.status in ("planned", "denied_by_payer"):
+            row.status = "active"  # the case records it as started (planned, or a payer's refusal overturned)
+        if row.stopped and row.status == "active":
+            row.status = "stopped"
+
+
+def _earlier(a: str, b: str) -> bool:
+    n = min(len(a), len(b))
+    return a[:n] < b[:n]
 
 
 def _partial_date(text: str | None) -> dt.date | None:
@@ -118,11 +277,15 @@ def _partial_date(text: str | None) -> dt.date | None:
 
 
 def treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) -> TreatmentView:
-    """The row as the actor may see it: researchers get years and day offsets, not dates."""
+    """The row as the actor may see it: researchers get years and day offsets, not dates, and
+    never the denial's reason (free text)."""
 
     def days(text: str | None) -> int | None:
         d = _partial_date(text)
         return (d - first).days if (d is not None and first is not None) else None
+
+    def year(text: str | None) -> str | None:
+        return text if actor.identified else (text[:4] if text else None)
 
     return TreatmentView(
         started_days=days(t.started),
@@ -132,8 +295,11 @@ def treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) -> 
         agent=t.agent,
         pathway_level=t.pathway_level,
         ifn_targeted=t.ifn_targeted,
-        started=t.started if actor.identified else (t.started[:4] if t.started else None),
-        stopped=t.stopped if actor.identified else (t.stopped[:4] if t.stopped else None),
+        started=year(t.started),
+        stopped=year(t.stopped),
         response=t.response,
         dose=t.dose,
+        status=t.status,
+        denied_on=year(t.denied_on),
+        denial_reason=t.denial_reason if actor.identified else None,
     )

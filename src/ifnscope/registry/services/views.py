@@ -91,6 +91,9 @@ class TreatmentView(BaseModel):
     stopped_days: int | None = None
     response: str | None
     dose: str | None
+    status: str = Field(default="active", description="active, stopped, planned or denied_by_payer")
+    denied_on: str | None = Field(default=None, description="When the payer refused it (researchers: year)")
+    denial_reason: str | None = Field(default=None, description="Why the payer refused it: clinicians only")
 
 
 class PatientRecord(BaseModel):
@@ -151,3 +154,34 @@ class AuditEntry(BaseModel):
     patient_id: int | None
     detail: str | None
     via: str | None
+
+
+class VersionInfo(BaseModel):
+    """One earlier version of a patient, visit or treatment (clinicians and admins only)."""
+
+    id: int
+    entity: str = Field(description="patient, visit or treatment")
+    entity_id: int
+    patient_id: int
+    version: int = Field(description="1 is the row as first stored")
+    action: str = Field(description="update or delete: what was done to this version")
+    reason: str = Field(description="Why it was changed, as the clinician wrote it")
+    changed_by: str | None
+    changed_at: dt.datetime
+
+
+class VersionView(VersionInfo):
+    """An earlier version with the row as it was (identifiers and clinical content included)."""
+
+    snapshot: dict[str, Any]
+
+
+class DuplicateCandidate(BaseModel):
+    """An existing patient a new record may duplicate, and why it is suspected."""
+
+    id: int
+    pseudonym: str
+    name: str | None
+    mrn: str | None
+    birth_date: str | None
+    why: str = Field(description="same_mrn or same_name_and_birth_date")

@@ -1,22 +1,31 @@
 """Visits: a validated case, its assessment by the running ifnscope, and the numbers cohort
-queries need copied out of it."""
+queries need copied out of it.
+
+A visit must record something to assess (:func:`require_content`): a blank form would otherwise
+become the patient's latest visit and drop her out of cohorts. Correcting a visit keeps the earlier
+version and re-assesses the corrected case; deleting one keeps it (and its versions) out of sight.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.orm import Session
 
 from ifnscope import __version__
-from ifnscope.errors import RegistryError
+from ifnscope.errors import CaseError, RegistryError
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Visit
-from ifnscope.registry.services._rows import first_visit_date, patient_row
+from ifnscope.registry.services._rows import first_visit_date, live_visits, patient_row, visit_row
 from ifnscope.registry.services.audit import write_audit
 from ifnscope.registry.services.deidentify import deidentify_assessment, deidentify_case
 from ifnscope.registry.services.treatments import sync_treatments
+from ifnscope.registry.services.versions import record_version, require_reason, soft_delete
 from ifnscope.registry.services.views import VisitView
+
+if TYPE_CHECKING:
+    from ifnscope.clinical.letter import Letter
 
 
 def _complete(index: dict[str, Any] | None, key: str) -> float | None:
@@ -79,6 +88,52 @@ def _assessed(v: Visit, c: Any) -> Any:
     return a
 
 
+# The case sections that hold something to assess. A case with none of them (only its id, title,
+# the patient's age and sex, onset or medications) is "empty": nothing to classify or score.
+CLINICAL_SECTIONS = (
+    "findings",
+    "lesions",
+    "labs",
+    "muscle",
+    "skin_biopsy",
+    "history",
+    "cancer_screening",
+    "activity",
+)
+
+
+def _has_value(x: Any) -> bool:
+    if x is None:
+        return False
+    if isinstance(x, dict):
+        return any(_has_value(v) for v in x.values())
+    if isinstance(x, list):
+        return any(_has_value(v) for v in x)
+    if isinstance(x, str):
+        return bool(x.strip())
+    return True
+
+
+def require_content(c: Any) -> None:
+    """Refuse a case that records nothing to assess (``case.empty``, 422 in the API)."""
+    doc = c.model_dump(mode="json", exclude_none=True)
+    if not any(_has_value(doc.get(k)) for k in CLINICAL_SECTIONS):
+        raise CaseError(
+            "the visit records nothing to assess: no findings, lesions, laboratory results or "
+            "antibodies, muscle or skin studies, history, cancer screening or activity scores",
+            code="case.empty",
+        )
+
+
+def _check_date(d: dt.date, birth: dt.date | None) -> None:
+    if d > dt.date.today():
+        raise RegistryError("the visit date is in the future", code="registry.invalid", loc=("visit_date",))
+    if birth is not None and d < birth:
+        raise RegistryError(
+            "the visit date is before the birth date", code="registry.invalid", loc=("visit_date",)
+        )
+
+
 def add_visit(
     s: Session,
     actor: Actor,
@@ -94,6 +149,7 @@ def add_visit(
     actor.require("write_patients")
     p = patient_row(s, patient_id)
     c = case if isinstance(case, Case) else validate_case(case)
+    require_content(c)
     v = Visit(
         patient_id=p.id,
         visit_date=visit_date or dt.date.today(),
@@ -118,9 +174,7 @@ def reassess_visit(s: Session, actor: Actor, visit_id: int) -> VisitView:
     from ifnscope.case.reader import validate_case
 
     actor.require("write_patients")
-    v = s.get(Visit, visit_id)
-    if v is None:
-        raise RegistryError(f"no visit {visit_id}", code="registry.not-found")
+    v = visit_row(s, visit_id)
     before = str((v.assessment or {}).get("rules_version") or f"ifnscope {v.ifnscope_version}")
     a = _assessed(v, validate_case(v.case))
     s.flush()
@@ -130,12 +184,56 @@ def reassess_visit(s: Session, actor: Actor, visit_id: int) -> VisitView:
     return visit_view(v, actor, first_visit_date(s, v.patient_id), v.patient.pseudonym, full=True)
 
 
+def update_visit(
+    s: Session,
+    actor: Actor,
+    visit_id: int,
+    *,
+    reason: str | None,
+    case: Any = None,
+    visit_date: dt.date | None = None,
+) -> VisitView:
+    """Correct a visit's case and/or date. The visit as it was is kept as a version; the corrected
+    case is validated (``case.invalid``, ``case.empty``) and assessed again with the running rules.
+    Its medications join the treatment list; they overwrite the list's stop dates and responses
+    only when this is the patient's latest visit (a later visit knows better)."""
+    from ifnscope.case.model import Case
+    from ifnscope.case.reader import validate_case
+
+    actor.require("write_patients")
+    v = visit_row(s, visit_id)
+    why = require_reason(reason)
+    c = validate_case(v.case) if case is None else (case if isinstance(case, Case) else validate_case(case))
+    require_content(c)
+    if visit_date is not None:
+        _check_date(visit_date, v.patient.birth_date)
+    n = record_version(s, actor, "visit", v, v.patient_id, "update", why)
+    v.case = c.model_dump(mode="json", exclude_none=True)
+    if visit_date is not None:
+        v.visit_date = visit_date
+    a = _assessed(v, c)
+    s.flush()
+    latest = max(live_visits(v.patient), key=lambda x: (x.visit_date, x.id))
+    sync_treatments(s, v.patient, a, recorded=latest.id == v.id)
+    write_audit(s, actor, "update_visit", v.patient_id, f"visit {v.id} v{n}")
+    return visit_view(v, actor, first_visit_date(s, v.patient_id), v.patient.pseudonym, full=True)
+
+
+def delete_visit(s: Session, actor: Actor, visit_id: int, *, reason: str | None) -> None:
+    """Delete a visit: kept (with its versions) for the history, gone from the record, cohorts,
+    the timeline, the latest visit and exports. Treatments it added stay on the list."""
+    actor.require("write_patients")
+    v = visit_row(s, visit_id)
+    why = require_reason(reason)
+    n = record_version(s, actor, "visit", v, v.patient_id, "delete", why)
+    soft_delete(v, actor)
+    write_audit(s, actor, "delete_visit", v.patient_id, f"visit {v.id} v{n}")
+
+
 def get_visit(s: Session, actor: Actor, visit_id: int) -> VisitView:
     """One visit with its case and assessment (de-identified for researchers)."""
     actor.require("read_deidentified")
-    v = s.get(Visit, visit_id)
-    if v is None:
-        raise RegistryError(f"no visit {visit_id}", code="registry.not-found")
+    v = visit_row(s, visit_id)
     write_audit(s, actor, "read_visit", v.patient_id, f"visit {v.id}")
     return visit_view(v, actor, first_visit_date(s, v.patient_id), v.patient.pseudonym, full=True)
 
@@ -145,3 +243,19 @@ def visit_for_report(s: Session, actor: Actor, visit_id: int, kind: Literal["htm
     v = get_visit(s, actor, visit_id)
     write_audit(s, actor, "download_report", v.patient_id, f"visit {v.id} {kind}")
     return v
+
+
+def letter_for_visit(s: Session, actor: Actor, visit_id: int, agent: str) -> tuple[VisitView, Letter]:
+    """A draft letter of medical necessity for ``agent`` (e.g. the IVIG a payer refused), from
+    the visit's stored case; the letter is drafted with the running therapy knowledge base.
+    Clinicians and admins only (a letter to a payer identifies the patient); audited."""
+    from ifnscope.assessment import assess
+    from ifnscope.case.reader import validate_case
+    from ifnscope.clinical.letter import build_letter
+
+    actor.require("read_identified")
+    v = get_visit(s, actor, visit_id)
+    case = validate_case(v.case or {})
+    letter = build_letter(case, assess(case), agent)
+    write_audit(s, actor, "download_letter", v.patient_id, f"visit {v.id} {letter.agent}")
+    return v, letter

@@ -3,6 +3,10 @@
 Researchers read de-identified views (pseudonym, no name, MRN, birth date, free text or calendar
 dates) and may not change patients or visits; the registry service enforces both and writes the
 audit log. Search text (``q``) is never logged or audited: it may be a name.
+
+Corrections (PATCH) and deletions (DELETE) of patients, visits and treatments carry a ``reason``;
+the record as it was is kept as a version (``GET .../versions``, clinicians and admins only).
+Neither reasons nor versions reach a log.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from ifnscope.case.model import Case
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
-from ifnscope.registry.services import PatientRecord, PatientSummary, TreatmentView, VisitView
+from ifnscope.registry.services import (
+    PatientRecord,
+    PatientSummary,
+    TreatmentView,
+    VersionInfo,
+    VersionView,
+    VisitView,
+)
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
 from ifnscope.web.deps import Authenticated, DbSession, require
 
@@ -26,6 +37,22 @@ log = logging.getLogger("ifnscope.web")
 
 Writer = Annotated[Actor, Depends(require("write_patients"))]
 Sex = Literal["female", "male", "other", "unknown"]
+TreatmentStatus = Literal["active", "stopped", "planned", "denied_by_payer"]
+
+
+Reason = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=500,
+        description="Why the record is corrected or deleted (kept with the earlier version; never logged)",
+    ),
+]
+CONFIRM_DUPLICATE = Field(
+    default=False,
+    description="Record the patient although one with the same name and birth date exists (409 "
+    "registry.duplicate otherwise). A patient with the same MRN is always refused (409 registry.conflict).",
+)
 
 
 class PatientIn(BaseModel):
@@ -35,14 +62,40 @@ class PatientIn(BaseModel):
     mrn: str | None = Field(default=None, max_length=80, description="Medical record number (unique)")
     birth_date: dt.date | None = None
     sex: Sex | None = None
+    confirm_duplicate: bool = CONFIRM_DUPLICATE
 
 
 class PatientPatch(BaseModel):
+    """Only the fields sent are changed; null clears one."""
+
     model_config = ConfigDict(extra="forbid")
 
+    reason: Reason
     name: str | None = Field(default=None, max_length=200)
     mrn: str | None = Field(default=None, max_length=80)
+    birth_date: dt.date | None = None
     sex: Sex | None = None
+    confirm_duplicate: bool = CONFIRM_DUPLICATE
+
+
+class ReasonIn(BaseModel):
+    """The body of a DELETE: why the record is deleted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+
+
+class VisitPatch(BaseModel):
+    """A correction of a visit: a new date and/or the whole corrected case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+    visit_date: dt.date | None = Field(default=None, description="Unchanged when left out")
+    case: dict[str, Any] | None = Field(
+        default=None, description="The whole corrected ifnscope-case/1 document; unchanged when left out"
+    )
 
 
 class TreatmentIn(BaseModel):
@@ -53,13 +106,35 @@ class TreatmentIn(BaseModel):
     stopped: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
     response: str | None = Field(default=None, description="As in the case format's medications")
     dose: str | None = Field(default=None, max_length=120)
+    status: TreatmentStatus | None = Field(
+        default=None, description="Default: stopped when a stop date is given, else active"
+    )
+    denied_on: str | None = Field(
+        default=None, description="When the payer refused it: YYYY, YYYY-MM or YYYY-MM-DD"
+    )
+    denial_reason: str | None = Field(
+        default=None, max_length=2000, description="Why the payer refused it (free text, clinicians only)"
+    )
 
 
 class TreatmentPatch(BaseModel):
+    """Only the fields sent are changed; null clears one. Filling in an empty field (a stop
+    date, the response, a status) needs no reason; changing or clearing a recorded one does
+    (422 ``registry.invalid`` at ``reason`` otherwise)."""
+
     model_config = ConfigDict(extra="forbid")
 
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why the recorded values are corrected"
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    started: str | None = None
     stopped: str | None = None
     response: str | None = None
+    dose: str | None = Field(default=None, max_length=120)
+    status: TreatmentStatus | None = None
+    denied_on: str | None = None
+    denial_reason: str | None = Field(default=None, max_length=2000)
 
 
 # ------------------------------------------------------------------------------ patients
@@ -83,8 +158,17 @@ def list_patients(
 
 @router.post("/patients", status_code=201, response_model=PatientSummary)
 def create_patient(body: PatientIn, actor: Writer, s: DbSession) -> PatientSummary:
+    """Record a patient. A likely duplicate is refused with 409 and ``existing_patient_id``: the
+    same MRN always (``registry.conflict``), the same name and birth date
+    (``registry.duplicate``) unless ``confirm_duplicate`` is true."""
     p = services.create_patient(
-        s, actor, name=body.name, mrn=body.mrn, birth_date=body.birth_date, sex=body.sex
+        s,
+        actor,
+        name=body.name,
+        mrn=body.mrn,
+        birth_date=body.birth_date,
+        sex=body.sex,
+        confirm_duplicate=body.confirm_duplicate,
     )
     log.info("patient %d created", p.id)
     return p
@@ -102,14 +186,35 @@ def get_patient(
 
 @router.patch("/patients/{patient_id}", response_model=PatientSummary)
 def update_patient(patient_id: int, body: PatientPatch, actor: Writer, s: DbSession) -> PatientSummary:
-    return services.update_patient(s, actor, patient_id, name=body.name, mrn=body.mrn, sex=body.sex)
+    """Correct the name, MRN, birth date or sex; the record as it was is kept as a version."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason", "confirm_duplicate"})
+    p = services.update_patient(
+        s, actor, patient_id, reason=body.reason, confirm_duplicate=body.confirm_duplicate, **changes
+    )
+    log.info("patient %d corrected", patient_id)
+    return p
 
 
 @router.delete("/patients/{patient_id}", status_code=204, response_class=Response)
-def delete_patient(patient_id: int, actor: Writer, s: DbSession) -> Response:
-    services.delete_patient(s, actor, patient_id)
+def delete_patient(patient_id: int, body: ReasonIn, actor: Writer, s: DbSession) -> Response:
+    """Delete the patient (with a reason): gone from lists, cohorts and exports, kept with its
+    versions for the history."""
+    services.delete_patient(s, actor, patient_id, reason=body.reason)
     log.info("patient %d deleted", patient_id)
     return Response(status_code=204)
+
+
+@router.get("/patients/{patient_id}/versions", response_model=list[VersionInfo])
+def patient_versions(patient_id: int, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
+    """Every earlier version of the patient's record, visits and treatments, newest first, with
+    the reasons (clinicians and admins; 403 for researchers)."""
+    return services.patient_versions(s, actor, patient_id)
+
+
+@router.get("/patients/{patient_id}/versions/{version}", response_model=VersionView)
+def patient_version(patient_id: int, version: int, actor: Authenticated, s: DbSession) -> VersionView:
+    """The patient's record as it was in that version (clinicians and admins)."""
+    return services.get_version(s, actor, "patient", patient_id, version)
 
 
 # -------------------------------------------------------------------------------- visits
@@ -169,30 +274,78 @@ def reassess_visit(visit_id: int, actor: Writer, s: DbSession) -> VisitView:
     return v
 
 
+@router.patch("/visits/{visit_id}", response_model=VisitView)
+def update_visit(visit_id: int, body: VisitPatch, actor: Writer, s: DbSession) -> VisitView:
+    """Correct the visit's date and/or case (with a reason). The corrected case is validated
+    (422 ``case.invalid``, ``case.empty``) and assessed again; the visit as it was is kept."""
+    v = services.update_visit(
+        s, actor, visit_id, reason=body.reason, case=body.case, visit_date=body.visit_date
+    )
+    log.info("visit %d corrected", v.id)
+    return v
+
+
+@router.delete("/visits/{visit_id}", status_code=204, response_class=Response)
+def delete_visit(visit_id: int, body: ReasonIn, actor: Writer, s: DbSession) -> Response:
+    """Delete the visit (with a reason): gone from the record, cohorts, timeline and exports;
+    the patient's latest visit is the one before. Kept with its versions for the history."""
+    services.delete_visit(s, actor, visit_id, reason=body.reason)
+    log.info("visit %d deleted", visit_id)
+    return Response(status_code=204)
+
+
+@router.get("/visits/{visit_id}/versions", response_model=list[VersionInfo])
+def visit_versions(visit_id: int, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
+    """The visit's earlier versions, oldest first (also of a deleted visit; clinicians and admins)."""
+    return services.list_versions(s, actor, "visit", visit_id)
+
+
+@router.get("/visits/{visit_id}/versions/{version}", response_model=VersionView)
+def visit_version(visit_id: int, version: int, actor: Authenticated, s: DbSession) -> VersionView:
+    """The visit as it was in that version: its case, assessment and date."""
+    return services.get_version(s, actor, "visit", visit_id, version)
+
+
 # ---------------------------------------------------------------------------- treatments
 
 
 @router.post("/patients/{patient_id}/treatments", status_code=201, response_model=TreatmentView)
 def add_treatment(patient_id: int, body: TreatmentIn, actor: Writer, s: DbSession) -> TreatmentView:
-    """Record a treatment; the agent and whether it targets the interferon pathway are resolved."""
-    t = services.add_treatment(
-        s,
-        actor,
-        patient_id,
-        name=body.name,
-        started=body.started,
-        stopped=body.stopped,
-        response=body.response,
-        dose=body.dose,
-    )
+    """Record a treatment; the agent and whether it targets the interferon pathway are resolved.
+
+    The patient has one reconciled list: the same agent (or, unrecognised, the same name) with a
+    course still open is updated with what is new instead of listed twice."""
+    t = services.add_treatment(s, actor, patient_id, **body.model_dump())
     log.info("patient %d: treatment %d added", patient_id, t.id)
     return t
 
 
 @router.patch("/treatments/{treatment_id}", response_model=TreatmentView)
 def update_treatment(treatment_id: int, body: TreatmentPatch, actor: Writer, s: DbSession) -> TreatmentView:
-    """Record a stop date or the response."""
-    return services.update_treatment(s, actor, treatment_id, stopped=body.stopped, response=body.response)
+    """Record a stop date, the response or a status (e.g. ``denied_by_payer`` with ``denied_on``
+    and ``denial_reason``), or correct the treatment (with a ``reason``). Earlier values are kept."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    return services.update_treatment(s, actor, treatment_id, reason=body.reason, **changes)
+
+
+@router.delete("/treatments/{treatment_id}", status_code=204, response_class=Response)
+def delete_treatment(treatment_id: int, body: ReasonIn, actor: Writer, s: DbSession) -> Response:
+    """Take the treatment off the list (with a reason); kept with its versions."""
+    services.delete_treatment(s, actor, treatment_id, reason=body.reason)
+    log.info("treatment %d deleted", treatment_id)
+    return Response(status_code=204)
+
+
+@router.get("/treatments/{treatment_id}/versions", response_model=list[VersionInfo])
+def treatment_versions(treatment_id: int, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
+    """The treatment's earlier versions, oldest first (clinicians and admins)."""
+    return services.list_versions(s, actor, "treatment", treatment_id)
+
+
+@router.get("/treatments/{treatment_id}/versions/{version}", response_model=VersionView)
+def treatment_version(treatment_id: int, version: int, actor: Authenticated, s: DbSession) -> VersionView:
+    """The treatment as it was in that version."""
+    return services.get_version(s, actor, "treatment", treatment_id, version)
 
 
 # ---------------------------------------------------------------------- export, timeline

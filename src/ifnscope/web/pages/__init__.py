@@ -11,13 +11,20 @@ sets the HTML error renderer (a login redirect for 401, an error page otherwise)
                                            never in a URL (so never in a log) (``patients``)
 ``GET/POST /patients/new``                 a new patient (clinicians)
 ``GET /patients/{id}``                     summary, timeline plot, visits, treatments, scores
-``POST /patients/{id}/treatments``,        record a treatment / its stop date
-``POST /treatments/{id}/stop``
+``POST /patients/{id}/treatments``,        record a treatment / its stop date / correct or delete
+``POST /treatments/{id}/stop``,            it (with a reason)
+``POST /treatments/{id}/{edit,delete}``
+``POST /patients/{id}/{edit,delete}``      correct or delete the patient (with a reason)
+``GET /patients/{id}/history``,            earlier versions of the patient, its visits and
+``GET /versions/{entity}/{id}/{n}``        treatments (clinicians and admins)
 ``GET/POST /patients/{id}/visits/new``     the case form (``visits``)
 ``POST /patients/{id}/visits/upload``      the same from a pasted or uploaded case file
 ``GET /fragments/{lesion,medication}-row/{n}``  one more form row (htmx)
 ``GET /visits/{id}``                       the assessment
 ``POST /visits/{id}/reassess``             assess the stored case with the running rules (explicit)
+``GET/POST /visits/{id}/edit``,            correct (the case as YAML) or delete the visit, with a
+``POST /visits/{id}/delete``               reason; ``GET /visits/{id}/history`` its versions
+``GET /visits/{id}/letter.html?agent=``    the report with a draft letter of medical necessity
 ``GET /visits/{id}/report.{html,pdf}``     the clinician's report of the stored assessment (``reports``)
 ``GET/POST /cohort``                       cohort query (``cohorts``)
 ========================================  ======================================================

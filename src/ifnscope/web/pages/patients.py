@@ -1,5 +1,6 @@
-"""The patient list and search, a new patient, the patient page (summary, timeline plot, visits,
-treatments, scores) and the treatment forms on it."""
+"""The patient list and search, a new patient (with the duplicate-patient warning), the patient
+page (summary, timeline plot, visits, treatments, scores), the correction and deletion forms for
+the patient and its treatments (each with a reason), and the history of earlier versions."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from ifnscope.errors import RegistryError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
-from ifnscope.registry.services import SEXES, PatientRecord
+from ifnscope.registry.services import SEXES, TREATMENT_STATUSES, PatientRecord
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
 from ifnscope.web.pages.common import Form, age_on, form_text, render, to_login, vocab
 
@@ -68,6 +69,8 @@ def new_patient_page(request: Request, actor: MaybeActor) -> Response:
 def new_patient_submit(request: Request, actor: Authenticated, s: DbSession, form: Form) -> Response:
     actor.require("write_patients")
     values = {k: form_text(form, k, 200) for k in ("name", "mrn", "sex", "birth_date")}
+    confirmed = form_text(form, "confirm_duplicate", 10) == "yes"
+    duplicates: list[Any] = []
     errors: dict[str, str] = {}
     if not values["name"]:
         errors["name"] = "Enter the patient's name."
@@ -93,11 +96,16 @@ def new_patient_submit(request: Request, actor: Authenticated, s: DbSession, for
                 mrn=values["mrn"] or None,
                 birth_date=birth,
                 sex=values["sex"] or None,
+                confirm_duplicate=confirmed,
             )
         except RegistryError as err:
-            if err.code != "registry.conflict":
+            if err.code not in ("registry.conflict", "registry.duplicate"):
                 raise
-            errors["mrn"] = "Another patient has this MRN."
+            duplicates = services.find_duplicates(
+                s, actor, name=values["name"], mrn=values["mrn"] or None, birth_date=birth
+            )
+            if err.code == "registry.conflict":
+                errors["mrn"] = "Another patient has this MRN."
         else:
             log.info("patient %d created (web)", p.id)
             return RedirectResponse(f"/patients/{p.id}", status_code=303)
@@ -105,9 +113,10 @@ def new_patient_submit(request: Request, actor: Authenticated, s: DbSession, for
         request,
         "patient_new.html",
         actor,
-        422,
+        409 if duplicates and not errors else 422,
         values=values,
         errors=errors,
+        duplicates=duplicates,
         sexes=SEXES,
         today=dt.date.today().isoformat(),
     )
@@ -160,6 +169,7 @@ def _patient_page(
     patient_id: int,
     status: int = 200,
     treatment: dict[str, Any] | None = None,
+    edit: dict[str, Any] | None = None,
 ) -> Response:
     from markupsafe import Markup
 
@@ -177,7 +187,10 @@ def _patient_page(
         not_drawn=plot.not_drawn if plot else [],
         visits=sorted(rec.visits, key=lambda v: (v.days_since_first_visit, v.id), reverse=True),
         treatment=treatment or {"values": {}, "errors": {}},
+        edit=edit or {"values": {}, "errors": {}},
         responses=vocab().medication_response,
+        statuses=TREATMENT_STATUSES,
+        sexes=SEXES,
     )
 
 
@@ -193,7 +206,8 @@ def add_treatment(
     patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     actor.require("write_patients")
-    values = {k: form_text(form, k, 200) for k in ("name", "started", "stopped", "response", "dose")}
+    values = {k: form_text(form, k, 200) for k in _TREATMENT_FIELDS}
+    values["denial_reason"] = form_text(form, "denial_reason", 2000)
     errors: dict[str, str] = {}
     if not values["name"]:
         errors["name"] = "Enter the medication."
@@ -203,11 +217,8 @@ def add_treatment(
                 s,
                 actor,
                 patient_id,
+                **{k: v or None for k, v in values.items() if k != "name"},
                 name=values["name"],
-                started=values["started"] or None,
-                stopped=values["stopped"] or None,
-                response=values["response"] or None,
-                dose=values["dose"] or None,
             )
         except RegistryError as err:
             if err.code != "registry.invalid":
@@ -217,6 +228,9 @@ def add_treatment(
             log.info("patient %d: treatment %d added (web)", patient_id, t.id)
             return RedirectResponse(f"/patients/{patient_id}#treatments", status_code=303)
     return _patient_page(request, actor, s, patient_id, 422, {"values": values, "errors": errors})
+
+
+_TREATMENT_FIELDS = ("name", "started", "stopped", "response", "dose", "status", "denied_on", "denial_reason")
 
 
 def _treatment_message(message: str) -> str:
@@ -230,6 +244,10 @@ def _treatment_message(message: str) -> str:
         return "The stop date is before the start date."
     if "response" in text:
         return "Response: choose one of the listed words."
+    if "denied_on" in text:
+        return "Denied on: write the date as YYYY, YYYY-MM or YYYY-MM-DD."
+    if "reason for the change" in text:
+        return "Give the reason for the correction."
     return text.splitlines()[0][:200] if text else "The treatment was not accepted."
 
 
@@ -256,3 +274,148 @@ def stop_treatment(
 
 def _int(text: str) -> int | None:
     return int(text) if text.isdigit() else None
+
+
+# ------------------------------------------------------------ corrections, deletions, history
+
+
+def _reason_message(err: RegistryError) -> str:
+    if err.loc == ("reason",):
+        return "Give the reason for the change (kept with the earlier version)."
+    return err.message
+
+
+@router.post("/patients/{patient_id}/edit")
+def edit_patient(
+    patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+) -> Response:
+    """Correct the patient's details; the record as it was is kept with the reason."""
+    actor.require("write_patients")
+    values = {k: form_text(form, k, 200) for k in ("name", "mrn", "sex", "birth_date")}
+    reason = form_text(form, "reason", 500)
+    errors: dict[str, str] = {}
+    birth: dt.date | None = None
+    if values["birth_date"]:
+        try:
+            birth = dt.date.fromisoformat(values["birth_date"])
+        except ValueError:
+            errors["birth_date"] = "Enter the date as YYYY-MM-DD."
+    if values["sex"] and values["sex"] not in SEXES:
+        errors["sex"] = "Choose female, male, other or unknown."
+    if not reason:
+        errors["reason"] = "Give the reason for the change (kept with the earlier version)."
+    if not errors:
+        try:
+            services.update_patient(
+                s,
+                actor,
+                patient_id,
+                reason=reason,
+                confirm_duplicate=form_text(form, "confirm_duplicate", 10) == "yes",
+                name=values["name"],
+                mrn=values["mrn"],
+                birth_date=birth,
+                sex=values["sex"] or None,
+            )
+        except RegistryError as err:
+            if err.code not in ("registry.invalid", "registry.conflict", "registry.duplicate"):
+                raise
+            key = {"registry.conflict": "mrn", "registry.duplicate": "name"}.get(err.code, "form")
+            errors[key] = err.message if key != "form" else _reason_message(err)
+        else:
+            log.info("patient %d corrected (web)", patient_id)
+            return RedirectResponse(f"/patients/{patient_id}", status_code=303)
+    edit = {"values": {**values, "reason": reason}, "errors": errors, "open": "patient"}
+    return _patient_page(request, actor, s, patient_id, 422, edit=edit)
+
+
+@router.post("/patients/{patient_id}/delete")
+def delete_patient(
+    patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+) -> Response:
+    """Delete the patient (kept, with its versions, out of every list)."""
+    actor.require("write_patients")
+    reason = form_text(form, "reason", 500)
+    if not reason:
+        edit = {
+            "values": {},
+            "errors": {"delete": "Give the reason for deleting the patient."},
+            "open": "delete",
+        }
+        return _patient_page(request, actor, s, patient_id, 422, edit=edit)
+    services.delete_patient(s, actor, patient_id, reason=reason)
+    log.info("patient %d deleted (web)", patient_id)
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/treatments/{treatment_id}/edit")
+def edit_treatment(
+    treatment_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+) -> Response:
+    """Correct a treatment or record its status (e.g. denied by the payer)."""
+    actor.require("write_patients")
+    patient_id = _int(form_text(form, "patient_id", 20))
+    values = {k: form_text(form, k, 200) for k in _TREATMENT_FIELDS}
+    values["denial_reason"] = form_text(form, "denial_reason", 2000)
+    reason = form_text(form, "reason", 500) or None
+    try:
+        if not values["name"]:
+            raise RegistryError("treatment: enter the medication", code="registry.invalid")
+        services.update_treatment(
+            s, actor, treatment_id, reason=reason, **{k: v or None for k, v in values.items()}
+        )
+    except RegistryError as err:
+        if err.code != "registry.invalid" or patient_id is None:
+            raise
+        errors = {f"edit-{treatment_id}": _treatment_message(err.message)}
+        return _patient_page(request, actor, s, patient_id, 422, {"values": {}, "errors": errors})
+    log.info("treatment %d changed (web)", treatment_id)
+    return RedirectResponse(f"/patients/{patient_id}#treatments" if patient_id else "/", status_code=303)
+
+
+@router.post("/treatments/{treatment_id}/delete")
+def delete_treatment(
+    treatment_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+) -> Response:
+    actor.require("write_patients")
+    patient_id = _int(form_text(form, "patient_id", 20))
+    reason = form_text(form, "reason", 500)
+    if not reason and patient_id is not None:
+        errors = {f"edit-{treatment_id}": "Give the reason for deleting the treatment."}
+        return _patient_page(request, actor, s, patient_id, 422, {"values": {}, "errors": errors})
+    services.delete_treatment(s, actor, treatment_id, reason=reason)
+    log.info("treatment %d deleted (web)", treatment_id)
+    return RedirectResponse(f"/patients/{patient_id}#treatments" if patient_id else "/", status_code=303)
+
+
+@router.get("/patients/{patient_id}/history")
+def patient_history(patient_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+    """Every earlier version of the patient's record, visits and treatments, with the reasons
+    (clinicians and admins; the service refuses researchers)."""
+    if actor is None:
+        return to_login(request)
+    versions = services.patient_versions(s, actor, patient_id)
+    try:
+        p = services.get_record(s, actor, patient_id).patient
+    except RegistryError as err:
+        if err.code != "registry.not-found":
+            raise
+        p = None  # a deleted patient: its history is still there
+    return render(request, "history.html", actor, versions=versions, p=p, patient_id=patient_id, title=None)
+
+
+@router.get("/versions/{entity}/{entity_id}/{version}")
+def version_page(
+    entity: str, entity_id: int, version: int, request: Request, actor: MaybeActor, s: DbSession
+) -> Response:
+    """One earlier version of a patient, visit or treatment, as it was."""
+    if actor is None:
+        return to_login(request)
+    v = services.get_version(s, actor, entity, entity_id, version)
+    case_text = None
+    if entity == "visit" and isinstance(v.snapshot.get("case"), dict):
+        import yaml
+
+        case_text = yaml.safe_dump(v.snapshot["case"], sort_keys=False, allow_unicode=True)
+    fields = {k: x for k, x in v.snapshot.items() if k not in ("case", "assessment")}
+    return render(request, "version.html", actor, ver=v, fields=fields, case_text=case_text)

@@ -1,5 +1,7 @@
 """Visits: the case form (findings, lesions, labs, medications ...), a pasted or uploaded case
-file, the extra form rows htmx fetches, and the visit page (the stored assessment)."""
+file, the extra form rows htmx fetches, the visit page (the stored assessment), its correction
+and deletion (with a reason; the case is edited as YAML), its history, and the draft letter of
+medical necessity for the visit."""
 
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from ifnscope.errors import CaseParseError, CaseValidationError, IfnscopeError, Issue
+from ifnscope.errors import (
+    CaseError,
+    CaseParseError,
+    CaseValidationError,
+    IfnscopeError,
+    Issue,
+    RegistryError,
+)
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import PatientRecord
@@ -190,6 +199,11 @@ def new_visit_submit(
             state.add_issue(forms.field_for(issue.loc, data), issue.path, forms.describe_issue(issue))
     except CaseParseError as err:
         state.add_issue(None, "case", err.message)
+    if case is not None and not state.summary:
+        try:
+            services.require_content(case)
+        except CaseError as err:
+            state.add_issue(None, "case", err.message + ".")
     if state.summary or case is None:
         return _case_form_page(request, actor, rec, state, 422)
     v = services.add_visit(s, actor, patient_id, case, visit_date=visit_date)
@@ -238,6 +252,11 @@ async def new_visit_upload(patient_id: int, request: Request, actor: Authenticat
             ]
         except IfnscopeError as err:
             errors.append({"where": name, "message": err.message})
+    if case is not None and not errors:
+        try:
+            services.require_content(case)
+        except CaseError as err:
+            errors.append({"where": name, "message": err.message})
     if errors or case is None:
         return await run_in_threadpool(_upload_failed, request, actor, rec, text, form, errors)
     v = await run_in_threadpool(lambda: services.add_visit(s, actor, patient_id, case, visit_date=visit_date))
@@ -279,6 +298,7 @@ def _visit_context(s: Session, actor: Actor, visit_id: int) -> dict[str, Any]:
     visits = sorted(rec.visits, key=lambda x: (x.days_since_first_visit, x.id))
     view = build(v.assessment or {})
     return {
+        "letter_agents": _letter_agents(rec) if actor.identified else [],
         "v": v,
         "p": rec.patient,
         "a": view,
@@ -305,3 +325,178 @@ def reassess_visit(visit_id: int, actor: Authenticated, s: DbSession, form: Form
     v = services.reassess_visit(s, actor, visit_id)
     log.info("visit %d: re-assessed (web)", v.id)
     return RedirectResponse(f"/visits/{v.id}", status_code=303)
+
+
+# ------------------------------------------------------------ correction, deletion, letter
+
+
+def _letter_agents(rec: PatientRecord) -> list[tuple[str, str, bool]]:
+    """(key, label, preselected) for the letter's agent list: every knowledge-base agent, the
+    patient's treatments denied by the payer or planned first (the letter is usually for one)."""
+    from ifnscope.clinical.therapy import knowledge_base
+
+    wanted = [t.agent for t in rec.treatments if t.agent and t.status in ("denied_by_payer", "planned")]
+    agents = knowledge_base().agents
+    first = [k for k in dict.fromkeys(wanted) if k in agents]
+    rest = sorted((k for k in agents if k not in first), key=lambda k: agents[k].label.lower())
+    return [(k, agents[k].label, i == 0) for i, k in enumerate(first)] + [
+        (k, agents[k].label, False) for k in rest
+    ]
+
+
+def _edit_page(
+    request: Request,
+    actor: Actor,
+    s: Session,
+    visit_id: int,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    errors: list[dict[str, str]] | None = None,
+    delete_error: str | None = None,
+) -> Response:
+    import yaml
+
+    actor.require("write_patients")
+    v = services.get_visit(s, actor, visit_id)
+    rec = services.get_record(s, actor, v.patient_id)
+    case_text = yaml.safe_dump(v.case or {}, sort_keys=False, allow_unicode=True)
+    vals = {"text": case_text, "visit_date": v.visit_date or "", "reason": "", **(values or {})}
+    return render(
+        request,
+        "visit_edit.html",
+        actor,
+        status,
+        v=v,
+        p=rec.patient,
+        values=vals,
+        errors=errors or [],
+        delete_error=delete_error,
+        today=dt.date.today().isoformat(),
+    )
+
+
+@router.get("/visits/{visit_id}/edit")
+def edit_visit_page(visit_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+    if actor is None:
+        return to_login(request)
+    return _edit_page(request, actor, s, visit_id)
+
+
+@router.post("/visits/{visit_id}/edit")
+def edit_visit_submit(
+    visit_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+) -> Response:
+    """Correct the visit (date and case, as YAML or JSON) with a reason: the visit as it was is
+    kept as a version, the corrected case validated and assessed again."""
+    from ifnscope.case.reader import parse_case
+
+    actor.require("write_patients")
+    values = {
+        "text": form_text(form, "text", 2_000_000),
+        "visit_date": form_text(form, "visit_date", 20),
+        "reason": form_text(form, "reason", 500),
+    }
+    errors: list[dict[str, str]] = []
+    if not values["reason"]:
+        errors.append({"where": "reason", "message": "give the reason for the correction"})
+    birth = services.get_record(s, actor, services.get_visit(s, actor, visit_id).patient_id).birth_date
+    visit_date, problem = _visit_date(values["visit_date"], birth)
+    if problem:
+        errors.append({"where": "visit date", "message": problem})
+    case = None
+    if not values["text"].strip():
+        errors.append({"where": "case", "message": "the case is empty"})
+    else:
+        kind: Literal["json", "yaml"] = "json" if values["text"].lstrip().startswith("{") else "yaml"
+        try:
+            case = parse_case(values["text"], file="corrected case", kind=kind)
+            services.require_content(case)
+        except CaseValidationError as err:
+            errors += [
+                {"where": (f"line {i.line}: " if i.line else "") + i.path, "message": forms.describe_issue(i)}
+                for i in err.issues
+            ]
+        except IfnscopeError as err:
+            errors.append({"where": "case", "message": err.message})
+    if not errors and case is not None:
+        try:
+            services.update_visit(
+                s, actor, visit_id, reason=values["reason"], case=case, visit_date=visit_date
+            )
+        except RegistryError as err:
+            if err.code != "registry.invalid":
+                raise
+            errors.append({"where": "visit", "message": err.message})
+        else:
+            log.info("visit %d corrected (web)", visit_id)
+            return RedirectResponse(f"/visits/{visit_id}", status_code=303)
+    return _edit_page(request, actor, s, visit_id, 422, values, errors)
+
+
+@router.post("/visits/{visit_id}/delete")
+def delete_visit(visit_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form) -> Response:
+    """Delete the visit with a reason; it stays in the patient's history."""
+    actor.require("write_patients")
+    reason = form_text(form, "reason", 500)
+    if not reason:
+        return _edit_page(
+            request, actor, s, visit_id, 422, delete_error="Give the reason for deleting the visit."
+        )
+    patient_id = services.get_visit(s, actor, visit_id).patient_id
+    services.delete_visit(s, actor, visit_id, reason=reason)
+    log.info("visit %d deleted (web)", visit_id)
+    return RedirectResponse(f"/patients/{patient_id}", status_code=303)
+
+
+@router.get("/visits/{visit_id}/history")
+def visit_history(visit_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+    """The visit's earlier versions (also of a deleted visit)."""
+    if actor is None:
+        return to_login(request)
+    versions = services.list_versions(s, actor, "visit", visit_id)
+    pid = versions[0].patient_id if versions else None
+    p = None
+    if pid is None:
+        pid = services.get_visit(s, actor, visit_id).patient_id
+    try:
+        p = services.get_record(s, actor, pid).patient
+    except RegistryError as err:
+        if err.code != "registry.not-found":
+            raise
+    return render(
+        request,
+        "history.html",
+        actor,
+        versions=list(reversed(versions)),
+        p=p,
+        patient_id=pid,
+        title=f"visit {visit_id}",
+    )
+
+
+@router.get("/visits/{visit_id}/letter.html")
+def letter_html(
+    visit_id: int, request: Request, actor: MaybeActor, s: DbSession, agent: str = ""
+) -> Response:
+    """The visit's report with a draft letter of medical necessity for ``agent`` (for the
+    clinician to complete, review and sign)."""
+    from ifnscope.report.html import render_html
+
+    if actor is None:
+        return to_login(request)
+    if not agent.strip():
+        return render_error(
+            request, 422, {"code": "request.invalid", "message": "choose the agent the letter asks for"}
+        )
+    v, letter = services.letter_for_visit(s, actor, visit_id, agent[:80])
+    html = render_html(v.assessment or {}, v.case or {}, letter=letter)
+    log.info("visit %d: letter of medical necessity (web)", v.id)
+    return Response(
+        html,
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="ifnscope-visit-{v.id}-letter-{letter.agent}.html"',
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        },
+    )
