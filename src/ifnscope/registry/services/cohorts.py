@@ -1,5 +1,5 @@
-"""Cohort queries over each patient's latest visit (researchers included: the answer is the
-de-identified patient list)."""
+"""Cohort queries over each patient's latest visit, and their CSV export (researchers included:
+each row is the allow-listed ``cohort_row`` view of ``data/registry/deid_allowlist.yaml``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import IfnScore, Sample, Treatment, Visit
 from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
+from ifnscope.registry.services.deidentify import for_actor
 from ifnscope.registry.services.patients import patient_summary
 from ifnscope.registry.services.views import PatientSummary
 
@@ -78,6 +79,6 @@ def cohort(s: Session, actor: Actor, q: CohortQuery) -> list[PatientSummary]:
             )
             if current:
                 continue
-        out.append(patient_summary(s, actor, patient_row(s, pid)))
+        out.append(for_actor(actor, "cohort_row", patient_summary(s, actor, patient_row(s, pid))))
     write_audit(s, actor, "cohort_query", None, f"{len(out)} patients")
     return out

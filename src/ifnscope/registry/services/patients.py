@@ -20,7 +20,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import first_visit_date, patient_row
 from ifnscope.registry.services.audit import write_audit
-from ifnscope.registry.services.deidentify import new_pseudonym
+from ifnscope.registry.services.deidentify import for_actor, new_pseudonym
 from ifnscope.registry.services.scores import patient_scores
 from ifnscope.registry.services.treatments import treatment_view
 from ifnscope.registry.services.views import ExportFile, PatientRecord, PatientSummary
@@ -72,7 +72,7 @@ def patient_summary(s: Session, actor: Actor, p: Patient) -> PatientSummary:
     verdict = None
     if last is not None:
         verdict = latest_line(last.iim_category, last.iim_subgroup, last.sle_classified, last.favours)
-    return PatientSummary(
+    summary = PatientSummary(
         id=p.id,
         pseudonym=p.pseudonym,
         name=p.name if actor.identified else None,
@@ -82,10 +82,15 @@ def patient_summary(s: Session, actor: Actor, p: Patient) -> PatientSummary:
         last_visit=(
             None
             if last is None
-            else (last.visit_date.isoformat() if actor.identified else str(last.visit_date.year))
+            else (
+                last.visit_date.isoformat()
+                if actor.identified
+                else f"day {(last.visit_date - (first_visit_date(s, p.id) or last.visit_date)).days}"
+            )
         ),
         latest_verdict=verdict,
     )
+    return for_actor(actor, "patient_summary", summary)  # researchers: the allow-list
 
 
 def list_patients(
@@ -152,7 +157,7 @@ def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool =
     p = patient_row(s, patient_id)
     first = first_visit_date(s, p.id)
     write_audit(s, actor, "read_patient", p.id)
-    return PatientRecord(
+    rec = PatientRecord(
         patient=patient_summary(s, actor, p),
         birth_date=p.birth_date.isoformat() if (p.birth_date and actor.identified) else None,
         visits=[visit_view(v, actor, first, p.pseudonym, full=full_visits) for v in p.visits],
@@ -160,6 +165,7 @@ def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool =
         treatments=[treatment_view(t, actor, first) for t in p.treatments],
         deidentified=not actor.identified,
     )
+    return for_actor(actor, "record", rec, pseudonym=p.pseudonym)  # researchers: the allow-list
 
 
 def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json", "csv"]) -> str:
@@ -175,7 +181,7 @@ def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json"
     w.writerow(["kind", "patient", "date_or_year", "days_since_first_visit", "item", "value", "detail"])
     who = rec.patient.pseudonym
     for v in rec.visits:
-        when = v.visit_date or str(v.visit_year)
+        when = v.visit_date or f"day {v.days_since_first_visit}"
         for item in (
             "iim_category",
             "iim_subgroup",
@@ -208,7 +214,7 @@ def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json"
                 who,
                 t.started or "",
                 "",
-                t.recorded_as,
+                t.recorded_as or t.agent or "",
                 t.response or "",
                 f"agent {t.agent or '?'}; stopped {t.stopped or ''}; IFN-targeted {t.ifn_targeted}",
             ]
@@ -230,9 +236,10 @@ def timeline(s: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
     """The series behind the visit timeline: activity scores, IFN scores and treatment periods,
     on calendar dates (clinicians) or days since the first visit (researchers)."""
     rec = get_record(s, actor, patient_id)
-    return {
+    data = {
         "patient": rec.patient.model_dump(),
         "visits": [v.model_dump() for v in rec.visits],
         "scores": [x.model_dump() for x in rec.scores],
         "treatments": [t.model_dump() for t in rec.treatments],
     }
+    return for_actor(actor, "timeline", data, pseudonym=rec.patient.pseudonym)

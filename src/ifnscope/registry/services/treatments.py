@@ -14,6 +14,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Treatment
 from ifnscope.registry.services._rows import first_visit_date, patient_row
 from ifnscope.registry.services.audit import write_audit
+from ifnscope.registry.services.deidentify import for_actor
 from ifnscope.registry.services.views import TreatmentView
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) -> 
         d = _partial_date(text)
         return (d - first).days if (d is not None and first is not None) else None
 
-    return TreatmentView(
+    view = TreatmentView(
         started_days=days(t.started),
         stopped_days=days(t.stopped),
         id=t.id,
@@ -137,3 +138,4 @@ def treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) -> 
         response=t.response,
         dose=t.dose,
     )
+    return for_actor(actor, "treatment", view)  # researchers: the allow-list
