@@ -211,7 +211,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     fit_reference(m, select_controls(m, "ctrl"), rule="ctrl").save(folder / "ref.json")
     ref = (folder / "ref.json").read_bytes()
     r = doc.request(
-        "POST", "/api/references", files={"file": ("ref.json", ref, "application/json")}, data={"name": "controls"}
+        "POST",
+        "/api/references",
+        files={"file": ("ref.json", ref, "application/json")},
+        data={"name": "controls"},
     )
     assert r.status_code == 201, r.text
     matrix = folder / "patient.tsv"
@@ -246,7 +249,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     b1 = int(r.headers["location"].rsplit("/", 1)[1])
     with registry.transaction() as s:
         stored = services.get_visit(s, actor_for(doc_user, "cli"), b1)
-    assert stored.case is not None and VISIT_B.isoformat() in stored.case["id"]  # what is withheld
+    assert stored.case is not None
+    assert VISIT_B.isoformat() in stored.case["id"]  # what the allow-list withholds
 
     # Patient C through the services: no visit at all.
     with registry.transaction() as s:
@@ -346,7 +350,11 @@ def test_every_researcher_answer_is_free_of_every_seeded_secret(seeded: dict[str
         ("POST", "/api/cohort", {"json": {}}),
         ("POST", "/api/cohort", {"json": {"picture": "dermatomyositis"}}),
         ("POST", "/api/cohort", {"json": {"ifn_high": "rice6"}}),
-        ("POST", "/cohort", {"data": {"csrf_token": res.csrf, "picture": "dermatomyositis"}, "headers": HTML}),
+        (
+            "POST",
+            "/cohort",
+            {"data": {"csrf_token": res.csrf, "picture": "dermatomyositis"}, "headers": HTML},
+        ),
         ("POST", "/cohort", {"data": {"csrf_token": res.csrf}, "headers": HTML}),
         ("POST", "/patients/search", {"data": {"csrf_token": res.csrf, "q": "P-"}, "headers": HTML}),
     ]
@@ -362,8 +370,16 @@ def test_every_researcher_answer_is_free_of_every_seeded_secret(seeded: dict[str
     assert not found, "researchers received seeded secrets:\n" + "\n".join(found)
     # the scan can fail: the clinician's answers to the same requests hold the secrets
     doc: Client = seeded["doc"]
-    clinician = "\n".join(body_text(doc.request(m, u, **kw)) for m, u, kw in requests if "csrf_token" not in str(kw))
-    assert set(leaks(clinician)) >= {"Quixotehart", MRN_A, "Zq-lesion-note", "ZQ-SAMPLE-Alpha", BIRTH_A.isoformat()}
+    clinician = "\n".join(
+        body_text(doc.request(m, u, **kw)) for m, u, kw in requests if "csrf_token" not in str(kw)
+    )
+    assert set(leaks(clinician)) >= {
+        "Quixotehart",
+        MRN_A,
+        "Zq-lesion-note",
+        "ZQ-SAMPLE-Alpha",
+        BIRTH_A.isoformat(),
+    }
     # the scan reached the researcher's data, not just error pages
     for url in (
         "/",
@@ -376,7 +392,12 @@ def test_every_researcher_answer_is_free_of_every_seeded_secret(seeded: dict[str
     ):
         assert url in seen_ok, url
     for v in seeded["visits"]:
-        for url in (f"/visits/{v}", f"/api/visits/{v}", f"/visits/{v}/report.html", f"/visits/{v}/report.pdf"):
+        for url in (
+            f"/visits/{v}",
+            f"/api/visits/{v}",
+            f"/visits/{v}/report.html",
+            f"/visits/{v}/report.pdf",
+        ):
             assert url in seen_ok, url
 
 
@@ -444,8 +465,16 @@ def test_researchers_may_not_use_the_clinicians_routes(seeded: dict[str, Any]) -
         ("GET", "/patients/new", {"headers": HTML}),
         ("GET", f"/patients/{p}/visits/new", {"headers": HTML}),
         ("POST", "/patients/new", {"data": {"csrf_token": res.csrf, "name": "Nope"}, "headers": HTML}),
-        ("POST", f"/patients/{p}/treatments", {"data": {"csrf_token": res.csrf, "name": "x"}, "headers": HTML}),
-        ("POST", f"/treatments/{t}/stop", {"data": {"csrf_token": res.csrf, "stopped": "2025"}, "headers": HTML}),
+        (
+            "POST",
+            f"/patients/{p}/treatments",
+            {"data": {"csrf_token": res.csrf, "name": "x"}, "headers": HTML},
+        ),
+        (
+            "POST",
+            f"/treatments/{t}/stop",
+            {"data": {"csrf_token": res.csrf, "stopped": "2025"}, "headers": HTML},
+        ),
         ("POST", f"/visits/{v}/reassess", {"data": {"csrf_token": res.csrf}, "headers": HTML}),
     ]
     wrong = []

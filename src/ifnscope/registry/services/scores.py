@@ -202,20 +202,24 @@ def patient_scores(s: Session, actor: Actor, patient_id: int) -> list[ScoreView]
     for sc, smp in rows:
         when = smp.collected_on
         out.append(
-            for_actor(actor, "score", ScoreView(
-                sample_id=smp.id,
-                sample=smp.label if actor.identified else f"sample {smp.id}",
-                visit_id=smp.visit_id,
-                collected_on=when.isoformat() if (when and actor.identified) else None,
-                days_since_first_visit=(when - first).days if (when and first) else None,
-                tissue=smp.tissue,
-                signature=sc.signature,
-                method=sc.method,
-                score=sc.score,
-                call=sc.call,
-                genes_found=sc.genes_found,
-                genes_total=sc.genes_total,
-                reference=sc.reference_name,
-            ))
+            for_actor(
+                actor,
+                "score",
+                ScoreView(
+                    sample_id=smp.id,
+                    sample=smp.label if actor.identified else f"sample {smp.id}",
+                    visit_id=smp.visit_id,
+                    collected_on=when.isoformat() if (when and actor.identified) else None,
+                    days_since_first_visit=(when - first).days if (when and first) else None,
+                    tissue=smp.tissue,
+                    signature=sc.signature,
+                    method=sc.method,
+                    score=sc.score,
+                    call=sc.call,
+                    genes_found=sc.genes_found,
+                    genes_total=sc.genes_total,
+                    reference=sc.reference_name,
+                ),
+            )
         )
     return out

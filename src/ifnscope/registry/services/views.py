@@ -19,7 +19,9 @@ class PatientSummary(BaseModel):
     mrn: str | None = Field(description="Only for clinicians and admins")
     sex: str | None
     visits: int
-    last_visit: str | None = Field(description="Date (clinicians) or 'day N' since the first visit (researchers)")
+    last_visit: str | None = Field(
+        description="Date (clinicians) or 'day N' since the first visit (researchers)"
+    )
     latest_verdict: str | None = Field(description="IIM category / CLE-vs-DM picture at the last visit")
 
 
@@ -85,7 +87,9 @@ class TreatmentView(BaseModel):
     agent: str | None
     pathway_level: str | None
     ifn_targeted: bool
-    started: str | None = Field(description="As recorded (clinicians); null for researchers (see started_days)")
+    started: str | None = Field(
+        description="As recorded (clinicians); null for researchers (see started_days)"
+    )
     stopped: str | None
     started_days: int | None = Field(
         default=None, description="Days since the first visit (a partial date counts from its first day)"
