@@ -350,6 +350,8 @@ def test_every_researcher_answer_is_free_of_every_seeded_secret(seeded: dict[str
         ("POST", "/api/cohort", {"json": {}}),
         ("POST", "/api/cohort", {"json": {"picture": "dermatomyositis"}}),
         ("POST", "/api/cohort", {"json": {"ifn_high": "rice6"}}),
+        ("POST", "/api/cohort/export", {"json": {}}),
+        ("POST", "/cohort/export", {"data": {"csrf_token": res.csrf}, "headers": HTML}),
         (
             "POST",
             "/cohort",
@@ -429,6 +431,28 @@ def test_the_researcher_sees_what_is_allowed(seeded: dict[str, Any]) -> None:
     assert visit["assessment"]["case_id"] == rec["patient"]["pseudonym"]
     assert visit["case"]["medications"] == [{"response": "inadequate"}]
     assert visit["case"]["labs"]["ck"] == {"value": 95, "upper_limit": 170}
+
+
+def test_the_cohort_csv_holds_the_allow_listed_row(seeded: dict[str, Any]) -> None:
+    import csv
+    import io
+
+    r = seeded["res"].request("POST", "/api/cohort/export", json={"picture": "dermatomyositis"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"] == 'attachment; filename="cohort.csv"'
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert list(rows[0]) == ["pseudonym", "sex", "visits", "last_visit", "latest_verdict"]
+    a = next(x for x in rows if x["visits"] == "2")
+    assert a["last_visit"] == f"day {(VISIT_A2 - VISIT_A1).days}"
+    assert all(x["pseudonym"].startswith("P-") for x in rows)
+    # the page's button gives the same file; the clinician's file has names
+    page = seeded["res"].form("/cohort/export", {"picture": "dermatomyositis"})
+    assert page.status_code == 200
+    assert page.text == r.text
+    clinician = seeded["doc"].request("POST", "/api/cohort/export", json={"picture": "dermatomyositis"}).text
+    assert clinician.splitlines()[0] == "name,mrn,pseudonym,sex,visits,last_visit,latest_verdict"
+    assert NAME_A in clinician
 
 
 def test_ages_over_89_are_capped(seeded: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@ each row is the allow-listed ``cohort_row`` view of ``data/registry/deid_allowli
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -17,7 +19,12 @@ from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
 from ifnscope.registry.services.deidentify import for_actor
 from ifnscope.registry.services.patients import patient_summary
-from ifnscope.registry.services.views import PatientSummary
+from ifnscope.registry.services.views import ExportFile, PatientSummary
+
+# The CSV's columns: the fields of the cohort_row view (data/registry/deid_allowlist.yaml), with
+# the identifying ones only in a clinician's file.
+CSV_COLUMNS = ("pseudonym", "sex", "visits", "last_visit", "latest_verdict")
+IDENTIFIED_COLUMNS = ("name", "mrn")
 
 
 class CohortQuery(BaseModel):
@@ -82,3 +89,19 @@ def cohort(s: Session, actor: Actor, q: CohortQuery) -> list[PatientSummary]:
         out.append(for_actor(actor, "cohort_row", patient_summary(s, actor, patient_row(s, pid))))
     write_audit(s, actor, "cohort_query", None, f"{len(out)} patients")
     return out
+
+
+def cohort_csv(s: Session, actor: Actor, q: CohortQuery) -> ExportFile:
+    """The cohort as a CSV file, one row per patient: for researchers the allow-listed cohort row
+    (pseudonym, sex, number of visits, the last visit as days since the first, the latest
+    verdict), for clinicians the name and MRN too. Audited with the number of rows."""
+    rows = cohort(s, actor, q)
+    columns = (*IDENTIFIED_COLUMNS, *CSV_COLUMNS) if actor.identified else CSV_COLUMNS
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(columns)
+    for row in rows:
+        values = row.model_dump()
+        w.writerow(["" if values[c] is None else values[c] for c in columns])
+    write_audit(s, actor, "cohort_export", None, f"{len(rows)} patients")
+    return ExportFile(filename="cohort.csv", media_type="text/csv; charset=utf-8", content=buf.getvalue())
