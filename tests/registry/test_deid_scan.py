@@ -509,3 +509,52 @@ def test_researchers_may_not_use_the_clinicians_routes(seeded: dict[str, Any]) -
     assert not wrong, "researchers were not refused:\n" + "\n".join(wrong)
     # and nothing changed
     assert seeded["doc"].request("GET", f"/api/patients/{p}").json()["patient"]["name"] == NAME_A
+
+
+# ------------------------------------------------------------------ the allow-list itself
+
+
+def test_anything_not_listed_is_dropped_and_each_rule_checks_its_value() -> None:
+    from ifnscope.registry.services.deidentify import keep_allowed
+
+    case = {
+        "format": "ifnscope-case/1",
+        "id": "typed-2024-03-05",
+        "a_field_added_later": "Zq secret",  # not on the list: dropped by default
+        "patient": {"sex": "female", "age_years": 89, "nickname": "Zq"},
+        "onset": {"age_years": 89.5, "after": ["viral_illness", "a trip to Zq on 05/03/2024"]},
+        "findings": {"heliotrope_rash": "present", "typed": "red patches, Zq"},
+        "lesions": [{"site": "periorbital", "morphology": "edema", "note": "Zq"}],
+        "labs": {"ck": {"value": "95 U/L", "upper_limit": 170, "unit": "U/L"}},
+        "medications": [{"name": "MTX 15 mg", "response": "inadequate", "started": "2024-03"}],
+    }
+    out = keep_allowed("case", case, pseudonym="P-ABCDEF")
+    assert out == {
+        "format": "ifnscope-case/1",
+        "id": "P-ABCDEF",
+        "patient": {"sex": "female", "age_years": 89},  # 89 is kept: only ages over 89 are capped
+        "onset": {"age_years": "90+", "after": ["viral_illness"]},  # typed text is not a key
+        "findings": {"heliotrope_rash": "present"},
+        "lesions": [{"site": "periorbital", "morphology": "edema"}],
+        "labs": {"ck": {"upper_limit": 170}},  # a number rule drops a string
+        "medications": [{"response": "inadequate"}],
+    }
+    # text is kept unless it holds a calendar date, in any common spelling
+    for dated in ("seen 2024-03-05", "seen 05/03/2024", "seen 20240305", "seen Mar 2024", "on 5 March 2024"):
+        assert keep_allowed("assessment", {"disclaimer": dated}) == {}, dated
+    assert keep_allowed("assessment", {"disclaimer": "Decision support"}) == {
+        "disclaimer": "Decision support"
+    }
+
+
+def test_a_treatment_shows_its_agent_key_in_place_of_the_name_typed() -> None:
+    from ifnscope.registry.services.deidentify import keep_allowed
+
+    typed = {"id": 1, "recorded_as": "Plaquenil 200", "agent": "hydroxychloroquine", "dose": "200 mg"}
+    assert keep_allowed("treatment", typed) == {
+        "id": 1,
+        "recorded_as": "hydroxychloroquine",
+        "agent": "hydroxychloroquine",
+    }
+    unknown = {"id": 2, "recorded_as": "Zq herbal tea", "agent": None}
+    assert keep_allowed("treatment", unknown) == {"id": 2, "recorded_as": None, "agent": None}

@@ -233,8 +233,10 @@ def cap_age(age: float | None) -> float | str | None:
 
 
 def _model_class(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+    """The pydantic view class an annotation names (not ``dict[str, Any]`` or ``list[...]``)."""
+    if typing.get_origin(annotation) is None and isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return annotation
     return None
 
 
