@@ -234,10 +234,8 @@ def cap_age(age: float | None) -> float | str | None:
 
 def _model_class(annotation: Any) -> type[BaseModel] | None:
     """The pydantic view class an annotation names (not ``dict[str, Any]`` or ``list[...]``)."""
-    if typing.get_origin(annotation) is None and isinstance(annotation, type):
-        if issubclass(annotation, BaseModel):
-            return annotation
-    return None
+    plain = typing.get_origin(annotation) is None and isinstance(annotation, type)
+    return annotation if plain and issubclass(annotation, BaseModel) else None
 
 
 def _fill(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
