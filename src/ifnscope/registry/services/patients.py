@@ -213,7 +213,7 @@ def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json"
                 "treatment",
                 who,
                 t.started or "",
-                "",
+                "" if t.started_days is None else t.started_days,
                 t.recorded_as or t.agent or "",
                 t.response or "",
                 f"agent {t.agent or '?'}; stopped {t.stopped or ''}; IFN-targeted {t.ifn_targeted}",
