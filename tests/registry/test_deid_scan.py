@@ -466,6 +466,9 @@ def test_ages_over_89_are_capped(seeded: dict[str, Any]) -> None:
         for text in (page, report):
             assert not re.search(r"\b9[0-9](\.\d)? years", text)
     assert ages == [("90+", "90+"), ("90+", 28.5)]
+    report = res.request("GET", f"/visits/{seeded['over_89_visits'][0]}/report.html").text
+    assert "90+ years, male" in report
+    assert "at 90+ years" in report
     # the clinician sees the age as recorded
     assert seeded["doc"].request("GET", f"/api/visits/{seeded['visits'][0]}").json()["case"]["patient"] == {
         "sex": "male",

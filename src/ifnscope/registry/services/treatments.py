@@ -119,7 +119,8 @@ def _partial_date(text: str | None) -> dt.date | None:
 
 
 def treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) -> TreatmentView:
-    """The row as the actor may see it: researchers get years and day offsets, not dates."""
+    """The row as the actor may see it: researchers get the allow-listed view (day offsets and
+    the agent key, no dates, doses or names as typed)."""
 
     def days(text: str | None) -> int | None:
         d = _partial_date(text)
