@@ -561,3 +561,18 @@ def test_a_treatment_shows_its_agent_key_in_place_of_the_name_typed() -> None:
     }
     unknown = {"id": 2, "recorded_as": "Zq herbal tea", "agent": None}
     assert keep_allowed("treatment", unknown) == {"id": 2, "recorded_as": None, "agent": None}
+
+
+def test_a_required_view_field_that_is_not_listed_is_a_clear_error() -> None:
+    from pydantic import BaseModel
+
+    from ifnscope.errors import DataError
+    from ifnscope.registry.services.deidentify import deidentify_model
+
+    class NewView(BaseModel):  # a view that grew a required field nobody listed
+        id: int
+        secret_code: str
+
+    with pytest.raises(DataError) as ei:
+        deidentify_model("treatment", NewView(id=1, secret_code="Zq"))
+    assert "secret_code" in ei.value.message

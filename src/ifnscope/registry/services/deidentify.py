@@ -270,8 +270,17 @@ M = TypeVar("M", bound=BaseModel)
 
 def deidentify_model(view: str, model: M, *, pseudonym: str | None = None) -> M:
     """The same view with only what the allow-list keeps for ``view``."""
+    from pydantic import ValidationError
+
     kept = keep_allowed(view, model.model_dump(mode="json"), pseudonym=pseudonym)
-    return type(model).model_validate(_fill(type(model), kept))
+    try:
+        return type(model).model_validate(_fill(type(model), kept))
+    except ValidationError as exc:  # a view field that is required but not listed: ifnscope's bug
+        fields = ", ".join(".".join(str(x) for x in e["loc"]) for e in exc.errors())
+        raise DataError(
+            f"{ALLOWLIST_FILE}: view {view!r} withholds {fields}, which {type(model).__name__} requires; "
+            "list it or make it optional"
+        ) from None
 
 
 def for_actor(actor: Actor, view: str, value: T, *, pseudonym: str | None = None) -> T:
