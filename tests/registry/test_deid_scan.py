@@ -309,6 +309,10 @@ def expand(path: str, seeded: dict[str, Any]) -> list[str]:
         "user_id": ["1"],
         "kind": ["lesion", "medication"],
         "n": ["1"],
+        # record versions (corrections): researchers may not read them
+        "entity": ["patient", "visit", "treatment"],
+        "entity_id": [str(seeded["patients"][0]), str(seeded["visits"][0]), str(seeded["treatment"])],
+        "version": ["1"],
     }
     urls = [path]
     for param in re.findall(r"\{(\w+)(?::\w+)?\}", path):
@@ -576,3 +580,19 @@ def test_a_required_view_field_that_is_not_listed_is_a_clear_error() -> None:
     with pytest.raises(DataError) as ei:
         deidentify_model("treatment", NewView(id=1, secret_code="Zq"))
     assert "secret_code" in ei.value.message
+
+
+def test_a_withheld_field_that_cannot_be_null_keeps_its_default() -> None:
+    from pydantic import BaseModel
+
+    from ifnscope.registry.services.deidentify import deidentify_model
+
+    class Grown(BaseModel):  # a view that grew fields nobody listed yet
+        id: int
+        response: str | None
+        kind: str = "fixed"
+        note: str | None = "typed"
+
+    assert deidentify_model("treatment", Grown(id=1, response="none", kind="Zq", note="Zq")) == Grown(
+        id=1, response="none", kind="fixed", note=None
+    )

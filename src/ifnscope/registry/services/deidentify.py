@@ -238,13 +238,19 @@ def _model_class(annotation: Any) -> type[BaseModel] | None:
     return annotation if plain and issubclass(annotation, BaseModel) else None
 
 
+def _nullable(annotation: Any) -> bool:
+    return annotation is Any or annotation is None or type(None) in typing.get_args(annotation)
+
+
 def _fill(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     """Every field of ``cls`` the allow-list dropped becomes null (the views declare them
-    optional), nested views included, so the model validates again."""
+    optional), nested views included, so the model validates again. A field that cannot be
+    null keeps its default (a fixed value, never patient data), or fails validation."""
     out = dict(data)
     for name, info in cls.model_fields.items():
         if name not in out:
-            out[name] = None
+            if _nullable(info.annotation) or info.is_required():
+                out[name] = None
             continue
         ann = info.annotation
         inner = _model_class(ann)
