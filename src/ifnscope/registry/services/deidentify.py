@@ -12,13 +12,16 @@ de-identified data.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 import secrets
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -301,3 +304,30 @@ def for_actor(actor: Actor, view: str, value: T, *, pseudonym: str | None = None
     if isinstance(value, dict):
         return typing.cast(T, keep_allowed(view, value, pseudonym=pseudonym))
     raise TypeError(f"cannot de-identify a {type(value).__name__}")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def deidentified(
+    view: str, *, pseudonym: Callable[[Any], str | None] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a service function that takes an ``actor`` and returns a view: researchers get
+    the view reduced to the allow-list of ``view`` (:func:`for_actor`). ``pseudonym`` reads the
+    patient's pseudonym from the result, for the paths the list replaces by it."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            out = fn(*args, **kwargs)
+            actor = signature.bind(*args, **kwargs).arguments["actor"]
+            if not isinstance(actor, Actor):
+                raise TypeError(f"{fn.__name__}: no actor to de-identify for")
+            return for_actor(actor, view, out, pseudonym=pseudonym(out) if pseudonym else None)
+
+        return inner
+
+    return wrap

@@ -20,7 +20,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import first_visit_date, patient_row
 from ifnscope.registry.services.audit import write_audit
-from ifnscope.registry.services.deidentify import for_actor, new_pseudonym
+from ifnscope.registry.services.deidentify import deidentified, for_actor, new_pseudonym
 from ifnscope.registry.services.scores import patient_scores
 from ifnscope.registry.services.treatments import treatment_view
 from ifnscope.registry.services.views import ExportFile, PatientRecord, PatientSummary
@@ -63,6 +63,7 @@ def create_patient(
     return patient_summary(s, actor, p)
 
 
+@deidentified("patient_summary")  # researchers: the allow-list (data/registry/deid_allowlist.yaml)
 def patient_summary(s: Session, actor: Actor, p: Patient) -> PatientSummary:
     """One line of the patient list: counts and the latest verdict (no check, no audit)."""
     last = s.scalar(
@@ -72,7 +73,7 @@ def patient_summary(s: Session, actor: Actor, p: Patient) -> PatientSummary:
     verdict = None
     if last is not None:
         verdict = latest_line(last.iim_category, last.iim_subgroup, last.sle_classified, last.favours)
-    summary = PatientSummary(
+    return PatientSummary(
         id=p.id,
         pseudonym=p.pseudonym,
         name=p.name if actor.identified else None,
@@ -82,15 +83,16 @@ def patient_summary(s: Session, actor: Actor, p: Patient) -> PatientSummary:
         last_visit=(
             None
             if last is None
-            else (
-                last.visit_date.isoformat()
-                if actor.identified
-                else f"day {(last.visit_date - (first_visit_date(s, p.id) or last.visit_date)).days}"
-            )
+            else (last.visit_date.isoformat() if actor.identified else _days_since_first(p, last.visit_date))
         ),
         latest_verdict=verdict,
     )
-    return for_actor(actor, "patient_summary", summary)  # researchers: the allow-list
+
+
+def _days_since_first(p: Patient, when: dt.date) -> str:
+    """``day N``: the date as researchers see it, days since the patient's first visit."""
+    first = min((v.visit_date for v in p.visits), default=when)
+    return f"day {(when - first).days}"
 
 
 def list_patients(
@@ -150,6 +152,7 @@ def delete_patient(s: Session, actor: Actor, patient_id: int) -> None:
     write_audit(s, actor, "delete_patient", patient_id)
 
 
+@deidentified("record", pseudonym=lambda rec: rec.patient.pseudonym)  # researchers: the allow-list
 def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool = False) -> PatientRecord:
     """The patient with visits, scores and treatments (``full_visits``: each visit's case and
     assessment), de-identified for researchers."""
@@ -157,7 +160,7 @@ def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool =
     p = patient_row(s, patient_id)
     first = first_visit_date(s, p.id)
     write_audit(s, actor, "read_patient", p.id)
-    rec = PatientRecord(
+    return PatientRecord(
         patient=patient_summary(s, actor, p),
         birth_date=p.birth_date.isoformat() if (p.birth_date and actor.identified) else None,
         visits=[visit_view(v, actor, first, p.pseudonym, full=full_visits) for v in p.visits],
@@ -165,7 +168,6 @@ def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool =
         treatments=[treatment_view(t, actor, first) for t in p.treatments],
         deidentified=not actor.identified,
     )
-    return for_actor(actor, "record", rec, pseudonym=p.pseudonym)  # researchers: the allow-list
 
 
 def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json", "csv"]) -> str:

@@ -14,7 +14,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Treatment
 from ifnscope.registry.services._rows import first_visit_date, patient_row
 from ifnscope.registry.services.audit import write_audit
-from ifnscope.registry.services.deidentify import for_actor
+from ifnscope.registry.services.deidentify import deidentified
 from ifnscope.registry.services.views import TreatmentView
 
 if TYPE_CHECKING:
@@ -118,15 +118,15 @@ def _partial_date(text: str | None) -> dt.date | None:
     return dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
 
 
+@deidentified("treatment")  # researchers: the allow-list (data/registry/deid_allowlist.yaml)
 def treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) -> TreatmentView:
-    """The row as the actor may see it: researchers get the allow-listed view (day offsets and
-    the agent key, no dates, doses or names as typed)."""
+    """The row as the actor may see it: researchers get years and day offsets, not dates."""
 
     def days(text: str | None) -> int | None:
         d = _partial_date(text)
         return (d - first).days if (d is not None and first is not None) else None
 
-    view = TreatmentView(
+    return TreatmentView(
         started_days=days(t.started),
         stopped_days=days(t.stopped),
         id=t.id,
@@ -139,4 +139,3 @@ def treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) -> 
         response=t.response,
         dose=t.dose,
     )
-    return for_actor(actor, "treatment", view)  # researchers: the allow-list
