@@ -3,8 +3,8 @@
 A patient has visits (each a validated case snapshot with its assessment, and the numbers a
 cohort query needs copied out of it), samples with interferon scores, and treatments with start,
 stop and response. Users, API tokens and the audit log sit beside them. Identifying fields
-(``name``, ``mrn``, ``birth_date``) live only on the patient row; what researchers receive is
-decided by the allow-list in ``data/registry/deid_allowlist.yaml`` (``services.deidentify``).
+(``name``, ``mrn``, ``birth_date``) live only on the patient row, so a de-identified view is the
+patient row without them plus everything else.
 
 The schema is created and changed only by the Alembic migrations in ``registry/migrations``;
 ``Base.metadata`` is what they are checked against (tests compare the two).
