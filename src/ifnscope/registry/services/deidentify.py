@@ -296,9 +296,11 @@ def for_actor(actor: Actor, view: str, value: T, *, pseudonym: str | None = None
     """``value`` as ``actor`` may receive it: unchanged for actors who read identified records,
     reduced to the allow-list of ``view`` for everyone else (researchers).
 
-    ``value`` is a pydantic view or a JSON-like dict (the timeline)."""
+    ``value`` is a pydantic view, a list of them, or a JSON-like dict (the timeline)."""
     if actor.identified:
         return value
+    if isinstance(value, list):
+        return typing.cast(T, [for_actor(actor, view, x, pseudonym=pseudonym) for x in value])
     if isinstance(value, BaseModel):
         return typing.cast(T, deidentify_model(view, value, pseudonym=pseudonym))
     if isinstance(value, dict):
