@@ -134,7 +134,8 @@ def test_researchers_see_a_deidentified_record(reg: Any) -> None:
     assert rec.patient.name is None
     assert rec.patient.mrn is None
     assert rec.patient.pseudonym.startswith("P-")
-    assert rec.patient.last_visit == "2025"
+    assert rec.patient.last_visit == "day 92"  # no calendar date, not even the year
+    assert [v.visit_year for v in rec.visits] == [None, None]
     assert [v.visit_date for v in rec.visits] == [None, None]
     assert [v.days_since_first_visit for v in rec.visits] == [0, 92]
     case = rec.visits[1].case
@@ -280,7 +281,7 @@ def test_export_csv_and_json(reg: Any) -> None:
         doc = json.loads(services.export_record(s, reg.doc, pid, "json"))
     cdasi = [r for r in rows if r["item"] == "cdasi_activity"]
     assert cdasi[0]["value"] == "36.0"
-    assert cdasi[0]["date_or_year"] == "2025"
+    assert cdasi[0]["date_or_year"] == "day 0"  # researchers: days since the first visit
     assert all(r["patient"].startswith("P-") for r in rows)
     assert doc["patient"]["name"] == "Jane Roe"
     assert len(doc["visits"]) == 2
@@ -354,7 +355,7 @@ def test_researchers_get_treatment_periods_as_days_since_the_first_visit(reg: An
     with reg.transaction() as s:
         services.add_treatment(s, reg.doc, pid, name="anifrolumab", started="2025-04", stopped="2025-06-15")
         t = next(x for x in services.get_record(s, reg.res, pid).treatments if x.agent == "anifrolumab")
-    assert (t.started, t.stopped) == ("2025", "2025")
+    assert (t.started, t.stopped) == (None, None)  # no calendar dates, not even years
     assert (t.started_days, t.stopped_days) == (31, 106)
 
 

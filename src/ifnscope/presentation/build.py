@@ -1065,12 +1065,16 @@ def patient_lines(case: Mapping[str, Any] | None) -> list[str]:
     who = []
     if _num(p.get("age_years")) is not None:
         who.append(f"{p['age_years']:g} years")
+    elif p.get("age_years") == "90+":  # a de-identified age (registry allow-list)
+        who.append("90+ years")
     if p.get("sex") and p.get("sex") != "unknown":
         who.append(_s(p.get("sex")))
     lines = [f"Patient: {', '.join(who) if who else 'age and sex not recorded'}"]
     onset = []
     if _num(o.get("age_years")) is not None:
         onset.append(f"at {o['age_years']:g} years")
+    elif o.get("age_years") == "90+":
+        onset.append("at 90+ years")
     if _num(o.get("skin_disease_months")) is not None:
         onset.append(f"skin disease for {o['skin_disease_months']:g} months")
     if o.get("after"):

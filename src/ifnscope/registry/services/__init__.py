@@ -25,7 +25,7 @@ records), ``cohorts``, ``users`` (logins, users, API tokens),
 from __future__ import annotations
 
 from ifnscope.registry.services.audit import audit_log
-from ifnscope.registry.services.cohorts import CohortQuery, cohort
+from ifnscope.registry.services.cohorts import CohortQuery, cohort, cohort_csv
 from ifnscope.registry.services.patients import (
     SEXES,
     create_patient,
@@ -126,6 +126,7 @@ __all__ = [
     "audit_log",
     "change_password",
     "cohort",
+    "cohort_csv",
     "compute_scores",
     "create_patient",
     "create_token",

@@ -1,8 +1,10 @@
-"""Cohort queries over each patient's latest visit (researchers included: the answer is the
-de-identified patient list)."""
+"""Cohort queries over each patient's latest visit, and their CSV export (researchers included:
+each row is the allow-listed ``cohort_row`` view of ``data/registry/deid_allowlist.yaml``)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -15,8 +17,14 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import IfnScore, Patient, Sample, Treatment, Visit
 from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
+from ifnscope.registry.services.deidentify import for_actor
 from ifnscope.registry.services.patients import patient_summary
-from ifnscope.registry.services.views import PatientSummary
+from ifnscope.registry.services.views import ExportFile, PatientSummary
+
+# The CSV's columns: the fields of the cohort_row view (data/registry/deid_allowlist.yaml), with
+# the identifying ones only in a clinician's file.
+CSV_COLUMNS = ("pseudonym", "sex", "visits", "last_visit", "latest_verdict")
+IDENTIFIED_COLUMNS = ("name", "mrn")
 
 
 class CohortQuery(BaseModel):
@@ -91,6 +99,22 @@ def cohort(s: Session, actor: Actor, q: CohortQuery) -> list[PatientSummary]:
             )
             if current:
                 continue
-        out.append(patient_summary(s, actor, patient_row(s, pid)))
+        out.append(for_actor(actor, "cohort_row", patient_summary(s, actor, patient_row(s, pid))))
     write_audit(s, actor, "cohort_query", None, f"{len(out)} patients")
     return out
+
+
+def cohort_csv(s: Session, actor: Actor, q: CohortQuery) -> ExportFile:
+    """The cohort as a CSV file, one row per patient: for researchers the allow-listed cohort row
+    (pseudonym, sex, number of visits, the last visit as days since the first, the latest
+    verdict), for clinicians the name and MRN too. Audited with the number of rows."""
+    rows = cohort(s, actor, q)
+    columns = (*IDENTIFIED_COLUMNS, *CSV_COLUMNS) if actor.identified else CSV_COLUMNS
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(columns)
+    for row in rows:
+        values = row.model_dump()
+        w.writerow(["" if values[c] is None else values[c] for c in columns])
+    write_audit(s, actor, "cohort_export", None, f"{len(rows)} patients")
+    return ExportFile(filename="cohort.csv", media_type="text/csv; charset=utf-8", content=buf.getvalue())

@@ -26,7 +26,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import live_treatments, live_visits, patient_row
 from ifnscope.registry.services.audit import write_audit
-from ifnscope.registry.services.deidentify import new_pseudonym
+from ifnscope.registry.services.deidentify import deidentified, for_actor, new_pseudonym
 from ifnscope.registry.services.scores import patient_scores
 from ifnscope.registry.services.treatments import treatment_view
 from ifnscope.registry.services.versions import record_version, require_reason, soft_delete
@@ -154,6 +154,7 @@ def create_patient(
     return patient_summary(s, actor, p)
 
 
+@deidentified("patient_summary")  # researchers: the allow-list (data/registry/deid_allowlist.yaml)
 def patient_summary(s: Session, actor: Actor, p: Patient) -> PatientSummary:
     """One line of the patient list: counts and the latest verdict (no check, no audit)."""
     live = (Visit.patient_id == p.id) & Visit.deleted_at.is_(None)
@@ -176,10 +177,16 @@ def _summary(actor: Actor, p: Patient, last: Visit | None, n: int) -> PatientSum
         last_visit=(
             None
             if last is None
-            else (last.visit_date.isoformat() if actor.identified else str(last.visit_date.year))
+            else (last.visit_date.isoformat() if actor.identified else _days_since_first(p, last.visit_date))
         ),
         latest_verdict=verdict,
     )
+
+
+def _days_since_first(p: Patient, when: dt.date) -> str:
+    """``day N``: the date as researchers see it, days since the patient's first visit."""
+    first = min((v.visit_date for v in p.visits), default=when)
+    return f"day {(when - first).days}"
 
 
 def list_patients(
@@ -265,6 +272,7 @@ def delete_patient(s: Session, actor: Actor, patient_id: int, *, reason: str | N
     write_audit(s, actor, "delete_patient", patient_id, f"patient {p.id} v{n}")
 
 
+@deidentified("record", pseudonym=lambda rec: rec.patient.pseudonym)  # researchers: the allow-list
 def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool = False) -> PatientRecord:
     """The patient with visits, scores and treatments (``full_visits``: each visit's case and
     assessment), de-identified for researchers."""
@@ -299,7 +307,7 @@ def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json"
     w.writerow(["kind", "patient", "date_or_year", "days_since_first_visit", "item", "value", "detail"])
     who = rec.patient.pseudonym
     for v in rec.visits:
-        when = v.visit_date or str(v.visit_year)
+        when = v.visit_date or f"day {v.days_since_first_visit}"
         for item in (
             "iim_category",
             "iim_subgroup",
@@ -331,8 +339,8 @@ def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json"
                 "treatment",
                 who,
                 t.started or "",
-                "",
-                t.recorded_as,
+                "" if t.started_days is None else t.started_days,
+                t.recorded_as or t.agent or "",
                 t.response or "",
                 f"agent {t.agent or '?'}; stopped {t.stopped or ''}; IFN-targeted {t.ifn_targeted}; "
                 f"status {t.status}",
@@ -355,9 +363,10 @@ def timeline(s: Session, actor: Actor, patient_id: int) -> dict[str, Any]:
     """The series behind the visit timeline: activity scores, IFN scores and treatment periods,
     on calendar dates (clinicians) or days since the first visit (researchers)."""
     rec = get_record(s, actor, patient_id)
-    return {
+    data = {
         "patient": rec.patient.model_dump(),
         "visits": [v.model_dump() for v in rec.visits],
         "scores": [x.model_dump() for x in rec.scores],
         "treatments": [t.model_dump() for t in rec.treatments],
     }
+    return for_actor(actor, "timeline", data, pseudonym=rec.patient.pseudonym)

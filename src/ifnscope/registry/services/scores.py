@@ -20,6 +20,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import IfnScore, Sample, SavedReference, Visit
 from ifnscope.registry.services._rows import first_visit_date, patient_row
 from ifnscope.registry.services.audit import write_audit
+from ifnscope.registry.services.deidentify import for_actor
 from ifnscope.registry.services.views import NotScored, ReferenceInfo, ScoreView
 
 if TYPE_CHECKING:
@@ -204,20 +205,24 @@ def patient_scores(
     for sc, smp in rows:
         when = smp.collected_on
         out.append(
-            ScoreView(
-                sample_id=smp.id,
-                sample=smp.label if actor.identified else f"sample {smp.id}",
-                visit_id=smp.visit_id,
-                collected_on=when.isoformat() if (when and actor.identified) else None,
-                days_since_first_visit=(when - first).days if (when and first) else None,
-                tissue=smp.tissue,
-                signature=sc.signature,
-                method=sc.method,
-                score=sc.score,
-                call=sc.call,
-                genes_found=sc.genes_found,
-                genes_total=sc.genes_total,
-                reference=sc.reference_name,
+            for_actor(
+                actor,
+                "score",
+                ScoreView(
+                    sample_id=smp.id,
+                    sample=smp.label if actor.identified else f"sample {smp.id}",
+                    visit_id=smp.visit_id,
+                    collected_on=when.isoformat() if (when and actor.identified) else None,
+                    days_since_first_visit=(when - first).days if (when and first) else None,
+                    tissue=smp.tissue,
+                    signature=sc.signature,
+                    method=sc.method,
+                    score=sc.score,
+                    call=sc.call,
+                    genes_found=sc.genes_found,
+                    genes_total=sc.genes_total,
+                    reference=sc.reference_name,
+                ),
             )
         )
     return out

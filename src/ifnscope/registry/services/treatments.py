@@ -27,6 +27,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Treatment
 from ifnscope.registry.services._rows import first_visit_date, live_treatments, patient_row, treatment_row
 from ifnscope.registry.services.audit import write_audit
+from ifnscope.registry.services.deidentify import deidentified
 from ifnscope.registry.services.versions import record_version, require_reason, soft_delete
 from ifnscope.registry.services.views import TreatmentView
 
@@ -276,6 +277,7 @@ def _partial_date(text: str | None) -> dt.date | None:
     return dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
 
 
+@deidentified("treatment")  # researchers: the allow-list (data/registry/deid_allowlist.yaml)
 def treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) -> TreatmentView:
     """The row as the actor may see it: researchers get years and day offsets, not dates, and
     never the denial's reason (free text)."""

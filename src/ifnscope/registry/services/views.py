@@ -19,7 +19,9 @@ class PatientSummary(BaseModel):
     mrn: str | None = Field(description="Only for clinicians and admins")
     sex: str | None
     visits: int
-    last_visit: str | None = Field(description="Date (clinicians) or year (researchers)")
+    last_visit: str | None = Field(
+        description="Date (clinicians) or 'day N' since the first visit (researchers)"
+    )
     latest_verdict: str | None = Field(description="IIM category / CLE-vs-DM picture at the last visit")
 
 
@@ -27,7 +29,7 @@ class VisitView(BaseModel):
     id: int
     patient_id: int
     visit_date: str | None = Field(description="Calendar date (clinicians); null for researchers")
-    visit_year: int
+    visit_year: int | None = Field(description="Calendar year (clinicians); null for researchers")
     days_since_first_visit: int
     iim_category: str | None
     iim_subgroup: str | None
@@ -79,11 +81,15 @@ class ScoreUpload(BaseModel):
 
 class TreatmentView(BaseModel):
     id: int
-    recorded_as: str
+    recorded_as: str | None = Field(
+        description="As typed (clinicians); the knowledge-base agent key for researchers (null: unrecognised)"
+    )
     agent: str | None
     pathway_level: str | None
     ifn_targeted: bool
-    started: str | None = Field(description="As recorded (clinicians); the year only (researchers)")
+    started: str | None = Field(
+        description="As recorded (clinicians); null for researchers (see started_days)"
+    )
     stopped: str | None
     started_days: int | None = Field(
         default=None, description="Days since the first visit (a partial date counts from its first day)"

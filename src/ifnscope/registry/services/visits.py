@@ -19,7 +19,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Visit
 from ifnscope.registry.services._rows import first_visit_date, live_visits, patient_row, visit_row
 from ifnscope.registry.services.audit import write_audit
-from ifnscope.registry.services.deidentify import deidentify_assessment, deidentify_case
+from ifnscope.registry.services.deidentify import for_actor
 from ifnscope.registry.services.treatments import sync_treatments
 from ifnscope.registry.services.versions import record_version, require_reason, soft_delete
 from ifnscope.registry.services.views import VisitView
@@ -38,13 +38,7 @@ def _complete(index: dict[str, Any] | None, key: str) -> float | None:
 
 def visit_view(v: Visit, actor: Actor, first: dt.date | None, pseudonym: str, full: bool) -> VisitView:
     """The visit as the actor may see it; ``full`` adds the case and the assessment."""
-    case = assessment = None
-    if full:
-        case = v.case if actor.identified else deidentify_case(v.case, pseudonym)
-        assessment = v.assessment
-        if not actor.identified:
-            assessment = deidentify_assessment(v.assessment, v.case, pseudonym)
-    return VisitView(
+    view = VisitView(
         id=v.id,
         patient_id=v.patient_id,
         visit_date=v.visit_date.isoformat() if actor.identified else None,
@@ -60,9 +54,10 @@ def visit_view(v: Visit, actor: Actor, first: dt.date | None, pseudonym: str, fu
         clasi_activity=v.clasi_activity,
         clasi_damage=v.clasi_damage,
         ifnscope_version=v.ifnscope_version,
-        case=case,
-        assessment=assessment,
+        case=v.case if full else None,
+        assessment=v.assessment if full else None,
     )
+    return for_actor(actor, "visit", view, pseudonym=pseudonym)  # researchers: the allow-list
 
 
 def _assessed(v: Visit, c: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from ifnscope.registry import services
 from ifnscope.registry.services import CohortQuery, PatientSummary
@@ -23,3 +23,19 @@ def cohort(query: CohortQuery, actor: Authenticated, s: DbSession) -> list[Patie
     rows = services.cohort(s, actor, query)
     log.info("cohort query: %d patients", len(rows))
     return rows
+
+
+@router.post(
+    "/cohort/export",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per patient of the cohort"}},
+)
+def cohort_export(query: CohortQuery, actor: Authenticated, s: DbSession) -> Response:
+    """The same query's patients as a CSV file (researchers: the de-identified cohort row)."""
+    export = services.cohort_csv(s, actor, query)
+    log.info("cohort export")
+    return Response(
+        content=export.content,
+        media_type=export.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
+    )

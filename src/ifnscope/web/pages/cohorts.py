@@ -33,8 +33,8 @@ def cohort_page(request: Request, actor: MaybeActor) -> Response:
     )
 
 
-@router.post("/cohort")
-def cohort_submit(request: Request, actor: Authenticated, s: DbSession, form: Form) -> Response:
+def _query(form: Any) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """The form's values, its problems, and the query they make."""
     values = {
         k: form_text(form, k, 80) for k in ("picture", "min_cdasi_activity", "min_clasi_activity", "ifn_high")
     }
@@ -61,6 +61,13 @@ def cohort_submit(request: Request, actor: Authenticated, s: DbSession, form: Fo
         query["ifn_high"] = values["ifn_high"]
     elif values["ifn_high"]:
         errors["ifn_high"] = "Choose a signature from the list."
+    return values, errors, query
+
+
+@router.post("/cohort")
+def cohort_submit(request: Request, actor: Authenticated, s: DbSession, form: Form) -> Response:
+    values, errors, query = _query(form)
+    sigs = _signature_names()
     rows = None
     if not errors:
         rows = services.cohort(s, actor, CohortQuery(**query))
@@ -74,4 +81,31 @@ def cohort_submit(request: Request, actor: Authenticated, s: DbSession, form: Fo
         errors=errors,
         rows=rows,
         signatures=sigs,
+    )
+
+
+@router.post("/cohort/export")
+def cohort_export(request: Request, actor: Authenticated, s: DbSession, form: Form) -> Response:
+    """The cohort as CSV (the "Download CSV" button): for researchers the allow-listed row."""
+    values, errors, query = _query(form)
+    if errors:
+        return render(
+            request,
+            "cohort.html",
+            actor,
+            422,
+            values=values,
+            errors=errors,
+            rows=None,
+            signatures=_signature_names(),
+        )
+    export = services.cohort_csv(s, actor, CohortQuery(**query))
+    log.info("cohort export (web)")
+    return Response(
+        export.content,
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",
+        },
     )

@@ -158,7 +158,7 @@ def _plot(data: dict[str, Any]) -> TimelinePlot:
 def _plottable(rec: PatientRecord) -> bool:
     """Whether the timeline has anything to draw beyond the visit dates."""
     scored = any(v.cdasi_activity is not None or v.clasi_activity is not None for v in rec.visits)
-    dated = bool(rec.visits) and any(t.started for t in rec.treatments)
+    dated = bool(rec.visits) and any(t.started or t.started_days is not None for t in rec.treatments)
     return scored or dated or any(x.score is not None for x in rec.scores)
 
 
