@@ -6,7 +6,6 @@ a search is audited with the number of patients it returned, never its text.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 from ifnscope.errors import RegistryError
 from ifnscope.presentation import latest_line
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.csvsafe import csv_writer
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import first_visit_date, patient_row
 from ifnscope.registry.services.audit import write_audit
@@ -171,7 +171,7 @@ def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json"
     if fmt == "json":
         return json.dumps(rec.model_dump(mode="json"), indent=2, ensure_ascii=False)
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csv_writer(buf)  # formula cells escaped (CSV injection)
     w.writerow(["kind", "patient", "date_or_year", "days_since_first_visit", "item", "value", "detail"])
     who = rec.patient.pseudonym
     for v in rec.visits:
