@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from ifnscope.registry.migrate import upgrade
     from ifnscope.web.api import router as api_router
     from ifnscope.web.errors import install_error_handlers
+    from ifnscope.web.logins import LoginThrottle
     from ifnscope.web.logs import AccessLogMiddleware, install_uvicorn_filter
     from ifnscope.web.security import SESSION_COOKIE, SecurityHeadersMiddleware, UploadLimitMiddleware
 
@@ -91,6 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     app.state.db_limiter = anyio.CapacityLimiter(settings.db_concurrency or _db_slots(engine))
+    # Password hashes checked at once (web.logins): half the cores, so that guessing clients
+    # queue among themselves and leave CPU to everyone else.
+    app.state.hash_limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) // 2))
+    app.state.login_throttle = LoginThrottle(
+        settings.login_failures_per_account,
+        settings.login_failures_per_address,
+        settings.login_window_minutes * 60,
+    )
     app.state.demo = demo
     app.state.html_error_renderer = None
 

@@ -45,6 +45,7 @@ _EXACT: dict[str, int] = {
     "auth.required": 401,
     "auth.invalid": 401,
     "auth.csrf": 403,
+    "auth.throttled": 429,  # too many failed logins; Retry-After says when to try again
     # The server was installed without an optional part (e.g. the PDF report without ifnscope[pdf]).
     "install.missing-extra": 501,
 }
@@ -113,7 +114,11 @@ def _ifnscope_error(request: Request, exc: Exception) -> Response:
     issues = [i.to_dict() for i in exc.issues] or None
     field = format_loc(exc.loc) if exc.loc else None
     log.info("request refused: %s (%d)", exc.code, status)  # the code only: messages may quote input
-    return error_response(request, status, error_body(exc.code, exc.message, field=field, issues=issues))
+    retry = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+    return error_response(
+        request, status, error_body(exc.code, exc.message, field=field, issues=issues), headers=headers
+    )
 
 
 def _dotted(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -14,8 +14,9 @@ from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
-from ifnscope.web.deps import Authenticated, DbSession, get_settings
-from ifnscope.web.security import csrf_token, login_session, logout_session, session_id, verify_csrf
+from ifnscope.web.deps import Authenticated, DbSession
+from ifnscope.web.logins import password_login
+from ifnscope.web.security import csrf_token, logout_session, session_id, verify_csrf
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 log = logging.getLogger("ifnscope.web")
@@ -74,20 +75,20 @@ def user_out(actor: Actor) -> UserOut:
     )
 
 
-@router.post("/login", response_model=SessionOut)
-def login(body: LoginIn, request: Request, s: DbSession) -> SessionOut:
-    """Check the password and start a session (the ``ifnscope_session`` cookie)."""
+@router.post(
+    "/login",
+    response_model=SessionOut,
+    responses={429: {"description": "Too many failed logins (auth.throttled); see Retry-After"}},
+)
+async def login(body: LoginIn, request: Request) -> SessionOut:
+    """Check the password and start a session (the ``ifnscope_session`` cookie). Too many
+    failed logins for a username or from an address get 429 ``auth.throttled`` with a
+    ``Retry-After`` header (seconds)."""
     try:
-        actor = services.login(s, body.username, body.password, via="web")
-    except AuthError:
-        log.info("login failed")  # never the username: it may be a mistyped password
+        actor, token = await password_login(request, body.username, body.password, via="web")
+    except AuthError as err:
+        log.info("login refused: %s", err.code)  # never the username: it may be a mistyped password
         raise
-    assert actor.user_id is not None
-    old = session_id(request)
-    if old is not None:  # a login over an old session replaces it
-        services.end_session(s, old)
-    lifetime = dt.timedelta(hours=get_settings(request).session_hours)
-    token = login_session(request, services.start_session(s, actor, lifetime=lifetime))
     log.info("login: user %d", actor.user_id)
     return SessionOut(user=user_out(actor), csrf_token=token, via="web")
 
