@@ -12,6 +12,8 @@
                                the server sits behind TLS)
 ``IFNSCOPE_SESSION_HOURS``     how long a login lasts (default 8)
 ``IFNSCOPE_SESSION_IDLE_MINUTES``  a login ends after this long without a request (default 30)
+``IFNSCOPE_API_DOCS``           ``0``: no interactive API docs at ``/docs`` (default 1: served
+                               from vendored files, nothing from a CDN)
 ``IFNSCOPE_LOGIN_FAILURES_PER_ACCOUNT``  failed logins for one username within the window
                                before further tries get 429 (default 5; 0: no limit)
 ``IFNSCOPE_LOGIN_FAILURES_PER_ADDRESS``  the same per client address (default 20; 0: no limit)
@@ -63,7 +65,7 @@ _NUMBER_FIELDS = frozenset(
         "login_window_minutes",
     }
 )
-_FLAG_FIELDS = frozenset({"demo", "cookie_secure"})
+_FLAG_FIELDS = frozenset({"demo", "cookie_secure", "api_docs"})
 
 
 def _default_url() -> str:
@@ -105,6 +107,7 @@ class Settings(BaseSettings):
     session_idle_minutes: float = Field(
         default=30, gt=0, description="A login ends after this long without a request"
     )
+    api_docs: bool = Field(default=True, description="Serve the interactive API docs at /docs")
     # Login throttling (web.logins): operational defaults against password guessing, not
     # clinical numbers.
     login_failures_per_account: int = Field(
