@@ -107,6 +107,37 @@ def test_the_login_page_says_how_long_to_wait(app: FastAPI) -> None:
     assert "text/html" in r.headers["content-type"]
 
 
+def test_guessing_the_current_password_from_a_session_is_throttled_too(app: FastAPI) -> None:
+    c = client(app, "10.0.0.20")
+    r = c.post("/api/auth/login", json={"username": "carol", "password": PASSWORD})
+    h = {"X-CSRF-Token": r.json()["csrf_token"]}
+    new = "staple-lantern-quiet-orbit"
+    for _ in range(3):
+        r = c.post(
+            "/api/auth/password",
+            json={"current_password": "wrong-password-x", "new_password": new},
+            headers=h,
+        )
+        assert r.status_code == 401
+    r = c.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": new}, headers=h)
+    assert r.status_code == 429
+    assert r.json()["error"]["code"] == "auth.throttled"
+    assert r.headers["retry-after"].isdigit()
+    # A new password refused by the policy is not a guess: it does not count.
+    r = c.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": "short"}, headers=h)
+    assert r.status_code == 429  # still throttled from the guesses above
+    other = client(app, "10.0.0.21")
+    r = other.post("/api/auth/login", json={"username": "bob", "password": PASSWORD})
+    h2 = {"X-CSRF-Token": r.json()["csrf_token"]}
+    for _ in range(4):
+        r = other.post(
+            "/api/auth/password", json={"current_password": PASSWORD, "new_password": "short"}, headers=h2
+        )
+        assert r.status_code == 422
+    r = other.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": new}, headers=h2)
+    assert r.status_code == 204
+
+
 def test_a_successful_login_is_audited_and_a_password_changed_meanwhile_refuses_it(app: FastAPI) -> None:
     registry = app.state.registry
     with registry.transaction() as s:

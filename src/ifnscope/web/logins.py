@@ -194,3 +194,30 @@ async def password_login(
     throttle.succeeded(account, address)
     assert sid is not None
     return actor, login_session(request, sid)
+
+
+async def change_own_password(
+    request: Request, actor: Actor, current: str, new: str, *, keep_session: str | None
+) -> None:
+    """Change the actor's password with both hashes computed outside any transaction; a wrong
+    current password counts as a failed login for the account (a stolen session cannot guess
+    it faster than a login could)."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    account, address = account_key(actor.username), client_address(request)
+    wait = throttle.attempt(account, address)
+    if wait is not None:
+        raise LoginThrottled(wait)
+    candidate = await in_transaction(request, services.own_password, actor)
+    hash_slots: anyio.CapacityLimiter = request.app.state.hash_limiter
+    async with hash_slots:
+        try:
+            verified, new_hash = await run_in_threadpool(
+                services.prepare_password_change, candidate, actor.username, current, new
+            )
+        except RegistryError:  # the new password breaks the policy: not a guess
+            throttle.succeeded(account, address)
+            raise
+    await in_transaction(
+        request, services.store_password_change, actor, verified, new_hash, keep_session=keep_session
+    )
+    throttle.succeeded(account, address)

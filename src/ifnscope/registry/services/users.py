@@ -132,18 +132,48 @@ def end_session(s: Session, session_id: str) -> None:
     auth.end_session(s, session_id)
 
 
+def own_password(s: Session, actor: Actor) -> auth.LoginCandidate:
+    """Step 1 of changing one's own password, in a short transaction: the current hash."""
+    user = s.get(User, actor.user_id) if actor.user_id is not None else None
+    if user is None or not user.active:
+        raise AuthError("log in again", code="auth.required")
+    return auth.LoginCandidate(user.id, user.password_hash)
+
+
+def prepare_password_change(
+    candidate: auth.LoginCandidate, username: str, current: str, new: str
+) -> tuple[VerifiedLogin, str]:
+    """Step 2, outside any transaction (two slow hashes): check the current password
+    (``auth.invalid``) and the new one against the policy (``registry.invalid``), and hash it."""
+    verified = check_login(candidate, current)
+    return verified, auth.hash_password(new, username=username)
+
+
+def store_password_change(
+    s: Session, actor: Actor, verified: VerifiedLogin, new_hash: str, *, keep_session: str | None = None
+) -> None:
+    """Step 3, in a short transaction: the new hash stored, the user's other web sessions (all
+    but ``keep_session``) ended, the change audited; ``auth.invalid`` if the password changed
+    since step 1."""
+    user = s.get(User, verified.user_id)
+    if user is None or not user.active or user.id != actor.user_id:
+        raise AuthError("log in again", code="auth.required")
+    if user.password_hash != verified.password_hash:
+        raise AuthError("your password was changed meanwhile; try again", code="auth.invalid")
+    user.password_hash = new_hash
+    ended = auth.end_user_sessions(s, user.id, keep=keep_session)
+    write_audit(s, actor, "change_password", None, f"user {user.id}; {ended} sessions ended")
+
+
 def change_password(
     s: Session, actor: Actor, current: str, new: str, *, keep_session: str | None = None
 ) -> None:
     """The actor's own password, given the current one; ends the user's other web sessions
-    (all but ``keep_session``) so a stolen session does not outlive the change."""
-    user = s.get(User, actor.user_id) if actor.user_id is not None else None
-    if user is None or not user.active:
-        raise AuthError("log in again", code="auth.required")
-    auth.authenticate(s, user.username, current)
-    user.password_hash = auth.hash_password(new, username=user.username)
-    ended = auth.end_user_sessions(s, user.id, keep=keep_session)
-    write_audit(s, actor, "change_password", None, f"user {user.id}; {ended} sessions ended")
+    (all but ``keep_session``) so a stolen session does not outlive the change. All in the
+    caller's transaction; the server runs the three steps above around it instead."""
+    candidate = own_password(s, actor)
+    verified, new_hash = prepare_password_change(candidate, actor.username, current, new)
+    store_password_change(s, actor, verified, new_hash, keep_session=keep_session)
 
 
 def set_password(s: Session, actor: Actor, user_id: int, new: str) -> None:

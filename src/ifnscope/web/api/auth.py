@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -14,8 +14,8 @@ from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
-from ifnscope.web.deps import Authenticated, DbSession
-from ifnscope.web.logins import password_login
+from ifnscope.web.deps import Authenticated, DbSession, actor_briefly
+from ifnscope.web.logins import change_own_password, password_login
 from ifnscope.web.security import csrf_token, logout_session, session_id, verify_csrf
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -113,11 +113,14 @@ def me(actor: Authenticated, request: Request) -> SessionOut:
 
 
 @router.post("/password", status_code=204, response_class=Response)
-def change_password(body: PasswordIn, actor: Authenticated, request: Request, s: DbSession) -> Response:
+async def change_password(
+    body: PasswordIn, actor: Annotated[Actor, Depends(actor_briefly)], request: Request
+) -> Response:
     """Change your password (the current one is required). Every other web session of yours
-    ends; this one stays."""
+    ends; this one stays. A wrong current password counts as a failed login (429
+    ``auth.throttled`` after too many)."""
     keep = session_id(request) if actor.via == "web" else None
-    services.change_password(s, actor, body.current_password, body.new_password, keep_session=keep)
+    await change_own_password(request, actor, body.current_password, body.new_password, keep_session=keep)
     return Response(status_code=204)
 
 
