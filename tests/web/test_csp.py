@@ -141,3 +141,18 @@ def test_docs_can_be_switched_off(tmp_path: Path) -> None:
     assert c.get("/docs").status_code == 404
     assert c.get("/openapi.json").status_code == 200
     application.state.registry.engine.dispose()
+
+
+def test_no_template_has_an_inline_script_or_handler() -> None:
+    """Pages rendered only after a POST are not reached by the route walk: read every template."""
+    from ifnscope.web.pages.common import WEB
+
+    templates = sorted((WEB / "templates").glob("*.html"))
+    assert len(templates) >= 10
+    for path in templates:
+        text = path.read_text(encoding="utf-8")
+        for attrs, body in SCRIPT.findall(text):
+            assert "src=" in attrs, f"{path.name}: inline script"
+            assert not body.strip(), f"{path.name}: inline script"
+        assert not HANDLER.search(text), f"{path.name}: {HANDLER.search(text)}"
+        assert "javascript:" not in text.lower(), path.name
