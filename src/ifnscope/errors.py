@@ -147,6 +147,7 @@ ErrorCode = Literal[
     "auth.required",
     "auth.invalid",
     "auth.csrf",
+    "auth.throttled",
     "install.missing-extra",
     "data.invalid",
     "data.missing",

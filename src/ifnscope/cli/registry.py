@@ -18,8 +18,12 @@ from ifnscope.cli._common import fail, need_extra, stderr_console, stdout_consol
 from ifnscope.errors import IfnscopeError, require_extra
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from collections.abc import Callable
 
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from ifnscope.registry.auth import Actor, Role
     from ifnscope.registry.db import Registry
 
 # What the registry commands import from the ``web`` extra (pyproject.toml), checked up front.
@@ -187,18 +191,15 @@ def admin_create_user(
     """Create a user (the password is asked twice, hidden, unless given)."""
     need_extra("web", *WEB_MODULES)
     from ifnscope.registry import services
-    from ifnscope.registry.auth import ROLES, cli_actor
+    from ifnscope.registry.auth import cli_actor
 
     try:
-        if role not in ROLES:
-            from ifnscope.errors import RegistryError
-
-            raise RegistryError(f"unknown role {role!r}; roles: {', '.join(ROLES)}", code="registry.invalid")
+        checked = _role(role)
         if password is None:
             password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         registry = _registry(database_url)
         with registry.transaction() as s:
-            uid = services.create_user(s, cli_actor(), username, password, role).id
+            uid = services.create_user(s, cli_actor(), username, password, checked).id
         registry.engine.dispose()
     except IfnscopeError as err:
         fail(err)
@@ -271,8 +272,7 @@ def admin_users(
         registry = _registry(database_url)
         with registry.transaction() as s:
             rows: list[dict[str, Any]] = [
-                {**u.model_dump(), "created_at": u.created_at.isoformat()}
-                for u in services.list_users(s, cli_actor())
+                u.model_dump(mode="json") for u in services.list_users(s, cli_actor())
             ]
         registry.engine.dispose()
     except IfnscopeError as err:
@@ -281,10 +281,112 @@ def admin_users(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     t = Table(title=f"Users ({len(rows)})")
-    for col in ("id", "username", "role", "active", "created"):
+    for col in ("id", "username", "role", "active", "created", "last login"):
         t.add_column(col)
     for r in rows:
         t.add_row(
-            str(r["id"]), r["username"], r["role"], "yes" if r["active"] else "no", r["created_at"][:19]
+            str(r["id"]),
+            r["username"],
+            r["role"],
+            "yes" if r["active"] else "no",
+            r["created_at"][:19],
+            (r["last_login_at"] or "")[:19] or "-",
         )
     stdout_console().print(t)
+
+
+def _change_user(
+    database_url: str | None, username: str, change: Callable[[Session, Actor, int], str]
+) -> None:
+    """Run ``change(session, actor, user_id)`` on the user named ``username`` in one transaction
+    and print what it returns; exit 2 with the error for an unknown user or a refused change."""
+    need_extra("web", *WEB_MODULES)
+    from ifnscope.registry import services
+    from ifnscope.registry.auth import cli_actor
+
+    try:
+        registry = _registry(database_url)
+        try:
+            with registry.transaction() as s:
+                actor = cli_actor()
+                said = change(s, actor, services.find_user_id(s, actor, username))
+        finally:
+            registry.engine.dispose()
+    except IfnscopeError as err:
+        fail(err)
+    stderr_console().print(said, markup=False)
+
+
+UserArg = Annotated[str, typer.Argument(help="The user's username.")]
+
+
+@admin_app.command("deactivate")
+def admin_deactivate(username: UserArg, database_url: DatabaseOpt = None) -> None:
+    """Deactivate a user: their web sessions end and their API tokens stop working."""
+    from ifnscope.registry import services
+
+    _change_user(
+        database_url,
+        username,
+        lambda s, a, uid: f"deactivated {services.set_active(s, a, uid, False).username}",
+    )
+
+
+@admin_app.command("activate")
+def admin_activate(username: UserArg, database_url: DatabaseOpt = None) -> None:
+    """Reactivate a deactivated user (they log in again with their password)."""
+    from ifnscope.registry import services
+
+    _change_user(
+        database_url, username, lambda s, a, uid: f"activated {services.set_active(s, a, uid, True).username}"
+    )
+
+
+@admin_app.command("set-role")
+def admin_set_role(
+    username: UserArg,
+    role: Annotated[str, typer.Argument(help="clinician, researcher or admin.")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Change a user's role (it applies from their next request)."""
+    from ifnscope.registry import services
+
+    def change(s: Session, actor: Actor, uid: int) -> str:
+        info = services.set_role(s, actor, uid, _role(role))
+        return f"{info.username} is now {info.role}"
+
+    _change_user(database_url, username, change)
+
+
+@admin_app.command("set-password")
+def admin_set_password(
+    username: UserArg,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", help="The new password (checked by the policy); prompted when left out."),
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Set a user's password (asked twice, hidden, unless given); all their web sessions end."""
+    from ifnscope.registry import services
+
+    if password is None:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    new = password
+
+    def change(s: Session, actor: Actor, uid: int) -> str:
+        services.set_password(s, actor, uid, new)
+        return f"password of {username.strip()} set; their web sessions ended"
+
+    _change_user(database_url, username, change)
+
+
+def _role(role: str) -> Role:
+    """``role`` if it is one; ``registry.invalid`` naming the roles otherwise."""
+    from ifnscope.errors import RegistryError
+    from ifnscope.registry.auth import ROLES
+
+    for r in ROLES:
+        if role.strip().lower() == r:
+            return r
+    raise RegistryError(f"unknown role {role!r}; roles: {', '.join(ROLES)}", code="registry.invalid")

@@ -19,11 +19,13 @@ These are the primitives (no permission check, no audit event), named for the ro
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
 import secrets
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import delete, select, update
@@ -108,24 +110,65 @@ def insert_user(s: Session, username: str, password: str, role: Role) -> User:
     return user
 
 
-def authenticate(s: Session, username: str, password: str) -> User:
-    """The user, if the password is right; one error for every failure (no user enumeration)."""
-    from argon2.exceptions import VerificationError, VerifyMismatchError
+@dataclass(frozen=True)
+class LoginCandidate:
+    """What a password check needs of a user row, read in one short transaction so that the
+    slow hash is verified after it ends (holding no database lock or slot)."""
 
+    user_id: int
+    password_hash: str
+
+
+_DUMMY_PASSWORD = "timing-equaliser-not-a-password"
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash made with the same parameters as real ones: verifying a password against it for
+    an unknown or inactive user costs what a real check costs (no user enumeration by timing)."""
+    return str(_hasher().hash(_DUMMY_PASSWORD))
+
+
+def find_login(s: Session, username: str) -> LoginCandidate | None:
+    """The active user that ``username`` names, for :func:`verify_login`; None otherwise."""
     try:
         user = _find_user(s, normalize_username(username))
     except RegistryError:  # not a valid name today: only a row from before the rules can match
         user = s.scalar(select(User).where(User.username == username.strip()))
-    ph = _hasher()
     if user is None or not user.active:
-        ph.hash("timing-equaliser-not-a-password")  # same cost whether or not the user exists
+        return None
+    return LoginCandidate(user.id, user.password_hash)
+
+
+def verify_login(candidate: LoginCandidate | None, password: str) -> str | None:
+    """Check ``password`` (slow: Argon2id; call it outside any transaction). Returns a new hash
+    when the stored one used older parameters, else None; ``auth.invalid`` (one message for
+    every failure) when there is no candidate or the password is wrong."""
+    from argon2.exceptions import VerificationError, VerifyMismatchError
+
+    ph = _hasher()
+    if candidate is None:
+        with contextlib.suppress(VerificationError):
+            ph.verify(_dummy_hash(), password)  # same cost whether or not the user exists
         raise AuthError("wrong username or password", code="auth.invalid")
     try:
-        ph.verify(user.password_hash, password)
+        ph.verify(candidate.password_hash, password)
     except (VerifyMismatchError, VerificationError):
         raise AuthError("wrong username or password", code="auth.invalid") from None
-    if ph.check_needs_rehash(user.password_hash):
-        user.password_hash = ph.hash(password)
+    return str(ph.hash(password)) if ph.check_needs_rehash(candidate.password_hash) else None
+
+
+def authenticate(s: Session, username: str, password: str) -> User:
+    """The user, if the password is right; one error for every failure (no user enumeration).
+    Verifies inside the caller's transaction: for logins use :func:`find_login` and
+    :func:`verify_login` around the transaction instead."""
+    candidate = find_login(s, username)
+    new_hash = verify_login(candidate, password)
+    assert candidate is not None
+    user = s.get(User, candidate.user_id)
+    assert user is not None
+    if new_hash is not None:
+        user.password_hash = new_hash
     return user
 
 

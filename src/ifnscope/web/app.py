@@ -3,9 +3,9 @@
 ``create_app(settings)`` connects to the registry database, brings it to the newest schema
 (``registry.migrate.upgrade``, one transaction), seeds demo data on first start when
 ``settings.demo`` is on, and returns the FastAPI app with the API under ``/api`` (OpenAPI at
-``/openapi.json``, interactive docs at ``/docs``). The migration runs when the app is created,
-so a server never accepts a request on an old schema, and ``ifnscope serve`` can tell whether
-demo users were created (``app.state.demo``).
+``/openapi.json``, interactive docs at ``/docs`` from vendored files, ``web.docs``). The
+migration runs when the app is created, so a server never accepts a request on an old schema,
+and ``ifnscope serve`` can tell whether demo users were created (``app.state.demo``).
 
 HTML pages plug in through ``ifnscope.web.pages``: if that package exists and defines
 ``install(app)``, it is called (to include its router, mount static files and, if it wants,
@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -62,7 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from ifnscope.registry.db import Registry, make_engine
     from ifnscope.registry.migrate import upgrade
     from ifnscope.web.api import router as api_router
+    from ifnscope.web.docs import install_docs
     from ifnscope.web.errors import install_error_handlers
+    from ifnscope.web.logins import LoginThrottle
     from ifnscope.web.logs import AccessLogMiddleware, install_uvicorn_filter
     from ifnscope.web.security import SESSION_COOKIE, SecurityHeadersMiddleware, UploadLimitMiddleware
 
@@ -92,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI / ReDoc from a CDN: ours is vendored
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.registry = registry
@@ -100,6 +105,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # On PostgreSQL reads and writes share the pool, so they share its slots.
     app.state.read_limiter = (
         anyio.CapacityLimiter(_SQLITE_READ_SLOTS) if engine.dialect.name == "sqlite" else app.state.db_limiter
+    )
+    # Password hashes checked at once (web.logins): half the cores, so that guessing clients
+    # queue among themselves and leave CPU to everyone else.
+    app.state.hash_limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) // 2))
+    app.state.login_throttle = LoginThrottle(
+        settings.login_failures_per_account,
+        settings.login_failures_per_address,
+        settings.login_window_minutes * 60,
     )
     app.state.demo = demo
     app.state.html_error_renderer = None
@@ -119,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(AccessLogMiddleware)
 
     app.include_router(api_router)
+    if settings.api_docs:
+        install_docs(app)
     _install_pages(app)
     return app
 

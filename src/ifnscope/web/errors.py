@@ -46,6 +46,7 @@ _EXACT: dict[str, int] = {
     "auth.required": 401,
     "auth.invalid": 401,
     "auth.csrf": 403,
+    "auth.throttled": 429,  # too many failed logins; Retry-After says when to try again
     # The server was installed without an optional part (e.g. the PDF report without ifnscope[pdf]).
     "install.missing-extra": 501,
 }
@@ -116,7 +117,9 @@ def _ifnscope_error(request: Request, exc: Exception) -> Response:
     log.info("request refused: %s (%d)", exc.code, status)  # the code only: messages may quote input
     body = error_body(exc.code, exc.message, field=field, issues=issues)
     body["error"].update({k: v for k, v in exc.details.items() if k not in body["error"]})
-    return error_response(request, status, body)
+    retry = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+    return error_response(request, status, body, headers=headers)
 
 
 def _dotted(loc: tuple[Any, ...] | list[Any]) -> str:

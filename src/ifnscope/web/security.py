@@ -11,6 +11,8 @@
   DELETE) must carry the session's token in the ``X-CSRF-Token`` header or a ``csrf_token``
   form field; requests with an ``Authorization: Bearer`` API token are exempt (a browser never
   adds that header on its own). Templates get the token from :func:`csrf_token`.
+- **Content-Security-Policy** on every response (:class:`SecurityHeadersMiddleware`): HTML
+  may run this origin's scripts only (nothing inline, no eval) and may not be framed.
 - **Upload limit**: a body larger than ``max_upload_mb`` is refused with 413
   (``registry.too-large``): at once when ``Content-Length`` says so, and by counting the bytes
   as they arrive otherwise (chunked uploads).
@@ -165,8 +167,22 @@ class UploadLimitMiddleware:
 # ------------------------------------------------------------------------------- headers
 
 
+# Pages may load scripts, styles, images and fonts from this origin only: no inline script or
+# event-handler attributes (templates use /static/app.js), no eval (htmx runs with allowEval
+# off), no plugins, no framing. Inline style attributes stay allowed: the server-drawn SVG
+# plots and Swagger UI set them, and a style cannot run code.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# Anything else (JSON, CSV, files) is never a document that should run or frame anything.
+CSP_NON_HTML = "default-src 'none'; frame-ancestors 'none'"
+
+
 class SecurityHeadersMiddleware:
-    """nosniff, no framing, no referrer across sites; API answers are never cached."""
+    """A Content-Security-Policy on every response (:data:`CSP` for HTML, whatever route made
+    it, error pages and ``/docs`` included; :data:`CSP_NON_HTML` otherwise), nosniff, no
+    framing, no referrer across sites; API answers are never cached."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -183,6 +199,12 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "same-origin")
+                html = headers.get("content-type", "").startswith("text/html")
+                policy = headers.get("Content-Security-Policy")
+                if policy is None:
+                    headers["Content-Security-Policy"] = CSP if html else CSP_NON_HTML
+                elif "frame-ancestors" not in policy:  # a route's own (stricter) policy: no framing either
+                    headers["Content-Security-Policy"] = f"{policy.rstrip('; ')}; frame-ancestors 'none'"
                 if is_api:
                     headers.setdefault("Cache-Control", "no-store")
             await send(message)

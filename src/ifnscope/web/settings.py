@@ -12,6 +12,13 @@
                                the server sits behind TLS)
 ``IFNSCOPE_SESSION_HOURS``     how long a login lasts (default 8)
 ``IFNSCOPE_SESSION_IDLE_MINUTES``  a login ends after this long without a request (default 30)
+``IFNSCOPE_API_DOCS``           ``0``: no interactive API docs at ``/docs`` (default 1: served
+                               from vendored files, nothing from a CDN)
+``IFNSCOPE_LOGIN_FAILURES_PER_ACCOUNT``  failed logins for one username within the window
+                               before further tries get 429 (default 5; 0: no limit)
+``IFNSCOPE_LOGIN_FAILURES_PER_ADDRESS``  the same per client address (default 20; 0: no limit)
+``IFNSCOPE_LOGIN_WINDOW_MINUTES``  the sliding window of those counts (default 15); the
+                               counts are kept in memory, per server process
 =============================  ===========================================================
 
 ``Settings`` is a pydantic-settings ``BaseSettings``: ``Settings()`` reads these variables, and
@@ -48,8 +55,17 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # The fields read from IFNSCOPE_<FIELD>, and how their text is parsed.
 _TEXT_FIELDS = frozenset({"database_url", "secret_key"})
-_NUMBER_FIELDS = frozenset({"max_upload_mb", "session_hours", "session_idle_minutes"})
-_FLAG_FIELDS = frozenset({"demo", "cookie_secure"})
+_NUMBER_FIELDS = frozenset(
+    {
+        "max_upload_mb",
+        "session_hours",
+        "session_idle_minutes",
+        "login_failures_per_account",
+        "login_failures_per_address",
+        "login_window_minutes",
+    }
+)
+_FLAG_FIELDS = frozenset({"demo", "cookie_secure", "api_docs"})
 
 
 def _default_url() -> str:
@@ -90,6 +106,22 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=8, gt=0, description="Lifetime of a login")
     session_idle_minutes: float = Field(
         default=30, gt=0, description="A login ends after this long without a request"
+    )
+    api_docs: bool = Field(default=True, description="Serve the interactive API docs at /docs")
+    # Login throttling (web.logins): operational defaults against password guessing, not
+    # clinical numbers.
+    login_failures_per_account: int = Field(
+        default=5, ge=0, description="Failed logins per username in the window before 429 (0: no limit)"
+    )
+    login_failures_per_address: int = Field(
+        default=20,
+        ge=0,
+        description="Failed logins per client address in the window before 429 (0: no limit)",
+    )
+    login_window_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="Sliding window of the failed-login counts (kept in memory, per process)",
     )
     access_log: bool = Field(default=True, description="Log one line per request (no query strings)")
     db_concurrency: int | None = Field(

@@ -3,7 +3,6 @@ each row is the allow-listed ``cohort_row`` view of ``data/registry/deid_allowli
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Literal
 
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 from ifnscope.criteria.cadm import CADM_CATEGORIES
 from ifnscope.criteria.iim_2017 import DM_SUBGROUPS
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.csvsafe import csv_writer
 from ifnscope.registry.models import IfnScore, Patient, Sample, Treatment, Visit
 from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
@@ -111,7 +111,7 @@ def cohort_csv(s: Session, actor: Actor, q: CohortQuery) -> ExportFile:
     rows = cohort(s, actor, q)
     columns = (*IDENTIFIED_COLUMNS, *CSV_COLUMNS) if actor.identified else CSV_COLUMNS
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csv_writer(buf)  # formula cells escaped (CSV injection)
     w.writerow(columns)
     for row in rows:
         values = row.model_dump()

@@ -11,7 +11,6 @@ version with a reason; a deleted patient (and its visits and treatments) leaves 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import unicodedata
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 from ifnscope.errors import RegistryError
 from ifnscope.presentation import latest_line
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.csvsafe import csv_writer
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import live_treatments, live_visits, patient_row
 from ifnscope.registry.services.audit import write_audit
@@ -303,7 +303,7 @@ def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json"
     if fmt == "json":
         return json.dumps(rec.model_dump(mode="json"), indent=2, ensure_ascii=False)
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csv_writer(buf)  # formula cells escaped (CSV injection)
     w.writerow(["kind", "patient", "date_or_year", "days_since_first_visit", "item", "value", "detail"])
     who = rec.patient.pseudonym
     for v in rec.visits:

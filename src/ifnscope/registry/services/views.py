@@ -132,6 +132,7 @@ class UserInfo(BaseModel):
     role: str
     active: bool
     created_at: dt.datetime
+    last_login_at: dt.datetime | None = None  # from the audit log; None: never, or not recorded
 
 
 class TokenInfo(BaseModel):  # an API token as listed: never the token itself

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ifnscope.errors import RegistryError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import AuditEntry, UserInfo
@@ -35,32 +34,44 @@ class UserPatch(BaseModel):
     password: str | None = Field(
         default=None, min_length=1, max_length=1024, description="A new password (ends their sessions)"
     )
+    role: Literal["clinician", "researcher", "admin"] | None = Field(
+        default=None, description="A new role (applies from their next request; not your own)"
+    )
 
 
 @router.post("/admin/users", status_code=201, response_model=UserInfo)
-def add_user(body: UserIn, actor: Admin, s: DbSession) -> UserInfo:
+def add_user(body: UserIn, actor: Admin, s: DbSession, response: Response) -> UserInfo:
+    """Create an active user; the password must meet the policy (``registry.invalid`` says why)."""
     user = services.create_user(s, actor, body.username, body.password, body.role)
+    response.headers["Location"] = f"/api/admin/users/{user.id}"
     log.info("user %d created (%s)", user.id, body.role)
     return user
 
 
 @router.get("/admin/users", response_model=list[UserInfo])
 def list_users(actor: Admin, s: DbSession) -> list[UserInfo]:
+    """Every user, oldest first, with their latest login (from the audit log) where known."""
     return services.list_users(s, actor)
+
+
+@router.get("/admin/users/{user_id}", response_model=UserInfo)
+def get_user(user_id: int, actor: Admin, s: DbSession) -> UserInfo:
+    return services.get_user(s, actor, user_id)
 
 
 @router.patch("/admin/users/{user_id}", response_model=UserInfo)
 def change_user(user_id: int, body: UserPatch, actor: Admin, s: DbSession) -> UserInfo:
-    """Deactivate or reactivate a user, or set a new password; either ends their web sessions."""
+    """Deactivate or reactivate a user, change their role, or set a new password (a new
+    password or deactivation ends their web sessions). All or nothing: one transaction."""
+    services.get_user(s, actor, user_id)  # 404 first, whatever the body
+    if body.role is not None:
+        services.set_role(s, actor, user_id, body.role)
     if body.password is not None:
         services.set_password(s, actor, user_id, body.password)
-    info = services.set_active(s, actor, user_id, body.active) if body.active is not None else None
-    if info is None:
-        info = next((u for u in services.list_users(s, actor) if u.id == user_id), None)
-    if info is None:
-        raise RegistryError(f"no user {user_id}", code="registry.not-found")
+    if body.active is not None:
+        services.set_active(s, actor, user_id, body.active)
     log.info("user %d changed", user_id)
-    return info
+    return services.get_user(s, actor, user_id)
 
 
 @router.get("/audit", response_model=list[AuditEntry])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -14,8 +14,9 @@ from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
-from ifnscope.web.deps import Authenticated, DbSession, get_settings
-from ifnscope.web.security import csrf_token, login_session, logout_session, session_id, verify_csrf
+from ifnscope.web.deps import Authenticated, DbSession, actor_briefly
+from ifnscope.web.logins import change_own_password, password_login
+from ifnscope.web.security import csrf_token, logout_session, session_id, verify_csrf
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 log = logging.getLogger("ifnscope.web")
@@ -74,20 +75,20 @@ def user_out(actor: Actor) -> UserOut:
     )
 
 
-@router.post("/login", response_model=SessionOut)
-def login(body: LoginIn, request: Request, s: DbSession) -> SessionOut:
-    """Check the password and start a session (the ``ifnscope_session`` cookie)."""
+@router.post(
+    "/login",
+    response_model=SessionOut,
+    responses={429: {"description": "Too many failed logins (auth.throttled); see Retry-After"}},
+)
+async def login(body: LoginIn, request: Request) -> SessionOut:
+    """Check the password and start a session (the ``ifnscope_session`` cookie). Too many
+    failed logins for a username or from an address get 429 ``auth.throttled`` with a
+    ``Retry-After`` header (seconds)."""
     try:
-        actor = services.login(s, body.username, body.password, via="web")
-    except AuthError:
-        log.info("login failed")  # never the username: it may be a mistyped password
+        actor, token = await password_login(request, body.username, body.password, via="web")
+    except AuthError as err:
+        log.info("login refused: %s", err.code)  # never the username: it may be a mistyped password
         raise
-    assert actor.user_id is not None
-    old = session_id(request)
-    if old is not None:  # a login over an old session replaces it
-        services.end_session(s, old)
-    lifetime = dt.timedelta(hours=get_settings(request).session_hours)
-    token = login_session(request, services.start_session(s, actor, lifetime=lifetime))
     log.info("login: user %d", actor.user_id)
     return SessionOut(user=user_out(actor), csrf_token=token, via="web")
 
@@ -112,11 +113,14 @@ def me(actor: Authenticated, request: Request) -> SessionOut:
 
 
 @router.post("/password", status_code=204, response_class=Response)
-def change_password(body: PasswordIn, actor: Authenticated, request: Request, s: DbSession) -> Response:
+async def change_password(
+    body: PasswordIn, actor: Annotated[Actor, Depends(actor_briefly)], request: Request
+) -> Response:
     """Change your password (the current one is required). Every other web session of yours
-    ends; this one stays."""
+    ends; this one stays. A wrong current password counts as a failed login (429
+    ``auth.throttled`` after too many)."""
     keep = session_id(request) if actor.via == "web" else None
-    services.change_password(s, actor, body.current_password, body.new_password, keep_session=keep)
+    await change_own_password(request, actor, body.current_password, body.new_password, keep_session=keep)
     return Response(status_code=204)
 
 

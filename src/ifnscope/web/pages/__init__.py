@@ -27,6 +27,8 @@ sets the HTML error renderer (a login redirect for 401, an error page otherwise)
 ``GET /visits/{id}/letter.html?agent=``    the report with a draft letter of medical necessity
 ``GET /visits/{id}/report.{html,pdf}``     the clinician's report of the stored assessment (``reports``)
 ``GET/POST /cohort``                       cohort query (``cohorts``)
+``GET/POST /admin/users``,                 users: list, create; deactivate/reactivate, role,
+``POST /admin/users/{id}/{active,role,password}``  password (admins; ``admin``)
 ========================================  ======================================================
 
 Every read and change goes through ``registry.services`` (permissions, de-identification for
@@ -40,12 +42,12 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ifnscope.web.pages import auth, cohorts, patients, reports, visits
+from ifnscope.web.pages import admin, auth, cohorts, patients, reports, visits
 from ifnscope.web.pages.common import STATIC, render_error
 
 router = APIRouter(include_in_schema=False)
 # Order matters where paths overlap: /patients/new is matched before /patients/{patient_id}.
-for _module in (auth, patients, visits, reports, cohorts):
+for _module in (auth, patients, visits, reports, cohorts, admin):
     router.include_router(_module.router)
 
 

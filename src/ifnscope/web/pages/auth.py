@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
+import math
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ifnscope.errors import AuthError
 from ifnscope.registry import services
-from ifnscope.web.deps import DbSession, MaybeActor, get_settings
+from ifnscope.web.deps import DbSession, MaybeActor
+from ifnscope.web.logins import LoginThrottled, password_login
 from ifnscope.web.pages.common import CheckedForm, form_text, render, safe_next
-from ifnscope.web.security import login_session, logout_session, session_id
+from ifnscope.web.security import logout_session, session_id
 
 log = logging.getLogger("ifnscope.web")
 router = APIRouter(include_in_schema=False)
@@ -34,44 +35,41 @@ def login_page(request: Request, actor: MaybeActor) -> Response:
 
 
 @router.post("/login")
-def login_submit(request: Request, form: CheckedForm, s: DbSession) -> Response:
+async def login_submit(request: Request, form: CheckedForm) -> Response:
+    """The login form: throttled like the API login (429 and a page that says how long to
+    wait), with the password checked outside any database transaction (``web.logins``)."""
     username = form_text(form, "username", 80)
     password = form.get("password")
     password = password if isinstance(password, str) else ""
     nxt = safe_next(form_text(form, "next", 300))
     if not username or not password:
-        return render(
-            request,
-            "login.html",
-            None,
-            422,
-            next=nxt,
-            username=username,
-            error="Enter your username and password.",
-            logged_out=False,
-        )
+        return _login_form(request, 422, nxt, username, "Enter your username and password.")
     try:
-        actor = services.login(s, username, password[:1024], via="web")
+        actor, _ = await password_login(request, username, password[:1024], via="web")
+    except LoginThrottled as err:
+        log.info("login refused: %s (web)", err.code)
+        minutes = max(1, math.ceil(err.retry_after / 60))
+        response = _login_form(
+            request,
+            429,
+            nxt,
+            username,
+            f"Too many failed logins for this account or from this computer. Try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}, or ask an administrator to set a new password.",
+        )
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
     except AuthError:
         log.info("login failed (web)")  # never the username
-        return render(
-            request,
-            "login.html",
-            None,
-            401,
-            next=nxt,
-            username=username,
-            error="Wrong username or password.",
-            logged_out=False,
-        )
-    assert actor.user_id is not None
-    old = session_id(request)
-    if old is not None:  # a login over an old session replaces it
-        services.end_session(s, old)
-    lifetime = dt.timedelta(hours=get_settings(request).session_hours)
-    login_session(request, services.start_session(s, actor, lifetime=lifetime))
+        return _login_form(request, 401, nxt, username, "Wrong username or password.")
     log.info("login: user %d (web)", actor.user_id)
     return RedirectResponse(nxt, status_code=303)
+
+
+def _login_form(request: Request, status: int, nxt: str, username: str, error: str) -> Response:
+    return render(
+        request, "login.html", None, status, next=nxt, username=username, error=error, logged_out=False
+    )
 
 
 @router.post("/logout")

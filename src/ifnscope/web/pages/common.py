@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 from ifnscope import __version__
 from ifnscope.presentation.words import capital, words
 from ifnscope.registry.auth import Actor
-from ifnscope.web.security import csrf_token, verify_csrf
+from ifnscope.web.security import CSP, csrf_token, verify_csrf
 
 if TYPE_CHECKING:
     from ifnscope.case.vocabulary import Vocabulary
@@ -41,10 +41,6 @@ def pathway_words(level: str | None) -> str:
 
 TEMPLATES.env.filters["pathway"] = pathway_words
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
 PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store"}
 
 
