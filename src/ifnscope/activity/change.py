@@ -24,6 +24,7 @@ Where a verdict cannot be sourced, the change is shown without one and the reaso
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -31,7 +32,14 @@ from ifnscope.activity.results import Result
 from ifnscope.activity.rules import ChangeRule, IndexRules, cdasi_rules, clasi_rules
 from ifnscope.provenance import Reference
 
-__all__ = ["IndexDelta", "ThresholdCheck", "VisitChange", "change_marks", "change_since_previous"]
+__all__ = [
+    "IndexDelta",
+    "ThresholdCheck",
+    "VisitChange",
+    "change_marks",
+    "change_since_previous",
+    "short_citation",
+]
 
 Verdict = Literal["reached", "not_reached", "no_verdict"]
 Part = Literal["activity", "damage"]
@@ -56,6 +64,12 @@ class ThresholdCheck(Result):
     verdict: Verdict
     why: str
     references: list[Reference]
+
+    @property
+    def cite(self) -> str:
+        """The sources in short ('Anyanwu 2015'), for a line on a page; the full citations are
+        in ``references``."""
+        return "; ".join(short_citation(r.citation) for r in self.references)
 
 
 class IndexDelta(Result):
@@ -95,6 +109,13 @@ class VisitChange(Result):
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def short_citation(citation: str) -> str:
+    """'Anyanwu CO, Fiorentino DF, ... 2015;173:969-74' -> 'Anyanwu 2015'."""
+    first = citation.split(",")[0].split()[0] if citation.strip() else "source"
+    year = re.search(r"\b(19|20)\d{2}\b", citation)
+    return f"{first} {year.group(0)}" if year else first
 
 
 def _get(v: Any, key: str) -> Any:

@@ -265,7 +265,7 @@ def _periods(
             if end is not None and t.get("stopped") and not _precise(t.get("stopped")):
                 end_early = end
         if start is None:
-            not_drawn.append(f"{label} (no start date)" if not t.get("started") else f"{label} (date not usable)")
+            not_drawn.append(label)  # no usable start date
             continue
         if start > until:
             not_drawn.append(f"{label} (starts after the end of the plot)")

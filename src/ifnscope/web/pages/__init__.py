@@ -13,6 +13,8 @@ sets the HTML error renderer (a login redirect for 401, an error page otherwise)
 ``GET /patients/{id}``                     summary, timeline plot, visits, treatments, scores
 ``POST /patients/{id}/treatments``,        record a treatment / its stop date
 ``POST /treatments/{id}/stop``
+``POST /patients/{id}/samples/upload``     score an expression matrix, store and show the scores
+                                           (``upload``)
 ``GET/POST /patients/{id}/visits/new``     the case form (``visits``)
 ``POST /patients/{id}/visits/upload``      the same from a pasted or uploaded case file
 ``GET /fragments/{lesion,medication}-row/{n}``  one more form row (htmx)
@@ -33,12 +35,12 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ifnscope.web.pages import auth, cohorts, patients, reports, visits
+from ifnscope.web.pages import auth, cohorts, patients, reports, upload, visits
 from ifnscope.web.pages.common import STATIC, render_error
 
 router = APIRouter(include_in_schema=False)
 # Order matters where paths overlap: /patients/new is matched before /patients/{patient_id}.
-for _module in (auth, patients, visits, reports, cohorts):
+for _module in (auth, patients, upload, visits, reports, cohorts):
     router.include_router(_module.router)
 
 

@@ -19,6 +19,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import SEXES, PatientRecord
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
 from ifnscope.web.pages.common import Form, age_on, form_text, render, to_login, vocab
+from ifnscope.web.pages.upload import upload_context
 
 if TYPE_CHECKING:
     from ifnscope.web.plots import TimelinePlot
@@ -184,6 +185,7 @@ def _patient_page(
         visits=sorted(rec.visits, key=lambda v: (v.days_since_first_visit, v.id), reverse=True),
         treatment=treatment or {"values": {}, "errors": {}},
         responses=vocab().medication_response,
+        **upload_context(s, actor),
         **extra,
     )
 
