@@ -156,7 +156,11 @@ def _check(rule: ChangeRule, rules: IndexRules, prev: int, cur: int) -> Threshol
             verdict, why = "reached", f"fell by {fall} point{'s' if fall != 1 else ''} (≥{rule.points})"
         else:
             verdict = "not_reached"
-            why = f"fell by {fall} point{'s' if fall != 1 else ''} (less than {rule.points})" if fall else "unchanged"
+            why = (
+                f"fell by {fall} point{'s' if fall != 1 else ''} (less than {rule.points})"
+                if fall
+                else "unchanged"
+            )
     else:
         pct = rule.percent or 0
         if prev == 0:
@@ -189,7 +193,11 @@ def _activity_checks(rules: IndexRules, prev: int, cur: int) -> list[ThresholdCh
         parts = [c for c in checks if c.id in comb.any_of]
         verdicts = {c.verdict for c in parts}
         verdict: Verdict = (
-            "reached" if "reached" in verdicts else "no_verdict" if verdicts == {"no_verdict"} else "not_reached"
+            "reached"
+            if "reached" in verdicts
+            else "no_verdict"
+            if verdicts == {"no_verdict"}
+            else "not_reached"
         )
         checks.append(
             ThresholdCheck(

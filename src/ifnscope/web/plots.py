@@ -318,9 +318,10 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
             svg=_empty_svg("No visits or interferon scores to plot yet."), not_drawn=[], axis=axis
         )
     # A calendar axis runs to today; a de-identified one (days since the first visit) cannot
-    # (today's offset would give the visits' dates away): it ends after the last data point.
+    # (today's offset would give the visits' dates away): it ends after the last data point or
+    # treatment date.
     day = today or dt.date.today()
-    until = _date_number(day) if axis == "date" else max(xs)
+    until = _date_number(day) if axis == "date" else float("inf")
     periods, not_drawn, approximate = _periods(treatments, axis, until)
     ends = [e for p in periods for e in (p.start, p.end) if e is not None]
     left, right = _range(xs + ends, axis, until if axis == "date" else None)
@@ -384,7 +385,7 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
         # (activity/change.py): a ring around the point and "≥MCID" / "≥4 pts" above it.
         series_of = {label.split()[0]: (key, colour) for key, label, colour, _ in ACTIVITY_SERIES}
         for p in vpts:
-            for d in marks.get(p.get("id"), []):
+            for d in marks.get(int(p.get("id") or 0), []):
                 key, colour = series_of[d.index]
                 ax.plot(
                     [p["x"]],
@@ -489,12 +490,12 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
                 fill, edge = colour_of[period.agent]
                 solid_from = period.start_late if period.start_late is not None else period.start
                 solid_to = period.end_early if period.end_early is not None else end
-                for a, b in ((period.start, solid_from), (solid_to, end)):
-                    if b > a:
+                for x0, x1 in ((period.start, solid_from), (solid_to, end)):
+                    if x1 > x0:
                         lane.barh(
                             y,
-                            b - a,
-                            left=a,
+                            x1 - x0,
+                            left=x0,
                             height=0.72,
                             color=fill,
                             edgecolor=edge,

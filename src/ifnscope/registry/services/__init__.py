@@ -37,6 +37,7 @@ from ifnscope.registry.services.patients import (
     timeline,
     update_patient,
 )
+from ifnscope.registry.services.reports import VisitReport, visit_report
 from ifnscope.registry.services.scores import (
     compute_scores,
     list_references,
@@ -96,6 +97,7 @@ __all__ = [
     "TokenInfo",
     "TreatmentView",
     "UserInfo",
+    "VisitReport",
     "VisitView",
     "add_treatment",
     "add_visit",
@@ -136,4 +138,5 @@ __all__ = [
     "update_patient",
     "update_treatment",
     "visit_for_report",
+    "visit_report",
 ]

@@ -178,7 +178,9 @@ async def upload_matrix(patient_id: int, request: Request) -> Response:
     return await in_transaction(request, _page, request, actor, patient_id, status, upload)
 
 
-def _page(s: Session, request: Request, actor: Actor, patient_id: int, status: int, upload: dict[str, Any]) -> Response:
+def _page(
+    s: Session, request: Request, actor: Actor, patient_id: int, status: int, upload: dict[str, Any]
+) -> Response:
     from ifnscope.web.pages.patients import _patient_page
 
     return _patient_page(request, actor, s, patient_id, status, upload=upload)
