@@ -48,13 +48,15 @@ ACCEPT = ",".join(MATRIX_SUFFIXES)
 
 @cache
 def signature_choices() -> tuple[dict[str, str], ...]:
-    """The signature catalogue as the form lists it: name, title, tissue and method."""
+    """The signature catalogue as the form lists it: name, title (and its first words), tissue
+    and method."""
     from ifnscope.signatures import list_signatures
 
     return tuple(
         {
             "name": sig.name,
             "title": sig.definition.title,
+            "short": sig.definition.title.split(";")[0].split(" (")[0],
             "tissue": sig.definition.tissue,
             "method": str(sig.definition.method),
         }
