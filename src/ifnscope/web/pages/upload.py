@@ -38,7 +38,7 @@ from ifnscope.web.pages.common import form_text
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from ifnscope.registry.services import PatientRecord
+    from ifnscope.signatures.scoring import ScoreRun
 
 log = logging.getLogger("ifnscope.web")
 router = APIRouter(include_in_schema=False)
@@ -64,7 +64,7 @@ def signature_choices() -> tuple[dict[str, str], ...]:
     )
 
 
-def upload_context(s: Session, actor: Actor, rec: PatientRecord | None = None) -> dict[str, Any]:
+def upload_context(s: Session, actor: Actor) -> dict[str, Any]:
     """What the patient page's upload form needs (nothing for a role that may not score)."""
     if not actor.can("score"):
         return {"upload_form": None}
@@ -113,6 +113,16 @@ def _checked(values: dict[str, Any], file: Any) -> tuple[dict[str, str] | None, 
     return None, collected, visit_id
 
 
+def _score_file(file: UploadFile, suffix: str, signatures: list[str], ref: dict[str, Any] | None) -> ScoreRun:
+    """Copy the upload into a private folder (created 0700), score it, delete it (in a worker
+    thread: the copy and the scoring block)."""
+    with tempfile.TemporaryDirectory(prefix="ifnscope-upload-") as folder:
+        path = Path(folder) / f"matrix{suffix}"
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, length=1024 * 1024)
+        return services.compute_scores(path, signatures, ref)
+
+
 @router.post("/patients/{patient_id}/samples/upload")
 async def upload_matrix(patient_id: int, request: Request) -> Response:
     """Score an uploaded matrix and show the patient page with the scores and the notes."""
@@ -135,11 +145,7 @@ async def upload_matrix(patient_id: int, request: Request) -> Response:
                 reference_name=ref_name,
                 visit_id=visit_id,
             )
-            with tempfile.TemporaryDirectory(prefix="ifnscope-upload-") as folder:  # created 0700
-                path = Path(folder) / f"matrix{suffix}"
-                with path.open("wb") as out:
-                    shutil.copyfileobj(file.file, out, length=1024 * 1024)
-                run = await run_in_threadpool(services.compute_scores, path, values["signatures"], ref)
+            run = await run_in_threadpool(_score_file, file, suffix, values["signatures"], ref)
             stored = await in_transaction(
                 request,
                 services.store_scores,
