@@ -228,3 +228,21 @@ def test_upload_a_matrix_from_the_patient_page_and_see_the_scores(
     page.screenshot(path=str(SHOTS / "21-visit-change-1280.png"), full_page=True)
     watch.check()
     ctx.close()
+
+
+def test_upload_form_and_change_fit_a_narrow_screen(browser: Browser, server: dict[str, Any]) -> None:
+    ctx = browser.new_context(viewport={"width": 400, "height": 800}, base_url=server["base"])
+    watch = Watch(ctx, server["base"])
+    page = watch.page(ctx.new_page())
+    page.set_default_timeout(20_000)
+    _login(page, "doc")
+    page.goto(f"/patients/{server['patient']}")
+    expect(page.locator("#upload")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400  # no sideways scrolling
+    page.screenshot(path=str(SHOTS / "22-upload-form-400.png"), full_page=True)
+    page.goto(f"/visits/{server['visit']}")
+    expect(page.locator("#change")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    page.screenshot(path=str(SHOTS / "23-visit-change-400.png"), full_page=True)
+    watch.check()
+    ctx.close()
