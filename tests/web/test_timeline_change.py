@@ -158,6 +158,8 @@ def _timeline(today: dt.date) -> dict[str, Any]:
              "started": None, "stopped": None},
             {"recorded_as": "belimumab", "agent": "belimumab", "ifn_targeted": False,
              "started": (today + dt.timedelta(days=10)).isoformat(), "stopped": None},
+            {"recorded_as": "IVIG", "agent": "ivig", "ifn_targeted": False, "started": "2025-02",
+             "stopped": None, "status": "denied_by_payer"},
         ],
     }  # fmt: skip
 
@@ -179,6 +181,7 @@ def test_timeline_runs_to_today_and_draws_every_dated_treatment() -> None:
     # undated and future treatments are named, not dropped
     assert "methotrexate" in plot.not_drawn
     assert any(x.startswith("belimumab") for x in plot.not_drawn)
+    assert "IVIG (denied by the payer)" in plot.not_drawn  # never given: no period
     assert "today" in plot.svg
     # the visit whose CDASI fell by 6 is marked (both MCIDs)
     assert plot.marked == ["2025-04-16: CDASI activity -6"]
@@ -340,7 +343,9 @@ def test_presentation_model_has_the_registry_section() -> None:
                     "method": "zscore", "score": 2.345, "call": "high", "genes_found": 5, "genes_total": 6,
                     "reference": "ref"}],
         "treatments": [{"recorded_as": "MTX", "agent": "methotrexate", "started": "2024-02", "stopped": None,
-                        "response": "inadequate", "ifn_targeted": False}],
+                        "response": "inadequate", "ifn_targeted": False},
+                       {"recorded_as": "IVIG", "agent": "ivig", "started": None, "stopped": None,
+                        "response": None, "status": "denied_by_payer", "denied_on": "2025-03-02"}],
     }  # fmt: skip
     change = change_since_previous(record["visits"], 2).model_dump(mode="json")
     view = build({}, registry={"record": record, "visit_id": 2, "change": change})
@@ -354,6 +359,8 @@ def test_presentation_model_has_the_registry_section() -> None:
     assert reg.scores[0].collected == "day 3"
     assert reg.treatments[0].agent == "methotrexate"
     assert reg.treatments[0].stopped == "ongoing"
+    assert reg.treatments[1].stopped == "denied by the payer (2025-03-02)"
+    assert reg.treatments[1].started == "not recorded"
     (line,) = reg.change
     assert line.change == "-8 (-40%)"
     assert line.verdicts[0].outcome == "reached"

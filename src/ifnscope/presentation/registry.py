@@ -81,12 +81,23 @@ def _score(x: Mapping[str, Any]) -> ScoreLine:
 
 def _treatment(t: Mapping[str, Any]) -> TreatmentLine:
     agent = t.get("agent")
-    started = _s(t.get("started"))
+    started = _s(t.get("started")) or (
+        f"day {t['started_days']}" if t.get("started_days") is not None else ""
+    )
+    stopped = _s(t.get("stopped")) or (
+        f"day {t['stopped_days']}" if t.get("stopped_days") is not None else ""
+    )
+    status = _s(t.get("status"))
+    if status == "denied_by_payer":
+        when = _s(t.get("denied_on"))
+        stopped = "denied by the payer" + (f" ({when})" if when else "")
+    elif status == "planned":
+        stopped = "planned, not started"
     return TreatmentLine(
         agent=words(agent) if agent else "not recognised",
         recorded_as=_s(t.get("recorded_as")),
         started=started or "not recorded",
-        stopped=_s(t.get("stopped")) or ("ongoing" if started else "not recorded"),
+        stopped=stopped or ("ongoing" if started else "not recorded"),
         response=words(t.get("response")) if t.get("response") else "not recorded",
         ifn_targeted=bool(t.get("ifn_targeted")),
     )

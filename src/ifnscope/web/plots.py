@@ -233,6 +233,10 @@ def _precise(text: Any) -> bool:
     return isinstance(text, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()) is not None
 
 
+# Treatment statuses that are not a period of treatment (registry services' TreatmentView.status).
+_NOT_GIVEN = {"denied_by_payer": "denied by the payer", "planned": "planned, not started"}
+
+
 def _periods(
     treatments: Sequence[Mapping[str, Any]], axis: Axis, until: float
 ) -> tuple[list[Period], list[str], list[str]]:
@@ -244,6 +248,10 @@ def _periods(
     for t in treatments:
         label = str(t.get("recorded_as") or t.get("agent") or "treatment")
         agent = str(t.get("agent") or label.lower())
+        status = t.get("status")
+        if status in _NOT_GIVEN:  # never taken: no period to draw, named under the plot
+            not_drawn.append(f"{label} ({_NOT_GIVEN[status]})")
+            continue
         start_late = end_early = None
         if axis == "date":
             lo, hi = _parse_partial(t.get("started"), end=False), _parse_partial(t.get("started"), end=True)
