@@ -361,6 +361,10 @@ def test_presentation_model_has_the_registry_section() -> None:
     assert reg.treatments[0].stopped == "ongoing"
     assert reg.treatments[1].stopped == "denied by the payer (2025-03-02)"
     assert reg.treatments[1].started == "not recorded"
+    assert reg.glance == (
+        "CDASI activity 20 → 12 (-8) since 2025-01-06: MCID, UPenn (4 points): reached; "
+        "MCID, Stanford (5 points): reached",
+    )
     (line,) = reg.change
     assert line.change == "-8 (-40%)"
     assert line.verdicts[0].outcome == "reached"

@@ -552,6 +552,7 @@ class RegistrySection(View):
     visit_when: str = ""
     change: tuple[ChangeLine, ...] = ()
     change_notes: tuple[str, ...] = ()
+    glance: tuple[str, ...] = ()  # one line per activity change, for the at-a-glance box
     scores: tuple[ScoreLine, ...] = ()
     treatments: tuple[TreatmentLine, ...] = ()
 

@@ -140,6 +140,11 @@ def registry_section(registry: Mapping[str, Any], cite: Cite) -> RegistrySection
         visit_when=_when(visit.get("visit_date"), visit.get("days_since_first_visit")),
         change=tuple(_change(r, cite) for r in _ms(change.get("rows"))),
         change_notes=tuple(_s(n) for n in change.get("notes") or () if n),
+        glance=tuple(
+            _s(r.get("summary")).replace("Minimal clinically important difference", "MCID")
+            for r in _ms(change.get("rows"))
+            if r.get("part") == "activity" and r.get("previous") is not None
+        ),
         scores=tuple(_score(x) for x in _ms(rec.get("scores"))),
         treatments=tuple(_treatment(t) for t in _ms(rec.get("treatments"))),
     )
