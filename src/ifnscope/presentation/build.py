@@ -1002,8 +1002,11 @@ def _therapy(a: J, src: _Sources) -> Therapy:
 # ---------------------------------------------------------------------------- assembly
 
 
-def build(assessment_json: Mapping[str, Any]) -> AssessmentView:
-    """The presentation model of one assessment, from its JSON contract (live or stored)."""
+def build(assessment_json: Mapping[str, Any], registry: Mapping[str, Any] | None = None) -> AssessmentView:
+    """The presentation model of one assessment, from its JSON contract (live or stored).
+
+    ``registry``: for a registry visit, what the registry services returned about the patient
+    (see :mod:`ifnscope.presentation.registry`): adds the ``registry`` section."""
     a = _m(assessment_json)
     src = _Sources()
     crit = _m(a.get("criteria"))
@@ -1021,6 +1024,11 @@ def build(assessment_json: Mapping[str, Any]) -> AssessmentView:
             other[key] = _flag(f, "", src)
     flags = [in_sections.get(_flag_key(f)) or other[_flag_key(f)] for f in _ms(a.get("flags"))]
     src.cite(all_references(a))  # every reference the assessment rests on, cited above or not
+    section = None
+    if registry is not None:
+        from ifnscope.presentation.registry import registry_section
+
+        section = registry_section(registry, src.cite)
     rules_version = a.get("rules_version")
     return AssessmentView(
         header=Header(
@@ -1046,6 +1054,7 @@ def build(assessment_json: Mapping[str, Any]) -> AssessmentView:
             len(_ss(_m(r).get("unverified"))) + len(_ss(_m(r).get("not_applied"))) for r in crit.values()
         ),
         references=src.listing(),
+        registry=section,
     )
 
 

@@ -488,6 +488,75 @@ class Therapy(View):
     glance: str = ""
 
 
+# ------------------------------------------------------------------------- registry visit
+# The parts a registry visit adds to its assessment (presentation/registry.py builds them from
+# what registry.services returned, already filtered for the actor: a researcher's have no
+# identifiers and no calendar dates).
+
+
+class PatientIdentity(View):
+    """The patient's identifiers (clinicians' reports only: ``None`` fields otherwise)."""
+
+    pseudonym: str
+    name: str | None = None
+    mrn: str | None = None
+    birth_date: str | None = None
+    sex: str | None = None
+
+    @property
+    def identified(self) -> bool:
+        return any((self.name, self.mrn, self.birth_date))
+
+
+class ScoreLine(View):
+    """One stored interferon score of the patient."""
+
+    sample: str
+    collected: str
+    signature: str
+    method: str
+    score: str
+    call: str
+    genes: str
+    reference: str
+
+
+class TreatmentLine(View):
+    """One row of the patient's reconciled treatment list."""
+
+    agent: str
+    recorded_as: str
+    started: str
+    stopped: str
+    response: str
+    ifn_targeted: bool = False
+
+
+class ChangeLine(View):
+    """One index and part at this visit against the latest earlier visit with a complete score."""
+
+    label: str
+    previous: str
+    since: str
+    current: str
+    change: str
+    verdicts: tuple[ChangeVerdictView, ...] = ()
+    no_verdict: str = ""
+
+
+class RegistrySection(View):
+    """What the registry knows beyond the visit's own case: who (for clinicians), the change since
+    the previous visit, the stored interferon scores and the treatments."""
+
+    identity: PatientIdentity | None = None
+    visit_when: str = ""
+    change: tuple[ChangeLine, ...] = ()
+    change_notes: tuple[str, ...] = ()
+    glance: tuple[str, ...] = ()  # one line per activity change, for the at-a-glance box
+    scores: tuple[ScoreLine, ...] = ()
+    treatments: tuple[TreatmentLine, ...] = ()
+
+
 # ------------------------------------------------------------------------------ assessment
 
 
@@ -509,6 +578,7 @@ class AssessmentView(View):
     other_flags: tuple[FlagView, ...] = ()
     criteria_unverified: int = 0
     references: tuple[SourceView, ...] = ()
+    registry: RegistrySection | None = None  # a registry visit's report only
 
     @property
     def verdicts(self) -> tuple[Verdict, ...]:

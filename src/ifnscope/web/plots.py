@@ -8,11 +8,20 @@
   'high' call, open markers otherwise;
 - bottom lane: one bar per treatment, labelled with the medication as recorded; the same colour
   shades its period in the panels above; agents that target the type I interferon pathway are
-  hatched and labelled "IFN-targeted".
+  hatched and labelled "IFN-targeted". A start or stop recorded as a month or a year only is a
+  span of days: the bar is solid where the treatment certainly ran and pale where it may have,
+  and labelled "dates approximate". An ongoing treatment runs to the right edge;
+- visits whose activity fell by a published threshold since the previous score (the CDASI
+  minimal clinically important difference, the CLASI 4-point / 20% fall; computed by
+  :mod:`ifnscope.activity.change`) are ringed and marked "▼".
 
-Clinicians get calendar dates; de-identified data (researchers) carry no dates, so the x axis is
-days since the first visit. Treatment periods need dates (or ``started_days``/``stopped_days``
-on the de-identified rows); treatments that cannot be placed are named in a note under the plot.
+Clinicians get calendar dates, and the x axis runs to today (a dashed line): treatments and
+their periods are drawn whether or not they fall between visits. De-identified data
+(researchers) carry no dates, so the x axis is days since the first visit and ends after the
+last data point (today's offset would give the visit dates away). Treatment periods need dates
+(or ``started_days``/``stopped_days`` on the de-identified rows); treatments that cannot be
+placed (no start date, or a start after the plot's end) are named in ``not_drawn`` for a note
+under the plot, never dropped silently.
 
 Matplotlib is used through ``Figure`` alone: no pyplot state and no backend chosen (the SVG
 canvas is picked by ``savefig``), so an application's own matplotlib backend is left alone. Text
@@ -32,7 +41,7 @@ import io
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from markupsafe import escape
@@ -82,21 +91,39 @@ _RC_LOCK = threading.Lock()  # rc_context changes matplotlib's process-wide sett
 
 @dataclass
 class Period:
+    """One treatment's bar. A date recorded to the month or year only is a span of days: the
+    bar is solid where the treatment certainly ran (from the last possible start to the first
+    possible stop) and pale where it may have (``start``..``start_late``, ``end_early``..``end``)."""
+
     label: str
     agent: str
     ifn_targeted: bool
-    start: float  # an x position (see the module docstring)
-    end: float | None  # None: ongoing
-    start_clipped: bool = False
+    start: float  # an x position (see the module docstring): the earliest possible start
+    end: float | None  # None: ongoing (drawn to the right edge: today on a calendar axis)
+    start_late: float | None = None  # the latest possible start, when the start is approximate
+    end_early: float | None = None  # the earliest possible stop, when the stop is approximate
+
+    @property
+    def approximate(self) -> bool:
+        return self.start_late is not None or self.end_early is not None
 
 
 @dataclass
 class TimelinePlot:
-    """The SVG and what could not be drawn (for a note under the plot)."""
+    """The SVG and what could not be drawn (for a note under the plot).
+
+    ``not_drawn``: treatments without a usable date (named, never dropped silently);
+    ``approximate``: treatments drawn from a month or year only; ``marked``: visits whose
+    activity change reaches a published threshold (marked on the plot); ``until``: where the
+    x axis ends (today's date on a calendar axis, else None)."""
 
     svg: str
     not_drawn: list[str]
     axis: Axis
+    approximate: list[str] = field(default_factory=list)
+    marked: list[str] = field(default_factory=list)
+    until: str | None = None
+    x_limits: tuple[float, float] = (0.0, 0.0)
 
 
 # ------------------------------------------------------------- matplotlib.dates, typed
@@ -201,57 +228,84 @@ def _series(data: Mapping[str, Any]) -> tuple[Axis, list[dict[str, Any]], list[d
     return axis, vpts, spts
 
 
-def _partial_x(text: str | None, *, end: bool) -> float | None:
-    d = _parse_partial(text, end=end)
-    return None if d is None else _date_number(d)
+def _precise(text: Any) -> bool:
+    """Whether a recorded date names a day (``YYYY-MM-DD``), not a month or a year."""
+    return isinstance(text, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()) is not None
+
+
+# Treatment statuses that are not a period of treatment (registry services' TreatmentView.status).
+_NOT_GIVEN = {"denied_by_payer": "denied by the payer", "planned": "planned, not started"}
 
 
 def _periods(
-    treatments: Sequence[Mapping[str, Any]], axis: Axis, left: float, right: float
-) -> tuple[list[Period], list[str]]:
+    treatments: Sequence[Mapping[str, Any]], axis: Axis, until: float
+) -> tuple[list[Period], list[str], list[str]]:
+    """The bars, the treatments that cannot be drawn (no usable date, or starting after
+    ``until``) and those drawn from an approximate date."""
     periods: list[Period] = []
     not_drawn: list[str] = []
+    approximate: list[str] = []
     for t in treatments:
         label = str(t.get("recorded_as") or t.get("agent") or "treatment")
         agent = str(t.get("agent") or label.lower())
-        start: float | None
-        end: float | None
+        status = t.get("status")
+        if status in _NOT_GIVEN:  # never taken: no period to draw, named under the plot
+            not_drawn.append(f"{label} ({_NOT_GIVEN[status]})")
+            continue
+        start_late = end_early = None
         if axis == "date":
-            start = _partial_x(t.get("started"), end=False)
-            end = _partial_x(t.get("stopped"), end=True)
+            lo, hi = _parse_partial(t.get("started"), end=False), _parse_partial(t.get("started"), end=True)
+            start = None if lo is None else _date_number(lo)
+            if lo is not None and hi is not None and hi != lo:
+                start_late = _date_number(hi)
+            elo = _parse_partial(t.get("stopped"), end=False)
+            ehi = _parse_partial(t.get("stopped"), end=True)
+            end = None if ehi is None else _date_number(ehi)
+            if elo is not None and ehi is not None and elo != ehi:
+                end_early = _date_number(elo)
         else:
+            # De-identified rows carry day offsets (a partial date counts from its first day);
+            # the recorded text, when given, says whether the date was approximate.
             start = _x_of(None, t.get("started_days"), axis)
             end = _x_of(None, t.get("stopped_days"), axis)
+            if start is not None and t.get("started") and not _precise(t.get("started")):
+                start_late = start
+            if end is not None and t.get("stopped") and not _precise(t.get("stopped")):
+                end_early = end
         if start is None:
-            not_drawn.append(label)
+            not_drawn.append(label)  # no usable start date
             continue
-        if start > right:
-            not_drawn.append(f"{label} (started after the last visit)")
+        if start > until:
+            not_drawn.append(f"{label} (starts after the end of the plot)")
             continue
-        if end is not None and end < left:
-            not_drawn.append(f"{label} (stopped before the first visit)")
+        if t.get("stopped") and end is None and axis == "date":
+            not_drawn.append(f"{label} (stop date not usable)")
             continue
-        clipped = start < left
-        periods.append(
-            Period(
-                label=label,
-                agent=agent,
-                ifn_targeted=bool(t.get("ifn_targeted")),
-                start=left if clipped else start,
-                end=end,
-                start_clipped=clipped,
-            )
+        p = Period(
+            label=label,
+            agent=agent,
+            ifn_targeted=bool(t.get("ifn_targeted")),
+            start=start,
+            end=end,
+            start_late=start_late,
+            end_early=end_early,
         )
-    return periods, not_drawn
+        periods.append(p)
+        if p.approximate:
+            approximate.append(label)
+    return periods, not_drawn, approximate
 
 
-def _range(xs: list[float], axis: Axis) -> tuple[float, float]:
+def _range(xs: list[float], axis: Axis, until: float | None = None) -> tuple[float, float]:
     """Left and right edge: the data with a margin (5% of the span, at least a week; whole days
-    on a calendar axis)."""
+    on a calendar axis). ``until`` (today, on a calendar axis) is the right edge itself: the
+    plot runs to today and no further."""
     lo, hi = min(xs), max(xs)
+    if until is not None:
+        hi = max(hi, until)
     span = hi - lo
     pad = max(7, round(span * 0.05)) if axis == "date" else max(7, span * 0.05)
-    return lo - pad, hi + pad
+    return lo - pad, (hi + pad if until is None or hi > until else until + 2)
 
 
 # ------------------------------------------------------------------------------- drawing
@@ -262,6 +316,8 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
+    from ifnscope.activity.change import change_marks
+
     axis, vpts, spts = _series(data)
     treatments = list(data.get("treatments") or [])
     xs = [p["x"] for p in vpts] + [p["x"] for p in spts]
@@ -269,8 +325,20 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
         return TimelinePlot(
             svg=_empty_svg("No visits or interferon scores to plot yet."), not_drawn=[], axis=axis
         )
-    left, right = _range(xs, axis)
-    periods, not_drawn = _periods(treatments, axis, left, right)
+    # A calendar axis runs to today; a de-identified one (days since the first visit) cannot
+    # (today's offset would give the visits' dates away): it ends after the last data point or
+    # treatment date.
+    day = today or dt.date.today()
+    until = _date_number(day) if axis == "date" else float("inf")
+    periods, not_drawn, approximate = _periods(treatments, axis, until)
+    ends = [e for p in periods for e in (p.start, p.end) if e is not None]
+    left, right = _range(xs + ends, axis, until if axis == "date" else None)
+    marks = change_marks(vpts)
+    marked = [
+        f"{_when(p)}: " + "; ".join(f"{d.index} activity {d.change:+g}" for d in marks[p["id"]])
+        for p in vpts
+        if p.get("id") in marks
+    ]
 
     has_scores = bool(spts)
     lanes = len(periods)
@@ -321,6 +389,33 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
                         fontsize=8,
                         color=colour,
                     )
+        # Visits whose change since the previous score reaches a published threshold
+        # (activity/change.py): a ring around the point and "≥MCID" / "≥4 pts" above it.
+        series_of = {label.split()[0]: (key, colour) for key, label, colour, _ in ACTIVITY_SERIES}
+        for p in vpts:
+            for d in marks.get(int(p.get("id") or 0), []):
+                key, colour = series_of[d.index]
+                ax.plot(
+                    [p["x"]],
+                    [p[key]],
+                    marker="o",
+                    markersize=13,
+                    markerfacecolor="none",
+                    markeredgecolor=colour,
+                    markeredgewidth=1.6,
+                    zorder=4,
+                    gid=f"mcid-{p['id']}-{d.index.lower()}",
+                )
+                ax.annotate(
+                    "▼ " + ("MCID" if d.index == "CDASI" else "≥4 pts or 20%"),
+                    (p["x"], p[key]),
+                    textcoords="offset points",
+                    xytext=(0, -16),
+                    ha="center",
+                    fontsize=7.5,
+                    fontweight="bold",
+                    color=colour,
+                )
         for p in vpts:  # every visit, scored or not, as a tick on the activity panel
             ax.axvline(p["x"], color="#9a9a9a", linewidth=0.6, linestyle=":", zorder=1)
         ax.set_title("Skin activity (complete CDASI / CLASI scores)")
@@ -383,8 +478,8 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
             fill, edge = colour_of[period.agent]
             for a in axes[: 1 + int(has_scores)]:
                 a.axvspan(
-                    period.start,
-                    end,
+                    period.start_late if period.start_late is not None else period.start,
+                    period.end_early if period.end_early is not None else end,
                     facecolor=fill,
                     edgecolor=edge if period.ifn_targeted else "none",
                     hatch="///" if period.ifn_targeted else None,
@@ -393,29 +488,47 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
                     zorder=0,
                 )
 
-        # Treatment lane
+        # Treatment lane: a solid bar where the treatment certainly ran, pale where an
+        # approximate (month or year) start or stop leaves it uncertain.
         if lanes:
             lane = axes[-1]
             for i, period in enumerate(periods):
                 y = lanes - 1 - i
                 end = period.end if period.end is not None else right
                 fill, edge = colour_of[period.agent]
-                lane.barh(
-                    y,
-                    end - period.start,
-                    left=period.start,
-                    height=0.72,
-                    color=fill,
-                    edgecolor=edge,
-                    hatch="///" if period.ifn_targeted else None,
-                    linewidth=1,
-                    zorder=2,
-                )
+                solid_from = period.start_late if period.start_late is not None else period.start
+                solid_to = period.end_early if period.end_early is not None else end
+                for x0, x1 in ((period.start, solid_from), (solid_to, end)):
+                    if x1 > x0:
+                        lane.barh(
+                            y,
+                            x1 - x0,
+                            left=x0,
+                            height=0.72,
+                            color=fill,
+                            edgecolor=edge,
+                            linestyle=":",
+                            alpha=0.45,
+                            linewidth=0.8,
+                            zorder=1,
+                        )
+                if solid_to > solid_from:
+                    lane.barh(
+                        y,
+                        solid_to - solid_from,
+                        left=solid_from,
+                        height=0.72,
+                        color=fill,
+                        edgecolor=edge,
+                        hatch="///" if period.ifn_targeted else None,
+                        linewidth=1,
+                        zorder=2,
+                    )
                 text = _plain(period.label) + (" · IFN-targeted" if period.ifn_targeted else "")
                 if period.end is None:
                     text += " (ongoing)"
-                if period.start_clipped:
-                    text = "◀ " + text
+                if period.approximate:
+                    text = "≈ " + text + " (dates approximate)"
                 lane.annotate(
                     text,
                     (period.start, y),
@@ -432,8 +545,24 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
             lane.set_yticks([])
             lane.set_ylim(-0.6, lanes - 0.4)
             lane.spines["left"].set_visible(False)
-            lane.set_title("Treatments (hatched: targets the type I interferon pathway)")
+            lane.set_title(
+                "Treatments (hatched: targets the type I interferon pathway; pale: approximate dates)"
+            )
 
+        if axis == "date":  # today, where the plot ends
+            for a in axes:
+                a.axvline(until, color="#444444", linewidth=0.9, linestyle="--", zorder=1)
+            axes[0].annotate(
+                "today",
+                (until, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(-3, -2),
+                textcoords="offset points",
+                ha="right",
+                va="top",
+                fontsize=8,
+                color="#444444",
+            )
         axes[-1].set_xlim(left, right)
         if axis == "date":
             _date_ticks(axes[-1].xaxis)
@@ -446,8 +575,18 @@ def timeline_plot(data: Mapping[str, Any], *, today: dt.date | None = None) -> T
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     return TimelinePlot(
-        svg=_inline(buf.getvalue(), _description(vpts, spts, periods, axis)), not_drawn=not_drawn, axis=axis
+        svg=_inline(buf.getvalue(), _description(vpts, spts, periods, axis, marked)),
+        not_drawn=not_drawn,
+        axis=axis,
+        approximate=approximate,
+        marked=marked,
+        until=day.isoformat() if axis == "date" else None,
+        x_limits=(left, right),
     )
+
+
+def _when(p: Mapping[str, Any]) -> str:
+    return str(p.get("visit_date") or f"day {p.get('days_since_first_visit')}")
 
 
 def timeline_svg(data: Mapping[str, Any]) -> str:
@@ -465,7 +604,11 @@ def _colours(agents: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def _description(
-    vpts: list[dict[str, Any]], spts: list[dict[str, Any]], periods: list[Period], axis: Axis
+    vpts: list[dict[str, Any]],
+    spts: list[dict[str, Any]],
+    periods: list[Period],
+    axis: Axis,
+    marked: list[str],
 ) -> str:
     scored = sum(
         1 for p in vpts if p.get("cdasi_activity") is not None or p.get("clasi_activity") is not None
@@ -481,6 +624,10 @@ def _description(
             else ""
         ),
     ]
+    if marked:
+        parts.append("change reaching a published threshold at " + ", ".join(marked))
+    if axis == "date":
+        parts.append("the axis runs to today")
     return "; ".join(parts) + ". The same numbers are in the tables below."
 
 

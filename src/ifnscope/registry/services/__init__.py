@@ -39,6 +39,7 @@ from ifnscope.registry.services.patients import (
     timeline,
     update_patient,
 )
+from ifnscope.registry.services.reports import VisitReport, visit_report
 from ifnscope.registry.services.scores import (
     compute_scores,
     list_references,
@@ -131,6 +132,7 @@ __all__ = [
     "VerifiedLogin",
     "VersionInfo",
     "VersionView",
+    "VisitReport",
     "VisitView",
     "add_treatment",
     "add_visit",
@@ -190,4 +192,5 @@ __all__ = [
     "update_treatment",
     "update_visit",
     "visit_for_report",
+    "visit_report",
 ]

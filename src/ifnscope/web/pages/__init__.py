@@ -17,6 +17,8 @@ sets the HTML error renderer (a login redirect for 401, an error page otherwise)
 ``POST /patients/{id}/{edit,delete}``      correct or delete the patient (with a reason)
 ``GET /patients/{id}/history``,            earlier versions of the patient, its visits and
 ``GET /versions/{entity}/{id}/{n}``        treatments (clinicians and admins)
+``POST /patients/{id}/samples/upload``     score an expression matrix, store and show the scores
+                                           (``upload``)
 ``GET/POST /patients/{id}/visits/new``     the case form (``visits``)
 ``POST /patients/{id}/visits/upload``      the same from a pasted or uploaded case file
 ``GET /fragments/{lesion,medication}-row/{n}``  one more form row (htmx)
@@ -42,12 +44,12 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ifnscope.web.pages import admin, auth, cohorts, patients, reports, visits
+from ifnscope.web.pages import admin, auth, cohorts, patients, reports, upload, visits
 from ifnscope.web.pages.common import STATIC, render_error
 
 router = APIRouter(include_in_schema=False)
 # Order matters where paths overlap: /patients/new is matched before /patients/{patient_id}.
-for _module in (auth, patients, visits, reports, cohorts, admin):
+for _module in (auth, patients, upload, visits, reports, cohorts, admin):
     router.include_router(_module.router)
 
 

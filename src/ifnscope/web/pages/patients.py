@@ -20,6 +20,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import SEXES, TREATMENT_STATUSES, PatientRecord
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
 from ifnscope.web.pages.common import Form, age_on, form_text, render, to_login, vocab
+from ifnscope.web.pages.upload import upload_context
 
 if TYPE_CHECKING:
     from ifnscope.web.plots import TimelinePlot
@@ -142,7 +143,11 @@ def _plot(data: dict[str, Any]) -> TimelinePlot:
 
     from ifnscope.web.plots import timeline_plot
 
-    key = json.dumps({k: data[k] for k in ("visits", "scores", "treatments")}, sort_keys=True, default=str)
+    key = json.dumps(
+        {"today": dt.date.today(), **{k: data[k] for k in ("visits", "scores", "treatments")}},
+        sort_keys=True,
+        default=str,
+    )  # the plot runs to today: tomorrow's is another plot
     with _PLOT_LOCK:
         hit = _PLOT_CACHE.get(key)
         if hit is not None:
@@ -170,6 +175,7 @@ def _patient_page(
     status: int = 200,
     treatment: dict[str, Any] | None = None,
     edit: dict[str, Any] | None = None,
+    **extra: Any,  # more context for partials (the upload's result)
 ) -> Response:
     from markupsafe import Markup
 
@@ -185,12 +191,15 @@ def _patient_page(
         age=age_on(rec.birth_date, dt.date.today()),
         plot_svg=Markup(plot.svg) if plot else None,  # built by plots.py, labels escaped by matplotlib
         not_drawn=plot.not_drawn if plot else [],
+        plot=plot,
         visits=sorted(rec.visits, key=lambda v: (v.days_since_first_visit, v.id), reverse=True),
         treatment=treatment or {"values": {}, "errors": {}},
         edit=edit or {"values": {}, "errors": {}},
         responses=vocab().medication_response,
         statuses=TREATMENT_STATUSES,
         sexes=SEXES,
+        **upload_context(s, actor),
+        **extra,
     )
 
 

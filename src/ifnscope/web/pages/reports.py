@@ -1,6 +1,8 @@
 """The clinician's report of a visit (HTML and PDF downloads), rendered from the visit's stored
 assessment (the one its page shows, with the rules version that made it; re-assessing is an
-explicit action on the visit page); each download is audited by the registry service."""
+explicit action on the visit page) and the registry's section of the presentation model: the
+patient's identifiers (clinicians only), the change since the previous visit, the interferon
+scores and the treatments. Each download is audited by the registry service."""
 
 from __future__ import annotations
 
@@ -24,10 +26,15 @@ router = APIRouter(include_in_schema=False)
 def _report_html(
     s: Session, actor: Actor, visit_id: int, kind: Literal["html", "pdf"]
 ) -> tuple[str, VisitView]:
+    """The report of the stored assessment with the registry's section (identifiers for
+    clinicians, the change since the previous visit, the IFN scores, the treatments), all read
+    through the services: audited, and de-identified for researchers."""
+    from ifnscope.presentation import build
     from ifnscope.report.html import render_html
 
-    v = services.visit_for_report(s, actor, visit_id, kind)  # audits the read and the download
-    return render_html(v.assessment or {}, v.case or {}), v
+    rep = services.visit_report(s, actor, visit_id, kind)  # audits the read and the download
+    v = rep.visit
+    return render_html(build(v.assessment or {}, registry=rep.registry_json()), v.case or {}), v
 
 
 @router.get("/visits/{visit_id}/report.html")

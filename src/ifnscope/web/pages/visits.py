@@ -290,6 +290,7 @@ def form_row(kind: str, n: int, request: Request, actor: MaybeActor) -> Response
 
 
 def _visit_context(s: Session, actor: Actor, visit_id: int) -> dict[str, Any]:
+    from ifnscope.activity.change import change_since_previous
     from ifnscope.data import rules_version
     from ifnscope.presentation import build
 
@@ -309,6 +310,7 @@ def _visit_context(s: Session, actor: Actor, visit_id: int) -> dict[str, Any]:
         "case": v.case or {},
         "visit_number": next((i for i, x in enumerate(visits, 1) if x.id == v.id), None),
         "visit_count": len(visits),
+        "change": change_since_previous(rec.visits, v.id),  # since the previous scored visit
     }
 
 
