@@ -488,6 +488,26 @@ class Therapy(View):
     glance: str = ""
 
 
+# ------------------------------------------------------------------------- registry visit
+# The parts a registry visit adds to its assessment (presentation/registry.py builds them from
+# what registry.services returned, already filtered for the actor: a researcher's have no
+# identifiers and no calendar dates).
+
+
+class PatientIdentity(View):
+    """The patient's identifiers (clinicians' reports only: ``None`` fields otherwise)."""
+
+    pseudonym: str
+    name: str | None = None
+    mrn: str | None = None
+    birth_date: str | None = None
+    sex: str | None = None
+
+    @property
+    def identified(self) -> bool:
+        return any((self.name, self.mrn, self.birth_date))
+
+
 # ------------------------------------------------------------------------------ assessment
 
 

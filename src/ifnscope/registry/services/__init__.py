@@ -51,8 +51,10 @@ from ifnscope.registry.services.scores import (
 )
 from ifnscope.registry.services.treatments import (
     TREATMENT_STATUSES,
+    TreatmentMerge,
     add_treatment,
     delete_treatment,
+    reconcile_treatments,
     update_treatment,
 )
 from ifnscope.registry.services.users import (
@@ -116,6 +118,7 @@ __all__ = [
     "ScoreUpload",
     "ScoreView",
     "TokenInfo",
+    "TreatmentMerge",
     "TreatmentView",
     "UserInfo",
     "VersionInfo",
@@ -153,6 +156,7 @@ __all__ = [
     "patient_versions",
     "prepare_scoring",
     "reassess_visit",
+    "reconcile_treatments",
     "require_content",
     "revoke_token",
     "run_notes",

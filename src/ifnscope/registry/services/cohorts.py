@@ -16,6 +16,7 @@ from ifnscope.registry.models import IfnScore, Patient, Sample, Treatment, Visit
 from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
 from ifnscope.registry.services.patients import patient_summary
+from ifnscope.registry.services.scores import sample_is_live
 from ifnscope.registry.services.views import PatientSummary
 
 
@@ -71,7 +72,7 @@ def cohort(s: Session, actor: Actor, q: CohortQuery) -> list[PatientSummary]:
             row = s.execute(
                 select(IfnScore.call)
                 .join(Sample, IfnScore.sample_id == Sample.id)
-                .where(Sample.patient_id == pid, IfnScore.signature == q.ifn_high)
+                .where(Sample.patient_id == pid, IfnScore.signature == q.ifn_high, sample_is_live())
                 .order_by(Sample.collected_on.desc().nulls_last(), Sample.id.desc())
                 .limit(1)
             ).first()
