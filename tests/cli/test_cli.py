@@ -193,4 +193,7 @@ def test_every_command_is_registered_in_help_order() -> None:
         "admin",
     ]
     sub = {name: list(group.commands[name].commands) for name in ("reference", "admin")}  # type: ignore[attr-defined]
-    assert sub == {"reference": ["fit"], "admin": ["create-user", "create-token", "migrate", "users"]}
+    assert sub == {
+        "reference": ["fit"],
+        "admin": ["create-user", "create-token", "migrate", "reconcile-treatments", "users"],
+    }

@@ -255,41 +255,6 @@ def admin_migrate(database_url: DatabaseOpt = None) -> None:
         )
 
 
-@admin_app.command("users")
-def admin_users(
-    database_url: DatabaseOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-) -> None:
-    """List the registry's users."""
-    need_extra("web", *WEB_MODULES)
-    from rich.table import Table
-
-    from ifnscope.registry import services
-    from ifnscope.registry.auth import cli_actor
-
-    try:
-        registry = _registry(database_url)
-        with registry.transaction() as s:
-            rows: list[dict[str, Any]] = [
-                {**u.model_dump(), "created_at": u.created_at.isoformat()}
-                for u in services.list_users(s, cli_actor())
-            ]
-        registry.engine.dispose()
-    except IfnscopeError as err:
-        fail(err)
-    if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    t = Table(title=f"Users ({len(rows)})")
-    for col in ("id", "username", "role", "active", "created"):
-        t.add_column(col)
-    for r in rows:
-        t.add_row(
-            str(r["id"]), r["username"], r["role"], "yes" if r["active"] else "no", r["created_at"][:19]
-        )
-    stdout_console().print(t)
-
-
 class _DryRun(Exception):
     """Raised inside the transaction of a dry run so that it rolls back."""
 
@@ -339,3 +304,38 @@ def admin_reconcile_treatments(
         + (" (dry run: nothing changed)" if dry_run else ""),
         markup=False,
     )
+
+
+@admin_app.command("users")
+def admin_users(
+    database_url: DatabaseOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List the registry's users."""
+    need_extra("web", *WEB_MODULES)
+    from rich.table import Table
+
+    from ifnscope.registry import services
+    from ifnscope.registry.auth import cli_actor
+
+    try:
+        registry = _registry(database_url)
+        with registry.transaction() as s:
+            rows: list[dict[str, Any]] = [
+                {**u.model_dump(), "created_at": u.created_at.isoformat()}
+                for u in services.list_users(s, cli_actor())
+            ]
+        registry.engine.dispose()
+    except IfnscopeError as err:
+        fail(err)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    t = Table(title=f"Users ({len(rows)})")
+    for col in ("id", "username", "role", "active", "created"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(
+            str(r["id"]), r["username"], r["role"], "yes" if r["active"] else "no", r["created_at"][:19]
+        )
+    stdout_console().print(t)
