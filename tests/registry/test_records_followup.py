@@ -19,6 +19,7 @@ from ifnscope.registry import auth, migrate, services
 from ifnscope.registry.db import Registry, make_engine
 from ifnscope.registry.models import AuditEvent, IfnScore, RecordVersion, Sample, Treatment
 from ifnscope.registry.services import CohortQuery
+from ifnscope.registry.services.treatments import reconcile_treatments
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "seed-cadm.yaml"
@@ -83,7 +84,7 @@ def test_reconciling_merges_old_duplicates_and_keeps_them_as_versions(reg: Any) 
     pid, ids = _old_list(reg)
     other, _ = _old_list(reg, "Second Patient")
     with reg.transaction() as s:
-        merges = services.reconcile_treatments(s, reg.doc, pid)
+        merges = reconcile_treatments(s, reg.doc, pid)
     assert [(m.patient_id, m.treatment_id, m.agent, m.merged) for m in merges] == [
         (pid, ids[0], "antihistamine", [ids[2]]),
         (pid, ids[1], "methotrexate", [ids[3]]),
@@ -129,8 +130,8 @@ def test_reconciling_merges_old_duplicates_and_keeps_them_as_versions(reg: Any) 
         )
         assert {e.patient_id for e in events} == {pid}
     with reg.transaction() as s:  # every patient; done twice it changes nothing more
-        assert [m.patient_id for m in services.reconcile_treatments(s, reg.doc)] == [other] * 3
-        assert services.reconcile_treatments(s, reg.doc) == []
+        assert [m.patient_id for m in reconcile_treatments(s, reg.doc)] == [other] * 3
+        assert reconcile_treatments(s, reg.doc) == []
     # A later visit's medications join the reconciled rows rather than a merged-away one.
     with reg.transaction() as s:
         services.add_treatment(s, reg.doc, pid, name="antihistamines", dose="10 mg")
@@ -142,10 +143,10 @@ def test_reconciling_merges_old_duplicates_and_keeps_them_as_versions(reg: Any) 
 def test_reconciling_is_for_clinicians_and_admins(reg: Any) -> None:
     pid, _ = _old_list(reg)
     with reg.transaction() as s, pytest.raises(RegistryError) as ei:
-        services.reconcile_treatments(s, reg.res, pid)
+        reconcile_treatments(s, reg.res, pid)
     assert ei.value.code == "registry.forbidden"
     with reg.transaction() as s, pytest.raises(RegistryError) as ei:
-        services.reconcile_treatments(s, reg.doc, pid + 1000)
+        reconcile_treatments(s, reg.doc, pid + 1000)
     assert ei.value.code == "registry.not-found"
     assert len(_live(reg, pid)) == len(OLD_ROWS)
 

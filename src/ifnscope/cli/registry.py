@@ -273,15 +273,15 @@ def admin_reconcile_treatments(
     (migration 0003): the merged-away rows are deleted with the reason "reconciled into treatment
     N" and kept as versions; every merge is audited. Prints ids and agent keys only."""
     need_extra("web", *WEB_MODULES)
-    from ifnscope.registry import services
     from ifnscope.registry.auth import cli_actor
+    from ifnscope.registry.services.treatments import TreatmentMerge, reconcile_treatments
 
-    merges: list[Any] = []
+    merges: list[TreatmentMerge] = []
     try:
         registry = _registry(database_url)
         try:
             with registry.transaction() as s:
-                merges = services.reconcile_treatments(s, cli_actor(), patient)
+                merges = reconcile_treatments(s, cli_actor(), patient)
                 if dry_run:
                     raise _DryRun
         except _DryRun:

@@ -51,10 +51,8 @@ from ifnscope.registry.services.scores import (
 )
 from ifnscope.registry.services.treatments import (
     TREATMENT_STATUSES,
-    TreatmentMerge,
     add_treatment,
     delete_treatment,
-    reconcile_treatments,
     update_treatment,
 )
 from ifnscope.registry.services.users import (
@@ -118,7 +116,6 @@ __all__ = [
     "ScoreUpload",
     "ScoreView",
     "TokenInfo",
-    "TreatmentMerge",
     "TreatmentView",
     "UserInfo",
     "VersionInfo",
@@ -156,7 +153,6 @@ __all__ = [
     "patient_versions",
     "prepare_scoring",
     "reassess_visit",
-    "reconcile_treatments",
     "require_content",
     "revoke_token",
     "run_notes",
