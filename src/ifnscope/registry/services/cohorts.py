@@ -16,7 +16,6 @@ from ifnscope.registry.models import IfnScore, Patient, Sample, Treatment, Visit
 from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
 from ifnscope.registry.services.patients import patient_summary
-from ifnscope.registry.services.scores import sample_is_live
 from ifnscope.registry.services.views import PatientSummary
 
 
@@ -69,6 +68,8 @@ def cohort(s: Session, actor: Actor, q: CohortQuery) -> list[PatientSummary]:
         ):
             continue
         if q.ifn_high:
+            from ifnscope.registry.services.scores import sample_is_live  # samples of deleted visits out
+
             row = s.execute(
                 select(IfnScore.call)
                 .join(Sample, IfnScore.sample_id == Sample.id)
