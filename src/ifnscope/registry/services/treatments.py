@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ifnscope.clinical.therapy import is_ifn_targeted
 from ifnscope.errors import RegistryError
@@ -304,7 +304,8 @@ def reconcile_treatments(s: Session, actor: Actor, patient_id: int | None = None
     if patient_id is not None:
         patients = [patient_row(s, patient_id)]
     else:
-        patients = list(s.scalars(select(Patient).where(Patient.deleted_at.is_(None)).order_by(Patient.id)))
+        live = select(Patient).where(Patient.deleted_at.is_(None)).order_by(Patient.id)
+        patients = list(s.scalars(live.options(selectinload(Patient.treatments))))
     out: list[TreatmentMerge] = []
     for p in patients:
         kept: list[Treatment] = []
