@@ -7,7 +7,8 @@ Reconciling: medications from a visit's case, or added by hand, join the row of 
 (``find_agent``: "MTX" and "methotrexate", "antihistamine" and "antihistamines") or, when the
 name is not recognised, of the same normalised name; a later visit updates that row instead of
 adding a duplicate. A new row starts only when the earlier course had stopped before the new
-start date.
+start date. Lists stored before this rule (migration 0003) are merged by the same rule, on
+request: :func:`reconcile_treatments`.
 
 Correcting a row keeps the earlier version (``services.versions``); filling in something not
 yet recorded (a stop date, the response) needs no reason, overwriting what was recorded does.
