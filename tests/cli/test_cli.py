@@ -199,6 +199,7 @@ def test_every_command_is_registered_in_help_order() -> None:
             "create-user",
             "create-token",
             "migrate",
+            "reconcile-treatments",
             "users",
             "deactivate",
             "activate",

@@ -256,6 +256,57 @@ def admin_migrate(database_url: DatabaseOpt = None) -> None:
         )
 
 
+class _DryRun(Exception):
+    """Raised inside the transaction of a dry run so that it rolls back."""
+
+
+@admin_app.command("reconcile-treatments")
+def admin_reconcile_treatments(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be merged; change nothing.")
+    ] = False,
+    patient: Annotated[
+        int | None, typer.Option("--patient", min=1, help="Only this patient (id); default: every patient.")
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Merge the duplicate treatment rows stored before the medication list was reconciled
+    (migration 0003): the merged-away rows are deleted with the reason "reconciled into treatment
+    N" and kept as versions; every merge is audited. Prints ids and agent keys only."""
+    need_extra("web", *WEB_MODULES)
+    from ifnscope.registry.auth import cli_actor
+    from ifnscope.registry.services.treatments import TreatmentMerge, reconcile_treatments
+
+    merges: list[TreatmentMerge] = []
+    try:
+        registry = _registry(database_url)
+        try:
+            with registry.transaction() as s:
+                merges = reconcile_treatments(s, cli_actor(), patient)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        registry.engine.dispose()
+    except IfnscopeError as err:
+        fail(err)
+    out = stdout_console()
+    for m in merges:
+        merged = ", ".join(str(i) for i in m.merged)
+        out.print(
+            f"patient {m.patient_id}: treatment {m.treatment_id} ({m.agent or 'name not recognised'})"
+            f" <- {merged}",
+            markup=False,
+        )
+    rows = sum(len(m.merged) for m in merges)
+    verb = "would merge" if dry_run else "merged"
+    stderr_console().print(
+        f"{verb} {rows} treatment rows into {len(merges)}"
+        + (" (dry run: nothing changed)" if dry_run else ""),
+        markup=False,
+    )
+
+
 @admin_app.command("users")
 def admin_users(
     database_url: DatabaseOpt = None,

@@ -1,7 +1,9 @@
 """A DRAFT letter of medical necessity for one agent, built from the case and its assessment.
 
 The letter is for the treating clinician to edit, complete and sign; it is never sent as is. It
-uses only what the case records (no patient name: the case id, age and sex), the classification
+uses what the case records (no patient name: the case id, age and sex), the patient's identifiers
+when the caller holds them (a registry visit's name, birth date and MRN, as the presentation
+model's :class:`~ifnscope.presentation.model.PatientIdentity`; clinicians only), the classification
 results of the assessment, the therapy history (:mod:`ifnscope.clinical.therapy`) and the therapy
 knowledge base for the requested agent: approvals, trial numbers with their citations, and the
 limits of that evidence for this patient (a trial population that differs from the case, an
@@ -32,6 +34,7 @@ from ifnscope.clinical.therapy import (
     trial_text,
 )
 from ifnscope.errors import TherapyError
+from ifnscope.presentation.model import PatientIdentity
 from ifnscope.provenance import Reference, SourceRef
 
 DRAFT_NOTICE = (
@@ -95,12 +98,14 @@ def build_letter(
     *,
     context: TherapyContext | None = None,
     therapy: TherapyResult | None = None,
+    identity: PatientIdentity | None = None,
 ) -> Letter:
     """Draft a letter of medical necessity for ``agent`` (a key, generic, brand or alias name).
 
     ``assessment`` is an :class:`ifnscope.assessment.Assessment`; ``context`` and ``therapy``
     default to the assessment's own (so the letter and the report read the same disease
-    picture), or are evaluated for a bare case.
+    picture), or are evaluated for a bare case. ``identity``: the patient's identifiers where the
+    caller holds them (a registry visit, for a clinician); what it lacks stays a gap.
     """
     kb = knowledge_base()
     key = find_agent(agent)
@@ -124,7 +129,7 @@ def build_letter(
     gaps: list[str] = []
     sections = [
         LetterSection(heading="Status", paragraphs=[DRAFT_NOTICE]),
-        _patient(case, gaps),
+        _patient(case, gaps, identity),
         _diagnosis(assessment, context, cites),
         _activity(case, assessment, context, diseases, gaps),
         _history(therapy, gaps),
@@ -166,16 +171,29 @@ def _letter_diseases(context: TherapyContext, key: str) -> list[Disease]:
     return diseases
 
 
-def _patient(case: Case, gaps: list[str]) -> LetterSection:
+def _patient(case: Case, gaps: list[str], identity: PatientIdentity | None) -> LetterSection:
     age = case.patient.age_years
     sex = case.patient.sex if case.patient.sex not in (None, "unknown") else None
     who = " ".join(b for b in (f"{age:g}-year-old" if age is not None else None, sex or "patient") if b)
-    paras = [f"Case {case.id}: {who}."]
+    paras = []
+    if identity is not None and identity.name:
+        paras.append(f"Name: {identity.name}.")
+    if identity is not None and identity.birth_date:
+        paras.append(f"Date of birth: {identity.birth_date}.")
+    if identity is not None and identity.mrn:
+        paras.append(f"Medical record number: {identity.mrn}.")
+    paras.append(f"Case {case.id}: {who}.")
     if case.onset.skin_disease_months is not None:
         paras.append(f"Skin disease for {case.onset.skin_disease_months:g} months.")
     if age is None:
         gaps.append("Patient age not recorded")
-    gaps.append("Patient name, date of birth and insurance identifiers (not held in the case file)")
+    if identity is None:
+        gaps.append("Patient name, date of birth and insurance identifiers (not held in the case file)")
+        return LetterSection(heading="Patient", paragraphs=paras)
+    missing = [w for w, x in (("name", identity.name), ("date of birth", identity.birth_date)) if not x]
+    if missing:
+        gaps.append(f"Patient {' and '.join(missing)} (not recorded in the registry)")
+    gaps.append("Insurance identifiers (not held in the registry)")
     return LetterSection(heading="Patient", paragraphs=paras)
 
 

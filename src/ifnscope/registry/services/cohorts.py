@@ -76,10 +76,12 @@ def cohort(s: Session, actor: Actor, q: CohortQuery) -> list[PatientSummary]:
         ):
             continue
         if q.ifn_high:
+            from ifnscope.registry.services.scores import sample_is_live  # samples of deleted visits out
+
             row = s.execute(
                 select(IfnScore.call)
                 .join(Sample, IfnScore.sample_id == Sample.id)
-                .where(Sample.patient_id == pid, IfnScore.signature == q.ifn_high)
+                .where(Sample.patient_id == pid, IfnScore.signature == q.ifn_high, sample_is_live())
                 .order_by(Sample.collected_on.desc().nulls_last(), Sample.id.desc())
                 .limit(1)
             ).first()

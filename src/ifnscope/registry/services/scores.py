@@ -12,7 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from ifnscope.errors import RegistryError
@@ -25,6 +25,16 @@ from ifnscope.registry.services.views import NotScored, ReferenceInfo, ScoreView
 
 if TYPE_CHECKING:
     from ifnscope.signatures.scoring import ScoreRun
+
+
+def sample_is_live() -> ColumnElement[bool]:
+    """SQL condition: the sample is not of a deleted visit.
+
+    A sample stored with a visit (``visit_id``) was taken at that visit; deleting the visit says
+    the visit should not be in the record (entered for the wrong patient, twice, or by mistake),
+    and its samples leave the record, the timeline, exports and cohorts with it (kept in the
+    database, like the visit). Samples stored without a visit are the patient's own."""
+    return ~exists().where(Visit.id == Sample.visit_id, Visit.deleted_at.is_not(None))
 
 
 def _reference_info(r: SavedReference) -> ReferenceInfo:
@@ -191,14 +201,15 @@ def score_matrix(
 def patient_scores(
     s: Session, actor: Actor, patient_id: int, *, first: dt.date | Literal["query"] | None = "query"
 ) -> list[ScoreView]:
-    """Every score of the patient's samples, oldest sample first (no permission check or audit:
+    """Every score of the patient's samples, oldest sample first, leaving out the samples of
+    deleted visits (:func:`sample_is_live`; no permission check or audit:
     for the functions that did both); ``first``: the first visit's date, when the caller knows it."""
     if first == "query":
         first = first_visit_date(s, patient_id)
     rows = s.execute(
         select(IfnScore, Sample)
         .join(Sample, IfnScore.sample_id == Sample.id)
-        .where(Sample.patient_id == patient_id)
+        .where(Sample.patient_id == patient_id, sample_is_live())
         .order_by(Sample.collected_on, Sample.id, IfnScore.signature)
     ).all()
     out = []

@@ -7,7 +7,8 @@ Reconciling: medications from a visit's case, or added by hand, join the row of 
 (``find_agent``: "MTX" and "methotrexate", "antihistamine" and "antihistamines") or, when the
 name is not recognised, of the same normalised name; a later visit updates that row instead of
 adding a duplicate. A new row starts only when the earlier course had stopped before the new
-start date.
+start date. Lists stored before this rule (migration 0003) are merged by the same rule, on
+request: :func:`reconcile_treatments`.
 
 Correcting a row keeps the earlier version (``services.versions``); filling in something not
 yet recorded (a stop date, the response) needs no reason, overwriting what was recorded does.
@@ -17,9 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
 from ifnscope.clinical.therapy import is_ifn_targeted
 from ifnscope.errors import RegistryError
@@ -66,10 +70,32 @@ def _after(started: str | None, stopped: str | None) -> bool:
 
 def _match(p: Patient, key: str, started: str | None) -> Treatment | None:
     """The live row a medication joins: same key, and not a course that ended before it began."""
-    for t in reversed(live_treatments(p)):
+    return _match_in(live_treatments(p), key, started)
+
+
+def _match_in(rows: Sequence[Treatment], key: str, started: str | None) -> Treatment | None:
+    """The latest of ``rows`` with the same key whose course had not ended before ``started``."""
+    for t in reversed(rows):
         if reconcile_key(t.recorded_as, t.agent) == key and not _after(started, t.stopped):
             return t
     return None
+
+
+def _merge_course(
+    row: Treatment, *, started: str | None, stopped: str | None, response: str | None, dose: str | None
+) -> None:
+    """A later record of the same course joins ``row``: the earliest start; the later record's
+    stop, response and dose when it has them (what it leaves out is kept); a start makes a
+    planned or refused treatment active, a stop makes an active one stopped."""
+    if started and (not row.started or _earlier(started, row.started)):
+        row.started = started
+    row.stopped = stopped or row.stopped
+    row.response = response or row.response
+    row.dose = dose or row.dose
+    if started and row.status in ("planned", "denied_by_payer"):
+        row.status = "active"  # the record shows it started (planned, or a payer's refusal overturned)
+    if row.stopped and row.status == "active":
+        row.status = "stopped"
 
 
 def _validated(values: dict[str, Any]) -> dict[str, Any]:
@@ -253,15 +279,62 @@ def sync_treatments(s: Session, p: Patient, a: Assessment, *, recorded: bool = T
         row.ifn_targeted = is_ifn_targeted(h.pathway_level)
         if not (recorded or new):
             continue
-        if h.started and (not row.started or _earlier(h.started, row.started)):
-            row.started = h.started
-        row.stopped = h.stopped or row.stopped
-        row.response = h.response or row.response
-        row.dose = h.dose or row.dose
-        if h.started and row.status in ("planned", "denied_by_payer"):
-            row.status = "active"  # the case records it as started (planned, or a payer's refusal overturned)
-        if row.stopped and row.status == "active":
-            row.status = "stopped"
+        _merge_course(row, started=h.started, stopped=h.stopped, response=h.response, dose=h.dose)
+
+
+class TreatmentMerge(BaseModel):
+    """Rows of one patient's list merged by :func:`reconcile_treatments` (ids and the agent key
+    only: no names, nothing typed)."""
+
+    patient_id: int
+    treatment_id: int = Field(description="The row kept")
+    agent: str | None = Field(description="Its knowledge-base agent; None for a name not recognised")
+    merged: list[int] = Field(description="The rows merged into it, now deleted (kept as versions)")
+
+
+def reconcile_treatments(s: Session, actor: Actor, patient_id: int | None = None) -> list[TreatmentMerge]:
+    """Merge the duplicate rows of lists stored before reconciling existed (migration 0003):
+    each live row, in the order recorded, joins an earlier row by the rule new medications follow
+    (same agent, else same normalised name; a new course only when the earlier one had stopped
+    before this one started) and the merge rule of a later visit (:func:`_merge_course`).
+
+    Nothing is destroyed: the kept row's earlier values and each merged-away row are kept as
+    versions, the merged-away rows are soft-deleted ("reconciled into treatment N"), and each merge
+    is audited. ``patient_id``: one patient, else every patient. Run it on request (``ifnscope
+    admin reconcile-treatments``), not in a migration: merging is a clinical judgement to review."""
+    actor.require("write_patients")
+    if patient_id is not None:
+        patients = [patient_row(s, patient_id)]
+    else:
+        live = select(Patient).where(Patient.deleted_at.is_(None)).order_by(Patient.id)
+        patients = list(s.scalars(live.options(selectinload(Patient.treatments))))
+    out: list[TreatmentMerge] = []
+    for p in patients:
+        kept: list[Treatment] = []
+        merges: dict[int, TreatmentMerge] = {}
+        for t in sorted(live_treatments(p), key=lambda r: r.id):
+            row = _match_in(kept, reconcile_key(t.recorded_as, t.agent), t.started)
+            if row is None:
+                kept.append(t)
+                continue
+            record_version(
+                s, actor, "treatment", row, p.id, "update", f"reconciled: treatment {t.id} merged in"
+            )
+            _merge_course(row, started=t.started, stopped=t.stopped, response=t.response, dose=t.dose)
+            row.denied_on = row.denied_on or t.denied_on
+            row.denial_reason = row.denial_reason or t.denial_reason
+            n = record_version(
+                s, actor, "treatment", t, p.id, "delete", f"reconciled into treatment {row.id}"
+            )
+            soft_delete(t, actor)
+            write_audit(s, actor, "reconcile_treatment", p.id, f"treatment {t.id} v{n} into {row.id}")
+            merge = merges.setdefault(
+                row.id, TreatmentMerge(patient_id=p.id, treatment_id=row.id, agent=row.agent, merged=[])
+            )
+            merge.merged.append(t.id)
+        out += merges.values()
+    s.flush()
+    return out
 
 
 def _earlier(a: str, b: str) -> bool:

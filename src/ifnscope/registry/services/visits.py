@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ifnscope import __version__
 from ifnscope.errors import CaseError, RegistryError
 from ifnscope.registry.auth import Actor
-from ifnscope.registry.models import Visit
+from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import first_visit_date, live_visits, patient_row, visit_row
 from ifnscope.registry.services.audit import write_audit
 from ifnscope.registry.services.deidentify import for_actor
@@ -26,6 +26,7 @@ from ifnscope.registry.services.views import VisitView
 
 if TYPE_CHECKING:
     from ifnscope.clinical.letter import Letter
+    from ifnscope.presentation.model import PatientIdentity
 
 
 def _complete(index: dict[str, Any] | None, key: str) -> float | None:
@@ -240,10 +241,24 @@ def visit_for_report(s: Session, actor: Actor, visit_id: int, kind: Literal["htm
     return v
 
 
+def _identity(p: Patient) -> PatientIdentity:
+    """The patient row's identifiers as the presentation model carries them (identified actors only)."""
+    from ifnscope.presentation.model import PatientIdentity
+
+    return PatientIdentity(
+        pseudonym=p.pseudonym,
+        name=p.name or None,
+        mrn=p.mrn or None,
+        birth_date=p.birth_date.isoformat() if p.birth_date else None,
+        sex=p.sex or None,
+    )
+
+
 def letter_for_visit(s: Session, actor: Actor, visit_id: int, agent: str) -> tuple[VisitView, Letter]:
     """A draft letter of medical necessity for ``agent`` (e.g. the IVIG a payer refused), from
     the visit's stored case; the letter is drafted with the running therapy knowledge base.
-    Clinicians and admins only (a letter to a payer identifies the patient); audited."""
+    Clinicians and admins only (a letter to a payer identifies the patient: its name, birth date
+    and MRN come from the patient row, as the presentation model's identity); audited."""
     from ifnscope.assessment import assess
     from ifnscope.case.reader import validate_case
     from ifnscope.clinical.letter import build_letter
@@ -251,6 +266,6 @@ def letter_for_visit(s: Session, actor: Actor, visit_id: int, agent: str) -> tup
     actor.require("read_identified")
     v = get_visit(s, actor, visit_id)
     case = validate_case(v.case or {})
-    letter = build_letter(case, assess(case), agent)
+    letter = build_letter(case, assess(case), agent, identity=_identity(visit_row(s, visit_id).patient))
     write_audit(s, actor, "download_letter", v.patient_id, f"visit {v.id} {letter.agent}")
     return v, letter
