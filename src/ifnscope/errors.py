@@ -11,7 +11,9 @@ at the edges, so a bug still surfaces as a bug.
     IfnscopeError                      code prefix
     ├── CaseError                      case.*
     │   ├── CaseNotFoundError          case.not-found
-    │   ├── CaseParseError             case.parse, case.duplicate-key
+    │   ├── CaseParseError             case.parse, case.duplicate-key, case.too-large
+    │   │                              (over the size, value or nesting cap), case.aliases
+    │   │                              (too many YAML alias uses: "billion laughs")
     │   └── CaseValidationError        case.invalid (carries .issues, one per problem:
     │                                  case.unknown-key, case.missing-key, case.wrong-type,
     │                                  case.invalid-value, case.out-of-range, case.inconsistent)
@@ -101,6 +103,8 @@ ErrorCode = Literal[
     "case.not-found",
     "case.parse",
     "case.duplicate-key",
+    "case.too-large",
+    "case.aliases",
     "case.invalid",
     "therapy.error",
     "therapy.unknown-agent",
