@@ -41,7 +41,9 @@ at the edges, so a bug still surfaces as a bug.
     │                                  or cannot be written); checked before any work
     ├── RegistryError                  registry.not-found, registry.conflict,
     │                                  registry.forbidden, registry.migration,
-    │                                  registry.too-large, registry.invalid
+    │                                  registry.too-large, registry.invalid,
+    │                                  registry.unavailable (database down, read-only, full
+    │                                  or past its statement timeout: web 503)
     ├── AuthError                      auth.required, auth.invalid (a wrong login or token),
     │                                  auth.csrf (a form without its token)
     ├── MissingExtraError              install.missing-extra (a command needs an optional
@@ -144,6 +146,7 @@ ErrorCode = Literal[
     "registry.migration",
     "registry.too-large",
     "registry.invalid",
+    "registry.unavailable",
     "auth.required",
     "auth.invalid",
     "auth.csrf",

@@ -12,6 +12,10 @@
                                the server sits behind TLS)
 ``IFNSCOPE_SESSION_HOURS``     how long a login lasts (default 8)
 ``IFNSCOPE_SESSION_IDLE_MINUTES``  a login ends after this long without a request (default 30)
+``IFNSCOPE_DB_CONNECT_TIMEOUT``    PostgreSQL: seconds to wait for a connection (default 5;
+                                   0: wait as long as the system does)
+``IFNSCOPE_DB_STATEMENT_TIMEOUT``  PostgreSQL: seconds one statement may run, lock waits
+                                   included (default 30; 0: no limit)
 =============================  ===========================================================
 
 ``Settings`` is a pydantic-settings ``BaseSettings``: ``Settings()`` reads these variables, and
@@ -48,7 +52,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # The fields read from IFNSCOPE_<FIELD>, and how their text is parsed.
 _TEXT_FIELDS = frozenset({"database_url", "secret_key"})
-_NUMBER_FIELDS = frozenset({"max_upload_mb", "session_hours", "session_idle_minutes"})
+_NUMBER_FIELDS = frozenset(
+    {"max_upload_mb", "session_hours", "session_idle_minutes", "db_connect_timeout", "db_statement_timeout"}
+)
 _FLAG_FIELDS = frozenset({"demo", "cookie_secure"})
 
 
@@ -90,6 +96,12 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=8, gt=0, description="Lifetime of a login")
     session_idle_minutes: float = Field(
         default=30, gt=0, description="A login ends after this long without a request"
+    )
+    db_connect_timeout: float = Field(
+        default=5, ge=0, description="PostgreSQL: seconds to wait for a connection (0: no limit)"
+    )
+    db_statement_timeout: float = Field(
+        default=30, ge=0, description="PostgreSQL: seconds one statement may run (0: no limit)"
     )
     access_log: bool = Field(default=True, description="Log one line per request (no query strings)")
     db_concurrency: int | None = Field(
