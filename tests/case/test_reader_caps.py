@@ -100,3 +100,16 @@ def test_cli_refuses_billion_laughs_with_exit_2(tmp_path: Path) -> None:
     )
     assert r.returncode == 2, r.stderr
     assert "case.aliases" in r.stderr or "case.too-large" in r.stderr
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800"])
+def test_text_no_database_can_store_is_refused_with_its_place(text: str) -> None:
+    from ifnscope.case.reader import validate_case
+
+    with pytest.raises(CaseParseError) as ei:
+        validate_case({"format": "ifnscope-case/1", "id": "t", "lesions": [{"site": text}]})
+    assert ei.value.code == "case.parse"
+    assert ei.value.loc == ("lesions", 0, "site")
+    assert text not in ei.value.message
+    with pytest.raises(CaseParseError):
+        parse_case('{"format": "ifnscope-case/1", "id": "\\u0000"}', kind="json")

@@ -113,6 +113,7 @@ def validate_case(data: Any, *, file: str | None = None, lines: dict[Loc, int] |
     if not isinstance(data, dict):
         got = "nothing" if data is None else type(data).__name__
         raise CaseParseError(f"a case must be a map of keys to values, got {got}", file=file)
+    _check_text(data, (), file)
     lines = lines or {}
     fmt = data.get("format")
     if fmt is not None and fmt != FORMAT:
@@ -339,6 +340,28 @@ def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
 
 
 # --------------------------------------------------------------------------- parsing
+
+
+def _check_text(value: Any, loc: Loc, file: str | None) -> None:
+    """Refuse text no database can store and no response can carry: a NUL character, or a lone
+    surrogate (a JSON document may escape one, ``\\ud800``). The value is not quoted back."""
+    from ifnscope.registry.limits import storable_problem
+
+    stack: list[tuple[Any, Loc]] = [(value, loc)]
+    while stack:
+        v, at = stack.pop()
+        if isinstance(v, dict):
+            for k, item in v.items():
+                key_problem = storable_problem(k) if isinstance(k, str) else None
+                if key_problem:
+                    raise CaseParseError(f"a key {key_problem}", file=file, loc=at, code="case.parse")
+                stack.append((item, (*at, str(k))))
+        elif isinstance(v, list):
+            stack.extend((item, (*at, i)) for i, item in enumerate(v))
+        elif isinstance(v, str):
+            problem = storable_problem(v)
+            if problem:
+                raise CaseParseError(f"the text {problem}", file=file, loc=at, code="case.parse")
 
 
 # Caps on what one case document may make the reader do. A case file is a few kilobytes and a

@@ -12,6 +12,7 @@ from ifnscope.errors import RegistryError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import AuditEntry, UserInfo
+from ifnscope.web.api.types import DbId, SafeText, Text80
 from ifnscope.web.deps import DbSession, require
 
 router = APIRouter(tags=["admin"])
@@ -23,8 +24,8 @@ Admin = Annotated[Actor, Depends(require("manage_users"))]
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=1, max_length=80)
-    password: str = Field(min_length=1, max_length=1024, description="Checked by the password policy")
+    username: Text80 = Field(min_length=1, max_length=80)
+    password: SafeText = Field(min_length=1, max_length=1024, description="Checked by the password policy")
     role: Literal["clinician", "researcher", "admin"]
 
 
@@ -32,7 +33,7 @@ class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     active: bool | None = Field(default=None, description="false: deactivate (ends their sessions)")
-    password: str | None = Field(
+    password: SafeText | None = Field(
         default=None, min_length=1, max_length=1024, description="A new password (ends their sessions)"
     )
 
@@ -50,7 +51,7 @@ def list_users(actor: Admin, s: DbSession) -> list[UserInfo]:
 
 
 @router.patch("/admin/users/{user_id}", response_model=UserInfo)
-def change_user(user_id: int, body: UserPatch, actor: Admin, s: DbSession) -> UserInfo:
+def change_user(user_id: DbId, body: UserPatch, actor: Admin, s: DbSession) -> UserInfo:
     """Deactivate or reactivate a user, or set a new password; either ends their web sessions."""
     if body.password is not None:
         services.set_password(s, actor, user_id, body.password)
@@ -67,7 +68,7 @@ def change_user(user_id: int, body: UserPatch, actor: Admin, s: DbSession) -> Us
 def audit_log(
     actor: Admin,
     s: DbSession,
-    patient_id: Annotated[int | None, Query(description="Only events about this patient")] = None,
+    patient_id: Annotated[DbId | None, Query(description="Only events about this patient")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[AuditEntry]:
     """Who read or changed which patient, newest first (ids only, never clinical content)."""

@@ -19,6 +19,7 @@ from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import PatientRecord, PatientSummary, TreatmentView, VisitView
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
+from ifnscope.web.api.types import MAX_DB_ID, DbId, Text10, Text20, Text80, Text120, Text200
 from ifnscope.web.deps import Authenticated, DbSession, require
 
 router = APIRouter(tags=["patients"])
@@ -31,8 +32,8 @@ Sex = Literal["female", "male", "other", "unknown"]
 class PatientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
-    mrn: str | None = Field(default=None, max_length=80, description="Medical record number (unique)")
+    name: Text200 | None = Field(default=None, max_length=200)
+    mrn: Text80 | None = Field(default=None, max_length=80, description="Medical record number (unique)")
     birth_date: dt.date | None = None
     sex: Sex | None = None
 
@@ -40,26 +41,26 @@ class PatientIn(BaseModel):
 class PatientPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
-    mrn: str | None = Field(default=None, max_length=80)
+    name: Text200 | None = Field(default=None, max_length=200)
+    mrn: Text80 | None = Field(default=None, max_length=80)
     sex: Sex | None = None
 
 
 class TreatmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="As recorded, e.g. 'anifrolumab'")
-    started: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
-    stopped: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
-    response: str | None = Field(default=None, description="As in the case format's medications")
-    dose: str | None = Field(default=None, max_length=120)
+    name: Text200 = Field(min_length=1, max_length=200, description="As recorded, e.g. 'anifrolumab'")
+    started: Text10 | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    stopped: Text10 | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    response: Text20 | None = Field(default=None, description="As in the case format's medications")
+    dose: Text120 | None = Field(default=None, max_length=120)
 
 
 class TreatmentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stopped: str | None = None
-    response: str | None = None
+    stopped: Text10 | None = None
+    response: Text20 | None = None
 
 
 # ------------------------------------------------------------------------------ patients
@@ -70,10 +71,10 @@ def list_patients(
     actor: Authenticated,
     s: DbSession,
     q: Annotated[
-        str | None, Query(max_length=200, description="Name, MRN or pseudonym (researchers: pseudonym)")
+        Text200 | None, Query(max_length=200, description="Name, MRN or pseudonym (researchers: pseudonym)")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_ID)] = 0,
 ) -> list[PatientSummary]:
     """Patients, newest first. The search text is neither logged nor audited."""
     rows = services.list_patients(s, actor, q, limit=limit, offset=offset)
@@ -92,7 +93,7 @@ def create_patient(body: PatientIn, actor: Writer, s: DbSession) -> PatientSumma
 
 @router.get("/patients/{patient_id}", response_model=PatientRecord)
 def get_patient(
-    patient_id: int,
+    patient_id: DbId,
     actor: Authenticated,
     s: DbSession,
     full: Annotated[bool, Query(description="Include each visit's case and assessment")] = False,
@@ -101,12 +102,12 @@ def get_patient(
 
 
 @router.patch("/patients/{patient_id}", response_model=PatientSummary)
-def update_patient(patient_id: int, body: PatientPatch, actor: Writer, s: DbSession) -> PatientSummary:
+def update_patient(patient_id: DbId, body: PatientPatch, actor: Writer, s: DbSession) -> PatientSummary:
     return services.update_patient(s, actor, patient_id, name=body.name, mrn=body.mrn, sex=body.sex)
 
 
 @router.delete("/patients/{patient_id}", status_code=204, response_class=Response)
-def delete_patient(patient_id: int, actor: Writer, s: DbSession) -> Response:
+def delete_patient(patient_id: DbId, actor: Writer, s: DbSession) -> Response:
     services.delete_patient(s, actor, patient_id)
     log.info("patient %d deleted", patient_id)
     return Response(status_code=204)
@@ -135,7 +136,7 @@ async def _visit_body(request: Request) -> tuple[Case | dict[str, Any], dt.date 
     ),
 )
 def add_visit(
-    patient_id: int,
+    patient_id: DbId,
     _body: Annotated[None, Depends(buffer_body)],
     actor: Writer,
     s: DbSession,
@@ -153,13 +154,13 @@ def add_visit(
 
 
 @router.get("/visits/{visit_id}", response_model=VisitView)
-def get_visit(visit_id: int, actor: Authenticated, s: DbSession) -> VisitView:
+def get_visit(visit_id: DbId, actor: Authenticated, s: DbSession) -> VisitView:
     """One visit with its case and assessment (de-identified for researchers)."""
     return services.get_visit(s, actor, visit_id)
 
 
 @router.post("/visits/{visit_id}/reassess", response_model=VisitView)
-def reassess_visit(visit_id: int, actor: Writer, s: DbSession) -> VisitView:
+def reassess_visit(visit_id: DbId, actor: Writer, s: DbSession) -> VisitView:
     """Assess the visit's stored case again with the running rules and store the new assessment.
 
     A visit otherwise keeps the assessment it was stored with (its ``assessment.rules_version``
@@ -173,7 +174,7 @@ def reassess_visit(visit_id: int, actor: Writer, s: DbSession) -> VisitView:
 
 
 @router.post("/patients/{patient_id}/treatments", status_code=201, response_model=TreatmentView)
-def add_treatment(patient_id: int, body: TreatmentIn, actor: Writer, s: DbSession) -> TreatmentView:
+def add_treatment(patient_id: DbId, body: TreatmentIn, actor: Writer, s: DbSession) -> TreatmentView:
     """Record a treatment; the agent and whether it targets the interferon pathway are resolved."""
     t = services.add_treatment(
         s,
@@ -190,7 +191,7 @@ def add_treatment(patient_id: int, body: TreatmentIn, actor: Writer, s: DbSessio
 
 
 @router.patch("/treatments/{treatment_id}", response_model=TreatmentView)
-def update_treatment(treatment_id: int, body: TreatmentPatch, actor: Writer, s: DbSession) -> TreatmentView:
+def update_treatment(treatment_id: DbId, body: TreatmentPatch, actor: Writer, s: DbSession) -> TreatmentView:
     """Record a stop date or the response."""
     return services.update_treatment(s, actor, treatment_id, stopped=body.stopped, response=body.response)
 
@@ -209,7 +210,7 @@ def update_treatment(treatment_id: int, body: TreatmentPatch, actor: Writer, s: 
     response_class=Response,
 )
 def export_patient(
-    patient_id: int,
+    patient_id: DbId,
     actor: Authenticated,
     s: DbSession,
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
@@ -225,7 +226,7 @@ def export_patient(
 
 
 @router.get("/patients/{patient_id}/timeline")
-def timeline(patient_id: int, actor: Authenticated, s: DbSession) -> dict[str, Any]:
+def timeline(patient_id: DbId, actor: Authenticated, s: DbSession) -> dict[str, Any]:
     """Activity scores per visit, interferon scores per sample and treatment periods: calendar
     dates for clinicians, days since the first visit for researchers."""
     return services.timeline(s, actor, patient_id)

@@ -17,6 +17,7 @@ from ifnscope.errors import RegistryError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import SEXES, PatientRecord
+from ifnscope.web.api.types import DbId
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
 from ifnscope.web.pages.common import Form, age_on, form_text, render, to_login, vocab
 
@@ -157,7 +158,7 @@ def _patient_page(
     request: Request,
     actor: Actor,
     s: Session,
-    patient_id: int,
+    patient_id: DbId,
     status: int = 200,
     treatment: dict[str, Any] | None = None,
 ) -> Response:
@@ -182,7 +183,7 @@ def _patient_page(
 
 
 @router.get("/patients/{patient_id}")
-def patient_page(patient_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+def patient_page(patient_id: DbId, request: Request, actor: MaybeActor, s: DbSession) -> Response:
     if actor is None:
         return to_login(request)
     return _patient_page(request, actor, s, patient_id)
@@ -190,7 +191,7 @@ def patient_page(patient_id: int, request: Request, actor: MaybeActor, s: DbSess
 
 @router.post("/patients/{patient_id}/treatments")
 def add_treatment(
-    patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+    patient_id: DbId, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     actor.require("write_patients")
     values = {k: form_text(form, k, 200) for k in ("name", "started", "stopped", "response", "dose")}
@@ -235,7 +236,7 @@ def _treatment_message(message: str) -> str:
 
 @router.post("/treatments/{treatment_id}/stop")
 def stop_treatment(
-    treatment_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+    treatment_id: DbId, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     actor.require("write_patients")
     stopped = form_text(form, "stopped", 20)

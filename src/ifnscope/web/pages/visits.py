@@ -19,6 +19,7 @@ from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import PatientRecord
 from ifnscope.web import forms
+from ifnscope.web.api.types import DbId
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
 from ifnscope.web.pages.common import (
     Form,
@@ -114,7 +115,7 @@ def _case_form_page(
 
 
 @router.get("/patients/{patient_id}/visits/new")
-def new_visit_page(patient_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+def new_visit_page(patient_id: DbId, request: Request, actor: MaybeActor, s: DbSession) -> Response:
     if actor is None:
         return to_login(request)
     actor.require("write_patients")
@@ -158,7 +159,7 @@ def _case_id(rec: PatientRecord, visit_date: dt.date | None) -> str:
 
 @router.post("/patients/{patient_id}/visits/new")
 def new_visit_submit(
-    patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+    patient_id: DbId, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     actor.require("write_patients")
     rec = services.get_record(s, actor, patient_id)
@@ -198,7 +199,9 @@ def new_visit_submit(
 
 
 @router.post("/patients/{patient_id}/visits/upload")
-async def new_visit_upload(patient_id: int, request: Request, actor: Authenticated, s: DbSession) -> Response:
+async def new_visit_upload(
+    patient_id: DbId, request: Request, actor: Authenticated, s: DbSession
+) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     from ifnscope.case.reader import parse_case
@@ -293,14 +296,14 @@ def _visit_context(s: Session, actor: Actor, visit_id: int) -> dict[str, Any]:
 
 
 @router.get("/visits/{visit_id}")
-def visit_page(visit_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+def visit_page(visit_id: DbId, request: Request, actor: MaybeActor, s: DbSession) -> Response:
     if actor is None:
         return to_login(request)
     return render(request, "visit.html", actor, **_visit_context(s, actor, visit_id))
 
 
 @router.post("/visits/{visit_id}/reassess")
-def reassess_visit(visit_id: int, actor: Authenticated, s: DbSession, form: Form) -> Response:
+def reassess_visit(visit_id: DbId, actor: Authenticated, s: DbSession, form: Form) -> Response:
     """Assess the stored case again with the running rules (an explicit, audited action)."""
     v = services.reassess_visit(s, actor, visit_id)
     log.info("visit %d: re-assessed (web)", v.id)
