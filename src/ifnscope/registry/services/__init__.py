@@ -37,6 +37,7 @@ from ifnscope.registry.services.patients import (
     timeline,
     update_patient,
 )
+from ifnscope.registry.services.prepare import Prepared, prepare_visit
 from ifnscope.registry.services.scores import (
     compute_scores,
     list_references,
@@ -90,6 +91,7 @@ __all__ = [
     "NotScored",
     "PatientRecord",
     "PatientSummary",
+    "Prepared",
     "ReferenceInfo",
     "ScoreUpload",
     "ScoreView",
@@ -121,6 +123,7 @@ __all__ = [
     "login",
     "not_scored",
     "prepare_scoring",
+    "prepare_visit",
     "reassess_visit",
     "revoke_token",
     "run_notes",

@@ -15,6 +15,7 @@ from ifnscope.registry.models import Visit
 from ifnscope.registry.services._rows import first_visit_date, patient_row
 from ifnscope.registry.services.audit import write_audit
 from ifnscope.registry.services.deidentify import deidentify_assessment, deidentify_case
+from ifnscope.registry.services.prepare import prepare_visit
 from ifnscope.registry.services.treatments import sync_treatments
 from ifnscope.registry.services.views import VisitView
 
@@ -58,11 +59,10 @@ def visit_view(v: Visit, actor: Actor, first: dt.date | None, pseudonym: str, fu
 
 def _assessed(v: Visit, c: Any) -> Any:
     """Assess the case with the running ifnscope and copy the result and its index columns onto
-    the visit (shared by a new visit and an explicit re-assessment)."""
-    from ifnscope.assessment import assess
-
-    a = assess(c)
-    doc = a.to_json_dict()
+    the visit (shared by a new visit and an explicit re-assessment). ``c`` may be prepared
+    already (``prepare.prepare_visit``, outside the transaction)."""
+    p = prepare_visit(c)
+    a, doc = p.assessment, p.document
     crit = a.criteria
     act = doc.get("activity") or {}
     v.assessment = doc
@@ -88,16 +88,13 @@ def add_visit(
 ) -> VisitView:
     """Validate and assess a case (a :class:`Case` or its JSON/YAML structure) and store it as a
     visit; medications with a recognised agent are added to the patient's treatments."""
-    from ifnscope.case.model import Case
-    from ifnscope.case.reader import validate_case
-
     actor.require("write_patients")
     p = patient_row(s, patient_id)
-    c = case if isinstance(case, Case) else validate_case(case)
+    c = prepare_visit(case)  # a Prepared (made before the transaction) is used as it is
     v = Visit(
         patient_id=p.id,
         visit_date=visit_date or dt.date.today(),
-        case=c.model_dump(mode="json", exclude_none=True),
+        case=c.case.model_dump(mode="json", exclude_none=True),
         created_by=actor.user_id,
     )
     a = _assessed(v, c)

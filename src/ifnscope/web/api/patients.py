@@ -13,14 +13,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from ifnscope.case.model import Case
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import PatientRecord, PatientSummary, TreatmentView, VisitView
+from ifnscope.registry.services.prepare import Prepared
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
 from ifnscope.web.api.types import MAX_DB_ID, DbId, Text10, Text20, Text80, Text120, Text200
-from ifnscope.web.deps import Authenticated, DbSession, require
+from ifnscope.web.deps import Authenticated, DbSession, actor_briefly, in_transaction, require
 
 router = APIRouter(tags=["patients"])
 log = logging.getLogger("ifnscope.web")
@@ -116,8 +117,17 @@ def delete_patient(patient_id: DbId, actor: Writer, s: DbSession) -> Response:
 # -------------------------------------------------------------------------------- visits
 
 
-async def _visit_body(request: Request) -> tuple[Case | dict[str, Any], dt.date | None]:
-    return await read_visit(request)
+async def _visit_body(request: Request) -> tuple[Prepared, dt.date | None]:
+    """The visit validated and assessed, before any database slot is taken (``prepare``)."""
+    case, visit_date = await read_visit(request)
+    return await run_in_threadpool(services.prepare_visit, case), visit_date
+
+
+async def _writer_briefly(request: Request) -> Actor:
+    """The actor, checked in its own short transaction, before the case is assessed."""
+    actor = await actor_briefly(request)
+    actor.require("write_patients")
+    return actor
 
 
 @router.post(
@@ -135,20 +145,20 @@ async def _visit_body(request: Request) -> tuple[Case | dict[str, Any], dt.date 
         },
     ),
 )
-def add_visit(
+async def add_visit(
     patient_id: DbId,
+    request: Request,
     _body: Annotated[None, Depends(buffer_body)],
-    actor: Writer,
-    s: DbSession,
-    visit: Annotated[tuple[Case | dict[str, Any], dt.date | None], Depends(_visit_body)],
+    actor: Annotated[Actor, Depends(_writer_briefly)],
+    visit: Annotated[tuple[Prepared, dt.date | None], Depends(_visit_body)],
 ) -> VisitView:
     """Store a visit: the case is validated (422 ``case.invalid`` with every issue), assessed, and
     kept with its assessment; recognised medications become treatments.
 
     Send JSON ``{"visit_date": "YYYY-MM-DD", "case": {...}}`` or a multipart upload of a YAML/JSON
     case file (``file``, optional ``visit_date``)."""
-    case, visit_date = visit
-    v = services.add_visit(s, actor, patient_id, case, visit_date=visit_date)
+    prepared, visit_date = visit  # the transaction below only writes
+    v = await in_transaction(request, services.add_visit, actor, patient_id, prepared, visit_date=visit_date)
     log.info("patient %d: visit %d added", patient_id, v.id)
     return v
 
