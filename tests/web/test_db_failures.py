@@ -24,6 +24,7 @@ from ifnscope.web import Settings, create_app
 from ifnscope.web.deps import DbSession
 from tests.registry_db import needs_pg, pg_database
 from tests.web.test_api import PASSWORD, SEED, Session, assert_error, case_doc
+from tests.web.test_pages import Browser, form_from_case, seed_doc
 
 SECRET_NAME = "Jane Secretname"
 
@@ -227,7 +228,14 @@ def test_a_case_is_assessed_while_no_database_slot_is_held(
     files = {"file": ("seed.yaml", SEED.read_bytes(), "application/x-yaml")}
     assert doc.post(f"/api/patients/{pid}/visits", files=files).status_code == 201
     assert doc.post("/api/assess", json=case_doc(SEED)).status_code == 200
-    assert held == [0, 0, 0]
+    # The pages: the case form and a pasted case file.
+    page = Browser(app, "doc")
+    form = form_from_case(seed_doc())
+    form["visit_date"] = "2024-07-01"
+    assert page.post(f"/patients/{pid}/visits/new", form).status_code == 303
+    pasted = {"text": SEED.read_text(encoding="utf-8"), "visit_date": "2024-08-01"}
+    assert page.post(f"/patients/{pid}/visits/upload", pasted).status_code == 303
+    assert held == [0, 0, 0, 0, 0]
     # A refused case is refused before any slot too, and nothing is stored.
     assert_error(doc.post(f"/api/patients/{pid}/visits", json={"case": {"id": 1}}), 422, "case.invalid")
-    assert len(doc.get(f"/api/patients/{pid}").json()["visits"]) == 2
+    assert len(doc.get(f"/api/patients/{pid}").json()["visits"]) == 4

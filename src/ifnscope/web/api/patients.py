@@ -21,7 +21,7 @@ from ifnscope.registry.services import PatientRecord, PatientSummary, TreatmentV
 from ifnscope.registry.services.prepare import Prepared
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
 from ifnscope.web.api.types import MAX_DB_ID, DbId, Text10, Text20, Text80, Text120, Text200
-from ifnscope.web.deps import Authenticated, DbSession, actor_briefly, in_transaction, require
+from ifnscope.web.deps import Authenticated, DbSession, in_transaction, require, require_briefly
 
 router = APIRouter(tags=["patients"])
 log = logging.getLogger("ifnscope.web")
@@ -123,13 +123,6 @@ async def _visit_body(request: Request) -> tuple[Prepared, dt.date | None]:
     return await run_in_threadpool(services.prepare_visit, case), visit_date
 
 
-async def _writer_briefly(request: Request) -> Actor:
-    """The actor, checked in its own short transaction, before the case is assessed."""
-    actor = await actor_briefly(request)
-    actor.require("write_patients")
-    return actor
-
-
 @router.post(
     "/patients/{patient_id}/visits",
     status_code=201,
@@ -149,7 +142,7 @@ async def add_visit(
     patient_id: DbId,
     request: Request,
     _body: Annotated[None, Depends(buffer_body)],
-    actor: Annotated[Actor, Depends(_writer_briefly)],
+    actor: Annotated[Actor, Depends(require_briefly("write_patients"))],
     visit: Annotated[tuple[Prepared, dt.date | None], Depends(_visit_body)],
 ) -> VisitView:
     """Store a visit: the case is validated (422 ``case.invalid`` with every issue), assessed, and

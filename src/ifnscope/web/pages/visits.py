@@ -7,11 +7,12 @@ import datetime as dt
 import logging
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from ifnscope.errors import CaseParseError, CaseValidationError, IfnscopeError, Issue
@@ -20,7 +21,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import PatientRecord
 from ifnscope.web import forms
 from ifnscope.web.api.types import DbId
-from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
+from ifnscope.web.deps import Authenticated, DbSession, MaybeActor, in_transaction, require_briefly
 from ifnscope.web.pages.common import (
     Form,
     age_on,
@@ -33,6 +34,7 @@ from ifnscope.web.pages.common import (
 )
 
 log = logging.getLogger("ifnscope.web")
+Writer = Annotated[Actor, Depends(require_briefly("write_patients"))]  # checked in a short transaction
 router = APIRouter(include_in_schema=False)
 
 
@@ -158,11 +160,23 @@ def _case_id(rec: PatientRecord, visit_date: dt.date | None) -> str:
 
 
 @router.post("/patients/{patient_id}/visits/new")
-def new_visit_submit(
-    patient_id: DbId, request: Request, actor: Authenticated, s: DbSession, form: Form
-) -> Response:
-    actor.require("write_patients")
-    rec = services.get_record(s, actor, patient_id)
+async def new_visit_submit(patient_id: DbId, request: Request, actor: Writer, form: Form) -> Response:
+    """Three steps, so that checking and assessing the case hold no database slot: read the
+    record, check and assess, store (each database step a short transaction of its own)."""
+    rec = await in_transaction(request, services.get_record, actor, patient_id)
+    checked = await run_in_threadpool(_checked_visit, request, actor, rec, form)
+    if isinstance(checked, Response):
+        return checked
+    prepared, visit_date = checked
+    v = await in_transaction(request, services.add_visit, actor, patient_id, prepared, visit_date=visit_date)
+    log.info("patient %d: visit %d added (web form)", patient_id, v.id)
+    return RedirectResponse(f"/visits/{v.id}", status_code=303)
+
+
+def _checked_visit(
+    request: Request, actor: Actor, rec: PatientRecord, form: FormData
+) -> Response | tuple[services.Prepared, dt.date | None]:
+    """The form's case validated and assessed, or the form again with what is wrong."""
     data = form_fields(form)
     data.pop("csrf_token", None)
     extra = form_text(form, "_add", 20)
@@ -193,22 +207,16 @@ def new_visit_submit(
         state.add_issue(None, "case", err.message)
     if state.summary or case is None:
         return _case_form_page(request, actor, rec, state, 422)
-    v = services.add_visit(s, actor, patient_id, case, visit_date=visit_date)
-    log.info("patient %d: visit %d added (web form)", patient_id, v.id)
-    return RedirectResponse(f"/visits/{v.id}", status_code=303)
+    return services.prepare_visit(case), visit_date
 
 
 @router.post("/patients/{patient_id}/visits/upload")
-async def new_visit_upload(
-    patient_id: DbId, request: Request, actor: Authenticated, s: DbSession
-) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
+async def new_visit_upload(patient_id: DbId, request: Request, actor: Writer) -> Response:
+    """Read, check and assess the case, then store it: no database slot is held meanwhile."""
     from ifnscope.case.reader import parse_case
 
-    actor.require("write_patients")
     form = await request.form()
-    rec = await run_in_threadpool(services.get_record, s, actor, patient_id)
+    rec = await in_transaction(request, services.get_record, actor, patient_id)
     text = form_text(form, "text", 2_000_000)
     name = "pasted case"
     upload = form.get("file")
@@ -243,7 +251,8 @@ async def new_visit_upload(
             errors.append({"where": name, "message": err.message})
     if errors or case is None:
         return await run_in_threadpool(_upload_failed, request, actor, rec, text, form, errors)
-    v = await run_in_threadpool(lambda: services.add_visit(s, actor, patient_id, case, visit_date=visit_date))
+    prepared = await run_in_threadpool(services.prepare_visit, case)
+    v = await in_transaction(request, services.add_visit, actor, patient_id, prepared, visit_date=visit_date)
     log.info("patient %d: visit %d added (web upload)", patient_id, v.id)
     return RedirectResponse(f"/visits/{v.id}", status_code=303)
 
