@@ -239,3 +239,23 @@ def test_a_case_is_assessed_while_no_database_slot_is_held(
     # A refused case is refused before any slot too, and nothing is stored.
     assert_error(doc.post(f"/api/patients/{pid}/visits", json={"case": {"id": 1}}), 422, "case.invalid")
     assert len(doc.get(f"/api/patients/{pid}").json()["visits"]) == 4
+
+
+@needs_pg
+def test_a_read_only_postgresql_gives_503(caplog: pytest.LogCaptureFixture) -> None:
+    for url in pg_database():
+        app = _app(url)
+        token = _token(app)
+        app.state.registry.close()
+        engine = make_engine(url)
+        with engine.connect() as conn:  # as on a standby: every transaction is read-only
+            name = conn.execute(text("SELECT current_database()")).scalar()
+            conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+            conn.commit()
+        engine.dispose()
+        app = _app(url)
+        c = TestClient(app, raise_server_exceptions=False)
+        caplog.set_level(logging.INFO, logger="ifnscope.web")
+        r = c.post("/api/patients", json={"name": SECRET_NAME}, headers={"Authorization": f"Bearer {token}"})
+        _unavailable(r, caplog, "read-only transaction")
+        app.state.registry.close()
