@@ -259,3 +259,34 @@ def test_a_read_only_postgresql_gives_503(caplog: pytest.LogCaptureFixture) -> N
         r = c.post("/api/patients", json={"name": SECRET_NAME}, headers={"Authorization": f"Bearer {token}"})
         _unavailable(r, caplog, "read-only transaction")
         app.state.registry.close()
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "\ud800", 2**63], ids=["nul", "surrogate", "int-beyond-64-bits"])
+def test_both_databases_refuse_unstorable_values_alike(db_url: str, value: object) -> None:
+    """The engine's backstop: a value no request type stopped is a DataError on SQLite as on
+    PostgreSQL (SQLite stored NUL quietly; its driver raised a bare OverflowError; a lone
+    surrogate failed to encode in both drivers), and the error carries no parameters."""
+    from sqlalchemy.exc import DataError
+
+    from ifnscope.registry.migrate import upgrade
+    from ifnscope.registry.models import Patient
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    registry = Registry(engine)
+    try:
+
+        def use(s: Any) -> None:
+            if isinstance(value, int):
+                s.get(Patient, value)
+            else:
+                s.add(Patient(pseudonym="P-TEST01", name=value))
+                s.flush()
+
+        with registry.transaction() as s, pytest.raises(DataError) as ei:
+            use(s)
+        assert str(value) not in str(ei.value)
+        with registry.transaction() as s:  # the connection is still usable
+            assert s.get(Patient, 1) is None
+    finally:
+        registry.close()

@@ -88,10 +88,42 @@ def make_engine(
             **kwargs,
         )
         _sqlite_setup(engine)
-        return engine
-    connect_args = pg_connect_args(url, connect_timeout, statement_timeout)
-    connect_args.update(kwargs.pop("connect_args", {}))
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    else:
+        connect_args = pg_connect_args(url, connect_timeout, statement_timeout)
+        connect_args.update(kwargs.pop("connect_args", {}))
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_unstorable)
+    return engine
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _refuse_unstorable(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    """The same answer from both databases for a value neither can hold: a NUL character or a lone
+    surrogate in text (PostgreSQL refuses the first, both drivers fail to encode the second, and
+    SQLite stores NUL quietly) or an integer beyond 64 bits (SQLite's driver raises a bare
+    OverflowError). Raised as ``DataError``, which the web app answers with 422; the request
+    types refuse all of these first, so this is the backstop for routes that forgot."""
+    from sqlalchemy.exc import DataError
+
+    from ifnscope.registry.limits import storable_problem
+
+    rows = parameters if executemany else [parameters]
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row if isinstance(row, (list, tuple)) else ()
+        for v in values:
+            if isinstance(v, str):
+                problem = storable_problem(v)
+            elif isinstance(v, int) and v not in _INT64:
+                problem = "is an integer beyond 64 bits"
+            else:
+                continue
+            if problem:
+                # The statement only, never the parameters (they may be patient data).
+                raise DataError(statement, None, ValueError(f"a value {problem}"), hide_parameters=True)
 
 
 def pg_connect_args(url: str, connect_timeout: float, statement_timeout: float) -> dict[str, Any]:
