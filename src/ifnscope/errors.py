@@ -12,7 +12,9 @@ at the edges, so a bug still surfaces as a bug.
     ├── CaseError                      case.*
     │   ├── CaseNotFoundError          case.not-found
     │   │                              (case.empty: a visit's case records nothing to assess)
-    │   ├── CaseParseError             case.parse, case.duplicate-key
+    │   ├── CaseParseError             case.parse, case.duplicate-key, case.too-large
+    │   │                              (over the size, value or nesting cap), case.aliases
+    │   │                              (too many YAML alias uses: "billion laughs")
     │   └── CaseValidationError        case.invalid (carries .issues, one per problem:
     │                                  case.unknown-key, case.missing-key, case.wrong-type,
     │                                  case.invalid-value, case.out-of-range, case.inconsistent)
@@ -41,7 +43,9 @@ at the edges, so a bug still surfaces as a bug.
     ├── RegistryError                  registry.not-found, registry.conflict,
     │                                  registry.duplicate (a likely duplicate patient),
     │                                  registry.forbidden, registry.migration,
-    │                                  registry.too-large, registry.invalid
+    │                                  registry.too-large, registry.invalid,
+    │                                  registry.unavailable (database down, read-only, full
+    │                                  or past its statement timeout: web 503)
     ├── AuthError                      auth.required, auth.invalid (a wrong login or token),
     │                                  auth.csrf (a form without its token)
     ├── MissingExtraError              install.missing-extra (a command needs an optional
@@ -104,6 +108,8 @@ ErrorCode = Literal[
     "case.empty",
     "case.parse",
     "case.duplicate-key",
+    "case.too-large",
+    "case.aliases",
     "case.invalid",
     "therapy.error",
     "therapy.unknown-agent",
@@ -144,6 +150,7 @@ ErrorCode = Literal[
     "registry.migration",
     "registry.too-large",
     "registry.invalid",
+    "registry.unavailable",
     "auth.required",
     "auth.invalid",
     "auth.csrf",

@@ -113,6 +113,7 @@ def validate_case(data: Any, *, file: str | None = None, lines: dict[Loc, int] |
     if not isinstance(data, dict):
         got = "nothing" if data is None else type(data).__name__
         raise CaseParseError(f"a case must be a map of keys to values, got {got}", file=file)
+    _check_text(data, (), file)
     lines = lines or {}
     fmt = data.get("format")
     if fmt is not None and fmt != FORMAT:
@@ -341,14 +342,95 @@ def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
 # --------------------------------------------------------------------------- parsing
 
 
+def _check_text(value: Any, loc: Loc, file: str | None) -> None:
+    """Refuse text no database can store and no response can carry: a NUL character, or a lone
+    surrogate (a JSON document may escape one, ``\\ud800``). The value is not quoted back."""
+    from ifnscope.registry.limits import storable_problem
+
+    stack: list[tuple[Any, Loc]] = [(value, loc)]
+    while stack:
+        v, at = stack.pop()
+        if isinstance(v, dict):
+            for k, item in v.items():
+                key_problem = storable_problem(k) if isinstance(k, str) else None
+                if key_problem:
+                    raise CaseParseError(f"a key {key_problem}", file=file, loc=at, code="case.parse")
+                stack.append((item, (*at, str(k))))
+        elif isinstance(v, list):
+            stack.extend((item, (*at, i)) for i, item in enumerate(v))
+        elif isinstance(v, str):
+            problem = storable_problem(v)
+            if problem:
+                raise CaseParseError(f"the text {problem}", file=file, loc=at, code="case.parse")
+
+
+# Caps on what one case document may make the reader do. A case file is a few kilobytes and a
+# few hundred values; YAML aliases let 700 bytes name a billion values ("billion laughs"), which
+# held a database slot for 39 s and, nested nine deep, exhausted memory. Refused before any work.
+MAX_DOCUMENT_BYTES = 1_000_000
+"""The largest case document read (UTF-8 bytes); larger ones are ``case.too-large``."""
+MAX_NODES = 100_000
+"""The most values (maps, lists and scalars, each alias use counted again) built from one document."""
+MAX_ALIASES = 1_000
+"""The most alias uses (``*name``) in one document; more is ``case.aliases``."""
+MAX_DEPTH = 50
+"""The deepest nesting of maps and lists (an alias that refers to itself never ends)."""
+
+
+def _check_size(text: str, file: str | None) -> None:
+    # Characters first (cheap); only a text near the cap is encoded to count its bytes.
+    if len(text) > MAX_DOCUMENT_BYTES // 4 and len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise CaseParseError(
+            f"the document is larger than {MAX_DOCUMENT_BYTES:,} bytes; a case file is a few kilobytes",
+            file=file,
+            code="case.too-large",
+        )
+
+
+class _Budget:
+    """What one document has used of :data:`MAX_NODES` and :data:`MAX_ALIASES`."""
+
+    __slots__ = ("aliases", "nodes", "seen")
+
+    def __init__(self) -> None:
+        self.nodes = 0
+        self.aliases = 0
+        self.seen: set[int] = set()
+
+    def spend(self, node: yaml.Node) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise CaseParseError(
+                f"the document expands to more than {MAX_NODES:,} values (through aliases or sheer "
+                "size); a case has a few hundred",
+                code="case.too-large",
+            )
+        if isinstance(node, yaml.ScalarNode):
+            return  # a repeated scalar is cheap; the node count above still bounds it
+        # The composer resolves an alias to the anchored node itself: a collection node met
+        # twice is an alias use (scalars are counted through the node budget only).
+        key = id(node)
+        if key in self.seen:
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise CaseParseError(
+                    f"the document uses YAML aliases (*name) more than {MAX_ALIASES:,} times; "
+                    "write the values out",
+                    code="case.aliases",
+                )
+        else:
+            self.seen.add(key)
+
+
 def _parse_yaml(text: str, file: str | None) -> tuple[Any, dict[Loc, int]]:
+    _check_size(text, file)
     loader = _Loader(text)
     lines: dict[Loc, int] = {}
     try:
         node = loader.get_single_node()
         if node is None:
             return None, lines
-        return _construct(loader, node, (), lines, 0), lines
+        return _construct(loader, node, (), lines, 0, _Budget()), lines
     except CaseParseError as exc:
         exc.file = file
         raise
@@ -363,9 +445,15 @@ def _parse_yaml(text: str, file: str | None) -> tuple[Any, dict[Loc, int]]:
         loader.dispose()
 
 
-def _construct(loader: Any, node: yaml.Node, loc: Loc, lines: dict[Loc, int], depth: int) -> Any:
-    if depth > 50:
-        raise CaseParseError("the document is nested too deeply (or refers to itself)")
+def _construct(
+    loader: Any, node: yaml.Node, loc: Loc, lines: dict[Loc, int], depth: int, budget: _Budget
+) -> Any:
+    if depth > MAX_DEPTH:
+        raise CaseParseError(
+            "the document is nested too deeply (or refers to itself)",
+            code="case.aliases" if id(node) in budget.seen else "case.too-large",
+        )
+    budget.spend(node)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -380,13 +468,13 @@ def _construct(loader: Any, node: yaml.Node, loc: Loc, lines: dict[Loc, int], de
                     code="case.duplicate-key",
                 )
             lines[(*loc, key)] = line
-            out[key] = _construct(loader, value_node, (*loc, key), lines, depth + 1)
+            out[key] = _construct(loader, value_node, (*loc, key), lines, depth + 1, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             lines[(*loc, i)] = item.start_mark.line + 1
-            items.append(_construct(loader, item, (*loc, i), lines, depth + 1))
+            items.append(_construct(loader, item, (*loc, i), lines, depth + 1, budget))
         return items
     return _scalar(loader, node)
 
@@ -429,6 +517,7 @@ def _parse_json(text: str, file: str | None) -> tuple[Any, dict[Loc, int]]:
             out[k] = v
         return out
 
+    _check_size(text, file)
     try:
         return json.loads(text, object_pairs_hook=no_duplicates), {}
     except json.JSONDecodeError as exc:

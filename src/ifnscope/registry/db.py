@@ -63,7 +63,23 @@ def describe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+DEFAULT_CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for PostgreSQL to accept a connection (``IFNSCOPE_DB_CONNECT_TIMEOUT``)."""
+DEFAULT_STATEMENT_TIMEOUT = 30.0
+"""Seconds one PostgreSQL statement may run, waiting for locks included
+(``IFNSCOPE_DB_STATEMENT_TIMEOUT``)."""
+
+
+def make_engine(
+    url: str | None = None,
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for ``url``. On PostgreSQL, a server that does not answer or a statement that
+    runs (or waits for a lock) too long fails after the timeouts instead of holding a request
+    and its database slot without end; 0 turns a timeout off."""
     url = url or default_url()
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -72,8 +88,60 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
             **kwargs,
         )
         _sqlite_setup(engine)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    else:
+        connect_args = pg_connect_args(url, connect_timeout, statement_timeout)
+        connect_args.update(kwargs.pop("connect_args", {}))
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_unstorable)
+    return engine
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _refuse_unstorable(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    """The same answer from both databases for a value neither can hold: a NUL character or a lone
+    surrogate in text (PostgreSQL refuses the first, both drivers fail to encode the second, and
+    SQLite stores NUL quietly) or an integer beyond 64 bits (SQLite's driver raises a bare
+    OverflowError). Raised as ``DataError``, which the web app answers with 422; the request
+    types refuse all of these first, so this is the backstop for routes that forgot."""
+    from sqlalchemy.exc import DataError
+
+    from ifnscope.registry.limits import storable_problem
+
+    rows = parameters if executemany else [parameters]
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row if isinstance(row, (list, tuple)) else ()
+        for v in values:
+            if isinstance(v, str):
+                problem = storable_problem(v)
+            elif isinstance(v, int) and v not in _INT64:
+                problem = "is an integer beyond 64 bits"
+            else:
+                continue
+            if problem:
+                # The statement only, never the parameters (they may be patient data).
+                raise DataError(statement, None, ValueError(f"a value {problem}"), hide_parameters=True)
+
+
+def pg_connect_args(url: str, connect_timeout: float, statement_timeout: float) -> dict[str, Any]:
+    """libpq's ``connect_timeout`` (whole seconds, at least 2: libpq's floor) and a
+    ``statement_timeout`` set at connection start (``options``, kept after any in the URL)."""
+    import math
+
+    from sqlalchemy.engine import make_url
+
+    args: dict[str, Any] = {}
+    if connect_timeout > 0:
+        args["connect_timeout"] = max(2, math.ceil(connect_timeout))
+    if statement_timeout > 0:
+        ms = max(1, round(statement_timeout * 1000))
+        given = make_url(url).query.get("options")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        args["options"] = " ".join(filter(None, [given, f"-c statement_timeout={ms}"]))
+    return args
 
 
 def _sqlite_setup(engine: Engine) -> None:

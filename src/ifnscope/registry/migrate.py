@@ -50,6 +50,8 @@ def upgrade(engine: Engine, target: str = "head") -> None:
     cfg = _config()
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # a migration may rewrite big tables: no timeout
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, target)
     except Exception as exc:

@@ -71,7 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     settings = settings or Settings.from_env()
     install_uvicorn_filter()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
     try:
         upgrade(engine)
         registry = Registry(engine)

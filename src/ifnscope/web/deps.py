@@ -190,6 +190,19 @@ Authenticated = Annotated[Actor, Depends(current_actor)]
 MaybeActor = Annotated[Actor | None, Depends(optional_actor)]
 
 
+def require_briefly(permission: Permission) -> Callable[..., Coroutine[Any, Any, Actor]]:
+    """:func:`require` in its own short transaction (:func:`actor_briefly`), for endpoints that do
+    slow work (assessing a case) before they write with :func:`in_transaction`."""
+
+    async def _check(request: Request) -> Actor:
+        actor = await actor_briefly(request)
+        actor.require(permission)
+        return actor
+
+    _check.__name__ = f"require_briefly_{permission}"
+    return _check
+
+
 def require(permission: Permission) -> Callable[..., Coroutine[Any, Any, Actor]]:
     """A dependency: the current actor, if it has ``permission``."""
 

@@ -7,6 +7,14 @@
 - Starlette's HTTP errors (unknown route, wrong method) become ``request.*`` codes.
 - A database integrity error (e.g. a unique MRN) becomes ``registry.conflict`` without the
   database's message (it may quote the values).
+- A value the database refuses (``DataError``: a NUL character, text longer than its column, a
+  number out of range) becomes 422 ``registry.invalid``. The request types
+  (``web.api.types``) refuse such values first; this is the backstop, so PostgreSQL and SQLite
+  answer alike.
+- A database that cannot be reached, is read-only, is full, or cancels a statement at its
+  timeout (``OperationalError``, a read-only transaction, the pool's checkout timeout) becomes
+  503 ``registry.unavailable`` with ``Retry-After``; the log names the kind of failure and the
+  exception type, never the database's message (it may quote SQL parameters, i.e. patient data).
 - Anything else is a bug: 500 ``internal`` with no detail in the body; the log gets the exception
   type and the stack frames, but not the exception's message (it may quote patient data).
 
@@ -43,6 +51,7 @@ _EXACT: dict[str, int] = {
     "registry.too-large": 413,
     "registry.invalid": 422,
     "registry.migration": 500,
+    "registry.unavailable": 503,
     "auth.required": 401,
     "auth.invalid": 401,
     "auth.csrf": 403,
@@ -161,6 +170,83 @@ def _integrity_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _data_error(request: Request, exc: Exception) -> Response:
+    log.info(
+        "request refused: database refused a value (%s)", type(getattr(exc, "orig", None) or exc).__name__
+    )
+    return error_response(
+        request,
+        422,
+        error_body(
+            "registry.invalid",
+            "a value was refused by the database: text too long for its field, a NUL character, "
+            "or a number out of range",
+        ),
+    )
+
+
+# Kinds of database failure, found by SQLSTATE (PostgreSQL) or by the driver's fixed wording
+# (SQLite), for the log line and the message: never the driver's message itself.
+_SQLSTATE_REASONS = {
+    "57014": "statement timeout",
+    "55P03": "lock timeout",
+    "25006": "read-only transaction",
+    "53100": "disk full",
+    "57P01": "server shutting down",
+    "57P03": "server starting up",
+    "53300": "too many connections",
+}
+_SQLITE_REASONS = (
+    ("readonly", "read-only database"),
+    ("read-only", "read-only database"),
+    ("locked", "database locked"),
+    ("disk is full", "disk full"),
+    ("unable to open", "cannot open the database file"),
+    ("disk i/o error", "disk I/O error"),
+)
+
+
+def unavailable_reason(exc: BaseException) -> str:
+    """A short, fixed description of why the database failed (no data from the message)."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        return "no free database connection"
+    orig = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return _SQLSTATE_REASONS.get(sqlstate, f"SQLSTATE {sqlstate}")
+    if type(orig).__module__.startswith("psycopg"):
+        return "cannot connect or connection lost"  # connection errors carry no SQLSTATE
+    text = str(orig).lower()
+    for needle, reason in _SQLITE_REASONS:
+        if needle in text:
+            return reason
+    return "database error"
+
+
+def _unavailable(request: Request, exc: Exception) -> Response:
+    orig = getattr(exc, "orig", None) or exc
+    reason = unavailable_reason(exc)
+    log.error("database unavailable: %s (%s)", reason, type(orig).__name__)
+    return error_response(
+        request,
+        503,
+        error_body(
+            "registry.unavailable", f"the registry database is unavailable ({reason}); try again later"
+        ),
+        headers={"Retry-After": "5"},
+    )
+
+
+def _internal_db_error(request: Request, exc: Exception) -> Response:
+    """PostgreSQL reports a read-only transaction (a standby, ``default_transaction_read_only``)
+    as an internal error: that one is 503; any other is a bug."""
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) == "25006":
+        return _unavailable(request, exc)
+    raise exc
+
+
 def log_internal_error(exc: BaseException, where: str) -> None:
     """Type and stack frames only; the message is left out unless IFNSCOPE_DEBUG=1."""
     frames = "".join(traceback.format_tb(exc.__traceback__))
@@ -203,10 +289,15 @@ class InternalErrorMiddleware:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import DataError, IntegrityError, InternalError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     app.add_exception_handler(IfnscopeError, _ifnscope_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(OperationalError, _unavailable)
+    app.add_exception_handler(PoolTimeout, _unavailable)
+    app.add_exception_handler(InternalError, _internal_db_error)
     app.add_middleware(InternalErrorMiddleware)

@@ -12,6 +12,10 @@
                                the server sits behind TLS)
 ``IFNSCOPE_SESSION_HOURS``     how long a login lasts (default 8)
 ``IFNSCOPE_SESSION_IDLE_MINUTES``  a login ends after this long without a request (default 30)
+``IFNSCOPE_DB_CONNECT_TIMEOUT``    PostgreSQL: seconds to wait for a connection (default 5;
+                                   0: wait as long as the system does)
+``IFNSCOPE_DB_STATEMENT_TIMEOUT``  PostgreSQL: seconds one statement may run, lock waits
+                                   included (default 30; 0: no limit)
 ``IFNSCOPE_API_DOCS``           ``0``: no interactive API docs at ``/docs`` (default 1: served
                                from vendored files, nothing from a CDN)
 ``IFNSCOPE_LOGIN_FAILURES_PER_ACCOUNT``  failed logins for one username within the window
@@ -63,6 +67,8 @@ _NUMBER_FIELDS = frozenset(
         "login_failures_per_account",
         "login_failures_per_address",
         "login_window_minutes",
+        "db_connect_timeout",
+        "db_statement_timeout",
     }
 )
 _FLAG_FIELDS = frozenset({"demo", "cookie_secure", "api_docs"})
@@ -106,6 +112,12 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=8, gt=0, description="Lifetime of a login")
     session_idle_minutes: float = Field(
         default=30, gt=0, description="A login ends after this long without a request"
+    )
+    db_connect_timeout: float = Field(
+        default=5, ge=0, description="PostgreSQL: seconds to wait for a connection (0: no limit)"
+    )
+    db_statement_timeout: float = Field(
+        default=30, ge=0, description="PostgreSQL: seconds one statement may run (0: no limit)"
     )
     api_docs: bool = Field(default=True, description="Serve the interactive API docs at /docs")
     # Login throttling (web.logins): operational defaults against password guessing, not

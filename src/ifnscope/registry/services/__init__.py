@@ -39,6 +39,7 @@ from ifnscope.registry.services.patients import (
     timeline,
     update_patient,
 )
+from ifnscope.registry.services.prepare import Prepared, prepare_visit, require_content
 from ifnscope.registry.services.reports import VisitReport, visit_report
 from ifnscope.registry.services.scores import (
     compute_scores,
@@ -107,7 +108,6 @@ from ifnscope.registry.services.visits import (
     get_visit,
     letter_for_visit,
     reassess_visit,
-    require_content,
     update_visit,
     visit_for_report,
 )
@@ -123,6 +123,7 @@ __all__ = [
     "NotScored",
     "PatientRecord",
     "PatientSummary",
+    "Prepared",
     "ReferenceInfo",
     "ScoreUpload",
     "ScoreView",
@@ -173,6 +174,7 @@ __all__ = [
     "patient_versions",
     "prepare_password_change",
     "prepare_scoring",
+    "prepare_visit",
     "reassess_visit",
     "require_content",
     "revoke_token",

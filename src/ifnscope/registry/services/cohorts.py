@@ -14,6 +14,7 @@ from ifnscope.criteria.cadm import CADM_CATEGORIES
 from ifnscope.criteria.iim_2017 import DM_SUBGROUPS
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.csvsafe import csv_writer
+from ifnscope.registry.limits import Text40
 from ifnscope.registry.models import IfnScore, Patient, Sample, Treatment, Visit
 from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
@@ -35,7 +36,7 @@ class CohortQuery(BaseModel):
     )
     min_cdasi_activity: float | None = None
     min_clasi_activity: float | None = None
-    ifn_high: str | None = Field(default=None, description="A signature whose latest call must be 'high'")
+    ifn_high: Text40 | None = Field(default=None, description="A signature whose latest call must be 'high'")
     not_on_ifn_targeted: bool = False
 
 

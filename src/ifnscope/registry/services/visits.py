@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy.orm import Session
 
 from ifnscope import __version__
-from ifnscope.errors import CaseError, RegistryError
+from ifnscope.errors import RegistryError
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import first_visit_date, live_visits, patient_row, visit_row
 from ifnscope.registry.services.audit import write_audit
 from ifnscope.registry.services.deidentify import for_actor
+from ifnscope.registry.services.prepare import prepare_visit, require_content
 from ifnscope.registry.services.treatments import sync_treatments
 from ifnscope.registry.services.versions import record_version, require_reason, soft_delete
 from ifnscope.registry.services.views import VisitView
@@ -63,11 +64,10 @@ def visit_view(v: Visit, actor: Actor, first: dt.date | None, pseudonym: str, fu
 
 def _assessed(v: Visit, c: Any) -> Any:
     """Assess the case with the running ifnscope and copy the result and its index columns onto
-    the visit (shared by a new visit and an explicit re-assessment)."""
-    from ifnscope.assessment import assess
-
-    a = assess(c)
-    doc = a.to_json_dict()
+    the visit (shared by a new visit and an explicit re-assessment). ``c`` may be prepared
+    already (``prepare.prepare_visit``, outside the transaction)."""
+    p = prepare_visit(c)
+    a, doc = p.assessment, p.document
     crit = a.criteria
     act = doc.get("activity") or {}
     v.assessment = doc
@@ -82,43 +82,6 @@ def _assessed(v: Visit, c: Any) -> Any:
     v.clasi_activity = _complete(act.get("clasi"), "activity")
     v.clasi_damage = _complete(act.get("clasi"), "damage")
     return a
-
-
-# The case sections that hold something to assess. A case with none of them (only its id, title,
-# the patient's age and sex, onset or medications) is "empty": nothing to classify or score.
-CLINICAL_SECTIONS = (
-    "findings",
-    "lesions",
-    "labs",
-    "muscle",
-    "skin_biopsy",
-    "history",
-    "cancer_screening",
-    "activity",
-)
-
-
-def _has_value(x: Any) -> bool:
-    if x is None:
-        return False
-    if isinstance(x, dict):
-        return any(_has_value(v) for v in x.values())
-    if isinstance(x, list):
-        return any(_has_value(v) for v in x)
-    if isinstance(x, str):
-        return bool(x.strip())
-    return True
-
-
-def require_content(c: Any) -> None:
-    """Refuse a case that records nothing to assess (``case.empty``, 422 in the API)."""
-    doc = c.model_dump(mode="json", exclude_none=True)
-    if not any(_has_value(doc.get(k)) for k in CLINICAL_SECTIONS):
-        raise CaseError(
-            "the visit records nothing to assess: no findings, lesions, laboratory results or "
-            "antibodies, muscle or skin studies, history, cancer screening or activity scores",
-            code="case.empty",
-        )
 
 
 def _check_date(d: dt.date, birth: dt.date | None) -> None:
@@ -139,17 +102,13 @@ def add_visit(
 ) -> VisitView:
     """Validate and assess a case (a :class:`Case` or its JSON/YAML structure) and store it as a
     visit; medications with a recognised agent are added to the patient's treatments."""
-    from ifnscope.case.model import Case
-    from ifnscope.case.reader import validate_case
-
     actor.require("write_patients")
     p = patient_row(s, patient_id)
-    c = case if isinstance(case, Case) else validate_case(case)
-    require_content(c)
+    c = prepare_visit(case)  # a Prepared (made before the transaction) is used as it is
     v = Visit(
         patient_id=p.id,
         visit_date=visit_date or dt.date.today(),
-        case=c.model_dump(mode="json", exclude_none=True),
+        case=c.case.model_dump(mode="json", exclude_none=True),
         created_by=actor.user_id,
     )
     a = _assessed(v, c)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import AuditEntry, UserInfo
+from ifnscope.web.api.types import DbId, SafeText, Text80
 from ifnscope.web.deps import DbSession, require
 
 router = APIRouter(tags=["admin"])
@@ -22,8 +23,8 @@ Admin = Annotated[Actor, Depends(require("manage_users"))]
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=1, max_length=80)
-    password: str = Field(min_length=1, max_length=1024, description="Checked by the password policy")
+    username: Text80 = Field(min_length=1, max_length=80)
+    password: SafeText = Field(min_length=1, max_length=1024, description="Checked by the password policy")
     role: Literal["clinician", "researcher", "admin"]
 
 
@@ -31,7 +32,7 @@ class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     active: bool | None = Field(default=None, description="false: deactivate (ends their sessions)")
-    password: str | None = Field(
+    password: SafeText | None = Field(
         default=None, min_length=1, max_length=1024, description="A new password (ends their sessions)"
     )
     role: Literal["clinician", "researcher", "admin"] | None = Field(
@@ -55,12 +56,12 @@ def list_users(actor: Admin, s: DbSession) -> list[UserInfo]:
 
 
 @router.get("/admin/users/{user_id}", response_model=UserInfo)
-def get_user(user_id: int, actor: Admin, s: DbSession) -> UserInfo:
+def get_user(user_id: DbId, actor: Admin, s: DbSession) -> UserInfo:
     return services.get_user(s, actor, user_id)
 
 
 @router.patch("/admin/users/{user_id}", response_model=UserInfo)
-def change_user(user_id: int, body: UserPatch, actor: Admin, s: DbSession) -> UserInfo:
+def change_user(user_id: DbId, body: UserPatch, actor: Admin, s: DbSession) -> UserInfo:
     """Deactivate or reactivate a user, change their role, or set a new password (a new
     password or deactivation ends their web sessions). All or nothing: one transaction."""
     services.get_user(s, actor, user_id)  # 404 first, whatever the body
@@ -78,7 +79,7 @@ def change_user(user_id: int, body: UserPatch, actor: Admin, s: DbSession) -> Us
 def audit_log(
     actor: Admin,
     s: DbSession,
-    patient_id: Annotated[int | None, Query(description="Only events about this patient")] = None,
+    patient_id: Annotated[DbId | None, Query(description="Only events about this patient")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[AuditEntry]:
     """Who read or changed which patient, newest first (ids only, never clinical content)."""

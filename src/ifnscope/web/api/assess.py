@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from ifnscope.case.model import Case
+from ifnscope.registry.auth import Actor
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, body_doc, buffer_body, read_case
-from ifnscope.web.deps import Authenticated
+from ifnscope.web.deps import actor_briefly
 
 router = APIRouter(tags=["assessment"])
 
@@ -26,7 +27,7 @@ async def _case_body(request: Request) -> Case | object:
 )
 def assess_case(
     _body: Annotated[None, Depends(buffer_body)],
-    actor: Authenticated,
+    actor: Annotated[Actor, Depends(actor_briefly)],  # a short transaction: assessing holds no slot
     case: Annotated[Case | object, Depends(_case_body)],
 ) -> dict[str, Any]:
     """The assessment JSON (as `ifnscope assess --json`) of a case sent as the JSON body or as an

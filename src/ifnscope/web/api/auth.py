@@ -14,6 +14,7 @@ from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
+from ifnscope.web.api.types import DbId, SafeText, Text80
 from ifnscope.web.deps import Authenticated, DbSession, actor_briefly
 from ifnscope.web.logins import change_own_password, password_login
 from ifnscope.web.security import csrf_token, logout_session, session_id, verify_csrf
@@ -25,8 +26,8 @@ log = logging.getLogger("ifnscope.web")
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=1, max_length=80)
-    password: str = Field(min_length=1, max_length=1024)
+    username: Text80 = Field(min_length=1, max_length=80)
+    password: SafeText = Field(min_length=1, max_length=1024)
 
 
 class UserOut(BaseModel):
@@ -47,14 +48,16 @@ class SessionOut(BaseModel):
 class PasswordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=1, max_length=1024)
+    current_password: SafeText = Field(min_length=1, max_length=1024)
+    new_password: SafeText = Field(min_length=1, max_length=1024)
 
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=80, description="What the token is for, e.g. 'lab pipeline'")
+    name: Text80 = Field(
+        min_length=1, max_length=80, description="What the token is for, e.g. 'lab pipeline'"
+    )
     days: int = Field(default=90, ge=1, le=366, description="Days until the token expires")
 
 
@@ -138,7 +141,7 @@ def list_tokens(actor: Authenticated, s: DbSession) -> list[TokenInfo]:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, response_class=Response)
-def revoke(token_id: int, actor: Authenticated, s: DbSession) -> Response:
+def revoke(token_id: DbId, actor: Authenticated, s: DbSession) -> Response:
     """Revoke one of your API tokens (admins: anyone's)."""
     services.revoke_token(s, actor, token_id)
     return Response(status_code=204)

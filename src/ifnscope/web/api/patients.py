@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from ifnscope.case.model import Case
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import (
@@ -29,8 +29,10 @@ from ifnscope.registry.services import (
     VersionView,
     VisitView,
 )
+from ifnscope.registry.services.prepare import Prepared
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
-from ifnscope.web.deps import Authenticated, DbSession, require
+from ifnscope.web.api.types import MAX_DB_ID, DbId, SafeText, Text10, Text20, Text80, Text120, Text200
+from ifnscope.web.deps import Authenticated, DbSession, in_transaction, require, require_briefly
 
 router = APIRouter(tags=["patients"])
 log = logging.getLogger("ifnscope.web")
@@ -41,7 +43,7 @@ TreatmentStatus = Literal["active", "stopped", "planned", "denied_by_payer"]
 
 
 Reason = Annotated[
-    str,
+    SafeText,
     Field(
         min_length=1,
         max_length=500,
@@ -58,8 +60,8 @@ CONFIRM_DUPLICATE = Field(
 class PatientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
-    mrn: str | None = Field(default=None, max_length=80, description="Medical record number (unique)")
+    name: Text200 | None = Field(default=None, max_length=200)
+    mrn: Text80 | None = Field(default=None, max_length=80, description="Medical record number (unique)")
     birth_date: dt.date | None = None
     sex: Sex | None = None
     confirm_duplicate: bool = CONFIRM_DUPLICATE
@@ -71,8 +73,8 @@ class PatientPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason
-    name: str | None = Field(default=None, max_length=200)
-    mrn: str | None = Field(default=None, max_length=80)
+    name: Text200 | None = Field(default=None, max_length=200)
+    mrn: Text80 | None = Field(default=None, max_length=80)
     birth_date: dt.date | None = None
     sex: Sex | None = None
     confirm_duplicate: bool = CONFIRM_DUPLICATE
@@ -101,18 +103,18 @@ class VisitPatch(BaseModel):
 class TreatmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="As recorded, e.g. 'anifrolumab'")
-    started: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
-    stopped: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
-    response: str | None = Field(default=None, description="As in the case format's medications")
-    dose: str | None = Field(default=None, max_length=120)
+    name: Text200 = Field(min_length=1, max_length=200, description="As recorded, e.g. 'anifrolumab'")
+    started: Text10 | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    stopped: Text10 | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    response: Text20 | None = Field(default=None, description="As in the case format's medications")
+    dose: Text120 | None = Field(default=None, max_length=120)
     status: TreatmentStatus | None = Field(
         default=None, description="Default: stopped when a stop date is given, else active"
     )
-    denied_on: str | None = Field(
+    denied_on: Text10 | None = Field(
         default=None, description="When the payer refused it: YYYY, YYYY-MM or YYYY-MM-DD"
     )
-    denial_reason: str | None = Field(
+    denial_reason: SafeText | None = Field(
         default=None, max_length=2000, description="Why the payer refused it (free text, clinicians only)"
     )
 
@@ -124,17 +126,17 @@ class TreatmentPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(
+    reason: SafeText | None = Field(
         default=None, max_length=500, description="Why the recorded values are corrected"
     )
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    started: str | None = None
-    stopped: str | None = None
-    response: str | None = None
-    dose: str | None = Field(default=None, max_length=120)
+    name: Text200 | None = Field(default=None, min_length=1, max_length=200)
+    started: Text10 | None = None
+    stopped: Text10 | None = None
+    response: Text20 | None = None
+    dose: Text120 | None = Field(default=None, max_length=120)
     status: TreatmentStatus | None = None
-    denied_on: str | None = None
-    denial_reason: str | None = Field(default=None, max_length=2000)
+    denied_on: Text10 | None = None
+    denial_reason: SafeText | None = Field(default=None, max_length=2000)
 
 
 # ------------------------------------------------------------------------------ patients
@@ -145,10 +147,10 @@ def list_patients(
     actor: Authenticated,
     s: DbSession,
     q: Annotated[
-        str | None, Query(max_length=200, description="Name, MRN or pseudonym (researchers: pseudonym)")
+        Text200 | None, Query(max_length=200, description="Name, MRN or pseudonym (researchers: pseudonym)")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_ID)] = 0,
 ) -> list[PatientSummary]:
     """Patients, newest first. The search text is neither logged nor audited."""
     rows = services.list_patients(s, actor, q, limit=limit, offset=offset)
@@ -176,7 +178,7 @@ def create_patient(body: PatientIn, actor: Writer, s: DbSession) -> PatientSumma
 
 @router.get("/patients/{patient_id}", response_model=PatientRecord)
 def get_patient(
-    patient_id: int,
+    patient_id: DbId,
     actor: Authenticated,
     s: DbSession,
     full: Annotated[bool, Query(description="Include each visit's case and assessment")] = False,
@@ -185,7 +187,7 @@ def get_patient(
 
 
 @router.patch("/patients/{patient_id}", response_model=PatientSummary)
-def update_patient(patient_id: int, body: PatientPatch, actor: Writer, s: DbSession) -> PatientSummary:
+def update_patient(patient_id: DbId, body: PatientPatch, actor: Writer, s: DbSession) -> PatientSummary:
     """Correct the name, MRN, birth date or sex; the record as it was is kept as a version."""
     changes = body.model_dump(exclude_unset=True, exclude={"reason", "confirm_duplicate"})
     p = services.update_patient(
@@ -196,7 +198,7 @@ def update_patient(patient_id: int, body: PatientPatch, actor: Writer, s: DbSess
 
 
 @router.delete("/patients/{patient_id}", status_code=204, response_class=Response)
-def delete_patient(patient_id: int, body: ReasonIn, actor: Writer, s: DbSession) -> Response:
+def delete_patient(patient_id: DbId, body: ReasonIn, actor: Writer, s: DbSession) -> Response:
     """Delete the patient (with a reason): gone from lists, cohorts and exports, kept with its
     versions for the history."""
     services.delete_patient(s, actor, patient_id, reason=body.reason)
@@ -205,14 +207,14 @@ def delete_patient(patient_id: int, body: ReasonIn, actor: Writer, s: DbSession)
 
 
 @router.get("/patients/{patient_id}/versions", response_model=list[VersionInfo])
-def patient_versions(patient_id: int, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
+def patient_versions(patient_id: DbId, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
     """Every earlier version of the patient's record, visits and treatments, newest first, with
     the reasons (clinicians and admins; 403 for researchers)."""
     return services.patient_versions(s, actor, patient_id)
 
 
 @router.get("/patients/{patient_id}/versions/{version}", response_model=VersionView)
-def patient_version(patient_id: int, version: int, actor: Authenticated, s: DbSession) -> VersionView:
+def patient_version(patient_id: DbId, version: DbId, actor: Authenticated, s: DbSession) -> VersionView:
     """The patient's record as it was in that version (clinicians and admins)."""
     return services.get_version(s, actor, "patient", patient_id, version)
 
@@ -220,8 +222,10 @@ def patient_version(patient_id: int, version: int, actor: Authenticated, s: DbSe
 # -------------------------------------------------------------------------------- visits
 
 
-async def _visit_body(request: Request) -> tuple[Case | dict[str, Any], dt.date | None]:
-    return await read_visit(request)
+async def _visit_body(request: Request) -> tuple[Prepared, dt.date | None]:
+    """The visit validated and assessed, before any database slot is taken (``prepare``)."""
+    case, visit_date = await read_visit(request)
+    return await run_in_threadpool(services.prepare_visit, case), visit_date
 
 
 @router.post(
@@ -239,32 +243,32 @@ async def _visit_body(request: Request) -> tuple[Case | dict[str, Any], dt.date 
         },
     ),
 )
-def add_visit(
-    patient_id: int,
+async def add_visit(
+    patient_id: DbId,
+    request: Request,
     _body: Annotated[None, Depends(buffer_body)],
-    actor: Writer,
-    s: DbSession,
-    visit: Annotated[tuple[Case | dict[str, Any], dt.date | None], Depends(_visit_body)],
+    actor: Annotated[Actor, Depends(require_briefly("write_patients"))],
+    visit: Annotated[tuple[Prepared, dt.date | None], Depends(_visit_body)],
 ) -> VisitView:
     """Store a visit: the case is validated (422 ``case.invalid`` with every issue), assessed, and
     kept with its assessment; recognised medications become treatments.
 
     Send JSON ``{"visit_date": "YYYY-MM-DD", "case": {...}}`` or a multipart upload of a YAML/JSON
     case file (``file``, optional ``visit_date``)."""
-    case, visit_date = visit
-    v = services.add_visit(s, actor, patient_id, case, visit_date=visit_date)
+    prepared, visit_date = visit  # the transaction below only writes
+    v = await in_transaction(request, services.add_visit, actor, patient_id, prepared, visit_date=visit_date)
     log.info("patient %d: visit %d added", patient_id, v.id)
     return v
 
 
 @router.get("/visits/{visit_id}", response_model=VisitView)
-def get_visit(visit_id: int, actor: Authenticated, s: DbSession) -> VisitView:
+def get_visit(visit_id: DbId, actor: Authenticated, s: DbSession) -> VisitView:
     """One visit with its case and assessment (de-identified for researchers)."""
     return services.get_visit(s, actor, visit_id)
 
 
 @router.post("/visits/{visit_id}/reassess", response_model=VisitView)
-def reassess_visit(visit_id: int, actor: Writer, s: DbSession) -> VisitView:
+def reassess_visit(visit_id: DbId, actor: Writer, s: DbSession) -> VisitView:
     """Assess the visit's stored case again with the running rules and store the new assessment.
 
     A visit otherwise keeps the assessment it was stored with (its ``assessment.rules_version``
@@ -275,7 +279,7 @@ def reassess_visit(visit_id: int, actor: Writer, s: DbSession) -> VisitView:
 
 
 @router.patch("/visits/{visit_id}", response_model=VisitView)
-def update_visit(visit_id: int, body: VisitPatch, actor: Writer, s: DbSession) -> VisitView:
+def update_visit(visit_id: DbId, body: VisitPatch, actor: Writer, s: DbSession) -> VisitView:
     """Correct the visit's date and/or case (with a reason). The corrected case is validated
     (422 ``case.invalid``, ``case.empty``) and assessed again; the visit as it was is kept."""
     v = services.update_visit(
@@ -286,7 +290,7 @@ def update_visit(visit_id: int, body: VisitPatch, actor: Writer, s: DbSession) -
 
 
 @router.delete("/visits/{visit_id}", status_code=204, response_class=Response)
-def delete_visit(visit_id: int, body: ReasonIn, actor: Writer, s: DbSession) -> Response:
+def delete_visit(visit_id: DbId, body: ReasonIn, actor: Writer, s: DbSession) -> Response:
     """Delete the visit (with a reason): gone from the record, cohorts, timeline and exports;
     the patient's latest visit is the one before. Kept with its versions for the history."""
     services.delete_visit(s, actor, visit_id, reason=body.reason)
@@ -295,13 +299,13 @@ def delete_visit(visit_id: int, body: ReasonIn, actor: Writer, s: DbSession) -> 
 
 
 @router.get("/visits/{visit_id}/versions", response_model=list[VersionInfo])
-def visit_versions(visit_id: int, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
+def visit_versions(visit_id: DbId, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
     """The visit's earlier versions, oldest first (also of a deleted visit; clinicians and admins)."""
     return services.list_versions(s, actor, "visit", visit_id)
 
 
 @router.get("/visits/{visit_id}/versions/{version}", response_model=VersionView)
-def visit_version(visit_id: int, version: int, actor: Authenticated, s: DbSession) -> VersionView:
+def visit_version(visit_id: DbId, version: DbId, actor: Authenticated, s: DbSession) -> VersionView:
     """The visit as it was in that version: its case, assessment and date."""
     return services.get_version(s, actor, "visit", visit_id, version)
 
@@ -310,7 +314,7 @@ def visit_version(visit_id: int, version: int, actor: Authenticated, s: DbSessio
 
 
 @router.post("/patients/{patient_id}/treatments", status_code=201, response_model=TreatmentView)
-def add_treatment(patient_id: int, body: TreatmentIn, actor: Writer, s: DbSession) -> TreatmentView:
+def add_treatment(patient_id: DbId, body: TreatmentIn, actor: Writer, s: DbSession) -> TreatmentView:
     """Record a treatment; the agent and whether it targets the interferon pathway are resolved.
 
     The patient has one reconciled list: the same agent (or, unrecognised, the same name) with a
@@ -321,7 +325,7 @@ def add_treatment(patient_id: int, body: TreatmentIn, actor: Writer, s: DbSessio
 
 
 @router.patch("/treatments/{treatment_id}", response_model=TreatmentView)
-def update_treatment(treatment_id: int, body: TreatmentPatch, actor: Writer, s: DbSession) -> TreatmentView:
+def update_treatment(treatment_id: DbId, body: TreatmentPatch, actor: Writer, s: DbSession) -> TreatmentView:
     """Record a stop date, the response or a status (e.g. ``denied_by_payer`` with ``denied_on``
     and ``denial_reason``), or correct the treatment (with a ``reason``). Earlier values are kept."""
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
@@ -329,7 +333,7 @@ def update_treatment(treatment_id: int, body: TreatmentPatch, actor: Writer, s: 
 
 
 @router.delete("/treatments/{treatment_id}", status_code=204, response_class=Response)
-def delete_treatment(treatment_id: int, body: ReasonIn, actor: Writer, s: DbSession) -> Response:
+def delete_treatment(treatment_id: DbId, body: ReasonIn, actor: Writer, s: DbSession) -> Response:
     """Take the treatment off the list (with a reason); kept with its versions."""
     services.delete_treatment(s, actor, treatment_id, reason=body.reason)
     log.info("treatment %d deleted", treatment_id)
@@ -337,13 +341,13 @@ def delete_treatment(treatment_id: int, body: ReasonIn, actor: Writer, s: DbSess
 
 
 @router.get("/treatments/{treatment_id}/versions", response_model=list[VersionInfo])
-def treatment_versions(treatment_id: int, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
+def treatment_versions(treatment_id: DbId, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
     """The treatment's earlier versions, oldest first (clinicians and admins)."""
     return services.list_versions(s, actor, "treatment", treatment_id)
 
 
 @router.get("/treatments/{treatment_id}/versions/{version}", response_model=VersionView)
-def treatment_version(treatment_id: int, version: int, actor: Authenticated, s: DbSession) -> VersionView:
+def treatment_version(treatment_id: DbId, version: DbId, actor: Authenticated, s: DbSession) -> VersionView:
     """The treatment as it was in that version."""
     return services.get_version(s, actor, "treatment", treatment_id, version)
 
@@ -362,7 +366,7 @@ def treatment_version(treatment_id: int, version: int, actor: Authenticated, s: 
     response_class=Response,
 )
 def export_patient(
-    patient_id: int,
+    patient_id: DbId,
     actor: Authenticated,
     s: DbSession,
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
@@ -378,7 +382,7 @@ def export_patient(
 
 
 @router.get("/patients/{patient_id}/timeline")
-def timeline(patient_id: int, actor: Authenticated, s: DbSession) -> dict[str, Any]:
+def timeline(patient_id: DbId, actor: Authenticated, s: DbSession) -> dict[str, Any]:
     """Activity scores per visit, interferon scores per sample and treatment periods: calendar
     dates for clinicians, days since the first visit for researchers."""
     return services.timeline(s, actor, patient_id)

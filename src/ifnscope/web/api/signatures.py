@@ -22,6 +22,7 @@ from ifnscope.errors import MatrixError, ReferenceFileError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import ReferenceInfo, ScoreUpload
+from ifnscope.web.api.types import DbId, Text40, Text120
 from ifnscope.web.deps import Authenticated, DbSession, actor_briefly, in_transaction, require
 
 router = APIRouter(tags=["signatures"])
@@ -50,7 +51,7 @@ def save_reference(
     s: DbSession,
     file: Annotated[UploadFile, File(description="A reference file written by `ifnscope reference fit`")],
     name: Annotated[
-        str | None, Form(max_length=120, description="Default: the file name without .json")
+        Text120 | None, Form(max_length=120, description="Default: the file name without .json")
     ] = None,
 ) -> ReferenceInfo:
     """Save a fixed reference under a name, for scoring later uploads against it."""
@@ -88,15 +89,15 @@ def _suffix(filename: str | None) -> str:
 
 @router.post("/patients/{patient_id}/samples", status_code=201, response_model=ScoreUpload)
 async def score_samples(
-    patient_id: int,
+    patient_id: DbId,
     request: Request,
     file: Annotated[
         UploadFile, File(description="Expression matrix: .tsv/.csv (optionally .gz), .h5ad or 10x .h5")
     ],
-    signature: Annotated[list[str], Form(description="Signature name(s), e.g. rice6, aybey_ifna")],
-    reference: Annotated[str | None, Form(description="Name of a saved reference")] = None,
-    visit_id: Annotated[int | None, Form()] = None,
-    tissue: Annotated[str | None, Form(max_length=40, description="blood, skin, ...")] = None,
+    signature: Annotated[list[Text40], Form(description="Signature name(s), e.g. rice6, aybey_ifna")],
+    reference: Annotated[Text120 | None, Form(description="Name of a saved reference")] = None,
+    visit_id: Annotated[DbId | None, Form()] = None,
+    tissue: Annotated[Text40 | None, Form(max_length=40, description="blood, skin, ...")] = None,
     collected_on: Annotated[dt.date | None, Form()] = None,
 ) -> ScoreUpload:
     """Score every sample of the uploaded matrix (all from this patient) and store the scores;

@@ -18,6 +18,7 @@ from ifnscope.errors import RegistryError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import SEXES, TREATMENT_STATUSES, PatientRecord
+from ifnscope.web.api.types import DbId
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
 from ifnscope.web.pages.common import Form, age_on, form_text, render, to_login, vocab
 from ifnscope.web.pages.upload import upload_context
@@ -171,7 +172,7 @@ def _patient_page(
     request: Request,
     actor: Actor,
     s: Session,
-    patient_id: int,
+    patient_id: DbId,
     status: int = 200,
     treatment: dict[str, Any] | None = None,
     edit: dict[str, Any] | None = None,
@@ -204,7 +205,7 @@ def _patient_page(
 
 
 @router.get("/patients/{patient_id}")
-def patient_page(patient_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+def patient_page(patient_id: DbId, request: Request, actor: MaybeActor, s: DbSession) -> Response:
     if actor is None:
         return to_login(request)
     return _patient_page(request, actor, s, patient_id)
@@ -212,7 +213,7 @@ def patient_page(patient_id: int, request: Request, actor: MaybeActor, s: DbSess
 
 @router.post("/patients/{patient_id}/treatments")
 def add_treatment(
-    patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+    patient_id: DbId, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     actor.require("write_patients")
     values = {k: form_text(form, k, 200) for k in _TREATMENT_FIELDS}
@@ -262,7 +263,7 @@ def _treatment_message(message: str) -> str:
 
 @router.post("/treatments/{treatment_id}/stop")
 def stop_treatment(
-    treatment_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+    treatment_id: DbId, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     actor.require("write_patients")
     stopped = form_text(form, "stopped", 20)
@@ -296,7 +297,7 @@ def _reason_message(err: RegistryError) -> str:
 
 @router.post("/patients/{patient_id}/edit")
 def edit_patient(
-    patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+    patient_id: DbId, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     """Correct the patient's details; the record as it was is kept with the reason."""
     actor.require("write_patients")
@@ -340,7 +341,7 @@ def edit_patient(
 
 @router.post("/patients/{patient_id}/delete")
 def delete_patient(
-    patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+    patient_id: DbId, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     """Delete the patient (kept, with its versions, out of every list)."""
     actor.require("write_patients")
@@ -359,7 +360,7 @@ def delete_patient(
 
 @router.post("/treatments/{treatment_id}/edit")
 def edit_treatment(
-    treatment_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+    treatment_id: DbId, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     """Correct a treatment or record its status (e.g. denied by the payer)."""
     actor.require("write_patients")
@@ -384,7 +385,7 @@ def edit_treatment(
 
 @router.post("/treatments/{treatment_id}/delete")
 def delete_treatment(
-    treatment_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
+    treatment_id: DbId, request: Request, actor: Authenticated, s: DbSession, form: Form
 ) -> Response:
     actor.require("write_patients")
     patient_id = _int(form_text(form, "patient_id", 20))
@@ -398,7 +399,7 @@ def delete_treatment(
 
 
 @router.get("/patients/{patient_id}/history")
-def patient_history(patient_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+def patient_history(patient_id: DbId, request: Request, actor: MaybeActor, s: DbSession) -> Response:
     """Every earlier version of the patient's record, visits and treatments, with the reasons
     (clinicians and admins; the service refuses researchers)."""
     if actor is None:

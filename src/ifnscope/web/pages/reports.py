@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import VisitView
+from ifnscope.web.api.types import DbId
 from ifnscope.web.deps import DbSession, MaybeActor
 from ifnscope.web.pages.common import to_login
 
@@ -38,7 +39,7 @@ def _report_html(
 
 
 @router.get("/visits/{visit_id}/report.html")
-def report_html(visit_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+def report_html(visit_id: DbId, request: Request, actor: MaybeActor, s: DbSession) -> Response:
     if actor is None:
         return to_login(request)
     html, v = _report_html(s, actor, visit_id, "html")
@@ -55,7 +56,7 @@ def report_html(visit_id: int, request: Request, actor: MaybeActor, s: DbSession
 
 
 @router.get("/visits/{visit_id}/report.pdf")
-def report_pdf(visit_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+def report_pdf(visit_id: DbId, request: Request, actor: MaybeActor, s: DbSession) -> Response:
     from ifnscope.report.html import render_pdf
 
     if actor is None:

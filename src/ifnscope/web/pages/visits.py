@@ -9,11 +9,12 @@ import datetime as dt
 import logging
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from ifnscope.errors import (
@@ -28,7 +29,8 @@ from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import PatientRecord
 from ifnscope.web import forms
-from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
+from ifnscope.web.api.types import DbId
+from ifnscope.web.deps import Authenticated, DbSession, MaybeActor, in_transaction, require_briefly
 from ifnscope.web.pages.common import (
     Form,
     age_on,
@@ -41,6 +43,7 @@ from ifnscope.web.pages.common import (
 )
 
 log = logging.getLogger("ifnscope.web")
+Writer = Annotated[Actor, Depends(require_briefly("write_patients"))]  # checked in a short transaction
 router = APIRouter(include_in_schema=False)
 
 
@@ -123,7 +126,7 @@ def _case_form_page(
 
 
 @router.get("/patients/{patient_id}/visits/new")
-def new_visit_page(patient_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+def new_visit_page(patient_id: DbId, request: Request, actor: MaybeActor, s: DbSession) -> Response:
     if actor is None:
         return to_login(request)
     actor.require("write_patients")
@@ -166,11 +169,23 @@ def _case_id(rec: PatientRecord, visit_date: dt.date | None) -> str:
 
 
 @router.post("/patients/{patient_id}/visits/new")
-def new_visit_submit(
-    patient_id: int, request: Request, actor: Authenticated, s: DbSession, form: Form
-) -> Response:
-    actor.require("write_patients")
-    rec = services.get_record(s, actor, patient_id)
+async def new_visit_submit(patient_id: DbId, request: Request, actor: Writer, form: Form) -> Response:
+    """Three steps, so that checking and assessing the case hold no database slot: read the
+    record, check and assess, store (each database step a short transaction of its own)."""
+    rec = await in_transaction(request, services.get_record, actor, patient_id)
+    checked = await run_in_threadpool(_checked_visit, request, actor, rec, form)
+    if isinstance(checked, Response):
+        return checked
+    prepared, visit_date = checked
+    v = await in_transaction(request, services.add_visit, actor, patient_id, prepared, visit_date=visit_date)
+    log.info("patient %d: visit %d added (web form)", patient_id, v.id)
+    return RedirectResponse(f"/visits/{v.id}", status_code=303)
+
+
+def _checked_visit(
+    request: Request, actor: Actor, rec: PatientRecord, form: FormData
+) -> Response | tuple[services.Prepared, dt.date | None]:
+    """The form's case validated and assessed, or the form again with what is wrong."""
     data = form_fields(form)
     data.pop("csrf_token", None)
     extra = form_text(form, "_add", 20)
@@ -206,20 +221,16 @@ def new_visit_submit(
             state.add_issue(None, "case", err.message + ".")
     if state.summary or case is None:
         return _case_form_page(request, actor, rec, state, 422)
-    v = services.add_visit(s, actor, patient_id, case, visit_date=visit_date)
-    log.info("patient %d: visit %d added (web form)", patient_id, v.id)
-    return RedirectResponse(f"/visits/{v.id}", status_code=303)
+    return services.prepare_visit(case), visit_date
 
 
 @router.post("/patients/{patient_id}/visits/upload")
-async def new_visit_upload(patient_id: int, request: Request, actor: Authenticated, s: DbSession) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
+async def new_visit_upload(patient_id: DbId, request: Request, actor: Writer) -> Response:
+    """Read, check and assess the case, then store it: no database slot is held meanwhile."""
     from ifnscope.case.reader import parse_case
 
-    actor.require("write_patients")
     form = await request.form()
-    rec = await run_in_threadpool(services.get_record, s, actor, patient_id)
+    rec = await in_transaction(request, services.get_record, actor, patient_id)
     text = form_text(form, "text", 2_000_000)
     name = "pasted case"
     upload = form.get("file")
@@ -259,7 +270,8 @@ async def new_visit_upload(patient_id: int, request: Request, actor: Authenticat
             errors.append({"where": name, "message": err.message})
     if errors or case is None:
         return await run_in_threadpool(_upload_failed, request, actor, rec, text, form, errors)
-    v = await run_in_threadpool(lambda: services.add_visit(s, actor, patient_id, case, visit_date=visit_date))
+    prepared = await run_in_threadpool(services.prepare_visit, case)
+    v = await in_transaction(request, services.add_visit, actor, patient_id, prepared, visit_date=visit_date)
     log.info("patient %d: visit %d added (web upload)", patient_id, v.id)
     return RedirectResponse(f"/visits/{v.id}", status_code=303)
 
@@ -315,14 +327,14 @@ def _visit_context(s: Session, actor: Actor, visit_id: int) -> dict[str, Any]:
 
 
 @router.get("/visits/{visit_id}")
-def visit_page(visit_id: int, request: Request, actor: MaybeActor, s: DbSession) -> Response:
+def visit_page(visit_id: DbId, request: Request, actor: MaybeActor, s: DbSession) -> Response:
     if actor is None:
         return to_login(request)
     return render(request, "visit.html", actor, **_visit_context(s, actor, visit_id))
 
 
 @router.post("/visits/{visit_id}/reassess")
-def reassess_visit(visit_id: int, actor: Authenticated, s: DbSession, form: Form) -> Response:
+def reassess_visit(visit_id: DbId, actor: Authenticated, s: DbSession, form: Form) -> Response:
     """Assess the stored case again with the running rules (an explicit, audited action)."""
     v = services.reassess_visit(s, actor, visit_id)
     log.info("visit %d: re-assessed (web)", v.id)
