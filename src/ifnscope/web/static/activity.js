@@ -107,6 +107,21 @@
 
   ready(function () {
     document.querySelectorAll(".activity-index[data-index]").forEach(update);
+    // "blanks → 0" on an area row: a person's explicit choice of 0 for the cells left blank
+    // in that area (only with JavaScript; without it the buttons stay hidden).
+    document.querySelectorAll("[data-zero-rest]").forEach(function (b) { b.hidden = false; });
+  });
+
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target.closest && evt.target.closest("[data-zero-rest]");
+    if (!btn) return;
+    var row = btn.closest("tr[data-area]");
+    var box = btn.closest(".activity-index[data-index]");
+    if (!row || !box) return;
+    row.querySelectorAll("select[data-part]").forEach(function (sel) {
+      if (sel.value === "") sel.value = "0";
+    });
+    update(box);
   });
 
   document.addEventListener("change", function (evt) {
