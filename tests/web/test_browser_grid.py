@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 import re
 import socket
 import threading
@@ -38,8 +39,12 @@ except ImportError:  # pragma: no cover - the dev extra installs it
         allow_module_level=True,
     )
 
+from ifnscope.activity import evaluate as evaluate_activity  # noqa: E402
+from ifnscope.activity.results import span  # noqa: E402
+from ifnscope.case.reader import validate_case  # noqa: E402
 from ifnscope.registry import services  # noqa: E402
 from ifnscope.registry.auth import actor_for, insert_user  # noqa: E402
+from ifnscope.web.forms import case_from_form  # noqa: E402
 from tests.helpers import ROOT  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
@@ -165,7 +170,7 @@ def _choose(page: Page, name: str, value: str) -> None:
 
 
 def _total(page: Page, index: str, part: str) -> str:
-    return page.locator(f'#grid-{index} [data-total="{part}"]').inner_text().strip()
+    return (page.locator(f'#grid-{index} [data-total="{part}"]').text_content() or "").strip()
 
 
 def test_cdasi_entered_in_the_grid_running_totals_match_the_saved_visit(
@@ -242,5 +247,53 @@ def test_grid_on_a_narrow_screen(browser: Browser, server: dict[str, Any]) -> No
     )
     assert width <= NARROW["width"] + 1, wide
     _shot(page, "grid-02-cdasi-400")
+    watch.check()
+    ctx.close()
+
+
+SET_VALUES = """(vals) => {
+  document.querySelectorAll('.activity-index[data-index] select').forEach(s => { s.value = vals[s.name] || ''; });
+  document.querySelectorAll('.activity-index[data-index]').forEach(
+    b => b.querySelector('select').dispatchEvent(new Event('change', {bubbles: true})));
+}"""
+
+
+def test_running_totals_are_the_engines_for_random_grids(browser: Browser, server: dict[str, Any]) -> None:
+    """The preview in activity.js and the engine (activity/scoring.py) agree on random partial
+    grids: totals, ranges, band, areas scored and entries not scored."""
+    ctx, page, watch = _context(browser, server, WIDE)
+    _login(page, "doc")
+    page.goto(f"/patients/{server['patient']}/visits/new")
+    options: dict[str, list[str]] = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('.activity-index[data-index] select')]
+             .map(s => [s.name, [...s.options].map(o => o.value).filter(v => v !== '')]))"""
+    )
+    assert len(options) > 100
+    rng = random.Random(11)
+    flag = "activity.clasi.dyspigmentation_12_months"
+    for trial, blank in enumerate((1.0, 0.0, 0.3, 0.6, 0.9, 0.97, 0.5, 0.2, 0.8, 0.95, 0.4, 0.7)):
+        chosen = {n: rng.choice(vals) for n, vals in options.items() if rng.random() >= blank}
+        chosen[flag] = ("yes", "no", "")[trial % 3]  # the multiplier each way, and unknown
+        if not chosen[flag]:
+            del chosen[flag]
+        page.evaluate(SET_VALUES, chosen)
+        result = evaluate_activity(validate_case(case_from_form(chosen)))
+        for index in ("cdasi", "clasi"):
+            r = None if result is None else getattr(result, index)
+            shown = _total(page, index, "activity")
+            if r is None:
+                assert shown == "not scored", (blank, index)
+                continue
+            assert shown == span(r.activity_range), (blank, index)
+            assert _total(page, index, "damage") == span(r.damage_range), (blank, index)
+            band = _total(page, index, "band")
+            if r.band_label is not None:
+                assert band.endswith(f"band: {r.band_label}")
+            else:
+                assert band.startswith("Band not determined")
+            notes = _total(page, index, "unscored")
+            assert notes.startswith(f"{sum(a.scored for a in r.areas)} of {len(r.areas)} areas scored")
+            missing = re.search(r"(\d+) entr(?:y|ies) not scored", notes)
+            assert (int(missing.group(1)) if missing else 0) == len(r.unscored), (blank, index, notes)
     watch.check()
     ctx.close()

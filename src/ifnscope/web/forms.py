@@ -486,7 +486,8 @@ def field_label(name: str) -> str:
 def _activity_label(parts: list[str]) -> str:
     """``activity.cdasi.areas.scalp.erythema`` -> 'CDASI, Scalp: Erythema'."""
     if parts[1] == "baseline":
-        return f"Earlier visit: {parts[2].replace('_', ' ')}"
+        index, _, part = parts[2].partition("_")
+        return f"Earlier visit: {index.upper()} {part}" if part else "Earlier visit: date"
     rules = dict(activity_indices()).get(parts[1])
     if rules is None:
         return ".".join(parts)
