@@ -252,7 +252,8 @@ def test_grid_on_a_narrow_screen(browser: Browser, server: dict[str, Any]) -> No
 
 
 SET_VALUES = """(vals) => {
-  document.querySelectorAll('.activity-index[data-index] select').forEach(s => { s.value = vals[s.name] || ''; });
+  document.querySelectorAll('.activity-index[data-index] select')
+    .forEach(s => { s.value = vals[s.name] || ''; });
   document.querySelectorAll('.activity-index[data-index]').forEach(
     b => b.querySelector('select').dispatchEvent(new Event('change', {bubbles: true})));
 }"""
