@@ -19,6 +19,11 @@ Field names are the case's own key paths, so an issue's path points at its field
 ``medications.<n>.<key>``          repeatable rows: name, months_before_onset, started, stopped,
                                    response, dose
 ``cancer_screening.<test>``        negative / positive / not_done
+``activity.<index>.areas.<area>.<item>``  the CDASI / CLASI area × item grid (``index`` is
+                                   ``cdasi`` or ``clasi``); ``activity.<index>.<group>.<item>``
+                                   and ``activity.<index>.<item>`` for the items scored once;
+                                   ``activity.<index>.<flag>`` yes / no / not recorded;
+                                   ``activity.baseline.<key>`` an earlier visit's totals
 =================================  ============================================================
 
 Rows whose fields are all empty are left out, and the *n* of a row in the form is not its index
@@ -31,12 +36,14 @@ validator (``case.reader.validate_case``) reports it against its field like any 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from ifnscope.activity.rules import IndexRules, ItemRule, cdasi_rules, clasi_rules
 from ifnscope.case.model import FORMAT
 from ifnscope.case.vocabulary import vocabulary
 
@@ -247,7 +254,123 @@ def case_from_form(form: FormInput, *, case_id: str = "web-case") -> dict[str, A
     screening = _tri_map(form, "cancer_screening", list(v.cancer_screening))
     if screening:
         doc["cancer_screening"] = screening
+
+    activity = _activity(form)
+    if activity:
+        doc["activity"] = activity
     return doc
+
+
+# ------------------------------------------------------------------- CDASI / CLASI grids
+
+
+def activity_indices() -> tuple[tuple[str, IndexRules], ...]:
+    """The indices the form scores, keyed as in the case's ``activity:`` section."""
+    return (("cdasi", cdasi_rules()), ("clasi", clasi_rules()))
+
+
+BASELINE_TOTALS = ("cdasi_activity", "cdasi_damage", "clasi_activity", "clasi_damage")
+FLAG_VALUES = {"yes": True, "no": False}
+
+
+def index_fields(key: str, rules: IndexRules) -> list[tuple[str, ItemRule]]:
+    """Every score field of one index, as (form field name, item), in form order; the names are
+    the case's key paths, generated from the rule table (nothing typed by hand)."""
+    return [(".".join(("activity", key, *path)), item) for path, item in rules.entries()]
+
+
+def _activity_index(form: FormInput, key: str, rules: IndexRules) -> dict[str, Any]:
+    """One index entry: a score chosen is kept, a cell left blank is left out (not scored,
+    unknown, never 0); an area or group with nothing chosen is left out whole."""
+    entry: dict[str, Any] = {}
+    for name, _item in index_fields(key, rules):
+        n = _number(value(form, name))
+        if n is None:
+            continue
+        node = entry
+        *parents, leaf = name.split(".")[2:]
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = n  # text or a fraction stays as typed: the case model refuses it at its field
+    if rules.multiplier is not None:
+        flag = value(form, f"activity.{key}.{rules.multiplier.flag}")
+        if flag:
+            entry[rules.multiplier.flag] = FLAG_VALUES.get(flag, flag)
+    return entry
+
+
+def _activity(form: FormInput) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, rules in activity_indices():
+        entry = _activity_index(form, key, rules)
+        if entry:
+            out[key] = entry
+    baseline: dict[str, Any] = {}
+    if date := value(form, "activity.baseline.date"):
+        baseline["date"] = date
+    for key in BASELINE_TOTALS:
+        n = _number(value(form, f"activity.baseline.{key}"))
+        if n is not None:
+            baseline[key] = n
+    if baseline:
+        out["baseline"] = baseline
+    return out
+
+
+def _cell(name: str, item: ItemRule, *, multiplied: bool = False) -> dict[str, Any]:
+    """One score field of the grid: its choices (with the anchor words where a source gave them)."""
+    anchors = item.anchors or {}
+    return {
+        "name": name,
+        "item": item,
+        "options": [(v, f"{v} · {anchors[v]}" if v in anchors else str(v)) for v in item.allowed],
+        "multiplied": multiplied,
+        "unverified": item.source.confidence == "U",
+    }
+
+
+@cache
+def activity_grid() -> tuple[dict[str, Any], ...]:
+    """What the CDASI / CLASI grid template draws, built from the rule tables: per index the
+    area × item table, the items scored once, the multiplier flag, the maxima and the sourced
+    bands (the running totals in ``static/activity.js`` read them from data attributes)."""
+    out: list[dict[str, Any]] = []
+    for key, rules in activity_indices():
+        mult = rules.multiplier
+        rows = []
+        for area in rules.areas.rows:
+            scored = {i.key for i in rules.area_items_for(area)}
+            cells: dict[str, dict[str, Any]] = {}
+            for item in rules.area_items:
+                name = f"activity.{key}.areas.{area.key}.{item.key}"
+                if item.key in scored:
+                    cells[item.key] = _cell(name, item, multiplied=mult is not None and mult.item == item.key)
+                else:
+                    instead = next((i.label for i in rules.items if i.key == area.instead), None)
+                    cells[item.key] = {"name": None, "item": item, "instead": instead}
+            rows.append({"area": area, "cells": cells})
+        once = [
+            {"label": g.label, "cells": [_cell(f"activity.{key}.{g.key}.{i.key}", i) for i in g.items]}
+            for g in rules.groups
+        ]
+        singles = [_cell(f"activity.{key}.{i.key}", i) for i in rules.items]
+        out.append(
+            {
+                "key": key,
+                "rules": rules,
+                "columns": {p: [i for i in rules.area_items if i.part == p] for p in ("activity", "damage")},
+                "rows": rows,
+                "groups": once,
+                "singles": singles,
+                "flag": None if mult is None else {"name": f"activity.{key}.{mult.flag}", "rule": mult},
+                "bands_json": json.dumps(
+                    [{"id": b.id, "label": b.label, "min": b.min, "max": b.max} for b in rules.bands.rows]
+                ),
+                "fields": [name for name, _ in index_fields(key, rules)]
+                + ([f"activity.{key}.{mult.flag}"] if mult is not None else []),
+            }
+        )
+    return tuple(out)
 
 
 # ------------------------------------------------------------------- issues -> fields
@@ -281,6 +404,11 @@ def field_names() -> frozenset[str]:
     names |= {f"cancer_screening.{k}" for k in v.cancer_screening}
     for lab in v.labs_numeric:
         names |= {f"labs.{lab}.value", f"labs.{lab}.upper_limit"}
+    for key, rules in activity_indices():
+        names |= {name for name, _ in index_fields(key, rules)}
+        if rules.multiplier is not None:
+            names.add(f"activity.{key}.{rules.multiplier.flag}")
+    names |= {f"activity.baseline.{k}" for k in ("date", *BASELINE_TOTALS)}
     return frozenset(names)
 
 
@@ -338,6 +466,8 @@ def field_label(name: str) -> str:
         return f"{head}: {_ROW_WORDS.get(parts[2], parts[2].replace('_', ' '))}" if len(parts) > 2 else head
     if parts[0] == "findings" and len(parts) == 2:
         return v.label(parts[1])
+    if parts[0] == "activity" and len(parts) >= 3:
+        return _activity_label(parts)
     if parts[0] == "labs" and len(parts) == 3 and parts[1] in v.labs_numeric:
         return f"{v.labs_numeric[parts[1]]}: {'value' if parts[2] == 'value' else 'upper limit of normal'}"
     tables = {
@@ -351,6 +481,25 @@ def field_label(name: str) -> str:
     if prefix in tables and key in tables[prefix]:
         return tables[prefix][key].split(" (", 1)[0]
     return name
+
+
+def _activity_label(parts: list[str]) -> str:
+    """``activity.cdasi.areas.scalp.erythema`` -> 'CDASI, Scalp: Erythema'."""
+    if parts[1] == "baseline":
+        index, _, part = parts[2].partition("_")
+        return f"Earlier visit: {index.upper()} {part}" if part else "Earlier visit: date"
+    rules = dict(activity_indices()).get(parts[1])
+    if rules is None:
+        return ".".join(parts)
+    if rules.multiplier is not None and parts[2:] == [rules.multiplier.flag]:
+        return f"{rules.short}: {rules.multiplier.label}"
+    for path, item in rules.entries():
+        if list(path) == parts[2:]:
+            if path[0] == "areas":
+                area = next(a.label for a in rules.areas.rows if a.key == path[1])
+                return f"{rules.short}, {area}: {item.label}"
+            return f"{rules.short}: {item.label}"
+    return ".".join(parts)
 
 
 # ------------------------------------------------------------------- form state for templates

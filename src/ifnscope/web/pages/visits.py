@@ -89,6 +89,7 @@ def _form_spec() -> dict[str, Any]:
         "history": v.history,
         "screening": v.cancer_screening,
         "drug_names": sorted(names),
+        "activity": forms.activity_grid(),
     }
 
 

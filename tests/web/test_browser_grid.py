@@ -1,0 +1,300 @@
+"""CDASI and CLASI entry through the case form's grids in a real browser (Debian's Chromium driven
+by Playwright against uvicorn in a thread, a temporary SQLite registry): the running totals that
+static/activity.js shows while items are chosen are what the saved visit reports. Fixtures follow
+tests/web/test_browser.py.
+
+Never ``playwright install``: without /usr/bin/chromium every test here is skipped loudly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"!!! {CHROMIUM} IS MISSING: the browser tests did NOT run. Install Debian's Chromium with "
+        "`bash tools/install-browser.sh` (apt-get install chromium); never `playwright install` !!!",
+        allow_module_level=True,
+    )
+
+try:
+    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - the dev extra installs it
+    pytest.skip(
+        "!!! THE PLAYWRIGHT PYTHON PACKAGE IS MISSING: the browser tests did NOT run "
+        "(pip install -e '.[dev]') !!!",
+        allow_module_level=True,
+    )
+
+from ifnscope.activity import evaluate as evaluate_activity  # noqa: E402
+from ifnscope.activity.results import span  # noqa: E402
+from ifnscope.case.reader import validate_case  # noqa: E402
+from ifnscope.registry import services  # noqa: E402
+from ifnscope.registry.auth import actor_for, insert_user  # noqa: E402
+from ifnscope.web.forms import case_from_form  # noqa: E402
+from tests.helpers import ROOT  # noqa: E402
+
+PASSWORD = "correct-horse-battery"
+SHOTS = Path(os.environ.get("IFNSCOPE_SHOTS", "/tmp/ifnscope-shots"))
+ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WIDE = {"width": 1280, "height": 800}
+NARROW = {"width": 400, "height": 800}
+SHOT_CSS = ".submit-bar { position: static !important; }"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import uvicorn
+
+    from ifnscope.web import Settings, create_app
+
+    db = tmp_path_factory.mktemp("browser-grid") / "registry.sqlite3"
+    app = create_app(Settings(database_url=f"sqlite:///{db}", access_log=False))
+    with app.state.registry.transaction() as s:
+        clin = actor_for(insert_user(s, "doc", PASSWORD, "clinician"), "cli")
+        p = services.create_patient(
+            s, clin, name="Greta Gridbrowser", mrn="MRN-GR-1", birth_date=dt.date(1995, 3, 4), sex="female"
+        )
+        patient_id = p.id
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the web server did not start")
+        time.sleep(0.02)
+    yield {"base": f"http://127.0.0.1:{port}", "patient": patient_id}
+    srv.should_exit = True
+    thread.join(10)
+    app.state.registry.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Watch:
+    """Requests that left the server, and console errors (a CSP violation shows up there)."""
+
+    def __init__(self, ctx: BrowserContext, base: str) -> None:
+        self.outside: list[str] = []
+        self.errors: list[str] = []
+        ctx.on("request", lambda req: self._request(req.url, base))
+
+    def _request(self, url: str, base: str) -> None:
+        if not url.startswith((base, "data:", "blob:")):
+            self.outside.append(url)
+
+    def page(self, page: Page) -> Page:
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("response", self._response)
+        return page
+
+    def _console(self, msg: Any) -> None:
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            self.errors.append(msg.text)
+
+    def _response(self, resp: Any) -> None:
+        if resp.status >= 400 and resp.request.resource_type != "document":
+            self.errors.append(f"{resp.status} {resp.url}")
+
+    def check(self) -> None:
+        assert self.outside == [], f"requests left the server: {self.outside}"
+        assert self.errors == [], f"console errors: {self.errors}"
+
+
+def _context(
+    browser: Browser, server: dict[str, Any], viewport: dict[str, int]
+) -> tuple[BrowserContext, Page, Watch]:
+    ctx = browser.new_context(viewport=viewport, base_url=server["base"])
+    watch = Watch(ctx, server["base"])
+    page = watch.page(ctx.new_page())
+    page.set_default_timeout(10_000)
+    return ctx, page, watch
+
+
+def _login(page: Page, username: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def _shot(page: Page, name: str) -> None:
+    page.add_style_tag(content=SHOT_CSS)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _cdasi() -> dict[str, Any]:
+    doc = yaml.safe_load(ACTIVITY.read_text(encoding="utf-8"))
+    return dict(doc["activity"]["cdasi"])
+
+
+def _choose(page: Page, name: str, value: str) -> None:
+    page.locator(f'select[name="{name}"]').select_option(value)
+
+
+def _total(page: Page, index: str, part: str) -> str:
+    return (page.locator(f'#grid-{index} [data-total="{part}"]').text_content() or "").strip()
+
+
+def test_cdasi_entered_in_the_grid_running_totals_match_the_saved_visit(
+    browser: Browser, server: dict[str, Any]
+) -> None:
+    ctx, page, watch = _context(browser, server, WIDE)
+    _login(page, "doc")
+    page.goto(f"/patients/{server['patient']}/visits/new")
+    page.locator("#grid-cdasi > summary").click()
+    expect(page.locator('#grid-cdasi [data-total="activity"]')).to_have_text("not scored")
+
+    # One cell: the rest is unknown, so the total is a range and the band is open.
+    _choose(page, "activity.cdasi.areas.scalp.erythema", "2")
+    # 2 chosen, and 100 less scalp erythema's maximum of 3 could still be scored
+    expect(page.locator('#grid-cdasi [data-total="activity"]')).to_have_text("2\u201399")
+    expect(page.locator('#grid-cdasi [data-total="band"]')).to_contain_text("Band not determined")
+
+    cdasi = _cdasi()
+    for area, items in cdasi["areas"].items():
+        for item, v in items.items():
+            _choose(page, f"activity.cdasi.areas.{area}.{item}", str(v))
+    for item, v in cdasi["gottron_hands"].items():
+        _choose(page, f"activity.cdasi.gottron_hands.{item}", str(v))
+    _choose(page, "activity.cdasi.periungual", str(cdasi["periungual"]))
+    _choose(page, "activity.cdasi.alopecia", str(cdasi["alopecia"]))
+    activity, damage = _total(page, "cdasi", "activity"), _total(page, "cdasi", "damage")
+    assert activity == "36"  # every item chosen: one number (added up by hand from the file)
+    assert damage == "2"
+    expect(page.locator('#grid-cdasi [data-total="band"]')).to_have_text("Stanford band: moderate–severe")
+    expect(page.locator("#grid-cdasi [data-summary]")).to_contain_text("activity 36")
+
+    # CLASI partly scored: the running total is the range the engine will report.
+    page.locator("#grid-clasi > summary").click()
+    _choose(page, "activity.clasi.areas.ears.erythema", "2")
+    _choose(page, "activity.clasi.areas.ears.dyspigmentation", "1")
+    clasi_activity, clasi_damage = _total(page, "clasi", "activity"), _total(page, "clasi", "damage")
+    assert clasi_activity == "2\u201369"
+    _choose(page, "activity.clasi.dyspigmentation_12_months", "yes")
+    clasi_damage = _total(page, "clasi", "damage")
+    assert clasi_damage.startswith("2\u2013")  # the ears' 1 doubled
+    _shot(page, "grid-01-cdasi-1280")
+
+    page.get_by_role("button", name="Assess and save visit").click()
+    page.wait_for_url(re.compile(r"/visits/\d+$"))
+    section = page.locator("section[aria-labelledby=h-activity]")
+    expect(section).to_contain_text(f"CDASI: activity {activity} of 100")
+    expect(section).to_contain_text(f"damage {damage} of 32")
+    expect(section).to_contain_text(f"CLASI: activity {clasi_activity} of 70")
+    expect(section).to_contain_text(f"damage {clasi_damage} of 56")
+    watch.check()
+    ctx.close()
+
+
+def test_grid_on_a_narrow_screen(browser: Browser, server: dict[str, Any]) -> None:
+    ctx, page, watch = _context(browser, server, NARROW)
+    _login(page, "doc")
+    page.goto(f"/patients/{server['patient']}/visits/new")
+    page.locator("#grid-cdasi > summary").click()
+    _choose(page, "activity.cdasi.areas.malar.erythema", "1")
+    expect(page.locator('#grid-cdasi [data-total="activity"]')).to_have_text("1\u201398")
+    # "blanks → 0" on the malar row: the other malar cells become 0, the range narrows by
+    # their maxima (scale 2, erosion 1), and no other area is touched
+    page.get_by_role("button", name="Malar area: 0 in the cells left blank").click()
+    expect(page.locator('select[name="activity.cdasi.areas.malar.scale"]')).to_have_value("0")
+    expect(page.locator('select[name="activity.cdasi.areas.malar.erythema"]')).to_have_value("1")
+    expect(page.locator('select[name="activity.cdasi.areas.scalp.scale"]')).to_have_value("")
+    expect(page.locator('#grid-cdasi [data-total="activity"]')).to_have_text("1\u201395")
+    # the grid scrolls inside its box; the page itself does not scroll sideways
+    width = page.evaluate("document.documentElement.scrollWidth")
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > 402 && !e.closest('.grid-scroll'))
+            .slice(0, 8).map(e => e.tagName + '.' + e.className)"""
+    )
+    assert width <= NARROW["width"] + 1, wide
+    _shot(page, "grid-02-cdasi-400")
+    watch.check()
+    ctx.close()
+
+
+SET_VALUES = """(vals) => {
+  document.querySelectorAll('.activity-index[data-index] select')
+    .forEach(s => { s.value = vals[s.name] || ''; });
+  document.querySelectorAll('.activity-index[data-index]').forEach(
+    b => b.querySelector('select').dispatchEvent(new Event('change', {bubbles: true})));
+}"""
+
+
+def test_running_totals_are_the_engines_for_random_grids(browser: Browser, server: dict[str, Any]) -> None:
+    """The preview in activity.js and the engine (activity/scoring.py) agree on random partial
+    grids: totals, ranges, band, areas scored and entries not scored."""
+    ctx, page, watch = _context(browser, server, WIDE)
+    _login(page, "doc")
+    page.goto(f"/patients/{server['patient']}/visits/new")
+    options: dict[str, list[str]] = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('.activity-index[data-index] select')]
+             .map(s => [s.name, [...s.options].map(o => o.value).filter(v => v !== '')]))"""
+    )
+    assert len(options) > 100
+    rng = random.Random(11)
+    flag = "activity.clasi.dyspigmentation_12_months"
+    for trial, blank in enumerate((1.0, 0.0, 0.3, 0.6, 0.9, 0.97, 0.5, 0.2, 0.8, 0.95, 0.4, 0.7)):
+        chosen = {n: rng.choice(vals) for n, vals in options.items() if rng.random() >= blank}
+        chosen[flag] = ("yes", "no", "")[trial % 3]  # the multiplier each way, and unknown
+        if not chosen[flag]:
+            del chosen[flag]
+        page.evaluate(SET_VALUES, chosen)
+        result = evaluate_activity(validate_case(case_from_form(chosen)))
+        for index in ("cdasi", "clasi"):
+            r = None if result is None else getattr(result, index)
+            shown = _total(page, index, "activity")
+            if r is None:
+                assert shown == "not scored", (blank, index)
+                continue
+            assert shown == span(r.activity_range), (blank, index)
+            assert _total(page, index, "damage") == span(r.damage_range), (blank, index)
+            band = _total(page, index, "band")
+            if r.band_label is not None:
+                assert band.endswith(f"band: {r.band_label}")
+            else:
+                assert band.startswith("Band not determined")
+            notes = _total(page, index, "unscored")
+            assert notes.startswith(f"{sum(a.scored for a in r.areas)} of {len(r.areas)} areas scored")
+            missing = re.search(r"(\d+) entr(?:y|ies) not scored", notes)
+            assert (int(missing.group(1)) if missing else 0) == len(r.unscored), (blank, index, notes)
+    watch.check()
+    ctx.close()
