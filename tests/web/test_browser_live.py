@@ -153,6 +153,18 @@ def _tri(page: Page, name: str, value: str) -> None:
     page.locator(f'label:has(> input[name="{name}"][value="{value}"])').click()
 
 
+def _contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two computed colours ('rgb(r, g, b)')."""
+
+    def lum(css: str) -> float:
+        r, g, b = (int(x) / 255 for x in re.findall(r"\d+", css)[:3])
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def _no_page_overflow(page: Page) -> tuple[int, int]:
     return page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")  # type: ignore[no-any-return]
 
@@ -199,7 +211,8 @@ def test_a_selected_antibody_button_looks_different_beyond_colour(
     _tri(page, name, "positive")
     js = """([sel]) => { const s = document.querySelector(sel).nextElementSibling;
         const st = getComputedStyle(s); const b = getComputedStyle(s, '::before');
-        return {shadow: st.boxShadow, weight: st.fontWeight, mark: b.content}; }"""
+        return {shadow: st.boxShadow, weight: st.fontWeight, mark: b.content,
+                fg: st.color, bg: st.backgroundColor}; }"""
     on = page.evaluate(js, [f'input[name="{name}"][value="positive"]'])
     off = page.evaluate(js, [f'input[name="{name}"][value="negative"]'])
     assert "✓" in on["mark"]
@@ -207,6 +220,8 @@ def test_a_selected_antibody_button_looks_different_beyond_colour(
     assert on["shadow"] != off["shadow"]
     assert on["shadow"] != "none"
     assert int(on["weight"]) > int(off["weight"])
+    assert _contrast(on["fg"], on["bg"]) >= 4.5  # WCAG AA for the selected button's text
+    assert _contrast(off["fg"], off["bg"]) >= 4.5
     watch.check()
     ctx.close()
 
@@ -243,6 +258,9 @@ def test_the_form_and_the_patient_page_fit_a_phone(browser: Browser, server: dic
     ):
         page.goto(url)
         page.wait_for_load_state("networkidle")
+        if url.endswith("/visits/new"):  # with the live panel filled in
+            _tri(page, "findings.heliotrope_rash", "present")
+            expect(page.locator('#live-body tr[data-key="eular_acr_iim_2017"]')).to_be_visible()
         width, inner = _no_page_overflow(page)
         page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
         assert width <= inner, f"{url}: the page is {width}px wide in a {inner}px window"
