@@ -22,6 +22,8 @@ sets the HTML error renderer (a login redirect for 401, an error page otherwise)
 ``GET/POST /patients/{id}/visits/new``     the case form (``visits``)
 ``POST /patients/{id}/visits/upload``      the same from a pasted or uploaded case file
 ``GET /fragments/{lesion,medication}-row/{n}``  one more form row (htmx)
+``POST /visits/live``                      the case form's live assessment panel (htmx; nothing
+                                           saved) (``live``)
 ``GET /visits/{id}``                       the assessment
 ``POST /visits/{id}/reassess``             assess the stored case with the running rules (explicit)
 ``GET/POST /visits/{id}/edit``,            correct (the case as YAML) or delete the visit, with a
@@ -44,12 +46,12 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ifnscope.web.pages import admin, auth, cohorts, patients, reports, upload, visits
+from ifnscope.web.pages import admin, auth, cohorts, live, patients, reports, upload, visits
 from ifnscope.web.pages.common import STATIC, render_error
 
 router = APIRouter(include_in_schema=False)
 # Order matters where paths overlap: /patients/new is matched before /patients/{patient_id}.
-for _module in (auth, patients, upload, visits, reports, cohorts, admin):
+for _module in (auth, patients, upload, live, visits, reports, cohorts, admin):
     router.include_router(_module.router)
 
 

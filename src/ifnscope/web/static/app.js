@@ -28,6 +28,18 @@
     if (add) add.focus();
   });
 
+  // "?" beside a finding: show or hide its definition (a tap on a touch screen, Enter or Space
+  // on a keyboard; the definitions are shown without JavaScript).
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target.closest(".def-toggle");
+    if (!btn) return;
+    var def = document.getElementById(btn.getAttribute("aria-controls"));
+    if (!def) return;
+    var open = btn.getAttribute("aria-expanded") !== "true";
+    btn.setAttribute("aria-expanded", open ? "true" : "false");
+    def.hidden = !open;
+  });
+
   // After htmx adds a row, put the cursor in its first field.
   document.addEventListener("htmx:afterSwap", function (evt) {
     var target = evt.detail && evt.detail.target;
