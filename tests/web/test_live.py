@@ -158,3 +158,31 @@ def test_login_and_csrf_are_required(app: FastAPI, doc: Browser) -> None:
     res = Browser(app, "res")
     assert res.post("/visits/live", form).status_code == 403
     assert Browser(app, "boss").post("/visits/live", form).status_code == 200
+
+
+def test_an_empty_age_comes_from_the_birth_date_as_on_saving(doc: Browser, app: FastAPI) -> None:
+    """The form carries the birth date it shows; the panel fills an empty age from it at the visit
+    date, as saving does, so the live IIM score equals the saved one (age at onset is an item)."""
+    r = doc.post("/patients/new", {"name": "Live Age", "birth_date": "1970-05-06", "sex": "female"})
+    pid = int(r.headers["location"].rsplit("/", 1)[1])
+    page = doc.get(f"/patients/{pid}/visits/new").text
+    assert 'name="_birth_date" value="1970-05-06"' in page
+    form = {
+        "patient.sex": "female",
+        "findings.gottron_papules": "present",
+        "findings.heliotrope_rash": "present",
+        "visit_date": "2024-06-01",
+    }
+    without = doc.post("/visits/live", form).text
+    with_birth = doc.post("/visits/live", {**form, "_birth_date": "1970-05-06"}).text
+    assert "The age at this visit is left empty" in without
+    assert "The age at this visit is left empty" not in with_birth
+    saved = doc.post(f"/patients/{pid}/visits/new", form)
+    assert saved.status_code == 303, saved.text
+    page = doc.get(saved.headers["location"]).text
+    row = re.search(r'<th scope="row">EULAR/ACR 2017 IIM</th>\s*<td>(.*?)</td>', page, re.S)
+    live_row = re.search(r'<th scope="row">EULAR/ACR 2017 IIM</th>\s*<td>(.*?)</td>', with_birth, re.S)
+    assert row
+    assert live_row
+    assert live_row.group(1).strip() == row.group(1).strip()
+    assert with_birth != without  # the age was used

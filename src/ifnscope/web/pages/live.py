@@ -15,6 +15,7 @@ nothing yet gets a short message in the panel (status 200, so htmx swaps it), ne
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -27,13 +28,13 @@ from ifnscope.errors import CaseError, CaseValidationError, IfnscopeError
 from ifnscope.registry.auth import Actor
 from ifnscope.web import forms
 from ifnscope.web.deps import actor_briefly
-from ifnscope.web.pages.common import form_fields, render
+from ifnscope.web.pages.common import age_on, form_fields, render
 
 log = logging.getLogger("ifnscope.web")
 router = APIRouter(include_in_schema=False)
 
 # Fields of the form that are not part of the case.
-_NOT_CASE = ("csrf_token", "_add", "visit_date")
+_NOT_CASE = ("csrf_token", "_add", "visit_date", "_birth_date")
 # At most this many problems are listed in the panel (the full list comes on saving).
 _MAX_PROBLEMS = 5
 
@@ -47,6 +48,23 @@ def _problems(err: CaseValidationError, data: forms.FormInput) -> list[str]:
     return out
 
 
+def _fill_age(data: dict[str, str | list[str]]) -> None:
+    """An empty age filled from the birth date at the visit date, as saving does, so that the
+    panel shows what the saved visit will (age at onset is an item of the IIM criteria). The form
+    carries the birth date it already shows the clinician; nothing is read or stored."""
+    if forms.value(data, "patient.age_years"):
+        return
+    try:
+        birth = dt.date.fromisoformat(forms.value(data, "_birth_date"))
+        visit = dt.date.fromisoformat(forms.value(data, "visit_date"))
+    except ValueError:
+        return
+    if birth <= visit <= dt.date.today():
+        age = age_on(birth.isoformat(), visit)
+        if age is not None:
+            data["patient.age_years"] = f"{age:g}"
+
+
 def live_context(form: FormData) -> dict[str, Any]:
     """What the panel shows for a submitted form: ``view`` (the presentation model) or ``message``
     and ``problems`` when there is nothing to assess yet or the input is invalid."""
@@ -56,6 +74,7 @@ def live_context(form: FormData) -> dict[str, Any]:
     from ifnscope.registry.services import require_content
 
     data = form_fields(form)
+    _fill_age(data)
     for key in _NOT_CASE:
         data.pop(key, None)
     try:
