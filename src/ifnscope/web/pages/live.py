@@ -4,8 +4,8 @@ and swaps the answer into the panel beside it, like the calculators clinicians k
 ``POST /visits/live`` parses the form exactly as saving it would (``web.forms``), assesses the
 case and returns an HTML fragment (``_live.html``) laid out from the one presentation model
 (``presentation.from_assessment``), so it reads as the visit page will once saved. Nothing is
-stored and no patient is read (the form carries no patient id), so nothing is audited; the age
-left empty on the form (computed from the birth date on saving) is simply not recorded here.
+stored and no patient is read (the form carries no patient id), so nothing is audited; an age
+left empty is computed from the birth date the form carries, as saving does.
 
 The request needs a clinician's or admin's login and the CSRF token (htmx sends the
 ``X-CSRF-Token`` header set on ``<body hx-headers>``). The login is checked in its own short
