@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ifnscope.errors import RegistryError
 from ifnscope.presentation import latest_line
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.inputs import check_patient
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
@@ -46,6 +47,7 @@ def create_patient(
     actor.require("write_patients")
     if sex not in (None, *SEXES):
         raise RegistryError(f"sex {sex!r}: expected female, male, other or unknown", code="registry.invalid")
+    check_patient(name, mrn, birth_date)  # the rules the web form and the API apply (registry.inputs)
     mrn = (mrn or "").strip() or None
     if mrn and s.scalar(select(Patient.id).where(Patient.mrn == mrn)) is not None:
         raise RegistryError("a patient with this MRN already exists", code="registry.conflict")

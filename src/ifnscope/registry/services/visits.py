@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ifnscope import __version__
 from ifnscope.errors import RegistryError
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.inputs import check_visit_date
 from ifnscope.registry.models import Visit
 from ifnscope.registry.services._rows import first_visit_date, patient_row
 from ifnscope.registry.services.audit import write_audit
@@ -93,6 +94,7 @@ def add_visit(
 
     actor.require("write_patients")
     p = patient_row(s, patient_id)
+    check_visit_date(visit_date, p.birth_date)  # the rules the web form and the API apply
     c = case if isinstance(case, Case) else validate_case(case)
     v = Visit(
         patient_id=p.id,

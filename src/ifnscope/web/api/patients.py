@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ifnscope.case.model import Case
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.inputs import PatientInput
 from ifnscope.registry.services import PatientRecord, PatientSummary, TreatmentView, VisitView
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
 from ifnscope.web.deps import Authenticated, DbSession, require
@@ -26,15 +27,6 @@ log = logging.getLogger("ifnscope.web")
 
 Writer = Annotated[Actor, Depends(require("write_patients"))]
 Sex = Literal["female", "male", "other", "unknown"]
-
-
-class PatientIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(default=None, max_length=200)
-    mrn: str | None = Field(default=None, max_length=80, description="Medical record number (unique)")
-    birth_date: dt.date | None = None
-    sex: Sex | None = None
 
 
 class PatientPatch(BaseModel):
@@ -82,7 +74,7 @@ def list_patients(
 
 
 @router.post("/patients", status_code=201, response_model=PatientSummary)
-def create_patient(body: PatientIn, actor: Writer, s: DbSession) -> PatientSummary:
+def create_patient(body: PatientInput, actor: Writer, s: DbSession) -> PatientSummary:
     p = services.create_patient(
         s, actor, name=body.name, mrn=body.mrn, birth_date=body.birth_date, sex=body.sex
     )

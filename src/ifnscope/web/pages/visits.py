@@ -17,6 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 from ifnscope.errors import CaseParseError, CaseValidationError, IfnscopeError, Issue
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.inputs import visit_date_problem
 from ifnscope.registry.services import PatientRecord
 from ifnscope.web import forms
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
@@ -129,11 +130,9 @@ def _visit_date(text: str, birth: str | None) -> tuple[dt.date | None, str | Non
         d = dt.date.fromisoformat(text)
     except ValueError:
         return None, "Enter the visit date as YYYY-MM-DD."
-    if d > dt.date.today():
-        return None, "The visit date is in the future."
-    if birth and d < dt.date.fromisoformat(birth):
-        return None, "The visit date is before the patient's birth date."
-    return d, None
+    # The rules the API and the services apply too (registry.inputs).
+    problem = visit_date_problem(d, dt.date.fromisoformat(birth) if birth else None)
+    return (None, problem) if problem else (d, None)
 
 
 def _consistency_issues(doc: dict[str, Any]) -> list[Issue]:
