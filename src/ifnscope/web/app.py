@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from ifnscope.web.api import router as api_router
     from ifnscope.web.errors import install_error_handlers
     from ifnscope.web.logs import AccessLogMiddleware, install_uvicorn_filter
+    from ifnscope.web.openapi import install as install_openapi
     from ifnscope.web.security import SESSION_COOKIE, SecurityHeadersMiddleware, UploadLimitMiddleware
 
     settings = settings or Settings.from_env()
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(api_router)
     _install_pages(app)
+    install_openapi(app)  # the truthful OpenAPI document and 405 Allow headers (web.openapi)
     return app
 
 

@@ -23,10 +23,11 @@ One module per aggregate: ``patients`` (records, export, timeline), ``visits``, 
 
 from __future__ import annotations
 
-from ifnscope.registry.services.audit import audit_log
+from ifnscope.registry.services.audit import audit_log, count_audit
 from ifnscope.registry.services.cohorts import CohortQuery, cohort
 from ifnscope.registry.services.patients import (
     SEXES,
+    count_patients,
     create_patient,
     delete_patient,
     export_file,
@@ -103,6 +104,8 @@ __all__ = [
     "change_password",
     "cohort",
     "compute_scores",
+    "count_audit",
+    "count_patients",
     "create_patient",
     "create_token",
     "create_user",

@@ -118,6 +118,24 @@ def list_patients(
     return [patient_summary(s, actor, p) for p in rows]
 
 
+def count_patients(s: Session, actor: Actor, query: str | None = None) -> int:
+    """How many patients :func:`list_patients` finds in all (its pages' total); not audited:
+    a count reveals no patient, and the list it pages is audited."""
+    actor.require("read_deidentified")
+    stmt = select(func.count()).select_from(Patient)
+    if query:
+        q = f"%{query.strip().lower()}%"
+        if actor.identified:
+            stmt = stmt.where(
+                func.lower(Patient.name).like(q)
+                | func.lower(Patient.mrn).like(q)
+                | func.lower(Patient.pseudonym).like(q)
+            )
+        else:
+            stmt = stmt.where(func.lower(Patient.pseudonym).like(q))
+    return int(s.scalar(stmt) or 0)
+
+
 def update_patient(
     s: Session,
     actor: Actor,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ifnscope.errors import RegistryError
@@ -13,6 +13,7 @@ from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import AuditEntry, UserInfo
 from ifnscope.web.deps import DbSession, require
+from ifnscope.web.openapi import created, set_total
 
 router = APIRouter(tags=["admin"])
 log = logging.getLogger("ifnscope.web")
@@ -38,15 +39,18 @@ class UserPatch(BaseModel):
 
 
 @router.post("/admin/users", status_code=201, response_model=UserInfo)
-def add_user(body: UserIn, actor: Admin, s: DbSession) -> UserInfo:
+def add_user(body: UserIn, actor: Admin, s: DbSession, response: Response) -> UserInfo:
     user = services.create_user(s, actor, body.username, body.password, body.role)
     log.info("user %d created (%s)", user.id, body.role)
+    created(response, f"/api/admin/users/{user.id}")
     return user
 
 
 @router.get("/admin/users", response_model=list[UserInfo])
-def list_users(actor: Admin, s: DbSession) -> list[UserInfo]:
-    return services.list_users(s, actor)
+def list_users(actor: Admin, s: DbSession, response: Response) -> list[UserInfo]:
+    rows = services.list_users(s, actor)
+    set_total(response, len(rows))
+    return rows
 
 
 @router.patch("/admin/users/{user_id}", response_model=UserInfo)
@@ -67,8 +71,10 @@ def change_user(user_id: int, body: UserPatch, actor: Admin, s: DbSession) -> Us
 def audit_log(
     actor: Admin,
     s: DbSession,
+    response: Response,
     patient_id: Annotated[int | None, Query(description="Only events about this patient")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[AuditEntry]:
     """Who read or changed which patient, newest first (ids only, never clinical content)."""
+    set_total(response, services.count_audit(s, actor, patient_id=patient_id))
     return services.audit_log(s, actor, patient_id=patient_id, limit=limit)

@@ -15,6 +15,7 @@ from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
 from ifnscope.web.deps import Authenticated, DbSession, get_settings
+from ifnscope.web.openapi import created, set_total
 from ifnscope.web.security import csrf_token, login_session, logout_session, session_id, verify_csrf
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -121,16 +122,19 @@ def change_password(body: PasswordIn, actor: Authenticated, request: Request, s:
 
 
 @router.post("/tokens", status_code=201, response_model=TokenOut)
-def new_token(body: TokenIn, actor: Authenticated, s: DbSession) -> TokenOut:
+def new_token(body: TokenIn, actor: Authenticated, s: DbSession, response: Response) -> TokenOut:
     """Create an API token for the current user. The token is in this answer only."""
     new = services.create_token(s, actor, body.name, days=body.days)
+    created(response, f"/api/auth/tokens/{new.id}")
     return TokenOut(id=new.id, name=new.name, token=new.token, expires_at=new.expires_at)
 
 
 @router.get("/tokens", response_model=list[TokenInfo])
-def list_tokens(actor: Authenticated, s: DbSession) -> list[TokenInfo]:
+def list_tokens(actor: Authenticated, s: DbSession, response: Response) -> list[TokenInfo]:
     """The current user's API tokens (never the tokens themselves)."""
-    return services.list_tokens(s, actor)
+    rows = services.list_tokens(s, actor)
+    set_total(response, len(rows))
+    return rows
 
 
 @router.delete("/tokens/{token_id}", status_code=204, response_class=Response)

@@ -21,6 +21,7 @@ from ifnscope.registry.inputs import PatientInput
 from ifnscope.registry.services import PatientRecord, PatientSummary, TreatmentView, VisitView
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
 from ifnscope.web.deps import Authenticated, DbSession, require
+from ifnscope.web.openapi import created, set_total
 
 router = APIRouter(tags=["patients"])
 log = logging.getLogger("ifnscope.web")
@@ -61,6 +62,7 @@ class TreatmentPatch(BaseModel):
 def list_patients(
     actor: Authenticated,
     s: DbSession,
+    response: Response,
     q: Annotated[
         str | None, Query(max_length=200, description="Name, MRN or pseudonym (researchers: pseudonym)")
     ] = None,
@@ -69,16 +71,18 @@ def list_patients(
 ) -> list[PatientSummary]:
     """Patients, newest first. The search text is neither logged nor audited."""
     rows = services.list_patients(s, actor, q, limit=limit, offset=offset)
+    set_total(response, services.count_patients(s, actor, q))
     log.info("patient list: %d rows%s", len(rows), " (search)" if q else "")
     return rows
 
 
 @router.post("/patients", status_code=201, response_model=PatientSummary)
-def create_patient(body: PatientInput, actor: Writer, s: DbSession) -> PatientSummary:
+def create_patient(body: PatientInput, actor: Writer, s: DbSession, response: Response) -> PatientSummary:
     p = services.create_patient(
         s, actor, name=body.name, mrn=body.mrn, birth_date=body.birth_date, sex=body.sex
     )
     log.info("patient %d created", p.id)
+    created(response, f"/api/patients/{p.id}")
     return p
 
 
@@ -132,6 +136,7 @@ def add_visit(
     actor: Writer,
     s: DbSession,
     visit: Annotated[tuple[Case | dict[str, Any], dt.date | None], Depends(_visit_body)],
+    response: Response,
 ) -> VisitView:
     """Store a visit: the case is validated (422 ``case.invalid`` with every issue), assessed, and
     kept with its assessment; recognised medications become treatments.
@@ -141,6 +146,7 @@ def add_visit(
     case, visit_date = visit
     v = services.add_visit(s, actor, patient_id, case, visit_date=visit_date)
     log.info("patient %d: visit %d added", patient_id, v.id)
+    created(response, f"/api/visits/{v.id}")
     return v
 
 
@@ -165,7 +171,9 @@ def reassess_visit(visit_id: int, actor: Writer, s: DbSession) -> VisitView:
 
 
 @router.post("/patients/{patient_id}/treatments", status_code=201, response_model=TreatmentView)
-def add_treatment(patient_id: int, body: TreatmentIn, actor: Writer, s: DbSession) -> TreatmentView:
+def add_treatment(
+    patient_id: int, body: TreatmentIn, actor: Writer, s: DbSession, response: Response
+) -> TreatmentView:
     """Record a treatment; the agent and whether it targets the interferon pathway are resolved."""
     t = services.add_treatment(
         s,
@@ -178,6 +186,7 @@ def add_treatment(patient_id: int, body: TreatmentIn, actor: Writer, s: DbSessio
         dose=body.dose,
     )
     log.info("patient %d: treatment %d added", patient_id, t.id)
+    created(response, f"/api/treatments/{t.id}")
     return t
 
 
