@@ -9,16 +9,14 @@ same every time and fits in ``make test``.
 
 Checks left out, with why:
 
-- none are left out globally; ``positive_data_acceptance`` is skipped for the operations listed
-  in ``POSITIVE_SKIP``, whose valid-looking inputs name resources that do not exist (any id
-  in a path is a 404 unless the row exists, and the schema cannot say which ids exist) or
-  carry rules that JSON Schema cannot express (a password policy, a unique MRN).
+- none globally; ``positive_data_acceptance`` is skipped only for the operations in
+  ``POSITIVE_SKIP``, whose valid requests carry rules that JSON Schema cannot express (a
+  case or matrix file's own format, the password policy); the reason is given for each.
 """
 
 from __future__ import annotations
 
 import atexit
-import os
 import datetime as dt
 import shutil
 import socket
@@ -65,6 +63,24 @@ ALL_CHECKS = [
     ensure_resource_availability,
     ignored_auth,
 ]
+
+
+# Operations whose schema-valid requests may rightly be refused, so positive_data_acceptance
+# cannot apply to them (every other check still runs):
+POSITIVE_SKIP = {
+    # The body is a case, a reference or an expression matrix: a document with its own format
+    # (validated by the case reader / the matrix readers with case.* / matrix.* codes) that a
+    # JSON Schema for "a file" or "an object" cannot describe.
+    "POST /api/assess",
+    "POST /api/patients/{patient_id}/visits",
+    "POST /api/patients/{patient_id}/samples",
+    "POST /api/references",
+    # Passwords go through the password policy (not the username, not a common password) that
+    # JSON Schema cannot state.
+    "POST /api/admin/users",
+    "PATCH /api/admin/users/{user_id}",
+    "POST /api/auth/password",
+}
 
 
 def _app() -> tuple[FastAPI, dict[str, str]]:
@@ -121,7 +137,7 @@ schema = schemathesis.openapi.from_url(f"{BASE}/openapi.json")
 )
 def test_api_conforms(case: Any) -> None:
     role = "admin" if "admin" in (case.operation.tags or []) else "clinician"
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {TOKENS[role]}"},
-        checks=[c for c in ALL_CHECKS if c.__name__ not in os.environ.get("ST_SKIP", "").split(",")],
-    )
+    checks = ALL_CHECKS
+    if case.operation.label in POSITIVE_SKIP:
+        checks = [c for c in ALL_CHECKS if c is not positive_data_acceptance]
+    case.call_and_validate(headers={"Authorization": f"Bearer {TOKENS[role]}"}, checks=checks)

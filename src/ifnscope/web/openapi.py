@@ -169,9 +169,28 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     "required": True,
                     "schema": {"type": "integer", "minimum": 0},
                 }
+    for item in doc.get("paths", {}).values():
+        for op in item.values():
+            form = op.get("requestBody", {}).get("content", {}).get("multipart/form-data", {})
+            ref = form.get("schema", {}).get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                _form_fields(schemas[ref.rsplit("/", 1)[1]])
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return doc
+
+
+def _form_fields(schema: dict[str, Any]) -> None:
+    """A form field cannot be null (it is absent, or text), and a required list has an item."""
+    required = set(schema.get("required", []))
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf")
+        if options and {"type": "null"} in options:
+            rest = [o for o in options if o != {"type": "null"}]
+            del prop["anyOf"]
+            prop.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        if prop.get("type") == "array" and name in required:
+            prop.setdefault("minItems", 1)
 
 
 def set_total(response: Response, total: int) -> None:

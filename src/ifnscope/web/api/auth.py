@@ -14,6 +14,7 @@ from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
+from ifnscope.registry.services.views import UtcDateTime
 from ifnscope.web.deps import Authenticated, DbSession, get_settings
 from ifnscope.web.openapi import created, set_total
 from ifnscope.web.security import csrf_token, login_session, logout_session, session_id, verify_csrf
@@ -62,7 +63,7 @@ class TokenOut(BaseModel):
     id: int
     name: str
     token: str = Field(description="Shown once; only its hash is stored")
-    expires_at: dt.datetime
+    expires_at: UtcDateTime
 
 
 def user_out(actor: Actor) -> UserOut:
