@@ -203,15 +203,18 @@ def created(response: Response, location: str) -> None:
     response.headers["Location"] = location
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the app accepts at this request's path."""
-    methods: set[str] = set()
-    scope = {**request.scope, "method": "\x00"}  # matches no method: PARTIAL for every path match
-    for route in request.app.router.routes:
-        match, _ = route.matches(scope)
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    """Every method some route of the app accepts at this request's path (a route matches
+    FULL only for a method it takes; included routers answer for their routes)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
