@@ -128,7 +128,7 @@ schema = schemathesis.openapi.from_url(f"{BASE}/openapi.json")
 
 @schema.parametrize()
 @settings(
-    max_examples=15,
+    max_examples=25,
     derandomize=True,
     deadline=None,
     suppress_health_check=list(HealthCheck),
