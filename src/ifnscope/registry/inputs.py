@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from ifnscope.errors import RegistryError
@@ -120,6 +120,13 @@ def _pydantic(problem: str | None) -> None:
         raise PydanticCustomError("value_error", problem)
 
 
+def _text_date(v: Any) -> Any:
+    """A date is text (YYYY-MM-DD) or a date: pydantic would read the number 0 as 1970-01-01."""
+    if isinstance(v, int | float):  # bool too
+        raise PydanticCustomError("date_type", "expected a date (YYYY-MM-DD)")
+    return v
+
+
 def _birth(d: dt.date) -> dt.date:
     _pydantic(birth_date_problem(d))
     return d
@@ -143,10 +150,16 @@ def _signature_schema(schema: dict[str, Any]) -> None:
 
 
 BirthDate = Annotated[
-    dt.date, AfterValidator(_birth), Field(description="YYYY-MM-DD, not in the future, from 1900")
+    dt.date,
+    BeforeValidator(_text_date),
+    AfterValidator(_birth),
+    Field(description="YYYY-MM-DD, not in the future, from 1900"),
 ]
 VisitDate = Annotated[
-    dt.date, AfterValidator(_visit), Field(description="YYYY-MM-DD, not in the future, from 1900")
+    dt.date,
+    BeforeValidator(_text_date),
+    AfterValidator(_visit),
+    Field(description="YYYY-MM-DD, not in the future, from 1900"),
 ]
 SignatureName = Annotated[
     str,
@@ -164,7 +177,10 @@ class PatientInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(max_length=200, description="Required (not blank)")
+    # Not blank: checked by _name with the form's message; the pattern only tells the schema.
+    name: str = Field(
+        min_length=1, max_length=200, description="Required (not blank)", json_schema_extra={"pattern": r"\S"}
+    )
     mrn: str | None = Field(default=None, max_length=80, description="Medical record number (unique)")
     birth_date: BirthDate | None = None
     sex: Sex | None = None

@@ -26,7 +26,8 @@ class CohortQuery(BaseModel):
     picture: Literal["dermatomyositis", "lupus"] | None = Field(
         default=None, description="dermatomyositis: IIM with a DM subgroup, CADM, or skin favouring DM"
     )
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a JSON 0 is not false, "14" is not a number (the web form converts its text first).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     # The same rules as the web form's (registry.inputs): a score 0-100, a catalogue signature.
     min_cdasi_activity: ActivityScore | None = None
