@@ -177,9 +177,11 @@ class PatientInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Not blank: checked by _name with the form's message; the pattern only tells the schema.
+    # Not blank: checked by _name with the form's message; minLength and pattern only tell the schema.
     name: str = Field(
-        min_length=1, max_length=200, description="Required (not blank)", json_schema_extra={"pattern": r"\S"}
+        max_length=200,
+        description="Required (not blank)",
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
     )
     mrn: str | None = Field(default=None, max_length=80, description="Medical record number (unique)")
     birth_date: BirthDate | None = None
