@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from ifnscope.case.model import _PARTIAL_DATE
 from ifnscope.errors import RegistryError
 
 EARLIEST = dt.date(1900, 1, 1)
@@ -104,6 +105,17 @@ def check_visit_date(d: dt.date | None, birth: dt.date | None = None) -> None:
         raise _refuse(problem, "visit_date")
 
 
+def check_partial_date(text: str | None, field: str) -> None:
+    """A partial date (YYYY, YYYY-MM, YYYY-MM-DD) that names a real day, month or year."""
+    if not text:
+        return
+    parts = text.split("-")
+    try:
+        dt.date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)
+    except ValueError:
+        raise _refuse(f"{text!r} is not a real date (YYYY, YYYY-MM or YYYY-MM-DD)", field) from None
+
+
 def check_signature(name: str) -> str:
     """The catalogue name of a signature named in a query; registry.invalid when unknown."""
     found = canonical_signature(name)
@@ -169,6 +181,9 @@ SignatureName = Annotated[
         json_schema_extra=_signature_schema,
     ),
 ]
+# A partial date (YYYY, YYYY-MM, YYYY-MM-DD) as the case format takes it; stated for the schema,
+# where pydantic drops the pattern of case.model.PartialDate (it sits behind a before-validator).
+PARTIAL_DATE_SCHEMA: dict[str, Any] = {"pattern": _PARTIAL_DATE}
 ActivityScore = Annotated[float, Field(ge=0, le=100, description="An activity score, 0–100")]
 
 

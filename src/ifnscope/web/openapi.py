@@ -150,6 +150,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
             responses: dict[str, Any] = op.setdefault("responses", {})
+            for param in op.get("parameters", []):
+                _bound_id(param["name"], param.get("schema", {}))
             if (path, method) in _PUBLIC:
                 op["security"] = []
             else:
@@ -180,6 +182,16 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     return doc
 
 
+MAX_ID = 2**31 - 1  # a PostgreSQL integer column; larger ids are refused (422) on every database
+
+
+def _bound_id(name: str, schema: dict[str, Any]) -> None:
+    """Record ids are 1 … 2³¹−1 (the range every supported database stores)."""
+    if name.endswith("_id") and schema.get("type") == "integer":
+        schema.setdefault("minimum", 1)
+        schema.setdefault("maximum", MAX_ID)
+
+
 def _form_fields(schema: dict[str, Any]) -> None:
     """A form field cannot be null (it is absent, or text), and a required list has an item."""
     required = set(schema.get("required", []))
@@ -189,6 +201,7 @@ def _form_fields(schema: dict[str, Any]) -> None:
             rest = [o for o in options if o != {"type": "null"}]
             del prop["anyOf"]
             prop.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        _bound_id(name, prop)
         if prop.get("type") == "array" and name in required:
             prop.setdefault("minItems", 1)
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ifnscope.clinical.therapy import is_ifn_targeted
 from ifnscope.errors import RegistryError
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.inputs import check_partial_date
 from ifnscope.registry.models import Patient, Treatment
 from ifnscope.registry.services._rows import first_visit_date, patient_row
 from ifnscope.registry.services.audit import write_audit
@@ -35,6 +36,8 @@ def add_treatment(
     from ifnscope.clinical.therapy import find_agent, knowledge_base
 
     actor.require("write_patients")
+    check_partial_date(started, "started")
+    check_partial_date(stopped, "stopped")
     p = patient_row(s, patient_id)
     try:
         med = Medication(name=name, started=started, stopped=stopped, response=response, dose=dose)
@@ -65,6 +68,7 @@ def update_treatment(
     from ifnscope.case.model import Medication
 
     actor.require("write_patients")
+    check_partial_date(stopped, "stopped")
     row = s.get(Treatment, treatment_id)
     if row is None:
         raise RegistryError(f"no treatment {treatment_id}", code="registry.not-found")
@@ -114,7 +118,10 @@ def _partial_date(text: str | None) -> dt.date | None:
     if not text:
         return None
     parts = [int(x) for x in text.split("-")]
-    return dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    try:
+        return dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    except ValueError:  # year 0, 31 February: no such day (refused on entry: inputs.check_partial_date)
+        return None
 
 
 def treatment_view(t: Treatment, actor: Actor, first: dt.date | None = None) -> TreatmentView:

@@ -14,10 +14,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ifnscope.case.model import Case
+from ifnscope.case.model import Case, PartialDate
+from ifnscope.case.model import Response as MedicationResponse
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
-from ifnscope.registry.inputs import PatientInput
+from ifnscope.registry.inputs import PARTIAL_DATE_SCHEMA, PatientInput
 from ifnscope.registry.services import PatientRecord, PatientSummary, TreatmentView, VisitView
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
 from ifnscope.web.deps import Authenticated, DbSession, require
@@ -42,17 +43,24 @@ class TreatmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, description="As recorded, e.g. 'anifrolumab'")
-    started: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
-    stopped: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
-    response: str | None = Field(default=None, description="As in the case format's medications")
+    # The case format's own types (case.model.Medication), so the schema states what is accepted.
+    started: PartialDate | None = Field(
+        default=None, description="YYYY, YYYY-MM or YYYY-MM-DD", json_schema_extra=PARTIAL_DATE_SCHEMA
+    )
+    stopped: PartialDate | None = Field(
+        default=None, description="YYYY, YYYY-MM or YYYY-MM-DD", json_schema_extra=PARTIAL_DATE_SCHEMA
+    )
+    response: MedicationResponse | None = Field(
+        default=None, description="As in the case format's medications"
+    )
     dose: str | None = Field(default=None, max_length=120)
 
 
 class TreatmentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stopped: str | None = None
-    response: str | None = None
+    stopped: PartialDate | None = Field(default=None, json_schema_extra=PARTIAL_DATE_SCHEMA)
+    response: MedicationResponse | None = None
 
 
 # ------------------------------------------------------------------------------ patients
