@@ -18,6 +18,7 @@ here. The earliest date (1900) is the web form's, kept as it was.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -107,8 +108,8 @@ def check_visit_date(d: dt.date | None, birth: dt.date | None = None) -> None:
 
 def check_partial_date(text: str | None, field: str) -> None:
     """A partial date (YYYY, YYYY-MM, YYYY-MM-DD) that names a real day, month or year."""
-    if not text:
-        return
+    if not text or not re.fullmatch(_PARTIAL_DATE, text):
+        return  # no date, or not the format: the case format's Medication says so in its words
     parts = text.split("-")
     try:
         dt.date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)
