@@ -221,3 +221,9 @@ def test_web_form_shows_the_shared_messages(app: FastAPI) -> None:
     r = c.post("/cohort", data=form, headers={"Accept": "text/html", "X-CSRF-Token": csrf})
     assert r.status_code == 422
     assert "Choose a signature from the list." in r.text
+
+
+def test_an_id_beyond_the_database_is_422_not_500(doc: TestClient) -> None:
+    r = doc.delete("/api/patients/129657633325300547584")
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "request.invalid"

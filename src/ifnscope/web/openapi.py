@@ -239,6 +239,16 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     return _http_error(request, exc)
 
 
+async def _out_of_range(request: Request, exc: Exception) -> Response:
+    """A number too large for the database (SQLite binds at most 64 bits) is the documented 422,
+    not a 500; the engine-level check of the database layer answers first where it exists."""
+    from ifnscope.web.errors import error_body, error_response
+
+    return error_response(
+        request, 422, error_body("request.invalid", "a number in the request is out of range")
+    )
+
+
 def install(app: FastAPI) -> None:
     """Serve the truthful document and the right ``Allow`` (call once, after the routes)."""
 
@@ -249,6 +259,7 @@ def install(app: FastAPI) -> None:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(405, _method_not_allowed)
+    app.add_exception_handler(OverflowError, _out_of_range)
 
 
 __all__ = ["ErrorResponse", "allowed_methods", "build_openapi", "created", "install", "set_total"]
