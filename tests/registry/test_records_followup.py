@@ -272,7 +272,7 @@ def _scored_visits(reg: Any) -> tuple[int, int, int, list[int]]:
             s.add(
                 IfnScore(
                     sample_id=smp.id,
-                    signature="ifn_i_6",
+                    signature="rice6",
                     method="zscore_mean",
                     score=2.5 if call == "high" else 0.1,
                     call=call,
@@ -286,7 +286,7 @@ def _scored_visits(reg: Any) -> tuple[int, int, int, list[int]]:
 
 def test_samples_of_a_deleted_visit_leave_the_record_timeline_exports_and_cohorts(reg: Any) -> None:
     pid, v1, v2, samples = _scored_visits(reg)
-    query = CohortQuery(ifn_high="ifn_i_6")
+    query = CohortQuery(ifn_high="rice6")
     with reg.transaction() as s:
         assert [x.sample_id for x in services.get_record(s, reg.doc, pid).scores] == samples
         assert [p.id for p in services.cohort(s, reg.res, query)] == [pid]

@@ -350,7 +350,7 @@ def test_malformed_case_returns_422_with_structured_issues(doc: Session) -> None
 
 
 def test_request_validation_errors_name_the_field(doc: Session) -> None:
-    p = new_patient(doc)
+    p = new_patient(doc, name="Unnamed Test")
     r = doc.post(f"/api/patients/{p['id']}/visits", json={"visit_date": "yesterday", "case": case_doc(SEED)})
     err = assert_error(r, 422, "request.invalid")
     assert err["field"] == "body.visit_date"
@@ -364,7 +364,7 @@ def test_request_validation_errors_name_the_field(doc: Session) -> None:
     assert_error(r, 415, "request.unsupported-media-type")
     r = doc.post(f"/api/patients/{p['id']}/visits", files={"other": ("x.yaml", b"a: 1", "text/yaml")})
     assert assert_error(r, 422, "request.invalid")["field"] == "body.file"
-    err = assert_error(doc.post("/api/patients", json={"sex": "F"}), 422, "request.invalid")
+    err = assert_error(doc.post("/api/patients", json={"name": "N", "sex": "F"}), 422, "request.invalid")
     assert err["field"] == "body.sex"
     err = assert_error(doc.get("/api/patients", params={"limit": 0}), 422, "request.invalid")
     assert err["field"] == "query.limit"
@@ -430,7 +430,7 @@ def test_patient_update_conflict_and_delete(doc: Session) -> None:
     assert r.status_code == 200
     assert r.json()["name"] == "Renamed"
     assert r.json()["sex"] == "male"
-    assert_error(doc.post("/api/patients", json={"mrn": "MRN-A-77"}), 409, "registry.conflict")
+    assert_error(doc.post("/api/patients", json={"name": "Dup", "mrn": "MRN-A-77"}), 409, "registry.conflict")
     # A conflict found only when the transaction commits is an error too, not a silent 200.
     assert_error(
         doc.send("PATCH", f"/api/patients/{b['id']}", json={"mrn": "MRN-A-77", "reason": "typo"}),
@@ -498,7 +498,7 @@ def test_bearer_tokens_work_without_csrf(app: FastAPI, doc: Session) -> None:
 
 
 def test_uploads_over_the_limit_get_413(doc: Session) -> None:
-    p = new_patient(doc)
+    p = new_patient(doc, name="Unnamed Test")
     big = b"# padding\n" * 150_000  # 1.5 MB against a 1 MB limit
     r = doc.post(f"/api/patients/{p['id']}/visits", files={"file": ("big.yaml", big, "text/yaml")})
     err = assert_error(r, 413, "registry.too-large")

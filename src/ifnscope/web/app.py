@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from ifnscope.web.errors import install_error_handlers
     from ifnscope.web.logins import LoginThrottle
     from ifnscope.web.logs import AccessLogMiddleware, install_uvicorn_filter
+    from ifnscope.web.openapi import install as install_openapi
     from ifnscope.web.security import SESSION_COOKIE, SecurityHeadersMiddleware, UploadLimitMiddleware
 
     settings = settings or Settings.from_env()
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api_docs:
         install_docs(app)
     _install_pages(app)
+    install_openapi(app)  # the truthful OpenAPI document and 405 Allow headers (web.openapi)
     return app
 
 

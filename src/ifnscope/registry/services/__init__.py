@@ -24,10 +24,11 @@ records), ``cohorts``, ``users`` (logins, users, API tokens),
 
 from __future__ import annotations
 
-from ifnscope.registry.services.audit import audit_log
+from ifnscope.registry.services.audit import audit_log, count_audit
 from ifnscope.registry.services.cohorts import CohortQuery, cohort, cohort_csv
 from ifnscope.registry.services.patients import (
     SEXES,
+    count_patients,
     create_patient,
     delete_patient,
     export_file,
@@ -143,6 +144,8 @@ __all__ = [
     "cohort",
     "cohort_csv",
     "compute_scores",
+    "count_audit",
+    "count_patients",
     "create_patient",
     "create_token",
     "create_user",

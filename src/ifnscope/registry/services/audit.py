@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ifnscope.registry.auth import Actor
@@ -34,6 +34,15 @@ def write_audit(
         "via": actor.via,
     }
     defer(s, lambda w: w.add(AuditEvent(**event)))
+
+
+def count_audit(s: Session, actor: Actor, patient_id: int | None = None) -> int:
+    """How many events :func:`audit_log` could list in all (admins only)."""
+    actor.require("manage_users")
+    stmt = select(func.count()).select_from(AuditEvent)
+    if patient_id is not None:
+        stmt = stmt.where(AuditEvent.patient_id == patient_id)
+    return int(s.scalar(stmt) or 0)
 
 
 def audit_log(s: Session, actor: Actor, patient_id: int | None = None, limit: int = 200) -> list[AuditEntry]:

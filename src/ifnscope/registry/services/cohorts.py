@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -14,7 +14,7 @@ from ifnscope.criteria.cadm import CADM_CATEGORIES
 from ifnscope.criteria.iim_2017 import DM_SUBGROUPS
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.csvsafe import csv_writer
-from ifnscope.registry.limits import Text40
+from ifnscope.registry.inputs import ActivityScore, SignatureName
 from ifnscope.registry.models import IfnScore, Patient, Sample, Treatment, Visit
 from ifnscope.registry.services._rows import patient_row
 from ifnscope.registry.services.audit import write_audit
@@ -34,9 +34,15 @@ class CohortQuery(BaseModel):
     picture: Literal["dermatomyositis", "lupus"] | None = Field(
         default=None, description="dermatomyositis: IIM with a DM subgroup, CADM, or skin favouring DM"
     )
-    min_cdasi_activity: float | None = None
-    min_clasi_activity: float | None = None
-    ifn_high: Text40 | None = Field(default=None, description="A signature whose latest call must be 'high'")
+    # Strict: a JSON 0 is not false, "14" is not a number (the web form converts its text first).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # The same rules as the web form's (registry.inputs): a score 0-100, a catalogue signature.
+    min_cdasi_activity: ActivityScore | None = None
+    min_clasi_activity: ActivityScore | None = None
+    ifn_high: SignatureName | None = Field(
+        default=None, description="A signature whose latest call must be 'high'"
+    )
     not_on_ifn_targeted: bool = False
 
 

@@ -23,6 +23,7 @@ from ifnscope.errors import RegistryError
 from ifnscope.presentation import latest_line
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.csvsafe import csv_writer
+from ifnscope.registry.inputs import check_patient
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import live_treatments, live_visits, patient_row
 from ifnscope.registry.services.audit import write_audit
@@ -138,6 +139,7 @@ def create_patient(
     actor.require("write_patients")
     if sex not in (None, *SEXES):
         raise RegistryError(f"sex {sex!r}: expected female, male, other or unknown", code="registry.invalid")
+    check_patient(name, mrn, birth_date)  # the rules the web form and the API apply (registry.inputs)
     mrn = (mrn or "").strip() or None
     _refuse_duplicates(_duplicates(s, name=name, mrn=mrn, birth_date=birth_date), confirm_duplicate)
     p = Patient(
@@ -214,6 +216,24 @@ def list_patients(
 
 
 _PATIENT_FIELDS = ("name", "mrn", "birth_date", "sex")
+
+
+def count_patients(s: Session, actor: Actor, query: str | None = None) -> int:
+    """How many patients :func:`list_patients` finds in all (its pages' total); not audited:
+    a count reveals no patient, and the list it pages is audited."""
+    actor.require("read_deidentified")
+    stmt = select(func.count()).select_from(Patient).where(Patient.deleted_at.is_(None))
+    if query:
+        q = f"%{query.strip().lower()}%"
+        if actor.identified:
+            stmt = stmt.where(
+                func.lower(Patient.name).like(q)
+                | func.lower(Patient.mrn).like(q)
+                | func.lower(Patient.pseudonym).like(q)
+            )
+        else:
+            stmt = stmt.where(func.lower(Patient.pseudonym).like(q))
+    return int(s.scalar(stmt) or 0)
 
 
 def update_patient(

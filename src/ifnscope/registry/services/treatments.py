@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, selectinload
 from ifnscope.clinical.therapy import is_ifn_targeted
 from ifnscope.errors import RegistryError
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.inputs import check_partial_date
 from ifnscope.registry.models import Patient, Treatment
 from ifnscope.registry.services._rows import first_visit_date, live_treatments, patient_row, treatment_row
 from ifnscope.registry.services.audit import write_audit
@@ -182,6 +183,8 @@ def add_treatment(
     """Record a treatment. The same agent (or name) already on the list with a course still
     open is updated with what is new (nothing recorded is overwritten) instead of duplicated."""
     actor.require("write_patients")
+    check_partial_date(started, "started")
+    check_partial_date(stopped, "stopped")
     p = patient_row(s, patient_id)
     v = _validated(
         {
@@ -347,7 +350,10 @@ def _partial_date(text: str | None) -> dt.date | None:
     if not text:
         return None
     parts = [int(x) for x in text.split("-")]
-    return dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    try:
+        return dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    except ValueError:  # year 0, 31 February: no such day (refused on entry: inputs.check_partial_date)
+        return None
 
 
 @deidentified("treatment")  # researchers: the allow-list (data/registry/deid_allowlist.yaml)

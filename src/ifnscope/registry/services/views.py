@@ -7,9 +7,18 @@ the pages render them; neither sees a database row.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes (stored in UTC): say so, so a client never guesses."""
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
+"""A timestamp sent as ISO 8601 with its offset (always +00:00)."""
 
 
 class PatientSummary(BaseModel):
@@ -123,7 +132,7 @@ class ReferenceInfo(BaseModel):
     name: str
     controls: int | None
     normalization: str | None
-    created_at: str
+    created_at: UtcDateTime
 
 
 class UserInfo(BaseModel):
@@ -131,17 +140,17 @@ class UserInfo(BaseModel):
     username: str
     role: str
     active: bool
-    created_at: dt.datetime
-    last_login_at: dt.datetime | None = None  # from the audit log; None: never, or not recorded
+    created_at: UtcDateTime
+    last_login_at: UtcDateTime | None = None  # from the audit log; None: never, or not recorded
 
 
 class TokenInfo(BaseModel):  # an API token as listed: never the token itself
     id: int
     name: str
-    created_at: dt.datetime
-    last_used_at: dt.datetime | None
+    created_at: UtcDateTime
+    last_used_at: UtcDateTime | None
     revoked: bool
-    expires_at: dt.datetime | None = None  # None: made before tokens expired
+    expires_at: UtcDateTime | None = None  # None: made before tokens expired
 
 
 class NewToken(BaseModel):
@@ -151,11 +160,11 @@ class NewToken(BaseModel):
     name: str
     token: str
     user_id: int
-    expires_at: dt.datetime
+    expires_at: UtcDateTime
 
 
 class AuditEntry(BaseModel):
-    at: str
+    at: UtcDateTime
     user: str | None
     action: str
     patient_id: int | None
@@ -174,7 +183,7 @@ class VersionInfo(BaseModel):
     action: str = Field(description="update or delete: what was done to this version")
     reason: str = Field(description="Why it was changed, as the clinician wrote it")
     changed_by: str | None
-    changed_at: dt.datetime
+    changed_at: UtcDateTime
 
 
 class VersionView(VersionInfo):

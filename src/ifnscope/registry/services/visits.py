@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ifnscope import __version__
 from ifnscope.errors import RegistryError
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.inputs import check_visit_date
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import first_visit_date, live_visits, patient_row, visit_row
 from ifnscope.registry.services.audit import write_audit
@@ -104,6 +105,7 @@ def add_visit(
     visit; medications with a recognised agent are added to the patient's treatments."""
     actor.require("write_patients")
     p = patient_row(s, patient_id)
+    check_visit_date(visit_date, p.birth_date)  # the rules the web form and the API apply
     c = prepare_visit(case)  # a Prepared (made before the transaction) is used as it is
     v = Visit(
         patient_id=p.id,

@@ -13,6 +13,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import AuditEntry, UserInfo
 from ifnscope.web.api.types import DbId, SafeText, Text80
 from ifnscope.web.deps import DbSession, require
+from ifnscope.web.openapi import created, set_total
 
 router = APIRouter(tags=["admin"])
 log = logging.getLogger("ifnscope.web")
@@ -46,13 +47,16 @@ def add_user(body: UserIn, actor: Admin, s: DbSession, response: Response) -> Us
     user = services.create_user(s, actor, body.username, body.password, body.role)
     response.headers["Location"] = f"/api/admin/users/{user.id}"
     log.info("user %d created (%s)", user.id, body.role)
+    created(response, f"/api/admin/users/{user.id}")
     return user
 
 
 @router.get("/admin/users", response_model=list[UserInfo])
-def list_users(actor: Admin, s: DbSession) -> list[UserInfo]:
+def list_users(actor: Admin, s: DbSession, response: Response) -> list[UserInfo]:
     """Every user, oldest first, with their latest login (from the audit log) where known."""
-    return services.list_users(s, actor)
+    rows = services.list_users(s, actor)
+    set_total(response, len(rows))
+    return rows
 
 
 @router.get("/admin/users/{user_id}", response_model=UserInfo)
@@ -79,8 +83,10 @@ def change_user(user_id: DbId, body: UserPatch, actor: Admin, s: DbSession) -> U
 def audit_log(
     actor: Admin,
     s: DbSession,
+    response: Response,
     patient_id: Annotated[DbId | None, Query(description="Only events about this patient")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[AuditEntry]:
     """Who read or changed which patient, newest first (ids only, never clinical content)."""
+    set_total(response, services.count_audit(s, actor, patient_id=patient_id))
     return services.audit_log(s, actor, patient_id=patient_id, limit=limit)

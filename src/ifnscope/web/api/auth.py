@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Annotated, Literal, get_args
 
@@ -14,9 +13,11 @@ from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
+from ifnscope.registry.services.views import UtcDateTime
 from ifnscope.web.api.types import DbId, SafeText, Text80
 from ifnscope.web.deps import Authenticated, DbSession, actor_briefly
 from ifnscope.web.logins import change_own_password, password_login
+from ifnscope.web.openapi import created, set_total
 from ifnscope.web.security import csrf_token, logout_session, session_id, verify_csrf
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -65,7 +66,7 @@ class TokenOut(BaseModel):
     id: int
     name: str
     token: str = Field(description="Shown once; only its hash is stored")
-    expires_at: dt.datetime
+    expires_at: UtcDateTime
 
 
 def user_out(actor: Actor) -> UserOut:
@@ -128,16 +129,19 @@ async def change_password(
 
 
 @router.post("/tokens", status_code=201, response_model=TokenOut)
-def new_token(body: TokenIn, actor: Authenticated, s: DbSession) -> TokenOut:
+def new_token(body: TokenIn, actor: Authenticated, s: DbSession, response: Response) -> TokenOut:
     """Create an API token for the current user. The token is in this answer only."""
     new = services.create_token(s, actor, body.name, days=body.days)
+    created(response, f"/api/auth/tokens/{new.id}")
     return TokenOut(id=new.id, name=new.name, token=new.token, expires_at=new.expires_at)
 
 
 @router.get("/tokens", response_model=list[TokenInfo])
-def list_tokens(actor: Authenticated, s: DbSession) -> list[TokenInfo]:
+def list_tokens(actor: Authenticated, s: DbSession, response: Response) -> list[TokenInfo]:
     """The current user's API tokens (never the tokens themselves)."""
-    return services.list_tokens(s, actor)
+    rows = services.list_tokens(s, actor)
+    set_total(response, len(rows))
+    return rows
 
 
 @router.delete("/tokens/{token_id}", status_code=204, response_class=Response)

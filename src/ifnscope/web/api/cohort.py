@@ -9,19 +9,23 @@ from fastapi import APIRouter, Response
 from ifnscope.registry import services
 from ifnscope.registry.services import CohortQuery, PatientSummary
 from ifnscope.web.deps import Authenticated, DbSession
+from ifnscope.web.openapi import set_total
 
 router = APIRouter(tags=["cohort"])
 log = logging.getLogger("ifnscope.web")
 
 
 @router.post("/cohort", response_model=list[PatientSummary])
-def cohort(query: CohortQuery, actor: Authenticated, s: DbSession) -> list[PatientSummary]:
+def cohort(
+    query: CohortQuery, actor: Authenticated, s: DbSession, response: Response
+) -> list[PatientSummary]:
     """Patients whose latest visit meets every condition given, e.g. dermatomyositis with CDASI
     activity ≥ 14, a high rice6 interferon call and no current interferon-targeted drug:
     `{"picture": "dermatomyositis", "min_cdasi_activity": 14, "ifn_high": "rice6",
     "not_on_ifn_targeted": true}`."""
     rows = services.cohort(s, actor, query)
     log.info("cohort query: %d patients", len(rows))
+    set_total(response, len(rows))  # every match is in the answer
     return rows
 
 

@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 
 from ifnscope.case.model import Case
 from ifnscope.errors import CaseParseError
+from ifnscope.registry.inputs import VisitDate, visit_date_problem
 
 CASE_FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -31,7 +32,7 @@ class VisitIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    visit_date: dt.date | None = Field(default=None, description="Default: today")
+    visit_date: VisitDate | None = Field(default=None, description="Default: today; not in the future")
     case: dict[str, Any] = Field(description="An ifnscope-case/1 document")
 
 
@@ -95,9 +96,12 @@ def _form_date(value: Any, loc: tuple[str, ...]) -> dt.date | None:
     if value is None or value == "":
         return None
     try:
-        return TypeAdapter(dt.date).validate_python(value)
+        d = TypeAdapter(dt.date).validate_python(value)
     except ValidationError:
         raise invalid(loc, "expected a date (YYYY-MM-DD)") from None
+    if problem := visit_date_problem(d):  # the JSON body's rule (VisitDate), for uploads
+        raise invalid(loc, problem)
+    return d
 
 
 async def read_visit(request: Request) -> tuple[Case | dict[str, Any], dt.date | None]:

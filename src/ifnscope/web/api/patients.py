@@ -16,11 +16,14 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 
+from ifnscope.case.model import PartialDate
+from ifnscope.case.model import Response as MedicationResponse
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.inputs import PARTIAL_DATE_SCHEMA, BirthDate, PatientInput
 from ifnscope.registry.services import (
     PatientRecord,
     PatientSummary,
@@ -31,8 +34,9 @@ from ifnscope.registry.services import (
 )
 from ifnscope.registry.services.prepare import Prepared
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
-from ifnscope.web.api.types import MAX_DB_ID, DbId, SafeText, Text10, Text20, Text80, Text120, Text200
+from ifnscope.web.api.types import MAX_DB_ID, DbId, SafeText, Text80, Text120, Text200
 from ifnscope.web.deps import Authenticated, DbSession, in_transaction, require, require_briefly
+from ifnscope.web.openapi import created, set_total
 
 router = APIRouter(tags=["patients"])
 log = logging.getLogger("ifnscope.web")
@@ -57,14 +61,10 @@ CONFIRM_DUPLICATE = Field(
 )
 
 
-class PatientIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PatientIn(PatientInput):
+    """A new patient (the rules shared with the web form), and the duplicate confirmation."""
 
-    name: Text200 | None = Field(default=None, max_length=200)
-    mrn: Text80 | None = Field(default=None, max_length=80, description="Medical record number (unique)")
-    birth_date: dt.date | None = None
-    sex: Sex | None = None
-    confirm_duplicate: bool = CONFIRM_DUPLICATE
+    confirm_duplicate: StrictBool = CONFIRM_DUPLICATE  # a JSON true, not "yes" or 1
 
 
 class PatientPatch(BaseModel):
@@ -75,9 +75,9 @@ class PatientPatch(BaseModel):
     reason: Reason
     name: Text200 | None = Field(default=None, max_length=200)
     mrn: Text80 | None = Field(default=None, max_length=80)
-    birth_date: dt.date | None = None
+    birth_date: BirthDate | None = None  # the rules of a new patient (registry.inputs)
     sex: Sex | None = None
-    confirm_duplicate: bool = CONFIRM_DUPLICATE
+    confirm_duplicate: StrictBool = CONFIRM_DUPLICATE  # a JSON true, not "yes" or 1
 
 
 class ReasonIn(BaseModel):
@@ -104,15 +104,24 @@ class TreatmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Text200 = Field(min_length=1, max_length=200, description="As recorded, e.g. 'anifrolumab'")
-    started: Text10 | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
-    stopped: Text10 | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
-    response: Text20 | None = Field(default=None, description="As in the case format's medications")
+    # The case format's own types (case.model.Medication), so the schema states what is accepted.
+    started: PartialDate | None = Field(
+        default=None, description="YYYY, YYYY-MM or YYYY-MM-DD", json_schema_extra=PARTIAL_DATE_SCHEMA
+    )
+    stopped: PartialDate | None = Field(
+        default=None, description="YYYY, YYYY-MM or YYYY-MM-DD", json_schema_extra=PARTIAL_DATE_SCHEMA
+    )
+    response: MedicationResponse | None = Field(
+        default=None, description="As in the case format's medications"
+    )
     dose: Text120 | None = Field(default=None, max_length=120)
     status: TreatmentStatus | None = Field(
         default=None, description="Default: stopped when a stop date is given, else active"
     )
-    denied_on: Text10 | None = Field(
-        default=None, description="When the payer refused it: YYYY, YYYY-MM or YYYY-MM-DD"
+    denied_on: PartialDate | None = Field(
+        default=None,
+        description="When the payer refused it: YYYY, YYYY-MM or YYYY-MM-DD",
+        json_schema_extra=PARTIAL_DATE_SCHEMA,
     )
     denial_reason: SafeText | None = Field(
         default=None, max_length=2000, description="Why the payer refused it (free text, clinicians only)"
@@ -130,12 +139,12 @@ class TreatmentPatch(BaseModel):
         default=None, max_length=500, description="Why the recorded values are corrected"
     )
     name: Text200 | None = Field(default=None, min_length=1, max_length=200)
-    started: Text10 | None = None
-    stopped: Text10 | None = None
-    response: Text20 | None = None
+    started: PartialDate | None = Field(default=None, json_schema_extra=PARTIAL_DATE_SCHEMA)
+    stopped: PartialDate | None = Field(default=None, json_schema_extra=PARTIAL_DATE_SCHEMA)
+    response: MedicationResponse | None = None
     dose: Text120 | None = Field(default=None, max_length=120)
     status: TreatmentStatus | None = None
-    denied_on: Text10 | None = None
+    denied_on: PartialDate | None = Field(default=None, json_schema_extra=PARTIAL_DATE_SCHEMA)
     denial_reason: SafeText | None = Field(default=None, max_length=2000)
 
 
@@ -146,6 +155,7 @@ class TreatmentPatch(BaseModel):
 def list_patients(
     actor: Authenticated,
     s: DbSession,
+    response: Response,
     q: Annotated[
         Text200 | None, Query(max_length=200, description="Name, MRN or pseudonym (researchers: pseudonym)")
     ] = None,
@@ -154,12 +164,13 @@ def list_patients(
 ) -> list[PatientSummary]:
     """Patients, newest first. The search text is neither logged nor audited."""
     rows = services.list_patients(s, actor, q, limit=limit, offset=offset)
+    set_total(response, services.count_patients(s, actor, q))
     log.info("patient list: %d rows%s", len(rows), " (search)" if q else "")
     return rows
 
 
 @router.post("/patients", status_code=201, response_model=PatientSummary)
-def create_patient(body: PatientIn, actor: Writer, s: DbSession) -> PatientSummary:
+def create_patient(body: PatientIn, actor: Writer, s: DbSession, response: Response) -> PatientSummary:
     """Record a patient. A likely duplicate is refused with 409 and ``existing_patient_id``: the
     same MRN always (``registry.conflict``), the same name and birth date
     (``registry.duplicate``) unless ``confirm_duplicate`` is true."""
@@ -173,6 +184,7 @@ def create_patient(body: PatientIn, actor: Writer, s: DbSession) -> PatientSumma
         confirm_duplicate=body.confirm_duplicate,
     )
     log.info("patient %d created", p.id)
+    created(response, f"/api/patients/{p.id}")
     return p
 
 
@@ -207,10 +219,14 @@ def delete_patient(patient_id: DbId, body: ReasonIn, actor: Writer, s: DbSession
 
 
 @router.get("/patients/{patient_id}/versions", response_model=list[VersionInfo])
-def patient_versions(patient_id: DbId, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
+def patient_versions(
+    patient_id: DbId, actor: Authenticated, s: DbSession, response: Response
+) -> list[VersionInfo]:
     """Every earlier version of the patient's record, visits and treatments, newest first, with
     the reasons (clinicians and admins; 403 for researchers)."""
-    return services.patient_versions(s, actor, patient_id)
+    rows = services.patient_versions(s, actor, patient_id)
+    set_total(response, len(rows))
+    return rows
 
 
 @router.get("/patients/{patient_id}/versions/{version}", response_model=VersionView)
@@ -249,6 +265,7 @@ async def add_visit(
     _body: Annotated[None, Depends(buffer_body)],
     actor: Annotated[Actor, Depends(require_briefly("write_patients"))],
     visit: Annotated[tuple[Prepared, dt.date | None], Depends(_visit_body)],
+    response: Response,
 ) -> VisitView:
     """Store a visit: the case is validated (422 ``case.invalid`` with every issue), assessed, and
     kept with its assessment; recognised medications become treatments.
@@ -258,6 +275,7 @@ async def add_visit(
     prepared, visit_date = visit  # the transaction below only writes
     v = await in_transaction(request, services.add_visit, actor, patient_id, prepared, visit_date=visit_date)
     log.info("patient %d: visit %d added", patient_id, v.id)
+    created(response, f"/api/visits/{v.id}")
     return v
 
 
@@ -299,9 +317,13 @@ def delete_visit(visit_id: DbId, body: ReasonIn, actor: Writer, s: DbSession) ->
 
 
 @router.get("/visits/{visit_id}/versions", response_model=list[VersionInfo])
-def visit_versions(visit_id: DbId, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
+def visit_versions(
+    visit_id: DbId, actor: Authenticated, s: DbSession, response: Response
+) -> list[VersionInfo]:
     """The visit's earlier versions, oldest first (also of a deleted visit; clinicians and admins)."""
-    return services.list_versions(s, actor, "visit", visit_id)
+    rows = services.list_versions(s, actor, "visit", visit_id)
+    set_total(response, len(rows))
+    return rows
 
 
 @router.get("/visits/{visit_id}/versions/{version}", response_model=VersionView)
@@ -314,13 +336,16 @@ def visit_version(visit_id: DbId, version: DbId, actor: Authenticated, s: DbSess
 
 
 @router.post("/patients/{patient_id}/treatments", status_code=201, response_model=TreatmentView)
-def add_treatment(patient_id: DbId, body: TreatmentIn, actor: Writer, s: DbSession) -> TreatmentView:
+def add_treatment(
+    patient_id: DbId, body: TreatmentIn, actor: Writer, s: DbSession, response: Response
+) -> TreatmentView:
     """Record a treatment; the agent and whether it targets the interferon pathway are resolved.
 
     The patient has one reconciled list: the same agent (or, unrecognised, the same name) with a
     course still open is updated with what is new instead of listed twice."""
     t = services.add_treatment(s, actor, patient_id, **body.model_dump())
     log.info("patient %d: treatment %d added", patient_id, t.id)
+    created(response, f"/api/treatments/{t.id}")
     return t
 
 
@@ -341,9 +366,13 @@ def delete_treatment(treatment_id: DbId, body: ReasonIn, actor: Writer, s: DbSes
 
 
 @router.get("/treatments/{treatment_id}/versions", response_model=list[VersionInfo])
-def treatment_versions(treatment_id: DbId, actor: Authenticated, s: DbSession) -> list[VersionInfo]:
+def treatment_versions(
+    treatment_id: DbId, actor: Authenticated, s: DbSession, response: Response
+) -> list[VersionInfo]:
     """The treatment's earlier versions, oldest first (clinicians and admins)."""
-    return services.list_versions(s, actor, "treatment", treatment_id)
+    rows = services.list_versions(s, actor, "treatment", treatment_id)
+    set_total(response, len(rows))
+    return rows
 
 
 @router.get("/treatments/{treatment_id}/versions/{version}", response_model=VersionView)

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path, PurePath
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from ifnscope.errors import MatrixError, ReferenceFileError
@@ -24,6 +24,7 @@ from ifnscope.registry.auth import Actor
 from ifnscope.registry.services import ReferenceInfo, ScoreUpload
 from ifnscope.web.api.types import DbId, Text40, Text120
 from ifnscope.web.deps import Authenticated, DbSession, actor_briefly, in_transaction, require
+from ifnscope.web.openapi import created, set_total
 
 router = APIRouter(tags=["signatures"])
 log = logging.getLogger("ifnscope.web")
@@ -49,6 +50,7 @@ MATRIX_SUFFIXES = (
 def save_reference(
     actor: Scorer,
     s: DbSession,
+    response: Response,
     file: Annotated[UploadFile, File(description="A reference file written by `ifnscope reference fit`")],
     name: Annotated[
         Text120 | None, Form(max_length=120, description="Default: the file name without .json")
@@ -66,12 +68,15 @@ def save_reference(
         raise ReferenceFileError("a reference file is a JSON object", code="reference.format")
     info = services.save_reference(s, actor, label, content)
     log.info("reference saved")
+    created(response, "/api/references")  # references are listed, not read one by one
     return info
 
 
 @router.get("/references", response_model=list[ReferenceInfo])
-def list_references(actor: Authenticated, s: DbSession) -> list[ReferenceInfo]:
-    return services.list_references(s, actor)
+def list_references(actor: Authenticated, s: DbSession, response: Response) -> list[ReferenceInfo]:
+    rows = services.list_references(s, actor)
+    set_total(response, len(rows))
+    return rows
 
 
 def _suffix(filename: str | None) -> str:
@@ -91,6 +96,7 @@ def _suffix(filename: str | None) -> str:
 async def score_samples(
     patient_id: DbId,
     request: Request,
+    response: Response,
     file: Annotated[
         UploadFile, File(description="Expression matrix: .tsv/.csv (optionally .gz), .h5ad or 10x .h5")
     ],
@@ -134,4 +140,5 @@ async def score_samples(
     log.info(
         "patient %d: %d scores stored, %d signatures not scored", patient_id, len(scores), len(run.failed)
     )
+    created(response, f"/api/patients/{patient_id}/timeline")  # the scores are read with the record
     return ScoreUpload(scores=scores, not_scored=services.not_scored(run), notes=services.run_notes(run))

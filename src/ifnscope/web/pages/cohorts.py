@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ifnscope.registry import services
+from ifnscope.registry.inputs import MSG_SIGNATURE, canonical_signature, signature_names
 from ifnscope.registry.services import CohortQuery
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
 from ifnscope.web.pages.common import Form, form_text, render, to_login
@@ -19,9 +20,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _signature_names() -> list[str]:
-    from ifnscope.signatures.catalog import signatures
-
-    return sorted(signatures())
+    return signature_names()
 
 
 @router.get("/cohort")
@@ -56,11 +55,11 @@ def _query(form: Any) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
                 errors[key] = "Enter a score between 0 and 100."
             else:
                 query[key] = n
-    sigs = _signature_names()
-    if values["ifn_high"] in sigs:
-        query["ifn_high"] = values["ifn_high"]
-    elif values["ifn_high"]:
-        errors["ifn_high"] = "Choose a signature from the list."
+    if values["ifn_high"]:  # the rule the API applies too (registry.inputs)
+        if (found := canonical_signature(values["ifn_high"])) is not None:
+            query["ifn_high"] = found
+        else:
+            errors["ifn_high"] = MSG_SIGNATURE
     return values, errors, query
 
 

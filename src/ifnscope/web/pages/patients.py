@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from ifnscope.errors import RegistryError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.inputs import MSG_BIRTH_EARLY, MSG_BIRTH_FUTURE, PatientInput, form_errors
 from ifnscope.registry.services import SEXES, TREATMENT_STATUSES, PatientRecord
 from ifnscope.web.api.types import DbId
 from ifnscope.web.deps import Authenticated, DbSession, MaybeActor
@@ -74,21 +76,18 @@ def new_patient_submit(request: Request, actor: Authenticated, s: DbSession, for
     confirmed = form_text(form, "confirm_duplicate", 10) == "yes"
     duplicates: list[Any] = []
     errors: dict[str, str] = {}
-    if not values["name"]:
-        errors["name"] = "Enter the patient's name."
-    if values["sex"] and values["sex"] not in SEXES:
-        errors["sex"] = "Choose female, male, other or unknown."
     birth: dt.date | None = None
-    if values["birth_date"]:
-        try:
-            birth = dt.date.fromisoformat(values["birth_date"])
-        except ValueError:
+    try:  # the rules the API applies too (registry.inputs)
+        body = PatientInput.model_validate(
+            {k: v or None for k, v in values.items()} | {"name": values["name"]}
+        )
+        birth = body.birth_date
+    except ValidationError as exc:
+        errors = form_errors(exc)
+        if "birth_date" in errors and errors["birth_date"] not in (MSG_BIRTH_FUTURE, MSG_BIRTH_EARLY):
             errors["birth_date"] = "Enter the date as YYYY-MM-DD."
-        else:
-            if birth > dt.date.today():
-                errors["birth_date"] = "The birth date is in the future."
-            elif birth.year < 1900:
-                errors["birth_date"] = "The birth date is before 1900."
+        if "sex" in errors:
+            errors["sex"] = "Choose female, male, other or unknown."
     if not errors:
         try:
             p = services.create_patient(

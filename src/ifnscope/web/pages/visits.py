@@ -27,6 +27,7 @@ from ifnscope.errors import (
 )
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor
+from ifnscope.registry.inputs import visit_date_problem
 from ifnscope.registry.services import PatientRecord
 from ifnscope.web import forms
 from ifnscope.web.api.types import DbId
@@ -142,11 +143,9 @@ def _visit_date(text: str, birth: str | None) -> tuple[dt.date | None, str | Non
         d = dt.date.fromisoformat(text)
     except ValueError:
         return None, "Enter the visit date as YYYY-MM-DD."
-    if d > dt.date.today():
-        return None, "The visit date is in the future."
-    if birth and d < dt.date.fromisoformat(birth):
-        return None, "The visit date is before the patient's birth date."
-    return d, None
+    # The rules the API and the services apply too (registry.inputs).
+    problem = visit_date_problem(d, dt.date.fromisoformat(birth) if birth else None)
+    return (None, problem) if problem else (d, None)
 
 
 def _consistency_issues(doc: dict[str, Any]) -> list[Issue]:
