@@ -5,15 +5,19 @@ with an API token and one patient with the seed case as a visit, then:
 
 - ``reads``: CLIENTS concurrent clients GET the patient's record (every read writes an audit
   event) for SECONDS;
-- ``writes``: CLIENTS concurrent clients POST visits (the seed case) for SECONDS.
+- ``writes``: CLIENTS concurrent clients POST visits (the seed case), each to its own patient,
+  for SECONDS.
 
 Prints requests/s, p50/p95/p99 latency and error counts as JSON lines, and checks afterwards
 that the audit log holds one ``read`` event per acknowledged read (nothing lost). The load
 generator is asyncio + httpx in this process, so it shares the machine's cores with the server:
 the figures are a floor for a server with its own machine.
 
+With ``wrk`` installed (Debian: ``apt-get install wrk``) the reads are also measured with it
+(``--wrk``): a C load generator takes far less of the shared CPU than Python clients do.
+
 Usage: python bench/bench_registry_load.py [--database-url URL] [--clients 50] [--seconds 10]
-       [--mode reads|writes|both] [--workers N]
+       [--mode reads|writes|both] [--workers N] [--wrk]
 """
 
 from __future__ import annotations
@@ -104,12 +108,46 @@ async def run_load(base: str, token: str, clients: int, seconds: float, request:
     }
 
 
+def run_wrk(url: str, token: str, clients: int, seconds: float) -> dict[str, Any]:
+    """wrk's figures for GET url: requests/s, latency percentiles, non-2xx answers."""
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-H",
+         f"Authorization: Bearer {token}", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+    def ms(label: str) -> float | None:
+        for line in out.splitlines():
+            parts = line.split()
+            if parts[:1] == [label]:
+                v = parts[1]
+                scale = 1000.0 if v.endswith("s") and not v.endswith("ms") and not v.endswith("us") else 1.0
+                num = float(v.rstrip("mus"))
+                return round(num * scale / (1000.0 if v.endswith("us") else 1.0), 1)
+        return None
+
+    rps = next(float(line.split()[1]) for line in out.splitlines() if line.startswith("Requests/sec"))
+    total = next(int(line.split()[0]) for line in out.splitlines() if "requests in" in line)
+    non2xx = sum(int(line.split()[-1]) for line in out.splitlines() if "Non-2xx" in line)
+    return {
+        "clients": clients,
+        "requests": total,
+        "non_2xx": non2xx,
+        "requests_per_s": rps,
+        "p50_ms": ms("50%"),
+        "p90_ms": ms("90%"),
+        "p99_ms": ms("99%"),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--database-url")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--mode", choices=["reads", "writes", "both"], default="both")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (ifnscope serve --workers)")
+    ap.add_argument("--wrk", action="store_true", help="measure reads with wrk as well")
     a = ap.parse_args()
     import yaml
 
@@ -126,7 +164,7 @@ def main() -> None:
     out = ifnscope("admin", "create-token", "bencher", "--name", "bench", "--database-url", url, env=env)
     token = next(w for w in out.stdout.split() if w.startswith("ifn_"))
 
-    server = ServerProcess(url, env)
+    server = ServerProcess(url, env, workers=a.workers)
     server.start()
     try:
         h = {"Authorization": f"Bearer {token}"}
@@ -151,17 +189,33 @@ def main() -> None:
             after = scalar(url, "select count(*) from audit_log where action = 'read_patient'")
             res["audit_read_events"] = after - before
             res["audit_missing"] = res["ok"] - (after - before)
-            print(json.dumps({"mode": "reads", "database": db, **res}), flush=True)
+            print(json.dumps({"mode": "reads", "database": db, "workers": a.workers, **res}), flush=True)
+            if a.wrk:
+                res = run_wrk(server.base + f"/api/patients/{pid}", token, a.clients, a.seconds)
+                after2 = scalar(url, "select count(*) from audit_log where action = 'read_patient'")
+                res["audit_read_events"] = after2 - after
+                print(
+                    json.dumps({"mode": "reads (wrk)", "database": db, "workers": a.workers, **res}),
+                    flush=True,
+                )
         if a.mode in ("writes", "both"):
+            # One patient per client, as clinicians write about different patients (visits of one
+            # patient also update that patient's treatment rows, which writers then take in turn).
+            pids = [
+                httpx.post(
+                    server.base + "/api/patients", json={"name": f"Writer {k}"}, headers=h, timeout=30
+                ).json()["id"]
+                for k in range(a.clients)
+            ]
 
             async def write(c: httpx.AsyncClient, k: int, i: int) -> httpx.Response:
-                day = (k + i) % 28 + 1
+                day = i % 28 + 1
                 return await c.post(
-                    f"/api/patients/{pid}/visits", json={"visit_date": f"2025-02-{day:02d}", "case": case}
+                    f"/api/patients/{pids[k]}/visits", json={"visit_date": f"2025-02-{day:02d}", "case": case}
                 )
 
             res = asyncio.run(run_load(server.base, token, a.clients, a.seconds, write))
-            print(json.dumps({"mode": "writes", "database": db, **res}), flush=True)
+            print(json.dumps({"mode": "writes", "database": db, "workers": a.workers, **res}), flush=True)
     finally:
         server.stop()
 
