@@ -82,6 +82,10 @@ def make_engine(
     and its database slot without end; 0 turns a timeout off."""
     url = url or default_url()
     if url.startswith("sqlite"):
+        # Enough pooled connections for every concurrent reader, the writer and the group
+        # commit: a connection opened beyond the pool is closed on return, and a new SQLite
+        # connection re-reads the schema on its first statement (most of a read's time).
+        kwargs.setdefault("pool_size", 16)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
