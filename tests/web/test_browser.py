@@ -13,11 +13,7 @@ console errors (a Content-Security-Policy violation shows up there).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,46 +21,31 @@ from typing import Any
 import pytest
 import yaml
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"!!! {CHROMIUM} IS MISSING: the browser tests did NOT run. Install Debian's Chromium with "
-        "`bash tools/install-browser.sh` (apt-get install chromium); never `playwright install` !!!",
-        allow_module_level=True,
-    )
+from ifnscope.registry import services
+from ifnscope.registry.auth import actor_for, insert_user
+from ifnscope.registry.models import IfnScore, Sample
+from tests.helpers import CASES, ROOT
+from tests.web.browser_kit import (  # skips this module without a browser
+    NARROW,
+    PASSWORD,
+    SHOTS,
+    WIDE,
+    Browser,
+    BrowserContext,
+    Page,
+    Watch,
+    expect,
+    launch,
+    login,
+    new_page,
+    serve,
+)
 
-try:
-    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the dev extra installs it
-    pytest.skip(
-        "!!! THE PLAYWRIGHT PYTHON PACKAGE IS MISSING: the browser tests did NOT run "
-        "(pip install -e '.[dev]') !!!",
-        allow_module_level=True,
-    )
-
-from ifnscope.registry import services  # noqa: E402
-from ifnscope.registry.auth import actor_for, insert_user  # noqa: E402
-from ifnscope.registry.models import IfnScore, Sample  # noqa: E402
-from tests.helpers import CASES, ROOT  # noqa: E402
-
-PASSWORD = "correct-horse-battery"
-SHOTS = Path(os.environ.get("IFNSCOPE_SHOTS", "/tmp/ifnscope-shots"))
 SEED = (
     CASES / "seed-cadm.yaml" if (CASES / "seed-cadm.yaml").exists() else ROOT / "examples" / "seed-cadm.yaml"
 )
 ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
 TIMELINE_NAME = "Ada Timelinecase"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WIDE = {"width": 1280, "height": 800}
-NARROW = {"width": 400, "height": 800}
 # Full-page screenshots: the sticky "save" bar would float over the middle of the picture.
 SHOT_CSS = ".submit-bar { position: static !important; }"
 
@@ -147,91 +128,30 @@ def _seed_registry(app: Any) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import uvicorn
 
     from ifnscope.web import Settings, create_app
 
     db = tmp_path_factory.mktemp("browser") / "registry.sqlite3"
     app = create_app(Settings(database_url=f"sqlite:///{db}", access_log=False))
     ids = _seed_registry(app)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the web server did not start")
-        time.sleep(0.02)
-    yield {"base": f"http://127.0.0.1:{port}", **ids}
-    srv.should_exit = True
-    thread.join(10)
-    app.state.registry.engine.dispose()
+    with serve(app) as base:
+        yield {"base": base, **ids}
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launch() as b:
         yield b
-        b.close()
-
-
-class Watch:
-    """Requests that left the server, and console errors, for one browser context."""
-
-    def __init__(self, ctx: BrowserContext, base: str) -> None:
-        self.outside: list[str] = []
-        self.errors: list[str] = []
-        ctx.on("request", lambda req: self._request(req.url, base))
-        self.base = base
-
-    def _request(self, url: str, base: str) -> None:
-        if not url.startswith((base, "data:", "blob:")):
-            self.outside.append(url)
-
-    def page(self, page: Page) -> Page:
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("response", self._response)
-        return page
-
-    def _console(self, msg: Any) -> None:
-        # A page answered with 401/422 (a refused login, a form with problems) is logged by the
-        # browser as a failed load; failed subresources are caught by _response instead.
-        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
-            self.errors.append(msg.text)
-
-    def _response(self, resp: Any) -> None:
-        if resp.status >= 400 and resp.request.resource_type != "document":
-            self.errors.append(f"{resp.status} {resp.url}")
-
-    def check(self) -> None:
-        assert self.outside == [], f"requests left the server: {self.outside}"
-        assert self.errors == [], f"console errors: {self.errors}"
 
 
 def _context(
     browser: Browser, server: dict[str, Any], viewport: dict[str, int]
 ) -> tuple[BrowserContext, Page, Watch]:
-    ctx = browser.new_context(viewport=viewport, accept_downloads=True, base_url=server["base"])
-    watch = Watch(ctx, server["base"])
-    page = watch.page(ctx.new_page())
-    page.set_default_timeout(10_000)
-    return ctx, page, watch
+    return new_page(browser, server["base"], viewport, accept_downloads=True)
 
 
 def _login(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
+    login(page, username)
 
 
 def _shot(page: Page, name: str) -> Path:

@@ -5,76 +5,39 @@ console error (a CSP violation shows there), and an admin creates a user on /adm
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"!!! {CHROMIUM} IS MISSING: the browser tests did NOT run (bash tools/install-browser.sh) !!!",
-        allow_module_level=True,
-    )
-try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the dev extra installs it
-    pytest.skip(
-        "!!! THE PLAYWRIGHT PYTHON PACKAGE IS MISSING: browser tests did NOT run !!!", allow_module_level=True
-    )
-
-from ifnscope.registry.auth import insert_user  # noqa: E402
-
-PASSWORD = "correct-horse-battery"
-SHOTS = Path(os.environ.get("IFNSCOPE_SHOTS", "/tmp/ifnscope-shots"))
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-]
+from ifnscope.registry.auth import insert_user
+from tests.web.browser_kit import (  # skips this module without a browser
+    PASSWORD,
+    SHOTS,
+    Browser,
+    Page,
+    expect,
+    launch,
+    serve,
+)
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     from ifnscope.web import Settings, create_app
 
     db = tmp_path_factory.mktemp("browser-accounts") / "registry.sqlite3"
     app = create_app(Settings(database_url=f"sqlite:///{db}"))
     with app.state.registry.transaction() as s:
         insert_user(s, "boss", PASSWORD, "admin")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    app.state.registry.engine.dispose()
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with launch() as b:
         yield b
-        b.close()
 
 
 def _problem(kind: str, text: str) -> bool:

@@ -9,64 +9,43 @@ Never ``playwright install``: without /usr/bin/chromium every test here is skipp
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"!!! {CHROMIUM} IS MISSING: the browser tests did NOT run. Install Debian's Chromium with "
-        "`bash tools/install-browser.sh` (apt-get install chromium); never `playwright install` !!!",
-        allow_module_level=True,
-    )
+from ifnscope.activity import evaluate as evaluate_activity
+from ifnscope.activity.results import span
+from ifnscope.case.reader import validate_case
+from ifnscope.registry import services
+from ifnscope.registry.auth import actor_for, insert_user
+from ifnscope.web.forms import case_from_form
+from tests.helpers import ROOT
+from tests.web.browser_kit import (  # skips this module without a browser
+    NARROW,
+    PASSWORD,
+    SHOTS,
+    WIDE,
+    Browser,
+    BrowserContext,
+    Page,
+    Watch,
+    expect,
+    launch,
+    login,
+    new_page,
+    serve,
+)
 
-try:
-    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the dev extra installs it
-    pytest.skip(
-        "!!! THE PLAYWRIGHT PYTHON PACKAGE IS MISSING: the browser tests did NOT run "
-        "(pip install -e '.[dev]') !!!",
-        allow_module_level=True,
-    )
-
-from ifnscope.activity import evaluate as evaluate_activity  # noqa: E402
-from ifnscope.activity.results import span  # noqa: E402
-from ifnscope.case.reader import validate_case  # noqa: E402
-from ifnscope.registry import services  # noqa: E402
-from ifnscope.registry.auth import actor_for, insert_user  # noqa: E402
-from ifnscope.web.forms import case_from_form  # noqa: E402
-from tests.helpers import ROOT  # noqa: E402
-
-PASSWORD = "correct-horse-battery"
-SHOTS = Path(os.environ.get("IFNSCOPE_SHOTS", "/tmp/ifnscope-shots"))
 ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WIDE = {"width": 1280, "height": 800}
-NARROW = {"width": 400, "height": 800}
 SHOT_CSS = ".submit-bar { position: static !important; }"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import uvicorn
 
     from ifnscope.web import Settings, create_app
 
@@ -78,81 +57,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             s, clin, name="Greta Gridbrowser", mrn="MRN-GR-1", birth_date=dt.date(1995, 3, 4), sex="female"
         )
         patient_id = p.id
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the web server did not start")
-        time.sleep(0.02)
-    yield {"base": f"http://127.0.0.1:{port}", "patient": patient_id}
-    srv.should_exit = True
-    thread.join(10)
-    app.state.registry.engine.dispose()
+    with serve(app) as base:
+        yield {"base": base, "patient": patient_id}
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launch() as b:
         yield b
-        b.close()
-
-
-class Watch:
-    """Requests that left the server, and console errors (a CSP violation shows up there)."""
-
-    def __init__(self, ctx: BrowserContext, base: str) -> None:
-        self.outside: list[str] = []
-        self.errors: list[str] = []
-        ctx.on("request", lambda req: self._request(req.url, base))
-
-    def _request(self, url: str, base: str) -> None:
-        if not url.startswith((base, "data:", "blob:")):
-            self.outside.append(url)
-
-    def page(self, page: Page) -> Page:
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("response", self._response)
-        return page
-
-    def _console(self, msg: Any) -> None:
-        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
-            self.errors.append(msg.text)
-
-    def _response(self, resp: Any) -> None:
-        if resp.status >= 400 and resp.request.resource_type != "document":
-            self.errors.append(f"{resp.status} {resp.url}")
-
-    def check(self) -> None:
-        assert self.outside == [], f"requests left the server: {self.outside}"
-        assert self.errors == [], f"console errors: {self.errors}"
 
 
 def _context(
     browser: Browser, server: dict[str, Any], viewport: dict[str, int]
 ) -> tuple[BrowserContext, Page, Watch]:
-    ctx = browser.new_context(viewport=viewport, base_url=server["base"])
-    watch = Watch(ctx, server["base"])
-    page = watch.page(ctx.new_page())
-    page.set_default_timeout(10_000)
-    return ctx, page, watch
+    return new_page(browser, server["base"], viewport)
 
 
 def _login(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
+    login(page, username)
 
 
 def _shot(page: Page, name: str) -> None:

@@ -8,52 +8,32 @@ Never ``playwright install``: without /usr/bin/chromium every test here is skipp
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"!!! {CHROMIUM} IS MISSING: the browser tests did NOT run. Install Debian's Chromium with "
-        "`bash tools/install-browser.sh` (apt-get install chromium); never `playwright install` !!!",
-        allow_module_level=True,
-    )
+from ifnscope.registry import services
+from ifnscope.registry.auth import actor_for, insert_user
+from tests.helpers import ROOT
+from tests.web.browser_kit import (  # skips this module without a browser
+    PASSWORD,
+    SHOTS,
+    WIDE,
+    Browser,
+    BrowserContext,
+    Page,
+    Watch,
+    expect,
+    launch,
+    login,
+    new_page,
+    serve,
+)
 
-try:
-    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the dev extra installs it
-    pytest.skip(
-        "!!! THE PLAYWRIGHT PYTHON PACKAGE IS MISSING: the browser tests did NOT run "
-        "(pip install -e '.[dev]') !!!",
-        allow_module_level=True,
-    )
-
-from ifnscope.registry import services  # noqa: E402
-from ifnscope.registry.auth import actor_for, insert_user  # noqa: E402
-from tests.helpers import ROOT  # noqa: E402
-
-PASSWORD = "correct-horse-battery"
-SHOTS = Path(os.environ.get("IFNSCOPE_SHOTS", "/tmp/ifnscope-shots"))
 ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WIDE = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
@@ -74,78 +54,27 @@ def _seed(app: Any) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import uvicorn
 
     from ifnscope.web import Settings, create_app
 
     db = tmp_path_factory.mktemp("browser-live") / "registry.sqlite3"
     app = create_app(Settings(database_url=f"sqlite:///{db}", access_log=False))
     ids = _seed(app)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the web server did not start")
-        time.sleep(0.02)
-    yield {"base": f"http://127.0.0.1:{port}", **ids}
-    srv.should_exit = True
-    thread.join(10)
-    app.state.registry.engine.dispose()
+    with serve(app) as base:
+        yield {"base": base, **ids}
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launch() as b:
         yield b
-        b.close()
-
-
-class Watch:
-    """Console errors (a CSP violation shows up there) and failed subresources of one context."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def page(self, page: Page) -> Page:
-        page.on("console", lambda m: self._console(m))
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("response", lambda r: self._response(r))
-        return page
-
-    def _console(self, msg: Any) -> None:
-        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
-            self.errors.append(msg.text)
-
-    def _response(self, resp: Any) -> None:
-        if resp.status >= 400 and resp.request.resource_type != "document":
-            self.errors.append(f"{resp.status} {resp.url}")
-
-    def check(self) -> None:
-        assert self.errors == [], f"console errors: {self.errors}"
 
 
 def _context(
     browser: Browser, server: dict[str, Any], viewport: dict[str, int], touch: bool = False
 ) -> tuple[BrowserContext, Page, Watch]:
-    ctx = browser.new_context(viewport=viewport, base_url=server["base"], has_touch=touch, is_mobile=touch)
-    watch = Watch()
-    page = watch.page(ctx.new_page())
-    page.set_default_timeout(10_000)
-    page.goto("/login")
-    page.get_by_label("Username").fill("doc")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
+    ctx, page, watch = new_page(browser, server["base"], viewport, has_touch=touch, is_mobile=touch)
+    login(page, "doc")
     return ctx, page, watch
 
 

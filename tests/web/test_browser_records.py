@@ -9,40 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import select
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"!!! {CHROMIUM} IS MISSING: the browser tests did NOT run. Install Debian's Chromium with "
-        "`bash tools/install-browser.sh` (apt-get install chromium); never `playwright install` !!!",
-        allow_module_level=True,
-    )
-
-try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the dev extra installs it
-    pytest.skip(
-        "!!! THE PLAYWRIGHT PYTHON PACKAGE IS MISSING: the browser tests did NOT run "
-        "(pip install -e '.[dev]') !!!",
-        allow_module_level=True,
-    )
-
-from sqlalchemy import select  # noqa: E402
-
-from ifnscope.registry import services  # noqa: E402
-from ifnscope.registry.auth import actor_for, insert_user  # noqa: E402
-from ifnscope.registry.models import AuditEvent, RecordVersion, Visit  # noqa: E402
-from tests.helpers import ROOT  # noqa: E402
-from tests.web.test_browser import CHROMIUM_ARGS, PASSWORD, SHOTS, WIDE, Watch  # noqa: E402
+from ifnscope.registry import services
+from ifnscope.registry.auth import actor_for, insert_user
+from ifnscope.registry.models import AuditEvent, RecordVersion, Visit
+from tests.helpers import ROOT
+from tests.web.browser_kit import (  # skips this module without a browser
+    PASSWORD,
+    SHOTS,
+    WIDE,
+    Browser,
+    Page,
+    Watch,
+    expect,
+    launch,
+    serve,
+)
 
 SEED = ROOT / "examples" / "seed-cadm.yaml"
 ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
@@ -57,7 +46,6 @@ def _doc(path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import uvicorn
 
     from ifnscope.web import Settings, create_app
 
@@ -69,38 +57,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         p = services.create_patient(s, clin, name=NAME, birth_date=dt.date(1988, 3, 4), sex="female")
         first = services.add_visit(s, clin, p.id, _doc(ACTIVITY), visit_date=today - dt.timedelta(days=90))
         second = services.add_visit(s, clin, p.id, _doc(SEED), visit_date=today - dt.timedelta(days=10))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the web server did not start")
-        time.sleep(0.02)
-    yield {
-        "base": f"http://127.0.0.1:{port}",
-        "app": app,
-        "patient": p.id,
-        "first": first.id,
-        "second": second.id,
-    }
-    srv.should_exit = True
-    thread.join(10)
-    app.state.registry.engine.dispose()
+    with serve(app) as base:
+        yield {
+            "base": base,
+            "app": app,
+            "patient": p.id,
+            "first": first.id,
+            "second": second.id,
+        }
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launch() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

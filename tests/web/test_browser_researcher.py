@@ -10,39 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"!!! {CHROMIUM} IS MISSING: the researcher browser tests did NOT run. Install Debian's "
-        "Chromium with `bash tools/install-browser.sh`; never `playwright install` !!!",
-        allow_module_level=True,
-    )
+from ifnscope.registry import services
+from ifnscope.registry.auth import actor_for, insert_user
+from ifnscope.registry.models import IfnScore, Sample
+from tests.helpers import ROOT
+from tests.web.browser_kit import (  # skips this module without a browser
+    PASSWORD,
+    Browser,
+    Page,
+    expect,
+    launch,
+    serve,
+)
 
-try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the dev extra installs it
-    pytest.skip(
-        "!!! THE PLAYWRIGHT PYTHON PACKAGE IS MISSING: the researcher browser tests did NOT run !!!",
-        allow_module_level=True,
-    )
-
-from ifnscope.registry import services  # noqa: E402
-from ifnscope.registry.auth import actor_for, insert_user  # noqa: E402
-from ifnscope.registry.models import IfnScore, Sample  # noqa: E402
-from tests.helpers import ROOT  # noqa: E402
-
-PASSWORD = "correct-horse-battery"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 NAME, MRN, BIRTH = "Philippa Wexcombe", "MRN-WX-90817", dt.date(1930, 2, 11)
 VISITS = (dt.date(2024, 2, 6), dt.date(2024, 9, 24))
 SECRETS = [
@@ -98,39 +84,20 @@ def _seed(app: Any) -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import uvicorn
 
     from ifnscope.web import Settings, create_app
 
     db = tmp_path_factory.mktemp("browser-res") / "registry.sqlite3"
     app = create_app(Settings(database_url=f"sqlite:///{db}", access_log=False))
     patient = _seed(app)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the web server did not start")
-        time.sleep(0.02)
-    yield {"base": f"http://127.0.0.1:{port}", "patient": patient}
-    srv.should_exit = True
-    thread.join(10)
-    app.state.registry.engine.dispose()
+    with serve(app) as base:
+        yield {"base": base, "patient": patient}
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launch() as b:
         yield b
-        b.close()
 
 
 def _no_secrets(page: Page, where: str) -> None:
