@@ -1,5 +1,5 @@
 """The API docs and the user administration page in a real browser (Debian's Chromium driven by
-Playwright; skipped loudly without it, like tests/web/test_browser.py): /docs renders from the
+Playwright; skipped loudly without it, via tests/web/browser_kit.py): /docs renders from the
 vendored Swagger UI under the Content-Security-Policy with no request to another origin and no
 console error (a CSP violation shows there), and an admin creates a user on /admin/users."""
 

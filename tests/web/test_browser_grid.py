@@ -1,7 +1,7 @@
 """CDASI and CLASI entry through the case form's grids in a real browser (Debian's Chromium driven
 by Playwright against uvicorn in a thread, a temporary SQLite registry): the running totals that
-static/activity.js shows while items are chosen are what the saved visit reports. Fixtures follow
-tests/web/test_browser.py.
+static/activity.js shows while items are chosen are what the saved visit reports. The browser, the
+server and the watch come from tests/web/browser_kit.py.
 
 Never ``playwright install``: without /usr/bin/chromium every test here is skipped loudly.
 """

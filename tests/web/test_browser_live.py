@@ -1,6 +1,6 @@
 """The case form's live assessment, selected buttons, definitions on touch screens and the phone
 layout, in a real browser (Debian's Chromium driven by Playwright against uvicorn in a thread, a
-temporary SQLite registry). Fixtures follow tests/web/test_browser.py.
+temporary SQLite registry). Scaffolding: tests/web/browser_kit.py.
 
 Never ``playwright install``: without /usr/bin/chromium every test here is skipped loudly.
 """

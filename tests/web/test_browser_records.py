@@ -2,7 +2,7 @@
 against uvicorn in a thread on a temporary SQLite registry), as a clinician does it: the visit
 page's "Correct or delete", a reason, the earlier version in the history, and the audit row.
 
-The fixtures follow tests/web/test_browser.py (skipped loudly without /usr/bin/chromium or the
+The scaffolding is tests/web/browser_kit.py (skipped loudly without /usr/bin/chromium or the
 Playwright package; never ``playwright install``)."""
 
 from __future__ import annotations

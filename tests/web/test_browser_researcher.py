@@ -2,7 +2,7 @@
 real server): the patient list, a patient, a visit and the cohort page show no seeded name, MRN,
 date, typed medication name or sample label, and ages over 89 read "90+".
 
-Same set-up as tests/web/test_browser.py (never ``playwright install``; without /usr/bin/chromium
+Scaffolding from tests/web/browser_kit.py (never ``playwright install``; without /usr/bin/chromium
 the module is skipped loudly).
 """
 

@@ -1,6 +1,6 @@
 """Upload of an expression matrix from the patient page, in a real browser (Debian's Chromium
 driven by Playwright against uvicorn in a thread, a temporary SQLite registry), and the timeline
-and change marks a clinician then sees. Fixtures follow tests/web/test_browser.py.
+and change marks a clinician then sees. Scaffolding: tests/web/browser_kit.py.
 
 Never ``playwright install``: without /usr/bin/chromium every test here is skipped loudly.
 """
