@@ -97,7 +97,11 @@ def check_patient(name: str | None, mrn: str | None, birth_date: dt.date | None)
     date. The web form and the API ask for the name; the services accept an MRN alone (imports)."""
     if not (name or "").strip() and not (mrn or "").strip():
         raise _refuse(MSG_NAME, "name")
-    if problem := birth_date_problem(birth_date):
+    check_birth_date(birth_date)
+
+
+def check_birth_date(d: dt.date | None) -> None:
+    if problem := birth_date_problem(d):
         raise _refuse(problem, "birth_date")
 
 

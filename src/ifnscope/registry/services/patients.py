@@ -23,7 +23,7 @@ from ifnscope.errors import RegistryError
 from ifnscope.presentation import latest_line
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.csvsafe import csv_writer
-from ifnscope.registry.inputs import check_patient
+from ifnscope.registry.inputs import check_birth_date, check_patient
 from ifnscope.registry.models import Patient, Visit
 from ifnscope.registry.services._rows import live_treatments, live_visits, patient_row
 from ifnscope.registry.services.audit import write_audit
@@ -256,8 +256,7 @@ def update_patient(
     if sex is not None and sex not in SEXES:
         raise RegistryError(f"sex {sex!r}: expected female, male, other or unknown", code="registry.invalid")
     birth = changes.get("birth_date", p.birth_date)
-    if birth is not None and birth > dt.date.today():
-        raise RegistryError("the birth date is in the future", code="registry.invalid", loc=("birth_date",))
+    check_birth_date(birth)  # the rules of a new patient (registry.inputs)
     after: dict[str, Any] = {
         "name": (changes.get("name", p.name) or "").strip() or None,
         "mrn": (changes.get("mrn", p.mrn) or "").strip() or None,

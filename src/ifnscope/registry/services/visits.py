@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy.orm import Session
 
 from ifnscope import __version__
-from ifnscope.errors import RegistryError
 from ifnscope.registry.auth import Actor
 from ifnscope.registry.inputs import check_visit_date
 from ifnscope.registry.models import Patient, Visit
@@ -83,15 +82,6 @@ def _assessed(v: Visit, c: Any) -> Any:
     v.clasi_activity = _complete(act.get("clasi"), "activity")
     v.clasi_damage = _complete(act.get("clasi"), "damage")
     return a
-
-
-def _check_date(d: dt.date, birth: dt.date | None) -> None:
-    if d > dt.date.today():
-        raise RegistryError("the visit date is in the future", code="registry.invalid", loc=("visit_date",))
-    if birth is not None and d < birth:
-        raise RegistryError(
-            "the visit date is before the birth date", code="registry.invalid", loc=("visit_date",)
-        )
 
 
 def add_visit(
@@ -163,7 +153,7 @@ def update_visit(
     c = validate_case(v.case) if case is None else (case if isinstance(case, Case) else validate_case(case))
     require_content(c)
     if visit_date is not None:
-        _check_date(visit_date, v.patient.birth_date)
+        check_visit_date(visit_date, v.patient.birth_date)
     n = record_version(s, actor, "visit", v, v.patient_id, "update", why)
     v.case = c.model_dump(mode="json", exclude_none=True)
     if visit_date is not None:
