@@ -74,9 +74,10 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
         request.app.state.read_limiter if reading else request.app.state.db_limiter
     )
     async with limiter:
-        if reading:
-            # Opening and ending a read is no I/O worth a thread: the session connects lazily
-            # (in the endpoint's thread) and ending a read-only transaction writes nothing.
+        if reading and registry.engine.dialect.name == "sqlite":
+            # Opening and ending a SQLite read is no I/O worth a thread: the session connects
+            # lazily (in the endpoint's thread) and ending a read-only transaction writes nothing.
+            # On PostgreSQL ending it is a round trip to the server: that goes to a thread below.
             tx = registry.read_transaction()
             s = tx.__enter__()
             try:
@@ -87,7 +88,7 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
             else:
                 tx.__exit__(None, None, None)
         else:
-            tx = registry.transaction()
+            tx = registry.read_transaction() if reading else registry.transaction()
             s = await run_in_threadpool(tx.__enter__)
             try:
                 yield s
