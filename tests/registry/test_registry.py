@@ -305,7 +305,8 @@ def test_passwords_and_tokens(reg: Any) -> None:
             auth.insert_user(s, "doc", PASSWORD, "clinician")
         user = auth.authenticate(s, "res", PASSWORD)
         token = auth.issue_token(s, user, "script")[1]
-        assert auth.user_for_token(s, token).username == "res"
+        actor = auth.actor_for_token(s, token)
+        assert (actor.username, actor.role, actor.via) == ("res", "researcher", "api")
         stored = s.execute(text("select token_hash from api_tokens")).scalar_one()
         assert token not in stored  # only the hash is kept
         tid = s.execute(text("select id from api_tokens")).scalar_one()
@@ -313,7 +314,7 @@ def test_passwords_and_tokens(reg: Any) -> None:
             services.revoke_token(s, reg.doc, tid)  # not the owner, not an admin
         services.revoke_token(s, reg.res, tid)
         with pytest.raises(AuthError):
-            auth.user_for_token(s, token)
+            auth.actor_for_token(s, token)
 
 
 # ----------------------------------------------------------------------------- concurrency

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
 
 from ifnscope.errors import AuthError, RegistryError
 from ifnscope.registry.db import defer
@@ -217,13 +217,30 @@ def issue_token(s: Session, user: User, name: str, *, days: int = TOKEN_DAYS) ->
     return row, token
 
 
-def user_for_token(s: Session, token: str) -> User:
-    # The user in the same query: this runs on every API request.
-    row = s.scalar(
-        select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == _digest(token))
+# Built once, with bound parameters: these run on every request, and building a statement
+# costs SQLAlchemy more than running it on SQLite (about 0.15 ms against 0.05 ms per request).
+_TOKEN_LOOKUP = (
+    select(
+        ApiToken.id,
+        ApiToken.revoked,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        User.id.label("user_id"),
+        User.username,
+        User.role,
+        User.active,
     )
+    .join(User, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+
+
+def actor_for_token(s: Session, token: str) -> Actor:
+    """The actor behind an API token; ``auth.invalid`` if it is unknown, revoked or expired, or
+    its user was deactivated. Marks the token as used (at most once a minute, deferred)."""
+    row = s.execute(_TOKEN_LOOKUP, {"digest": _digest(token)}).one_or_none()
     now = dt.datetime.now(dt.UTC)
-    if row is None or row.revoked or not row.user.active:
+    if row is None or row.revoked or not row.active:
         raise AuthError("invalid or revoked API token", code="auth.invalid")
     if row.expires_at is not None and now >= _aware(row.expires_at):
         raise AuthError("this API token has expired; create a new one", code="auth.invalid")
@@ -232,7 +249,7 @@ def user_for_token(s: Session, token: str) -> User:
         defer(
             s, lambda w: w.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
         )
-    return row.user
+    return Actor(row.user_id, row.username, row.role, "api")
 
 
 def actor_for(user: User, via: Via) -> Actor:
@@ -260,21 +277,30 @@ def start_session(s: Session, user: User, *, purge_before: dt.datetime | None = 
     return sid
 
 
-def user_for_session(s: Session, sid: str, *, idle: dt.timedelta, lifetime: dt.timedelta) -> User:
-    """The active user of a live session; ``auth.required`` (and the row deleted) once it has
-    been idle longer than ``idle`` or open longer than ``lifetime``, or was ended."""
-    row = s.scalar(
-        select(WebSession).options(joinedload(WebSession.user)).where(WebSession.id_hash == _digest(sid))
+_SESSION_LOOKUP = (
+    select(
+        WebSession.id,
+        WebSession.created_at,
+        WebSession.last_seen_at,
+        User.id.label("user_id"),
+        User.username,
+        User.role,
+        User.active,
     )
+    .join(User, WebSession.user_id == User.id)
+    .where(WebSession.id_hash == bindparam("digest"))
+)
+
+
+def actor_for_session(s: Session, sid: str, *, idle: dt.timedelta, lifetime: dt.timedelta) -> Actor:
+    """The actor of a live session; ``auth.required`` once it has been idle longer than ``idle``
+    or open longer than ``lifetime``, or was ended, or its user was deactivated. (A request may
+    be a read, which cannot delete: rows past their lifetime go when the next session starts.)"""
+    row = s.execute(_SESSION_LOOKUP, {"digest": _digest(sid)}).one_or_none()
     now = dt.datetime.now(dt.UTC)
     if row is None:
         raise AuthError("your session has ended; log in again", code="auth.required")
-    if (
-        now - _aware(row.last_seen_at) > idle
-        or now - _aware(row.created_at) > lifetime
-        or not row.user.active
-    ):
-        s.delete(row)
+    if now - _aware(row.last_seen_at) > idle or now - _aware(row.created_at) > lifetime or not row.active:
         raise AuthError("your session has ended; log in again", code="auth.required")
     if now - _aware(row.last_seen_at) > _TOUCH_EVERY:
         session_row = row.id
@@ -284,7 +310,7 @@ def user_for_session(s: Session, sid: str, *, idle: dt.timedelta, lifetime: dt.t
                 update(WebSession).where(WebSession.id == session_row).values(last_seen_at=now)
             ),
         )
-    return row.user
+    return Actor(row.user_id, row.username, row.role, "web")
 
 
 def end_session(s: Session, sid: str) -> None:

@@ -124,7 +124,7 @@ def start_session(s: Session, actor: Actor, *, lifetime: dt.timedelta | None = N
 def session_actor(s: Session, session_id: str, *, idle: dt.timedelta, lifetime: dt.timedelta) -> Actor:
     """The actor behind a session cookie; ``auth.required`` once the session was ended (logout,
     password change, deactivation) or expired, or the user is gone or inactive."""
-    return auth.actor_for(auth.user_for_session(s, session_id, idle=idle, lifetime=lifetime), "web")
+    return auth.actor_for_session(s, session_id, idle=idle, lifetime=lifetime)
 
 
 def end_session(s: Session, session_id: str) -> None:
@@ -209,7 +209,7 @@ def _get_user(s: Session, user_id: int) -> User:
 
 def token_actor(s: Session, token: str) -> Actor:
     """The actor behind an ``Authorization: Bearer`` API token (marks the token as used)."""
-    return auth.actor_for(auth.user_for_token(s, token), "api")
+    return auth.actor_for_token(s, token)
 
 
 def create_user(s: Session, actor: Actor, username: str, password: str, role: Role) -> UserInfo:
