@@ -16,11 +16,15 @@ write; what it must record (its audit event, a token's last use) is queued with 
 and handed to the :class:`GroupCommitter`, one thread that commits the queued writes of every
 request waiting at that moment in one transaction: one fsync for fifty reads instead of fifty.
 The request still waits for that commit before its response is sent, so no read is answered
-whose audit event is not durable.
+whose audit event is not durable. In the server, requests hand their writes to a
+:class:`LoopBatcher` instead, which gathers them in the event loop and passes a whole batch to
+the committer at once: handing each request's writes to the committer thread and its answer back
+cost about 2 ms of CPU per read under load (threads contending for the GIL), more than the read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
@@ -184,6 +188,11 @@ def defer(s: Session, write: Write) -> None:
         pending.append(write)
 
 
+def is_read(s: Session) -> bool:
+    """Whether ``s`` is a read transaction's session (``Registry.read_transaction``)."""
+    return s.info.get(_DEFERRED) is not None
+
+
 def _refuse_writes(s: Session, _ctx: Any, _instances: Any) -> None:
     if s.info.get(_DEFERRED) is not None and (s.new or s.dirty or s.deleted):
         raise RuntimeError("a read transaction tried to write; queue the write with registry.db.defer")
@@ -253,6 +262,46 @@ class GroupCommitter:
                 return
             self._queue.put(None)
         thread.join(timeout=60)
+
+
+class LoopBatcher:
+    """Group commit for the requests of one event loop (one server process).
+
+    Requests ``await commit(writes)``; one task hands everything gathered since its last
+    round to the :class:`GroupCommitter` as one batch and answers each request when that batch
+    is durable (or fails them all with its error). While a batch commits, the next one gathers,
+    so batches grow with the load; the event loop and the committer thread meet once per batch,
+    not once per request."""
+
+    def __init__(self, committer: GroupCommitter, max_batch: int = 1000) -> None:
+        self._committer = committer
+        self._max_batch = max_batch
+        self._pending: list[tuple[list[Write], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def commit(self, writes: list[Write]) -> None:
+        if not writes:
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((writes, done))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            try:
+                await asyncio.wrap_future(self._committer.submit([w for writes, _ in batch for w in writes]))
+            except Exception as exc:  # the committer logged it; every request of the batch fails
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
 
 class Registry:

@@ -21,14 +21,23 @@
 - :data:`MaybeActor` (:func:`optional_actor`): the same without raising (``None`` when nobody
   is logged in) and without the CSRF check, for pages that redirect to a login form.
 - :func:`require`: an actor that has a permission (403 ``registry.forbidden`` otherwise).
+- :func:`inline_read`: a decorator for cheap sync read endpoints, which then run in the event
+  loop when their session is a SQLite read (see there).
+
+Why reads on SQLite stay in the event loop: a query on the local file takes well under a
+millisecond, while handing work to a worker thread and back cost about 1 ms of CPU per hop under
+load (the threads and the event loop contend for the GIL). A read of a patient made three hops
+(identify, endpoint, response validation); without them the server needs half the CPU per read
+(docs/benchmarks.md, issue 11).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import anyio
 from fastapi import Depends, Request
@@ -38,11 +47,14 @@ from starlette.concurrency import run_in_threadpool
 from ifnscope.errors import AuthError
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, Permission
-from ifnscope.registry.db import Registry, deferred_writes
+from ifnscope.registry.db import LoopBatcher, Registry, deferred_writes
 from ifnscope.web.security import SAFE_METHODS, logout_session, session_id, verify_csrf
 from ifnscope.web.settings import Settings
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+_INLINE = "ifnscope_inline"  # Session.info key: this session's queries may run in the event loop
 
 
 def get_settings(request: Request) -> Settings:
@@ -66,8 +78,8 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
 
     GET and HEAD requests read (``Registry.read_transaction``): on SQLite they take no write
     lock and have slots of their own (``app.state.read_limiter``); their audit events are
-    group-committed after the read, and the request waits for that commit (in the event loop,
-    not a thread) before its response is sent."""
+    group-committed after the read (``registry.db.LoopBatcher``), and the request waits for that
+    commit (in the event loop, not a thread) before its response is sent."""
     registry = get_registry(request)
     reading = request.method in ("GET", "HEAD")
     limiter: anyio.CapacityLimiter = (
@@ -80,6 +92,7 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
             # On PostgreSQL ending it is a round trip to the server: that goes to a thread below.
             tx = registry.read_transaction()
             s = tx.__enter__()
+            s.info[_INLINE] = True
             try:
                 yield s
             except BaseException as exc:
@@ -103,7 +116,19 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
         pending = deferred_writes(s)
         if pending:
             with anyio.CancelScope(shield=True):
-                await asyncio.wrap_future(registry.committer.submit(pending))
+                await _batcher(request, registry).commit(pending)
+
+
+def _batcher(request: Request, registry: Registry) -> LoopBatcher:
+    """The :class:`LoopBatcher` of the running event loop (one per server process; test clients
+    may run the same app in several loops, one after another)."""
+    loop = asyncio.get_running_loop()
+    batchers: dict[asyncio.AbstractEventLoop, LoopBatcher] = request.app.state.batchers
+    batcher = batchers.get(loop)
+    if batcher is None:
+        batchers.clear()  # a loop that was replaced has nothing left to commit: its requests waited
+        batcher = batchers[loop] = LoopBatcher(registry.committer)
+    return batcher
 
 
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
@@ -171,8 +196,17 @@ def _identify(request: Request, s: Session) -> Actor | None:
     return actor
 
 
+def runs_inline(s: Session) -> bool:
+    """Whether ``s`` is a SQLite read, whose queries run in the event loop (see the module's docstring)."""
+    return bool(s.info.get(_INLINE))
+
+
+async def _identify_in_place(request: Request, s: Session) -> Actor | None:
+    return _identify(request, s) if runs_inline(s) else await run_in_threadpool(_identify, request, s)
+
+
 async def current_actor(request: Request, s: DbSession) -> Actor:
-    actor = await run_in_threadpool(_identify, request, s)
+    actor = await _identify_in_place(request, s)
     if actor is None:
         raise AuthError("log in, or send 'Authorization: Bearer <API token>'", code="auth.required")
     if request.state.auth_via == "session" and request.method not in SAFE_METHODS:
@@ -182,7 +216,7 @@ async def current_actor(request: Request, s: DbSession) -> Actor:
 
 async def optional_actor(request: Request, s: DbSession) -> Actor | None:
     try:
-        return await run_in_threadpool(_identify, request, s)
+        return await _identify_in_place(request, s)
     except AuthError:
         return None
 
@@ -213,3 +247,19 @@ def require(permission: Permission) -> Callable[..., Coroutine[Any, Any, Actor]]
 
     _check.__name__ = f"require_{permission}"
     return _check
+
+
+def inline_read(endpoint: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Run a sync endpoint in the event loop when its :data:`DbSession` is a SQLite read, else in
+    a worker thread as FastAPI would (its response is then validated in the loop: one hop, not two).
+
+    Only for endpoints whose work is a few indexed queries (a patient's record, a visit): a slow
+    one in the event loop would hold up every other request while it runs."""
+
+    @functools.wraps(endpoint)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        if any(isinstance(v, Session) and runs_inline(v) for v in kwargs.values()):
+            return endpoint(*args, **kwargs)
+        return await run_in_threadpool(endpoint, *args, **kwargs)
+
+    return run

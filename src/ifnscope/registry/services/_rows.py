@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, inspect, select
+from sqlalchemy.orm import Session, object_session
 
 from ifnscope.errors import RegistryError
+from ifnscope.registry.db import is_read
 from ifnscope.registry.models import Patient, Treatment, Visit
 
 
@@ -38,14 +39,35 @@ def treatment_row(s: Session, treatment_id: int) -> Treatment:
     return t
 
 
+# Built once (reading a patient is the registry's commonest request): in a read transaction a
+# prepared statement runs in about half the time of the relationship's lazy load. A write keeps
+# the relationship, which holds the changes it made (a treatment just appended).
+_LIVE_VISITS = (
+    select(Visit)
+    .where(Visit.patient_id == bindparam("patient_id"), Visit.deleted_at.is_(None))
+    .order_by(Visit.visit_date, Visit.id)
+)
+_LIVE_TREATMENTS = (
+    select(Treatment)
+    .where(Treatment.patient_id == bindparam("patient_id"), Treatment.deleted_at.is_(None))
+    .order_by(Treatment.id)
+)
+
+
 def live_visits(p: Patient) -> list[Visit]:
     """The patient's visits that were not deleted, oldest first."""
-    return [v for v in p.visits if v.deleted_at is None]
+    s = object_session(p)
+    if s is not None and is_read(s) and "visits" in inspect(p).unloaded:
+        return list(s.scalars(_LIVE_VISITS, {"patient_id": p.id}))
+    return [v for v in p.visits if v.deleted_at is None]  # as loaded, with this session's changes
 
 
 def live_treatments(p: Patient) -> list[Treatment]:
     """The patient's treatments that were not deleted, in the order recorded."""
-    return [t for t in p.treatments if t.deleted_at is None]
+    s = object_session(p)
+    if s is not None and is_read(s) and "treatments" in inspect(p).unloaded:
+        return list(s.scalars(_LIVE_TREATMENTS, {"patient_id": p.id}))
+    return [t for t in p.treatments if t.deleted_at is None]  # as loaded, with this session's changes
 
 
 def first_visit_date(s: Session, patient_id: int) -> dt.date | None:

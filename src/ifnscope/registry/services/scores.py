@@ -12,7 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from ifnscope.errors import RegistryError
@@ -198,6 +198,15 @@ def score_matrix(
     )
 
 
+# Built once: every read of a patient runs it (see _rows.py)
+_PATIENT_SCORES = (
+    select(IfnScore, Sample)
+    .join(Sample, IfnScore.sample_id == Sample.id)
+    .where(Sample.patient_id == bindparam("patient_id"), sample_is_live())
+    .order_by(Sample.collected_on, Sample.id, IfnScore.signature)
+)
+
+
 def patient_scores(
     s: Session, actor: Actor, patient_id: int, *, first: dt.date | Literal["query"] | None = "query"
 ) -> list[ScoreView]:
@@ -206,12 +215,7 @@ def patient_scores(
     for the functions that did both); ``first``: the first visit's date, when the caller knows it."""
     if first == "query":
         first = first_visit_date(s, patient_id)
-    rows = s.execute(
-        select(IfnScore, Sample)
-        .join(Sample, IfnScore.sample_id == Sample.id)
-        .where(Sample.patient_id == patient_id, sample_is_live())
-        .order_by(Sample.collected_on, Sample.id, IfnScore.signature)
-    ).all()
+    rows = s.execute(_PATIENT_SCORES, {"patient_id": patient_id}).all()
     out = []
     for sc, smp in rows:
         when = smp.collected_on

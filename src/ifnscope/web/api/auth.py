@@ -15,7 +15,7 @@ from ifnscope.registry.auth import Actor, Permission, Via
 from ifnscope.registry.services import TokenInfo
 from ifnscope.registry.services.views import UtcDateTime
 from ifnscope.web.api.types import DbId, SafeText, Text80
-from ifnscope.web.deps import Authenticated, DbSession, actor_briefly
+from ifnscope.web.deps import Authenticated, DbSession, actor_briefly, inline_read
 from ifnscope.web.logins import change_own_password, password_login
 from ifnscope.web.openapi import created, set_total
 from ifnscope.web.security import csrf_token, logout_session, session_id, verify_csrf
@@ -110,7 +110,7 @@ async def logout(request: Request, s: DbSession) -> Response:
 
 
 @router.get("/me", response_model=SessionOut)
-def me(actor: Authenticated, request: Request) -> SessionOut:
+async def me(actor: Authenticated, request: Request) -> SessionOut:
     """The current user, role and permissions; for cookie sessions also the CSRF token."""
     token = csrf_token(request) if actor.via == "web" else None
     return SessionOut(user=user_out(actor), csrf_token=token, via=actor.via)
@@ -137,6 +137,7 @@ def new_token(body: TokenIn, actor: Authenticated, s: DbSession, response: Respo
 
 
 @router.get("/tokens", response_model=list[TokenInfo])
+@inline_read
 def list_tokens(actor: Authenticated, s: DbSession, response: Response) -> list[TokenInfo]:
     """The current user's API tokens (never the tokens themselves)."""
     rows = services.list_tokens(s, actor)

@@ -35,7 +35,7 @@ from ifnscope.registry.services import (
 from ifnscope.registry.services.prepare import Prepared
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
 from ifnscope.web.api.types import MAX_DB_ID, DbId, SafeText, Text80, Text120, Text200
-from ifnscope.web.deps import Authenticated, DbSession, in_transaction, require, require_briefly
+from ifnscope.web.deps import Authenticated, DbSession, in_transaction, inline_read, require, require_briefly
 from ifnscope.web.openapi import created, set_total
 
 router = APIRouter(tags=["patients"])
@@ -189,6 +189,7 @@ def create_patient(body: PatientIn, actor: Writer, s: DbSession, response: Respo
 
 
 @router.get("/patients/{patient_id}", response_model=PatientRecord)
+@inline_read
 def get_patient(
     patient_id: DbId,
     actor: Authenticated,
@@ -280,6 +281,7 @@ async def add_visit(
 
 
 @router.get("/visits/{visit_id}", response_model=VisitView)
+@inline_read
 def get_visit(visit_id: DbId, actor: Authenticated, s: DbSession) -> VisitView:
     """One visit with its case and assessment (de-identified for researchers)."""
     return services.get_visit(s, actor, visit_id)
