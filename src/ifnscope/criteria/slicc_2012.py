@@ -108,21 +108,25 @@ class _Core:
     items: tuple[ItemResult, ...]
 
 
-def _items(
-    group: list[Item], domain: str, facts: Facts, default: SourceRef, explain: bool
-) -> list[ItemResult]:
+@cache
+def _item_references() -> dict[str, Reference]:
+    """Each item's citation, resolved once: the what-if re-runs build every item a hundred times
+    per assessment, and resolving (hashing) the citation each time cost as much as the rule."""
+    r = rules()
+    return {i.id: Reference.of(i.source or r.item_source) for i in (*r.clinical, *r.immunologic)}
+
+
+def _items(group: list[Item], domain: str, facts: Facts, explain: bool) -> list[ItemResult]:
+    refs = _item_references()
     return [
-        item_result(
-            i.id, i.label, i.when, facts, Reference.of(i.source or default), domain=domain, explain=explain
-        )
-        for i in group
+        item_result(i.id, i.label, i.when, facts, refs[i.id], domain=domain, explain=explain) for i in group
     ]
 
 
 def _core(facts: Facts, explain: bool = True) -> _Core:
     r = rules()
-    clin = _items(r.clinical, "clinical", facts, r.item_source, explain)
-    imm = _items(r.immunologic, "immunologic", facts, r.item_source, explain)
+    clin = _items(r.clinical, "clinical", facts, explain)
+    imm = _items(r.immunologic, "immunologic", facts, explain)
     n_c = sum(i.counted for i in clin)
     n_i = sum(i.counted for i in imm)
     c = r.classify
