@@ -3,11 +3,13 @@ record is group-committed before its response leaves, and lost by nobody. SQLite
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import datetime as dt
 import secrets
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -17,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from ifnscope.registry import services
 from ifnscope.registry.auth import Actor, insert_user
-from ifnscope.registry.db import GroupCommitter, Registry, defer, deferred_writes, make_engine
+from ifnscope.registry.db import GroupCommitter, LoopBatcher, Registry, defer, deferred_writes, make_engine
 from ifnscope.registry.migrate import upgrade
 from ifnscope.registry.models import ApiToken, AuditEvent, Patient
 from ifnscope.web import Settings, create_app
@@ -129,6 +131,54 @@ def test_a_failing_group_fails_every_waiter_and_the_next_group_works(registry: R
     committer.submit([good]).result(timeout=30)
     assert _audit_count(registry, "kept") == 1
     committer.close()
+
+
+def _event(action: str, detail: str = "") -> Any:
+    def write(s):  # type: ignore[no-untyped-def]
+        s.add(AuditEvent(action=action, detail=detail, via="cli"))
+
+    return write
+
+
+def test_the_loop_batcher_hands_many_requests_to_the_committer_at_once(registry: Registry) -> None:
+    sizes: list[int] = []
+    real = registry.committer.submit
+
+    def counting(writes: list[Any]) -> concurrent.futures.Future[None]:
+        sizes.append(len(writes))
+        return real(writes)
+
+    registry.committer.submit = counting  # type: ignore[method-assign]
+    batcher = LoopBatcher(registry.committer)
+
+    async def requests() -> None:
+        await asyncio.gather(*(batcher.commit([_event("batched", f"n{i}")]) for i in range(50)))
+        await batcher.commit([_event("batched", "later")])  # a later request: a batch of its own
+
+    asyncio.run(requests())
+    assert _audit_count(registry, "batched") == 51  # every request's write is durable
+    assert sum(sizes) == 51
+    assert len(sizes) < 51  # and the event loop met the committer thread far fewer times
+    assert sizes[-1] == 1
+
+
+def test_the_loop_batcher_fails_every_request_of_a_failed_batch(registry: Registry) -> None:
+    batcher = LoopBatcher(registry.committer)
+
+    def bad(_s):  # type: ignore[no-untyped-def]
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    async def requests() -> list[object]:
+        together = await asyncio.gather(
+            batcher.commit([_event("lost")]), batcher.commit([bad]), return_exceptions=True
+        )
+        await batcher.commit([_event("kept")])  # the next batch works
+        return together
+
+    results = asyncio.run(requests())
+    assert all(isinstance(r, OperationalError) for r in results)
+    assert _audit_count(registry, "lost") == 0  # nothing of the failed batch was half-recorded
+    assert _audit_count(registry, "kept") == 1
 
 
 def test_defer_writes_at_once_outside_a_read(registry: Registry) -> None:

@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.login_failures_per_address,
         settings.login_window_minutes * 60,
     )
+    app.state.cpu_limiter = anyio.CapacityLimiter(1)  # web.deps.assess_in_turn
     app.state.demo = demo
     app.state.batchers = {}  # web.deps: the group commit of each event loop's reads
     app.state.html_error_renderer = None

@@ -150,6 +150,17 @@ async def in_transaction(request: Request, fn: Callable[..., T], *args: Any, **k
         return await run_in_threadpool(run)
 
 
+async def assess_in_turn(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run CPU-bound ``fn(*args)`` (validating and assessing a case) in a worker thread, one at a
+    time per server process (``app.state.cpu_limiter``).
+
+    Python runs one thread at a time; twenty assessments side by side finish no sooner, but
+    their threads trade the interpreter lock back and forth: at 20 clients a visit write took 36
+    ms of CPU that way and 25 ms in turn (docs/benchmarks.md)."""
+    limiter: anyio.CapacityLimiter = request.app.state.cpu_limiter
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
+
+
 async def actor_briefly(request: Request) -> Actor:
     """:func:`current_actor` in its own short transaction instead of the request's."""
     actor = await in_transaction(request, lambda s: _identify(request, s))

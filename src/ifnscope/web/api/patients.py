@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
-from starlette.concurrency import run_in_threadpool
 
 from ifnscope.case.model import PartialDate
 from ifnscope.case.model import Response as MedicationResponse
@@ -35,7 +34,15 @@ from ifnscope.registry.services import (
 from ifnscope.registry.services.prepare import Prepared
 from ifnscope.web.api.common import CASE_FILE_SCHEMA, VisitIn, body_doc, buffer_body, read_visit
 from ifnscope.web.api.types import MAX_DB_ID, DbId, SafeText, Text80, Text120, Text200
-from ifnscope.web.deps import Authenticated, DbSession, in_transaction, inline_read, require, require_briefly
+from ifnscope.web.deps import (
+    Authenticated,
+    DbSession,
+    assess_in_turn,
+    in_transaction,
+    inline_read,
+    require,
+    require_briefly,
+)
 from ifnscope.web.openapi import created, set_total
 
 router = APIRouter(tags=["patients"])
@@ -242,7 +249,7 @@ def patient_version(patient_id: DbId, version: DbId, actor: Authenticated, s: Db
 async def _visit_body(request: Request) -> tuple[Prepared, dt.date | None]:
     """The visit validated and assessed, before any database slot is taken (``prepare``)."""
     case, visit_date = await read_visit(request)
-    return await run_in_threadpool(services.prepare_visit, case), visit_date
+    return await assess_in_turn(request, services.prepare_visit, case), visit_date
 
 
 @router.post(

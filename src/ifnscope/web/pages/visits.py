@@ -31,7 +31,14 @@ from ifnscope.registry.inputs import visit_date_problem
 from ifnscope.registry.services import PatientRecord
 from ifnscope.web import forms
 from ifnscope.web.api.types import DbId
-from ifnscope.web.deps import Authenticated, DbSession, MaybeActor, in_transaction, require_briefly
+from ifnscope.web.deps import (
+    Authenticated,
+    DbSession,
+    MaybeActor,
+    assess_in_turn,
+    in_transaction,
+    require_briefly,
+)
 from ifnscope.web.pages.common import (
     Form,
     age_on,
@@ -270,7 +277,7 @@ async def new_visit_upload(patient_id: DbId, request: Request, actor: Writer) ->
             errors.append({"where": name, "message": err.message})
     if errors or case is None:
         return await run_in_threadpool(_upload_failed, request, actor, rec, text, form, errors)
-    prepared = await run_in_threadpool(services.prepare_visit, case)
+    prepared = await assess_in_turn(request, services.prepare_visit, case)
     v = await in_transaction(request, services.add_visit, actor, patient_id, prepared, visit_date=visit_date)
     log.info("patient %d: visit %d added (web upload)", patient_id, v.id)
     return RedirectResponse(f"/visits/{v.id}", status_code=303)
