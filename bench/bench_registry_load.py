@@ -13,8 +13,9 @@ that the audit log holds one ``read`` event per acknowledged read (nothing lost)
 generator is asyncio + httpx in this process, so it shares the machine's cores with the server:
 the figures are a floor for a server with its own machine.
 
-With ``wrk`` installed (Debian: ``apt-get install wrk``) the reads are also measured with it
-(``--wrk``): a C load generator takes far less of the shared CPU than Python clients do.
+With ``wrk`` installed (Debian: ``apt-get install wrk``) reads and writes are also measured
+with it (``--wrk``): a C load generator takes far less of the shared CPU than Python clients do
+(the Python client alone holds reads near 200/s on this 2-core machine).
 
 Usage: python bench/bench_registry_load.py [--database-url URL] [--clients 50] [--seconds 10]
        [--mode reads|writes|both] [--workers N] [--wrk]
@@ -118,10 +119,28 @@ end
 """
 
 
-def run_wrk(url: str, token: str, clients: int, seconds: float) -> dict[str, Any]:
-    """wrk's figures for GET url: requests/s, latency percentiles, non-2xx answers."""
+def wrk_posts(body: dict[str, Any], paths: list[str]) -> str:
+    """A wrk script that POSTs ``body`` as JSON to each of ``paths`` in turn."""
+    quoted = json.dumps(json.dumps(body))  # a Lua string literal: JSON's escapes are Lua's too
+    listed = ", ".join(json.dumps(p) for p in paths)
+    return f"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = {quoted}
+local paths = {{{listed}}}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format(nil, paths[(i % #paths) + 1])
+end
+"""
+
+
+def run_wrk(url: str, token: str, clients: int, seconds: float, script_text: str = "") -> dict[str, Any]:
+    """wrk's figures for GET url (or what ``script_text`` sends): requests/s, latency
+    percentiles, non-2xx answers."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_PERCENTILES)
+        script.write(script_text + WRK_PERCENTILES)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", script.name, "-H",
          f"Authorization: Bearer {token}", url],
@@ -222,6 +241,17 @@ def main() -> None:
 
             res = asyncio.run(run_load(server.base, token, a.clients, a.seconds, write))
             print(json.dumps({"mode": "writes", "database": db, "workers": a.workers, **res}), flush=True)
+            if a.wrk:
+                before = scalar(url, "select count(*) from visits")
+                script = wrk_posts(
+                    {"visit_date": "2025-03-01", "case": case}, [f"/api/patients/{p}/visits" for p in pids]
+                )
+                res = run_wrk(server.base + "/", token, a.clients, a.seconds, script)
+                res["visits_stored"] = scalar(url, "select count(*) from visits") - before
+                print(
+                    json.dumps({"mode": "writes (wrk)", "database": db, "workers": a.workers, **res}),
+                    flush=True,
+                )
     finally:
         server.stop()
 
