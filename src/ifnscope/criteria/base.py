@@ -42,7 +42,20 @@ def evaluate(expr: Expr, facts: Facts) -> TriValue:
 def _evaluate(expr: Expr, facts: Facts) -> TriValue:
     if isinstance(expr, str):
         return facts.value(expr)
+    origin = facts.what_if_of
+    if origin is not None and origin[1].isdisjoint(_names(expr)):
+        # A what-if copy, and the expression reads none of the facts it changed: its value is
+        # the original's (computed once there). Most of a what-if search's re-runs differ from
+        # the case in two facts, which most of the rules never read.
+        return _memoised(expr, origin[0])
     return _compiled(expr)(facts)
+
+
+def _memoised(expr: Expr, facts: Facts) -> TriValue:
+    hit = facts.memo.get(id(expr))
+    if hit is None or hit[0] is not expr:
+        hit = facts.memo[id(expr)] = (expr, _compiled(expr)(facts))
+    return hit[1]
 
 
 # Expressions are compiled once into closures (the what-if re-runs every engine many times).
@@ -333,14 +346,8 @@ def item_result(
     """
     if not explain:
         # Duck-typed on purpose: the re-runs read only id, status, points, counted and domain, and
-        # building the pydantic model for each would cost more than the rules themselves. The
-        # status is evaluate(when, facts), inlined: this runs for every item of every re-run.
-        if type(facts) is _TracingFacts:
-            status = facts.evaluate(when)
-        elif isinstance(when, str):
-            status = facts.value(when)
-        else:
-            status = _compiled(when)(facts)
+        # building the pydantic model for each would cost more than the rules themselves.
+        status = evaluate(when, facts)
         return FastItem(id, status, points, status == PRESENT, domain)  # type: ignore[return-value]
     status = evaluate(when, facts)
     return ItemResult(

@@ -122,6 +122,8 @@ def _core(facts: Facts, explain: bool = True) -> _Core:
         # entry criterion nobody is, whatever the items: skip them (most of an assessment's time
         # went on re-running items that could not matter).
         return _Core(entry, 0, 0, False, (), ())
+    if not explain:
+        return _counts_only(r, entry, facts)
     items: list[ItemResult] = []
     domains: list[DomainResult] = []
     ref = Reference.of(r.item_source)
@@ -149,6 +151,23 @@ def _core(facts: Facts, explain: bool = True) -> _Core:
     clinical = sum(1 for d in domains if d.kind == "clinical" and d.points > 0)
     classified = entry == PRESENT and clinical >= r.require_clinical and score >= r.classify_at
     return _Core(entry, score, clinical, classified, tuple(domains), tuple(items))
+
+
+def _counts_only(r: Rules, entry: TriValue, facts: Facts) -> _Core:
+    """:func:`_core` for the what-if re-runs, which compare only whether the patient is classified
+    (and describe the score): the same items read in the same order, with no item or domain
+    records built (those were most of a re-run's time)."""
+    score = clinical = 0
+    for d in r.domains:
+        best = 0.0
+        for i in d.items:
+            if evaluate(i.when, facts) == PRESENT and (i.points or 0) > best:
+                best = i.points or 0
+        points = int(best)
+        score += points
+        clinical += d.kind == "clinical" and points > 0
+    classified = entry == PRESENT and clinical >= r.require_clinical and score >= r.classify_at
+    return _Core(entry, score, clinical, classified, (), ())
 
 
 def evaluate_facts(facts: Facts) -> SleResult:

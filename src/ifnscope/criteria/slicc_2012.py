@@ -125,10 +125,15 @@ def _items(group: list[Item], domain: str, facts: Facts, explain: bool) -> list[
 
 def _core(facts: Facts, explain: bool = True) -> _Core:
     r = rules()
-    clin = _items(r.clinical, "clinical", facts, explain)
-    imm = _items(r.immunologic, "immunologic", facts, explain)
-    n_c = sum(i.counted for i in clin)
-    n_i = sum(i.counted for i in imm)
+    if explain:
+        clin = _items(r.clinical, "clinical", facts, explain)
+        imm = _items(r.immunologic, "immunologic", facts, explain)
+        n_c = sum(i.counted for i in clin)
+        n_i = sum(i.counted for i in imm)
+    else:  # the what-if re-runs compare and describe the counts only: no item records built
+        clin = imm = []
+        n_c = sum(1 for i in r.clinical if evaluate(i.when, facts) == PRESENT)
+        n_i = sum(1 for i in r.immunologic if evaluate(i.when, facts) == PRESENT)
     c = r.classify
     nephritis = evaluate(r.nephritis_route.when, facts) == PRESENT
     route = None
