@@ -53,6 +53,10 @@ _LIVE_TREATMENTS = (
     .order_by(Treatment.id)
 )
 
+_FIRST_VISIT = select(func.min(Visit.visit_date)).where(
+    Visit.patient_id == bindparam("patient_id"), Visit.deleted_at.is_(None)
+)
+
 
 def live_visits(p: Patient) -> list[Visit]:
     """The patient's visits that were not deleted, oldest first."""
@@ -72,6 +76,4 @@ def live_treatments(p: Patient) -> list[Treatment]:
 
 def first_visit_date(s: Session, patient_id: int) -> dt.date | None:
     """Day 0 of the patient's de-identified time axis (deleted visits do not count)."""
-    return s.scalar(
-        select(func.min(Visit.visit_date)).where(Visit.patient_id == patient_id, Visit.deleted_at.is_(None))
-    )
+    return s.scalar(_FIRST_VISIT, {"patient_id": patient_id})
