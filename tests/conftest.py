@@ -6,8 +6,10 @@ Plain helpers live in ``tests/helpers.py`` (cases), ``tests/sigdata.py`` (expres
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,3 +32,14 @@ def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         yield sqlite_url(tmp_path_factory.mktemp("registry"))
     else:
         yield from pg_database()
+
+
+@pytest.fixture
+def web_app(db_url: str) -> Iterator[Any]:
+    """The web app on a fresh registry database (SQLite and PostgreSQL), closed afterwards."""
+    from ifnscope.web import Settings, create_app
+
+    key = None if db_url.startswith("sqlite") else secrets.token_urlsafe(32)
+    application = create_app(Settings(database_url=db_url, secret_key=key))
+    yield application
+    application.state.registry.close()

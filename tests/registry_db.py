@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +67,13 @@ def pg_database() -> Iterator[str]:
 
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=needs_pg)]
+
+
+def clinician_token(app: Any, username: str = "reader") -> str:
+    """A new clinician's API token, made directly in the app's registry."""
+    from ifnscope.registry import services
+    from ifnscope.registry.auth import Actor, insert_user
+
+    with app.state.registry.transaction() as s:
+        user = insert_user(s, username, "correct-horse-battery", "clinician")
+        return services.create_token(s, Actor(user.id, user.username, "clinician", "cli"), "t").token

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
-import secrets
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,11 +17,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from ifnscope.registry import services
-from ifnscope.registry.auth import Actor, insert_user
+from ifnscope.registry.auth import Actor
 from ifnscope.registry.db import GroupCommitter, LoopBatcher, Registry, defer, deferred_writes, make_engine
 from ifnscope.registry.migrate import upgrade
 from ifnscope.registry.models import ApiToken, AuditEvent, Patient
-from ifnscope.web import Settings, create_app
+from tests.registry_db import clinician_token
 
 CLI = Actor(None, "tester", "admin", "cli")
 
@@ -191,23 +190,9 @@ def test_defer_writes_at_once_outside_a_read(registry: Registry) -> None:
 # ------------------------------------------------------------------------- over HTTP
 
 
-@pytest.fixture
-def app(db_url: str) -> Iterator[FastAPI]:
-    key = None if db_url.startswith("sqlite") else secrets.token_urlsafe(32)
-    application = create_app(Settings(database_url=db_url, secret_key=key))
-    yield application
-    application.state.registry.close()
-
-
-def _token(app: FastAPI) -> str:
-    with app.state.registry.transaction() as s:
-        user = insert_user(s, "reader", "correct-horse-battery", "clinician")
-        actor = Actor(user.id, user.username, "clinician", "cli")
-        return services.create_token(s, actor, "t").token
-
-
-def test_every_answered_read_has_its_audit_event(app: FastAPI) -> None:
-    token = _token(app)
+def test_every_answered_read_has_its_audit_event(web_app: FastAPI) -> None:
+    app = web_app
+    token = clinician_token(app)
     h = {"Authorization": f"Bearer {token}"}
     c = TestClient(app)
     pid = c.post("/api/patients", json={"name": "Audit Reader"}, headers=h).json()["id"]
@@ -225,8 +210,9 @@ def test_every_answered_read_has_its_audit_event(app: FastAPI) -> None:
     assert _audit_count(reg, "read_patient") == before + n
 
 
-def test_a_read_whose_audit_cannot_be_committed_is_not_answered(app: FastAPI) -> None:
-    token = _token(app)
+def test_a_read_whose_audit_cannot_be_committed_is_not_answered(web_app: FastAPI) -> None:
+    app = web_app
+    token = clinician_token(app)
     h = {"Authorization": f"Bearer {token}"}
     c = TestClient(app, raise_server_exceptions=False)
     pid = c.post("/api/patients", json={"name": "Never Shown"}, headers=h).json()["id"]
@@ -243,8 +229,9 @@ def test_a_read_whose_audit_cannot_be_committed_is_not_answered(app: FastAPI) ->
     assert "Never Shown" not in r.text
 
 
-def test_token_last_use_is_recorded_at_most_once_a_minute(app: FastAPI) -> None:
-    token = _token(app)
+def test_token_last_use_is_recorded_at_most_once_a_minute(web_app: FastAPI) -> None:
+    app = web_app
+    token = clinician_token(app)
     h = {"Authorization": f"Bearer {token}"}
     c = TestClient(app)
     reg: Registry = app.state.registry

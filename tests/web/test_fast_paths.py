@@ -6,43 +6,26 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import secrets
 import threading
 import time
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import anyio
 import fastapi.routing
-import pytest
 import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ifnscope.registry import services
-from ifnscope.registry.auth import Actor, insert_user
 from ifnscope.registry.db import _to_json
-from ifnscope.web import Settings, create_app, deps
+from ifnscope.web import deps
 from tests.helpers import ROOT
+from tests.registry_db import clinician_token
 
 
-@pytest.fixture
-def app(db_url: str) -> Iterator[FastAPI]:
-    key = None if db_url.startswith("sqlite") else secrets.token_urlsafe(32)
-    application = create_app(Settings(database_url=db_url, secret_key=key))
-    yield application
-    application.state.registry.close()
-
-
-def _token(app: FastAPI) -> str:
-    with app.state.registry.transaction() as s:
-        user = insert_user(s, "fastreader", "correct-horse-battery", "clinician")
-        return services.create_token(s, Actor(user.id, user.username, "clinician", "cli"), "t").token
-
-
-def test_a_sqlite_read_makes_no_worker_thread_hop(app: FastAPI, db_url: str, monkeypatch: Any) -> None:
-    h = {"Authorization": f"Bearer {_token(app)}"}
+def test_a_sqlite_read_makes_no_worker_thread_hop(web_app: FastAPI, db_url: str, monkeypatch: Any) -> None:
+    app = web_app
+    h = {"Authorization": f"Bearer {clinician_token(app, 'fastreader')}"}
     c = TestClient(app)
     pid = c.post("/api/patients", json={"name": "Inline Reader"}, headers=h).json()["id"]
     hops: list[str] = []
