@@ -45,6 +45,10 @@ def test_a_sqlite_read_makes_no_worker_thread_hop(web_app: FastAPI, db_url: str,
         assert hops == []  # identify, the record and its validation all ran in the event loop
     else:
         assert "get_patient" in hops  # PostgreSQL: network round trips go to a worker thread
+    hops.clear()
+    full = c.get(f"/api/patients/{pid}", params={"full": "true"}, headers=h)
+    assert full.status_code == 200
+    assert "get_patient" in hops  # every visit's JSON decoded: too heavy for the event loop
 
 
 def test_assessments_run_one_at_a_time_in_a_process() -> None:

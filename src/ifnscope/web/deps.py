@@ -260,17 +260,25 @@ def require(permission: Permission) -> Callable[..., Coroutine[Any, Any, Actor]]
     return _check
 
 
-def inline_read(endpoint: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
+def inline_read(
+    *, unless: str | None = None
+) -> Callable[[Callable[P, T]], Callable[P, Coroutine[Any, Any, T]]]:
     """Run a sync endpoint in the event loop when its :data:`DbSession` is a SQLite read, else in
     a worker thread as FastAPI would (its response is then validated in the loop: one hop, not two).
 
     Only for endpoints whose work is a few indexed queries (a patient's record, a visit): a slow
-    one in the event loop would hold up every other request while it runs."""
+    one in the event loop would hold up every other request while it runs. ``unless`` names a
+    parameter that makes a call heavy when true (``full``: every visit's case and assessment
+    decoded): such calls go to a worker thread."""
 
-    @functools.wraps(endpoint)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
-        if any(isinstance(v, Session) and runs_inline(v) for v in kwargs.values()):
-            return endpoint(*args, **kwargs)
-        return await run_in_threadpool(endpoint, *args, **kwargs)
+    def decorate(endpoint: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
+        @functools.wraps(endpoint)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            light = unless is None or not kwargs.get(unless)
+            if light and any(isinstance(v, Session) and runs_inline(v) for v in kwargs.values()):
+                return endpoint(*args, **kwargs)
+            return await run_in_threadpool(endpoint, *args, **kwargs)
 
-    return run
+        return run
+
+    return decorate

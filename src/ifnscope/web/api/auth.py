@@ -137,7 +137,7 @@ def new_token(body: TokenIn, actor: Authenticated, s: DbSession, response: Respo
 
 
 @router.get("/tokens", response_model=list[TokenInfo])
-@inline_read
+@inline_read()
 def list_tokens(actor: Authenticated, s: DbSession, response: Response) -> list[TokenInfo]:
     """The current user's API tokens (never the tokens themselves)."""
     rows = services.list_tokens(s, actor)

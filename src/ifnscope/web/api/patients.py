@@ -196,7 +196,7 @@ def create_patient(body: PatientIn, actor: Writer, s: DbSession, response: Respo
 
 
 @router.get("/patients/{patient_id}", response_model=PatientRecord)
-@inline_read
+@inline_read(unless="full")
 def get_patient(
     patient_id: DbId,
     actor: Authenticated,
@@ -288,7 +288,7 @@ async def add_visit(
 
 
 @router.get("/visits/{visit_id}", response_model=VisitView)
-@inline_read
+@inline_read()
 def get_visit(visit_id: DbId, actor: Authenticated, s: DbSession) -> VisitView:
     """One visit with its case and assessment (de-identified for researchers)."""
     return services.get_visit(s, actor, visit_id)
