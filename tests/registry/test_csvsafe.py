@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from ifnscope.registry import auth, migrate, services
+from ifnscope.registry import services
 from ifnscope.registry.csvsafe import csv_cell, csv_writer
-from ifnscope.registry.db import Registry, make_engine
 
 PASSWORD = "correct horse battery"
 
@@ -46,17 +45,6 @@ def test_the_writer_escapes_every_cell_and_reads_back() -> None:
     w.writerows([["@x", "+y"]])
     rows = list(csv.reader(io.StringIO(buf.getvalue())))
     assert rows == [["'=1+1", "ok", "-2", "-2"], ["'@x", "'+y"]]
-
-
-@pytest.fixture
-def reg(db_url: str) -> Any:
-    engine = make_engine(db_url)
-    migrate.upgrade(engine)
-    r = Registry(engine)
-    with r.transaction() as s:
-        r.doc = auth.actor_for(auth.insert_user(s, "doc", PASSWORD, "clinician"), "api")  # type: ignore[attr-defined]
-    yield r
-    engine.dispose()
 
 
 def test_the_patient_export_escapes_a_formula_typed_as_a_treatment(reg: Any) -> None:

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from ifnscope.case.reader import load_case
 from ifnscope.errors import CaseError, RegistryError
-from ifnscope.registry import auth, migrate, services
-from ifnscope.registry.db import Registry, make_engine
+from ifnscope.registry import migrate, services
+from ifnscope.registry.db import make_engine
 from ifnscope.registry.models import AuditEvent, Patient, RecordVersion, Treatment, Visit
 from ifnscope.registry.services import CohortQuery
 from tests.helpers import make_case
@@ -24,18 +24,6 @@ SEED = ROOT / "examples" / "seed-cadm.yaml"
 ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
 PASSWORD = "correct horse battery"
 REASON = "Wrong CK value typed: lab report says 95"  # free text that must stay out of the audit log
-
-
-@pytest.fixture
-def reg(db_url: str) -> Any:
-    engine = make_engine(db_url)
-    migrate.upgrade(engine)
-    r = Registry(engine)
-    with r.transaction() as s:
-        r.doc = auth.actor_for(auth.insert_user(s, "doc", PASSWORD, "clinician"), "api")  # type: ignore[attr-defined]
-        r.res = auth.actor_for(auth.insert_user(s, "res", PASSWORD, "researcher"), "api")  # type: ignore[attr-defined]
-    yield r
-    engine.dispose()
 
 
 def _two_visits(reg: Any) -> tuple[int, int, int]:

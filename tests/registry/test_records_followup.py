@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 
 from ifnscope.case.reader import load_case
 from ifnscope.errors import RegistryError
-from ifnscope.registry import auth, migrate, services
-from ifnscope.registry.db import Registry, make_engine
+from ifnscope.registry import services
 from ifnscope.registry.models import AuditEvent, IfnScore, RecordVersion, Sample, Treatment
 from ifnscope.registry.services import CohortQuery
 from ifnscope.registry.services.treatments import reconcile_treatments
@@ -24,19 +23,6 @@ from ifnscope.registry.services.treatments import reconcile_treatments
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "seed-cadm.yaml"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def reg(db_url: str) -> Any:
-    engine = make_engine(db_url)
-    migrate.upgrade(engine)
-    r = Registry(engine)
-    with r.transaction() as s:
-        r.doc = auth.actor_for(auth.insert_user(s, "doc", PASSWORD, "clinician"), "api")  # type: ignore[attr-defined]
-        r.res = auth.actor_for(auth.insert_user(s, "res", PASSWORD, "researcher"), "api")  # type: ignore[attr-defined]
-    r.url = db_url  # type: ignore[attr-defined]
-    yield r
-    engine.dispose()
 
 
 # Rows as the registry stored them before 0003: one row per visit's name and start (agent

@@ -27,19 +27,6 @@ ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def reg(db_url: str) -> Any:
-    engine = make_engine(db_url)
-    migrate.upgrade(engine)
-    r = Registry(engine)
-    with r.transaction() as s:
-        r.doc = auth.actor_for(auth.insert_user(s, "doc", PASSWORD, "clinician"), "api")  # type: ignore[attr-defined]
-        r.res = auth.actor_for(auth.insert_user(s, "res", PASSWORD, "researcher"), "api")  # type: ignore[attr-defined]
-        r.adm = auth.actor_for(auth.insert_user(s, "adm", PASSWORD, "admin"), "api")  # type: ignore[attr-defined]
-    yield r
-    engine.dispose()
-
-
 def _patient_with_visits(reg: Any) -> int:
     with reg.transaction() as s:
         p = services.create_patient(s, reg.doc, name="Jane Roe", mrn="MRN-001", sex="female")
