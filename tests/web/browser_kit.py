@@ -97,9 +97,18 @@ def serve(app: Any) -> Iterator[str]:
         app.state.registry.engine.dispose()
 
 
+def registry_app(tmp_path_factory: pytest.TempPathFactory, name: str, **settings: Any) -> Any:
+    """The web app on a new SQLite registry in a temporary folder named ``name`` (no access log
+    unless ``settings`` say otherwise)."""
+    from ifnscope.web import Settings, create_app
+
+    db = tmp_path_factory.mktemp(name) / "registry.sqlite3"
+    return create_app(Settings(database_url=f"sqlite:///{db}", **{"access_log": False, **settings}))
+
+
 @contextmanager
 def launch() -> Iterator[Browser]:
-    """Chromium, headless (a module-scoped fixture wraps it)."""
+    """Chromium, headless (the module-scoped ``browser`` fixture in tests/web/conftest.py wraps it)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

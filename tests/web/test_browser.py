@@ -35,9 +35,9 @@ from tests.web.browser_kit import (  # skips this module without a browser
     Page,
     Watch,
     expect,
-    launch,
     login,
     new_page,
+    registry_app,
     serve,
 )
 
@@ -128,20 +128,10 @@ def _seed_registry(app: Any) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-
-    from ifnscope.web import Settings, create_app
-
-    db = tmp_path_factory.mktemp("browser") / "registry.sqlite3"
-    app = create_app(Settings(database_url=f"sqlite:///{db}", access_log=False))
+    app = registry_app(tmp_path_factory, "browser")
     ids = _seed_registry(app)
     with serve(app) as base:
         yield {"base": base, **ids}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as b:
-        yield b
 
 
 def _context(

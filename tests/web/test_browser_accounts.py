@@ -17,27 +17,18 @@ from tests.web.browser_kit import (  # skips this module without a browser
     Browser,
     Page,
     expect,
-    launch,
+    registry_app,
     serve,
 )
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from ifnscope.web import Settings, create_app
-
-    db = tmp_path_factory.mktemp("browser-accounts") / "registry.sqlite3"
-    app = create_app(Settings(database_url=f"sqlite:///{db}"))
+    app = registry_app(tmp_path_factory, "browser-accounts", access_log=True)
     with app.state.registry.transaction() as s:
         insert_user(s, "boss", PASSWORD, "admin")
     with serve(app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as b:
-        yield b
 
 
 def _problem(kind: str, text: str) -> bool:

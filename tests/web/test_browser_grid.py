@@ -34,9 +34,9 @@ from tests.web.browser_kit import (  # skips this module without a browser
     Page,
     Watch,
     expect,
-    launch,
     login,
     new_page,
+    registry_app,
     serve,
 )
 
@@ -46,11 +46,7 @@ SHOT_CSS = ".submit-bar { position: static !important; }"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-
-    from ifnscope.web import Settings, create_app
-
-    db = tmp_path_factory.mktemp("browser-grid") / "registry.sqlite3"
-    app = create_app(Settings(database_url=f"sqlite:///{db}", access_log=False))
+    app = registry_app(tmp_path_factory, "browser-grid")
     with app.state.registry.transaction() as s:
         clin = actor_for(insert_user(s, "doc", PASSWORD, "clinician"), "cli")
         p = services.create_patient(
@@ -59,12 +55,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         patient_id = p.id
     with serve(app) as base:
         yield {"base": base, "patient": patient_id}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as b:
-        yield b
 
 
 def _context(

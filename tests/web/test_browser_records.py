@@ -29,7 +29,7 @@ from tests.web.browser_kit import (  # skips this module without a browser
     Page,
     Watch,
     expect,
-    launch,
+    registry_app,
     serve,
 )
 
@@ -46,11 +46,7 @@ def _doc(path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-
-    from ifnscope.web import Settings, create_app
-
-    db = tmp_path_factory.mktemp("browser-records") / "registry.sqlite3"
-    app = create_app(Settings(database_url=f"sqlite:///{db}", access_log=False))
+    app = registry_app(tmp_path_factory, "browser-records")
     today = dt.date.today()
     with app.state.registry.transaction() as s:
         clin = actor_for(insert_user(s, "doc", PASSWORD, "clinician"), "cli")
@@ -65,12 +61,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             "first": first.id,
             "second": second.id,
         }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as b:
-        yield b
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tests.web.browser_kit import (  # skips this module without a browser
     Browser,
     Page,
     expect,
-    launch,
+    registry_app,
     serve,
 )
 
@@ -84,20 +84,10 @@ def _seed(app: Any) -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-
-    from ifnscope.web import Settings, create_app
-
-    db = tmp_path_factory.mktemp("browser-res") / "registry.sqlite3"
-    app = create_app(Settings(database_url=f"sqlite:///{db}", access_log=False))
+    app = registry_app(tmp_path_factory, "browser-res")
     patient = _seed(app)
     with serve(app) as base:
         yield {"base": base, "patient": patient}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as b:
-        yield b
 
 
 def _no_secrets(page: Page, where: str) -> None:

@@ -30,7 +30,6 @@ from tests.web.browser_kit import (  # skips this module without a browser
     Page,
     Watch,
     expect,
-    launch,
     login,
     new_page,
     serve,
@@ -85,12 +84,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     ids = _seed(app, folder)
     with serve(app) as base:
         yield {"base": base, **ids}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as b:
-        yield b
 
 
 def _context(browser: Browser, server: dict[str, Any]) -> tuple[BrowserContext, Page, Watch]:
