@@ -22,7 +22,6 @@ import argparse
 import collections
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,15 +33,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.server import ServerProcess  # noqa: E402 - the same server helper as the tests
+from tests.server import ServerProcess, users_with_token  # noqa: E402 - shared with the tests
 
 PASSWORD = "bench-login-password"
-
-
-def ifnscope(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ifnscope", *args], capture_output=True, text=True, env=env, check=True
-    )
 
 
 def reader(
@@ -127,22 +120,7 @@ def main() -> None:
     env = {**os.environ, "IFNSCOPE_DATABASE_URL": url}
     if not a.throttle:
         env |= {"IFNSCOPE_LOGIN_FAILURES_PER_ACCOUNT": "0", "IFNSCOPE_LOGIN_FAILURES_PER_ADDRESS": "0"}
-    ifnscope("admin", "migrate", "--database-url", url, env=env)
-    for name in ("reader", "victim"):
-        ifnscope(
-            "admin",
-            "create-user",
-            name,
-            "--role",
-            "clinician",
-            "--password",
-            PASSWORD,
-            "--database-url",
-            url,
-            env=env,
-        )
-    out = ifnscope("admin", "create-token", "reader", "--name", "bench", "--database-url", url, env=env)
-    token = next(w for w in out.stdout.split() if w.startswith("ifn_"))
+    token = users_with_token(url, env, ["reader", "victim"], PASSWORD)
 
     server = ServerProcess(url, env)
     server.start()

@@ -39,26 +39,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.server import ServerProcess  # noqa: E402 - the same server helper as the tests
+from tests.server import ServerProcess, scalar, users_with_token  # noqa: E402 - shared with the tests
 
 SEED = ROOT / "examples" / "seed-cadm.yaml"
 PASSWORD = "bench-load-password-1"
-
-
-def ifnscope(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ifnscope", *args], capture_output=True, text=True, env=env, check=True
-    )
-
-
-def scalar(url: str, sql: str) -> int:
-    from sqlalchemy import create_engine, text
-
-    eng = create_engine(url)
-    with eng.connect() as c:
-        n = int(c.execute(text(sql)).scalar_one())
-    eng.dispose()
-    return n
 
 
 async def run_load(base: str, token: str, clients: int, seconds: float, request: Any) -> dict[str, Any]:
@@ -181,13 +165,7 @@ def main() -> None:
     env = {**os.environ, "IFNSCOPE_DATABASE_URL": url}
     case = yaml.safe_load(SEED.read_text())
     case.pop("expected", None)
-    ifnscope("admin", "migrate", "--database-url", url, env=env)
-    ifnscope(
-        "admin", "create-user", "bencher", "--role", "clinician", "--password", PASSWORD,
-        "--database-url", url, env=env,
-    )  # fmt: skip
-    out = ifnscope("admin", "create-token", "bencher", "--name", "bench", "--database-url", url, env=env)
-    token = next(w for w in out.stdout.split() if w.startswith("ifn_"))
+    token = users_with_token(url, env, ["bencher"], PASSWORD)
 
     server = ServerProcess(url, env, workers=a.workers)
     server.start()

@@ -19,7 +19,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,26 +30,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.server import ServerProcess  # noqa: E402 - the same server helper as the tests
+from tests.server import ServerProcess, scalar, users_with_token  # noqa: E402 - shared with the tests
 
 SEED = ROOT / "examples" / "seed-cadm.yaml"
 PASSWORD = "load-test-password"
-
-
-def ifnscope(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ifnscope", *args], capture_output=True, text=True, env=env, check=True
-    )
-
-
-def count_visits(url: str) -> int:
-    from sqlalchemy import create_engine, text
-
-    eng = create_engine(url)
-    with eng.connect() as c:
-        n = int(c.execute(text("select count(*) from visits")).scalar_one())
-    eng.dispose()
-    return n
 
 
 def writer(base: str, token: str, patient: int, n: int, case: dict[str, Any], out: dict[str, Any]) -> None:
@@ -89,21 +72,7 @@ def main() -> None:
     case = yaml.safe_load(SEED.read_text())
     case.pop("expected", None)
 
-    ifnscope("admin", "migrate", "--database-url", url, env=env)
-    ifnscope(
-        "admin",
-        "create-user",
-        "loader",
-        "--role",
-        "clinician",
-        "--password",
-        PASSWORD,
-        "--database-url",
-        url,
-        env=env,
-    )
-    token = ifnscope("admin", "create-token", "loader", "--name", "load", "--database-url", url, env=env)
-    tok = next(w for w in token.stdout.split() if w.startswith("ifn_"))
+    tok = users_with_token(url, env, ["loader"], PASSWORD)
 
     server = ServerProcess(url, env)
     server.start()
@@ -115,7 +84,7 @@ def main() -> None:
             ).json()["id"]
             for i in range(a.clients)
         ]
-        before = count_visits(url)
+        before = scalar(url, "select count(*) from visits")
         out: dict[str, Any] = {"acknowledged": [], "errors": [], "latency": []}
         t0 = time.perf_counter()
         threads = [
@@ -126,7 +95,7 @@ def main() -> None:
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
-        after = count_visits(url)
+        after = scalar(url, "select count(*) from visits")
         lat = sorted(out["latency"])
         result = {
             "database": url.split(":")[0],

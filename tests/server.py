@@ -1,4 +1,5 @@
-"""A real `ifnscope serve` process for tests and the load benchmark (bench/load_registry.py)."""
+"""A real `ifnscope serve` process for tests and the load benchmarks (bench/), and the command-line
+set-up they share: a migrated database with a user and an API token."""
 
 from __future__ import annotations
 
@@ -60,3 +61,34 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=30)
+
+
+def ifnscope(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m ifnscope ARGS`` in ``env``; raises if it fails."""
+    return subprocess.run(
+        [sys.executable, "-m", "ifnscope", *args], capture_output=True, text=True, env=env, check=True
+    )
+
+
+def users_with_token(url: str, env: dict[str, str], names: list[str], password: str) -> str:
+    """Migrate the database at ``url``, create clinicians ``names`` and return an API token of
+    the first."""
+    ifnscope("admin", "migrate", "--database-url", url, env=env)
+    for name in names:
+        ifnscope(
+            "admin", "create-user", name, "--role", "clinician", "--password", password,
+            "--database-url", url, env=env,
+        )  # fmt: skip
+    out = ifnscope("admin", "create-token", names[0], "--name", "bench", "--database-url", url, env=env)
+    return next(w for w in out.stdout.split() if w.startswith("ifn_"))
+
+
+def scalar(url: str, sql: str) -> int:
+    """One integer from the database at ``url`` (a count)."""
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(url)
+    with eng.connect() as c:
+        n = int(c.execute(text(sql)).scalar_one())
+    eng.dispose()
+    return n
