@@ -79,3 +79,18 @@ def source_refs(node: Any) -> list[dict[str, Any]]:
         for v in node:
             out += source_refs(v)
     return out
+
+
+def activity_case(erythema: int) -> dict[str, Any]:
+    """The CDASI/CLASI example case (no baseline) with the erythema of four facial and hand areas
+    set to ``erythema``: visits whose activity differs by a known amount."""
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "examples" / "activity-cdasi-clasi.yaml").read_text(encoding="utf-8"))
+    doc.pop("expected", None)
+    doc["activity"].pop("baseline", None)
+    for area in ("malar", "rest_of_face", "posterior_neck", "dorsal_hands"):
+        a = doc["activity"]["cdasi"]["areas"].get(area)
+        if isinstance(a, dict):
+            a["erythema"] = erythema
+    return doc

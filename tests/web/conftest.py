@@ -16,3 +16,20 @@ def browser() -> Iterator[Any]:
 
     with launch() as b:
         yield b
+
+
+@pytest.fixture(scope="module")
+def doc(app: Any) -> Any:
+    """The clinician ``doc`` logged in to the module's ``app`` through the HTML pages
+    (``tests.web.test_pages.Browser``); a module with its own ``doc`` overrides this."""
+    from tests.web.test_pages import Browser
+
+    return Browser(app, "doc")
+
+
+@pytest.fixture(scope="module")
+def res(app: Any) -> Any:
+    """The researcher ``res``, as :func:`doc`."""
+    from tests.web.test_pages import Browser
+
+    return Browser(app, "res")

@@ -192,11 +192,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
 
 
 @pytest.fixture(scope="module")
-def doc(app: FastAPI) -> Browser:
-    return Browser(app, "doc")
-
-
-@pytest.fixture(scope="module")
 def patient(doc: Browser) -> int:
     r = doc.post("/patients/new", {"name": "Gridda Testwoman", "birth_date": "1995-03-04", "sex": "female"})
     assert r.status_code == 303, r.text

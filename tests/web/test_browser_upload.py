@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from ifnscope.registry import services
 from ifnscope.registry.auth import actor_for, insert_user
-from tests.helpers import ROOT
+from tests.helpers import ROOT, activity_case
 from tests.sigdata import make_counts, write_tsv_genes_in_rows
 from tests.web.browser_kit import (  # skips this module without a browser
     PASSWORD,
@@ -39,17 +38,6 @@ ACTIVITY = ROOT / "examples" / "activity-cdasi-clasi.yaml"
 NAME = "Ulla Uploadbrowser"
 
 
-def _case(erythema: int) -> dict[str, Any]:
-    doc = yaml.safe_load(ACTIVITY.read_text(encoding="utf-8"))
-    doc.pop("expected", None)
-    doc["activity"].pop("baseline", None)
-    for area in ("malar", "rest_of_face", "posterior_neck", "dorsal_hands"):
-        a = doc["activity"]["cdasi"]["areas"].get(area)
-        if isinstance(a, dict):
-            a["erythema"] = erythema
-    return doc
-
-
 def _seed(app: Any, folder: Path) -> dict[str, Any]:
     """A clinician, a patient with two scored visits and a treatment, a saved reference, and a
     small matrix of two interferon-high blood samples to upload."""
@@ -67,8 +55,8 @@ def _seed(app: Any, folder: Path) -> dict[str, Any]:
         clin = actor_for(insert_user(s, "doc", PASSWORD, "clinician"), "cli")
         p = services.create_patient(s, clin, name=NAME, mrn="MRN-UB-1", birth_date=dt.date(1984, 2, 9))
         today = dt.date.today()
-        services.add_visit(s, clin, p.id, _case(3), visit_date=today - dt.timedelta(days=240))
-        v2 = services.add_visit(s, clin, p.id, _case(0), visit_date=today - dt.timedelta(days=60))
+        services.add_visit(s, clin, p.id, activity_case(3), visit_date=today - dt.timedelta(days=240))
+        v2 = services.add_visit(s, clin, p.id, activity_case(0), visit_date=today - dt.timedelta(days=60))
         services.add_treatment(s, clin, p.id, name="hydroxychloroquine", started="2024-05")
         services.save_reference(s, clin, "blood-controls", json.loads((folder / "ref.json").read_text()))
     return {"patient": p.id, "visit": v2.id, "matrix": matrix}

@@ -29,11 +29,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     application.state.registry.engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def doc(app: FastAPI) -> Browser:
-    return Browser(app, "doc")
-
-
 def _row(html: str, key: str) -> str:
     """The text of one row of the panel's table (by its data-key), tags removed."""
     m = re.search(rf'<tr[^>]*data-key="{re.escape(key)}"[^>]*>(.*?)</tr>', html, re.S)

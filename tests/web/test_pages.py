@@ -86,16 +86,6 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def doc(app: FastAPI) -> Browser:
-    return Browser(app, "doc")
-
-
-@pytest.fixture(scope="module")
-def res(app: FastAPI) -> Browser:
-    return Browser(app, "res")
-
-
-@pytest.fixture(scope="module")
 def patient(doc: Browser) -> int:
     r = doc.post(
         "/patients/new",

@@ -29,16 +29,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     application.state.registry.engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def doc(app: FastAPI) -> Browser:
-    return Browser(app, "doc")
-
-
-@pytest.fixture(scope="module")
-def res(app: FastAPI) -> Browser:
-    return Browser(app, "res")
-
-
 def _patient(doc: Browser, name: str, birth: str = "1985-04-03", mrn: str = "") -> int:
     r = doc.post("/patients/new", {"name": name, "birth_date": birth, "mrn": mrn, "sex": "female"})
     assert r.status_code == 303, r.text

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 from fastapi import FastAPI
 
 from ifnscope.activity.change import change_marks, change_since_previous
@@ -20,7 +19,7 @@ from ifnscope.registry import services
 from ifnscope.registry.auth import actor_for, insert_user
 from ifnscope.web import Settings, create_app
 from ifnscope.web.plots import _date_number, timeline_plot
-from tests.helpers import ROOT
+from tests.helpers import ROOT, activity_case
 from tests.sigdata import make_counts, write_tsv_genes_in_rows
 from tests.web.test_pages import PASSWORD, Browser
 
@@ -217,17 +216,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     application.state.registry.engine.dispose()
 
 
-def _activity_case(erythema: int) -> dict[str, Any]:
-    doc = yaml.safe_load(ACTIVITY.read_text(encoding="utf-8"))
-    doc.pop("expected", None)
-    doc["activity"].pop("baseline", None)
-    for area in ("malar", "rest_of_face", "posterior_neck", "dorsal_hands"):
-        a = doc["activity"]["cdasi"]["areas"].get(area)
-        if isinstance(a, dict):
-            a["erythema"] = erythema
-    return doc
-
-
 @pytest.fixture(scope="module")
 def seeded(app: FastAPI, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A patient with two scored visits, treatments and a saved reference; the matrices."""
@@ -250,8 +238,8 @@ def seeded(app: FastAPI, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
             s, clin, name=NAME, mrn=MRN, birth_date=dt.date.fromisoformat(BIRTH), sex="female"
         )
         today = dt.date.today()
-        v1 = services.add_visit(s, clin, p.id, _activity_case(3), visit_date=today - dt.timedelta(days=200))
-        v2 = services.add_visit(s, clin, p.id, _activity_case(0), visit_date=today - dt.timedelta(days=30))
+        v1 = services.add_visit(s, clin, p.id, activity_case(3), visit_date=today - dt.timedelta(days=200))
+        v2 = services.add_visit(s, clin, p.id, activity_case(0), visit_date=today - dt.timedelta(days=30))
         services.add_treatment(s, clin, p.id, name="Plaquenil 200", started="2024-03", response="partial")
         services.save_reference(s, clin, "blood-ref", json.loads((folder / "ref.json").read_text()))
     return {"patient": p.id, "v1": v1, "v2": v2, "matrix": patient_tsv}
@@ -263,16 +251,6 @@ def _clinician(s: Any) -> Any:
     from ifnscope.registry.models import User
 
     return actor_for(s.scalar(select(User).where(User.username == "doc")), "cli")
-
-
-@pytest.fixture(scope="module")
-def doc(app: FastAPI) -> Browser:
-    return Browser(app, "doc")
-
-
-@pytest.fixture(scope="module")
-def res(app: FastAPI) -> Browser:
-    return Browser(app, "res")
 
 
 def test_visit_page_shows_the_change_with_the_mcid_and_its_source(
