@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import unicodedata
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ifnscope.errors import RegistryError
@@ -199,40 +199,38 @@ def list_patients(
     The audit log records that a search happened and how many patients it returned, never the
     search text (it may be a name)."""
     actor.require("read_deidentified")
-    stmt = select(Patient).where(Patient.deleted_at.is_(None)).order_by(Patient.id.desc())
-    if query:
-        q = f"%{query.strip().lower()}%"
-        if actor.identified:
-            stmt = stmt.where(
-                func.lower(Patient.name).like(q)
-                | func.lower(Patient.mrn).like(q)
-                | func.lower(Patient.pseudonym).like(q)
-            )
-        else:
-            stmt = stmt.where(func.lower(Patient.pseudonym).like(q))
+    live = select(Patient).where(Patient.deleted_at.is_(None)).order_by(Patient.id.desc())
+    stmt = _searched(live, actor, query)
     rows = list(s.scalars(stmt.limit(max(1, min(limit, 500))).offset(max(0, offset))))
     write_audit(s, actor, "list_patients", None, f"{len(rows)} patients" + (" (search)" if query else ""))
     return [patient_summary(s, actor, p) for p in rows]
 
 
 _PATIENT_FIELDS = ("name", "mrn", "birth_date", "sex")
+S = TypeVar("S", bound=Select[Any])
+
+
+def _searched(stmt: S, actor: Actor, query: str | None) -> S:
+    """``stmt`` narrowed to the patients whose name, MRN or pseudonym contains ``query``
+    (researchers: the pseudonym only), as the list and its count both need."""
+    if not query:
+        return stmt
+    q = f"%{query.strip().lower()}%"
+    if not actor.identified:
+        return stmt.where(func.lower(Patient.pseudonym).like(q))
+    return stmt.where(
+        func.lower(Patient.name).like(q)
+        | func.lower(Patient.mrn).like(q)
+        | func.lower(Patient.pseudonym).like(q)
+    )
 
 
 def count_patients(s: Session, actor: Actor, query: str | None = None) -> int:
     """How many patients :func:`list_patients` finds in all (its pages' total); not audited:
     a count reveals no patient, and the list it pages is audited."""
     actor.require("read_deidentified")
-    stmt = select(func.count()).select_from(Patient).where(Patient.deleted_at.is_(None))
-    if query:
-        q = f"%{query.strip().lower()}%"
-        if actor.identified:
-            stmt = stmt.where(
-                func.lower(Patient.name).like(q)
-                | func.lower(Patient.mrn).like(q)
-                | func.lower(Patient.pseudonym).like(q)
-            )
-        else:
-            stmt = stmt.where(func.lower(Patient.pseudonym).like(q))
+    live = select(func.count()).select_from(Patient).where(Patient.deleted_at.is_(None))
+    stmt = _searched(live, actor, query)
     return int(s.scalar(stmt) or 0)
 
 
