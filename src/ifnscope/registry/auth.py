@@ -219,17 +219,9 @@ def issue_token(s: Session, user: User, name: str, *, days: int = TOKEN_DAYS) ->
 
 # Built once, with bound parameters: these run on every request, and building a statement
 # costs SQLAlchemy more than running it on SQLite (about 0.15 ms against 0.05 ms per request).
+_ACTOR_COLUMNS = (User.id.label("user_id"), User.username, User.role, User.active)
 _TOKEN_LOOKUP = (
-    select(
-        ApiToken.id,
-        ApiToken.revoked,
-        ApiToken.expires_at,
-        ApiToken.last_used_at,
-        User.id.label("user_id"),
-        User.username,
-        User.role,
-        User.active,
-    )
+    select(ApiToken.id, ApiToken.revoked, ApiToken.expires_at, ApiToken.last_used_at, *_ACTOR_COLUMNS)
     .join(User, ApiToken.user_id == User.id)
     .where(ApiToken.token_hash == bindparam("digest"))
 )
@@ -278,15 +270,7 @@ def start_session(s: Session, user: User, *, purge_before: dt.datetime | None = 
 
 
 _SESSION_LOOKUP = (
-    select(
-        WebSession.id,
-        WebSession.created_at,
-        WebSession.last_seen_at,
-        User.id.label("user_id"),
-        User.username,
-        User.role,
-        User.active,
-    )
+    select(WebSession.id, WebSession.created_at, WebSession.last_seen_at, *_ACTOR_COLUMNS)
     .join(User, WebSession.user_id == User.id)
     .where(WebSession.id_hash == bindparam("digest"))
 )
