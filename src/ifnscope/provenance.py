@@ -66,7 +66,18 @@ class Reference(BaseModel):
 
     @classmethod
     def of(cls, ref: SourceRef) -> Reference:
-        return _resolve(ref)
+        # First by identity: the rule tables' SourceRefs live as long as the process, and the
+        # what-if re-runs ask for them thousands of times per assessment; hashing a pydantic
+        # model for the cache below cost 2% of an assessment.
+        hit = _BY_ID.get(id(ref))
+        if hit is None or hit[0] is not ref:
+            if len(_BY_ID) > 4096:
+                _BY_ID.clear()
+            hit = _BY_ID[id(ref)] = (ref, _resolve(ref))
+        return hit[1]
+
+
+_BY_ID: dict[int, tuple[SourceRef, Reference]] = {}
 
 
 @lru_cache(maxsize=1024)
