@@ -126,8 +126,8 @@ def run_wrk(url: str, token: str, clients: int, seconds: float, script_text: str
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(script_text + WRK_PERCENTILES)
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", script.name, "-H",
-         f"Authorization: Bearer {token}", url],
+        ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", script.name,
+         "-H", f"Authorization: Bearer {token}", url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     os.unlink(script.name)

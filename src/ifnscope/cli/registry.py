@@ -125,16 +125,26 @@ def serve(
 
     os.environ[ENV_URL] = settings.database_url
     os.environ["IFNSCOPE_DEMO"] = "0"
-    uvicorn.run(
-        "ifnscope.web.app:app_from_env",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_config=LOGGING_CONFIG,
-        access_log=False,
-        server_header=False,
-    )
+    config: dict[str, Any] = {
+        "app": "ifnscope.web.app:app_from_env",
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_config": LOGGING_CONFIG,
+        "access_log": False,
+        "server_header": False,
+    }
+    from ifnscope.web.workers import Supervisor, balanced
+
+    if not balanced():
+        uvicorn.run(**config, workers=workers)
+        return
+    try:
+        code = Supervisor(config, workers).run()
+    except OSError as exc:
+        fail(IfnscopeError(f"cannot listen on {shown}:{port}: {exc.strerror or exc}"))
+    if code:
+        raise typer.Exit(code)
 
 
 def _has_users(registry: Registry) -> bool:
