@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ifnscope._cache import IdentityCache
 from ifnscope.data import citation, sources
 
 CONFIDENCE_WORDS = {
@@ -66,18 +67,7 @@ class Reference(BaseModel):
 
     @classmethod
     def of(cls, ref: SourceRef) -> Reference:
-        # First by identity: the rule tables' SourceRefs live as long as the process, and the
-        # what-if re-runs ask for them thousands of times per assessment; hashing a pydantic
-        # model for the cache below cost 2% of an assessment.
-        hit = _BY_ID.get(id(ref))
-        if hit is None or hit[0] is not ref:
-            if len(_BY_ID) > 4096:
-                _BY_ID.clear()
-            hit = _BY_ID[id(ref)] = (ref, _resolve(ref))
-        return hit[1]
-
-
-_BY_ID: dict[int, tuple[SourceRef, Reference]] = {}
+        return _by_identity(ref)
 
 
 @lru_cache(maxsize=1024)
@@ -90,3 +80,9 @@ def _resolve(ref: SourceRef) -> Reference:
         confidence=ref.confidence,
         verified=ref.confidence != "U",
     )
+
+
+# First by identity: the rule tables' SourceRefs live as long as the process, and the what-if
+# re-runs ask for them thousands of times per assessment; hashing the pydantic model for the
+# lru_cache cost 2% of an assessment.
+_by_identity: IdentityCache[SourceRef, Reference] = IdentityCache(_resolve)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
+from ifnscope._cache import IdentityCache
 from ifnscope.case.facts import ABSENT, PRESENT, UNKNOWN, Fact, Facts, TriValue, known_fact_names
 from ifnscope.data import load_table, load_yaml
 from ifnscope.errors import DataError
@@ -61,18 +62,7 @@ def _memoised(expr: Expr, facts: Facts) -> TriValue:
 
 # Expressions are compiled once into closures (the what-if re-runs every engine many times).
 _Compiled = Callable[[Facts], TriValue]
-_COMPILED: dict[int, tuple[Expr, _Compiled]] = {}
 _NEGATE: dict[TriValue, TriValue] = {PRESENT: ABSENT, ABSENT: PRESENT, UNKNOWN: UNKNOWN}
-
-
-def _compiled(expr: Expr) -> _Compiled:
-    """The compiled form of a rule expression, cached by identity (tables' expressions live on)."""
-    hit = _COMPILED.get(id(expr))
-    if hit is None or hit[0] is not expr:
-        if len(_COMPILED) > 4096:
-            _COMPILED.clear()
-        hit = _COMPILED[id(expr)] = (expr, _compile(expr))
-    return hit[1]
 
 
 def _compile(expr: Expr) -> _Compiled:
@@ -103,6 +93,10 @@ def _compile(expr: Expr) -> _Compiled:
         return UNKNOWN if unknown else otherwise
 
     return either
+
+
+# The compiled form of a rule expression, by identity (the tables' expressions live on).
+_compiled: IdentityCache[Expr, _Compiled] = IdentityCache(_compile)
 
 
 def fact_names(expr: Expr) -> list[str]:
@@ -458,19 +452,16 @@ class _TracingFacts(Facts):
         return _Trace(self.inner, tuple(self.reads.values()), self.opaque, base, frozenset(changed))
 
 
-_NAMES: dict[int, tuple[Expr, tuple[str, ...]]] = {}
+def _fact_names_once(expr: Expr) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(fact_names(expr)))
+
+
+_names_of: IdentityCache[Expr, tuple[str, ...]] = IdentityCache(_fact_names_once)
 
 
 def _names(expr: Expr) -> tuple[str, ...]:
     """The fact names of an expression, once each (cached: the tables' expressions live on)."""
-    if isinstance(expr, str):
-        return (expr,)
-    hit = _NAMES.get(id(expr))
-    if hit is None or hit[0] is not expr:
-        if len(_NAMES) > 4096:
-            _NAMES.clear()
-        hit = _NAMES[id(expr)] = (expr, tuple(dict.fromkeys(fact_names(expr))))
-    return hit[1]
+    return (expr,) if isinstance(expr, str) else _names_of(expr)
 
 
 Token = Hashable  # where a live fact occurs: id(any_of node) for a leaf of it, else ("solo", name)
