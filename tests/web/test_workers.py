@@ -1,10 +1,12 @@
 """``ifnscope serve --workers N`` (web.workers): keep-alive clients are spread over the workers,
-a second server cannot take the port, a dead worker is replaced, and SIGTERM stops them all."""
+a second server cannot take the port, a dead worker is replaced, SIGTERM stops them all, and
+idle connections are kept longer than uvicorn's 5 s."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -125,3 +127,34 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all(two_workers: Serve
     assert two_workers.proc.returncode == 0
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def _idle_connection_open_after(base: str, seconds: float) -> bool:
+    """Send one request on a raw connection, wait ``seconds``, and say whether the server kept it."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(f"GET /api/auth/me HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            data += s.recv(65536)
+        assert data.startswith(b"HTTP/1.1 401")
+        time.sleep(seconds)
+        s.setblocking(False)
+        try:
+            return s.recv(1, socket.MSG_PEEK) != b""  # b"": the server closed it
+        except BlockingIOError:
+            return True  # nothing to read, not closed
+
+
+def test_idle_connections_outlive_uvicorns_five_seconds(two_workers: ServerProcess, tmp_path: Path) -> None:
+    # uvicorn closes idle connections after 5 s, which reset busy clients reusing them; ifnscope
+    # keeps them 75 s (IFNSCOPE_KEEP_ALIVE_SECONDS), longer than a proxy in front keeps them.
+    assert _idle_connection_open_after(two_workers.base, 6.5)
+    url = f"sqlite:///{tmp_path / 'short.sqlite3'}"
+    env = {**os.environ, "IFNSCOPE_DATABASE_URL": url, "IFNSCOPE_KEEP_ALIVE_SECONDS": "1"}
+    short = ServerProcess(url, env)
+    short.start()
+    try:
+        assert not _idle_connection_open_after(short.base, 2.5)
+    finally:
+        short.stop()

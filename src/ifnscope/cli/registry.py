@@ -113,9 +113,20 @@ def serve(
         )
     import uvicorn
 
+    # Longer than a proxy in front keeps idle connections to the server (nginx's upstream
+    # keepalive_timeout and AWS load balancers' idle timeout are both 60 s by default):
+    # with uvicorn's 5 s, a client or proxy reusing a connection just as the server closed it got
+    # a reset (a ReadError in 3 of 6 runs of 50 busy writers, none with 60 s; docs/benchmarks.md).
+    keep_alive = max(1, round(settings.keep_alive_seconds))
     if workers == 1:
         uvicorn.run(
-            web, host=host, port=port, log_config=LOGGING_CONFIG, access_log=False, server_header=False
+            web,
+            host=host,
+            port=port,
+            log_config=LOGGING_CONFIG,
+            access_log=False,
+            server_header=False,
+            timeout_keep_alive=keep_alive,
         )
         return
     # Several processes: this one has migrated the database and seeded the demo; the workers
@@ -133,6 +144,7 @@ def serve(
         "log_config": LOGGING_CONFIG,
         "access_log": False,
         "server_header": False,
+        "timeout_keep_alive": keep_alive,
     }
     from ifnscope.web.workers import Supervisor, balanced
 

@@ -23,6 +23,7 @@
 ``IFNSCOPE_LOGIN_FAILURES_PER_ADDRESS``  the same per client address (default 20; 0: no limit)
 ``IFNSCOPE_LOGIN_WINDOW_MINUTES``  the sliding window of those counts (default 15); the
                                counts are kept in memory, per server process
+``IFNSCOPE_KEEP_ALIVE_SECONDS``  how long an idle client connection is kept open (default 75)
 =============================  ===========================================================
 
 ``Settings`` is a pydantic-settings ``BaseSettings``: ``Settings()`` reads these variables, and
@@ -69,6 +70,7 @@ _NUMBER_FIELDS = frozenset(
         "login_window_minutes",
         "db_connect_timeout",
         "db_statement_timeout",
+        "keep_alive_seconds",
     }
 )
 _FLAG_FIELDS = frozenset({"demo", "cookie_secure", "api_docs"})
@@ -136,6 +138,12 @@ class Settings(BaseSettings):
         description="Sliding window of the failed-login counts (kept in memory, per process)",
     )
     access_log: bool = Field(default=True, description="Log one line per request (no query strings)")
+    keep_alive_seconds: float = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description="How long an idle keep-alive connection stays open (uvicorn's default is 5 s)",
+    )
     db_concurrency: int | None = Field(
         default=None,
         ge=1,
