@@ -75,10 +75,12 @@ def two_workers(tmp_path: Path) -> Iterator[ServerProcess]:
     url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
     srv = ServerProcess(url, {**os.environ, "IFNSCOPE_DATABASE_URL": url}, workers=2)
     srv.start()
-    assert srv.proc is not None
-    _wait_for(lambda: len(_workers(srv.proc.pid)) == 2)  # type: ignore[union-attr]
-    yield srv
-    srv.stop()
+    try:
+        assert srv.proc is not None
+        _wait_for(lambda: len(_workers(srv.proc.pid)) == 2)  # type: ignore[union-attr]
+        yield srv
+    finally:
+        srv.stop()  # also when the workers did not come up: never leave a server running
 
 
 def test_keep_alive_clients_are_spread_over_the_workers(two_workers: ServerProcess) -> None:
