@@ -16,7 +16,7 @@ from ifnscope import __version__
 from ifnscope.activity import ActivityResult
 from ifnscope.activity import evaluate as evaluate_activity
 from ifnscope.case.derive import derive_findings, describe_lesion
-from ifnscope.case.facts import build_facts
+from ifnscope.case.facts import build_facts, relative_words
 from ifnscope.case.model import Case
 from ifnscope.clinical import differential, screening, therapy, triggers
 from ifnscope.clinical.base import Flag
@@ -67,6 +67,11 @@ class UnknownImpact(BaseModel):
     label: str
     record_at: str
     would_change: list[str]
+    recorded: str | None = Field(
+        default=None,
+        description="For an unknown that the case records as such (an equivocal antibody): what it "
+        "records; absent for a fact nobody recorded",
+    )
 
 
 class UnknownCombination(BaseModel):
@@ -119,6 +124,11 @@ class Assessment(BaseModel):
         description="CDASI and CLASI from the case's activity section, and the change since baseline"
     )
     therapy: TherapyResult = Field(description="Medication history and the options not yet tried")
+    family_history: list[str] = Field(
+        default_factory=list,
+        description="Relatives' diseases, in words ('mother: Systemic lupus erythematosus'): the "
+        "relatives' own, never counted as the patient's",
+    )
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -170,9 +180,16 @@ def assess(case: Case) -> Assessment:
     impacts: dict[str, UnknownImpact] = {}
     for key, result in criteria.items():
         for ch in result.what_if:
-            imp = impacts.setdefault(
-                ch.fact, UnknownImpact(fact=ch.fact, label=ch.label, record_at=ch.record_at, would_change=[])
-            )
+            if ch.fact not in impacts:
+                f = facts[ch.fact]
+                impacts[ch.fact] = UnknownImpact(
+                    fact=ch.fact,
+                    label=ch.label,
+                    record_at=ch.record_at,
+                    would_change=[],
+                    recorded=f.detail if f.origin == "recorded" else None,
+                )
+            imp = impacts[ch.fact]
             imp.would_change.append(f"{CRITERIA_SETS[key].short}: {ch.result}")
 
     combos: dict[tuple[tuple[str, ...], str], UnknownCombination] = {}
@@ -228,4 +245,5 @@ def assess(case: Case) -> Assessment:
         screening=screen,
         activity=activity,
         therapy=treatment,
+        family_history=[relative_words(m) for m in case.family_history],
     )

@@ -67,6 +67,7 @@ TEXT_SECRETS = [
     "Zq-clinic-letter",  # the case source
     "Zq-lesion-note",  # a lesion note
     "Zq-med-note",  # a medication note
+    "Zq-family-note",  # a family-history note
     "HYDROXYchloroquine Zq-tabs",  # a medication name as typed
     "17.5 mg Zq-twice",  # a dose
     "Zq-units/L",  # a lab unit
@@ -158,6 +159,7 @@ def _case_a() -> dict[str, Any]:
             "response": "inadequate",
         }
     ]
+    case["family_history"] = [{"relative": "mother", "condition": "sle", "note": "Zq-family-note"}]
     case["expected"] = {"remark": "Zq-expected-remark"}
     return case
 

@@ -352,6 +352,35 @@ def test_invalid_values_are_shown_beside_their_fields_and_kept(doc: Browser, pat
     assert error_beside(r.text, "visit_date") == "The visit date is in the future."
 
 
+def test_the_form_records_a_result_without_a_number_and_an_equivocal_antibody(
+    doc: Browser, patient: int
+) -> None:
+    """Issue 12: "CK normal" with no number, and a borderline anti-Jo-1, as a clinician enters them."""
+    page = doc.get(f"/patients/{patient}/visits/new").text
+    assert 'name="labs.ck.stated"' in page
+    assert 'name="labs.antibodies.jo1" value="equivocal"' in page
+    form = {
+        "visit_date": "2024-08-01",
+        "findings.heliotrope_rash": "present",
+        "labs.ck.stated": "normal",
+        "labs.antibodies.jo1": "equivocal",
+    }
+    r = doc.post(f"/patients/{patient}/visits/new", form)
+    assert r.status_code == 303, re.findall(r'class="field-error"[^>]*>(.*?)</p>', r.text)
+    visit_id = int(r.headers["location"].rsplit("/", 1)[1])
+    stored = doc.get(f"/api/visits/{visit_id}").json()
+    assert stored["case"]["labs"]["ck"] == {"stated": "normal"}
+    assert stored["case"]["labs"]["antibodies"]["jo1"] == "equivocal"
+    unknowns = {u["fact"]: u for u in stored["assessment"]["unknowns"]}
+    assert "ck_above_uln" not in unknowns  # stated normal: not above the upper limit
+    assert "equivocal" in unknowns["antibody_jo1"]["recorded"]
+    # an upper limit alone: the value or the stated result is missing, said beside the value
+    form = {"visit_date": "2024-08-02", "labs.ldh.upper_limit": "250"}
+    r = doc.post(f"/patients/{patient}/visits/new", form)
+    assert r.status_code == 422
+    assert "how the report stated it" in error_beside(r.text, "labs.ldh.value")
+
+
 def test_the_age_at_the_visit_comes_from_the_birth_date(doc: Browser, patient: int) -> None:
     # born 1990-02-03: 34 at a visit on 2024-07-01, so an onset at 40 is after the visit
     r = doc.post(f"/patients/{patient}/visits/new", {"visit_date": "2024-07-01", "onset.age_years": "40"})

@@ -12,7 +12,8 @@ ck, ldh, ast, alt, aldolase; ``ana_at_least_1_80``, ``ana_positive``,
 ``lupus_nephritis_class_ii_or_v``, ``lupus_nephritis_class_iii_or_iv``,
 ``lupus_nephritis_biopsy``; ``muscle_biopsy_<feature>``, ``muscle_biopsy_abnormal``;
 ``mri_abnormal``, ``emg_abnormal``; ``onset_age_under_18``, ``onset_age_18_to_40``,
-``onset_age_40_or_more``; ``skin_disease_6_months_or_more``; ``skin_biopsy_<feature>``; ``history_<name>``.
+``onset_age_40_or_more``; ``skin_disease_6_months_or_more``; ``skin_biopsy_<feature>``; ``history_<name>``;
+``family_history_cancer`` (a relative's, never the patient's own cancer).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from functools import cache
 from typing import Literal
 
 from ifnscope.case.derive import DerivationResult, derive_findings, describe_lesion
-from ifnscope.case.model import Case, LabValue
+from ifnscope.case.model import Case, FamilyMember, LabValue
 from ifnscope.case.vocabulary import vocabulary
 from ifnscope.data import load_yaml
 
@@ -112,32 +113,53 @@ def _tri_from_bool(b: bool | None) -> TriValue:
 
 
 def _lab_fact(key: str, label: str, lab: LabValue | None) -> Fact:
+    """``<lab>_above_uln``: the value against the laboratory's upper limit of normal; without
+    both, the result as the report stated it ("normal" is not above the upper limit: the
+    laboratory calls normal what lies within its reference range); else unknown."""
     name = f"{key}_above_uln"
     at = f"labs.{key}"
     text = f"{label} above the upper limit of normal"
     if lab is None:
         return Fact(name, UNKNOWN, text, "not_recorded", f"{label} not recorded", at)
     unit = f" {lab.unit}" if lab.unit else ""
-    if lab.upper_limit is None:
+    if lab.value is not None and lab.upper_limit is not None:
+        above = lab.value > lab.upper_limit
+        rel = ">" if above else "≤"
         return Fact(
             name,
-            UNKNOWN,
+            PRESENT if above else ABSENT,
             text,
-            "not_recorded",
-            f"{label} {lab.value:g}{unit} recorded without its upper limit of normal",
+            "computed",
+            f"{label} {lab.value:g}{unit} {rel} upper limit {lab.upper_limit:g}{unit}",
             at,
         )
-    above = lab.value > lab.upper_limit
-    rel = ">" if above else "≤"
+    shown = f"{label} {lab.value:g}{unit}, " if lab.value is not None else f"{label} "
+    if lab.stated is not None:
+        reading = "above" if lab.stated == "elevated" else "not above"
+        return Fact(
+            name,
+            PRESENT if lab.stated == "elevated" else ABSENT,
+            text,
+            "recorded",
+            f"{shown}reported {lab.stated} without "
+            + ("its upper limit" if lab.value is not None else "a value")
+            + f": read as {reading} the upper limit of normal",
+            at,
+        )
     return Fact(
         name,
-        PRESENT if above else ABSENT,
+        UNKNOWN,
         text,
-        "computed",
-        f"{label} {lab.value:g}{unit} {rel} upper limit {lab.upper_limit:g}{unit}",
+        "not_recorded",
+        f"{shown.rstrip(', ')} recorded without its upper limit of normal",
         at,
     )
 
+
+# An equivocal (borderline) result is recorded, but counts neither way: the fact stays unknown,
+# and the what-if lists it where a positive or a negative result would change a result.
+_EQUIVOCAL = "recorded equivocal (borderline): counted neither positive nor negative"
+_ANA_AT = "labs.antibodies.ana"
 
 _ANTIBODY_LABELS = {
     "ana": "ANA reported positive by the laboratory",
@@ -170,7 +192,7 @@ def _antiphospholipid_panel(facts: dict[str, Fact]) -> None:
             )
     elif panel.value == ABSENT:
         for p in parts:
-            if p.value == UNKNOWN:
+            if p.value == UNKNOWN and p.origin == "not_recorded":  # an equivocal part stays so
                 facts[p.name] = replace(
                     p, value=ABSENT, origin="derived", detail="antiphospholipid antibodies recorded negative"
                 )
@@ -196,6 +218,7 @@ def _ana_facts(titre: int | None, cutoff: int | None, call: str | None) -> list[
       laboratory's range is unknown.
     * ``ana_positive``: any positive ANA result (a titre above 0 or a positive call).
     """
+    equivocal = call == "equivocal"
     call = call if call in ("positive", "negative") else None
     at = "labs.ana_titer"
     if titre is not None:
@@ -219,6 +242,8 @@ def _ana_facts(titre: int | None, cutoff: int | None, call: str | None) -> list[
             else "ANA recorded negative",
             "labs.antibodies.ana",
         )
+    elif equivocal:
+        e80 = Fact("ana_at_least_1_80", UNKNOWN, _ANA_80, "recorded", f"ANA {_EQUIVOCAL}", _ANA_AT)
     else:
         e80 = Fact("ana_at_least_1_80", UNKNOWN, _ANA_80, "not_recorded", "ANA not recorded", at)
 
@@ -264,6 +289,8 @@ def _ana_facts(titre: int | None, cutoff: int | None, call: str | None) -> list[
             "labs.ana_titer_cutoff, or its call, labs.antibodies.ana)",
             ref_at,
         )
+    elif equivocal:
+        ref = Fact("ana_above_reference_range", UNKNOWN, above, "recorded", f"ANA {_EQUIVOCAL}", _ANA_AT)
     else:
         ref = Fact("ana_above_reference_range", UNKNOWN, above, "not_recorded", "ANA not recorded", at)
 
@@ -273,7 +300,7 @@ def _ana_facts(titre: int | None, cutoff: int | None, call: str | None) -> list[
         "ana_positive",
         PRESENT if positive else ABSENT if negative else UNKNOWN,
         "ANA positive",
-        "computed" if positive or negative else "not_recorded",
+        "computed" if positive or negative else "recorded" if equivocal and titre is None else "not_recorded",
         e80.detail if titre is not None or call is None else ref.detail,
         at,
     )
@@ -319,13 +346,13 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
     for key, label in voc.antibodies.items():
         result = antibodies.get(key)
         status: TriValue = {"positive": PRESENT, "negative": ABSENT}.get(result or "", UNKNOWN)
-        detail = f"recorded {result}" if result else "not recorded"
+        detail = _EQUIVOCAL if result == "equivocal" else f"recorded {result}" if result else "not recorded"
         put(
             Fact(
                 f"antibody_{key}",
                 status,
                 _ANTIBODY_LABELS.get(key, f"{label} positive"),
-                "recorded" if status != UNKNOWN else "not_recorded",
+                "recorded" if status != UNKNOWN or result == "equivocal" else "not_recorded",
                 detail,
                 f"labs.antibodies.{key}",
             )
@@ -497,8 +524,21 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
         )
 
     history = case.history.model_dump()
+    first_degree = first_degree_autoimmune(case)
     for key, label in voc.history.items():
         v = history.get(key)
+        if key == "autoimmune_family_history" and v is None and first_degree:
+            put(
+                Fact(
+                    f"history_{key}",
+                    PRESENT,
+                    label,
+                    "derived",
+                    f"from family_history: {'; '.join(first_degree)}",
+                    "family_history",
+                )
+            )
+            continue
         put(
             Fact(
                 f"history_{key}",
@@ -510,4 +550,31 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
             )
         )
 
+    cancer = [m for m in case.family_history if m.condition == "cancer"]
+    put(
+        Fact(
+            "family_history_cancer",
+            PRESENT if cancer else UNKNOWN,
+            "Cancer in a relative",
+            "recorded" if cancer else "not_recorded",
+            "family_history: " + "; ".join(relative_words(m) for m in cancer) if cancer else "not recorded",
+            "family_history",
+        )
+    )
     return Facts(facts, muscle_biopsy_done=done, onset_age=onset, skin_disease_months=months)
+
+
+def relative_words(m: FamilyMember) -> str:
+    """'mother: Systemic lupus erythematosus'."""
+    return f"{m.relative.replace('_', ' ')}: {vocabulary().family_conditions[m.condition].label}"
+
+
+def first_degree_autoimmune(case: Case) -> list[str]:
+    """The family history's autoimmune diseases in first-degree relatives (parents, siblings,
+    children), in words: what ``history.autoimmune_family_history`` says in one word."""
+    voc = vocabulary()
+    return [
+        relative_words(m)
+        for m in case.family_history
+        if voc.family_relatives[m.relative] == 1 and voc.family_conditions[m.condition].autoimmune
+    ]

@@ -29,7 +29,12 @@ from ifnscope.case.vocabulary import vocabulary
 FORMAT = "ifnscope-case/1"
 
 Tri = Literal["present", "absent", "unknown"]
-AntibodyResult = Literal["positive", "negative", "unknown"]
+# equivocal: the laboratory's borderline or indeterminate result, counted neither positive nor
+# negative (an unknown that is recorded as such, and asked about where it matters).
+AntibodyResult = Literal["positive", "negative", "equivocal", "unknown"]
+# A laboratory result reported without its number ("CK normal"): normal is not above the
+# laboratory's upper limit of normal, elevated is above it.
+LabStated = Literal["normal", "elevated"]
 StudyResult = Literal["normal", "abnormal", "not_done"]
 ScreeningResult = Literal["negative", "positive", "not_done"]
 
@@ -56,6 +61,8 @@ if TYPE_CHECKING:
     Colour: TypeAlias = str
     OnsetEvent: TypeAlias = str
     Response: TypeAlias = str
+    Relative: TypeAlias = str
+    FamilyConditionWord: TypeAlias = str
 
     class Findings(BaseModel):
         def __getattr__(self, word: str) -> Tri | None: ...
@@ -81,6 +88,8 @@ else:
     Colour = Literal[_V.colours]
     OnsetEvent = Literal[_V.onset_after]
     Response = Literal[_V.medication_response]
+    Relative = Literal[tuple(_V.family_relatives)]
+    FamilyConditionWord = Literal[tuple(_V.family_conditions)]
 
     Findings = _vocab_model(
         "Findings",
@@ -211,18 +220,42 @@ def _nephritis_class(value: Any) -> Any:
 
 
 class LabValue(BaseModel):
-    """A measured value; ``upper_limit`` is the laboratory's upper limit of normal."""
+    """A laboratory result: the measured ``value`` with the laboratory's ``upper_limit`` of
+    normal, or the result as the report ``stated`` it without a number ("CK normal": ``ck:
+    {stated: normal}``), or both."""
 
     model_config = _STRICT
-    value: float = Field(ge=0, description="The measured value")
+    stated: LabStated | None = Field(
+        default=None,
+        description="The result as reported without a number: normal (not above the upper limit of "
+        "normal) or elevated (above it)",
+    )
+    value: float | None = Field(
+        default=None, ge=0, validate_default=True, description="The measured value (or give stated)"
+    )
     upper_limit: float | None = Field(default=None, gt=0, description="Upper limit of normal")
     unit: str | None = Field(default=None, description="Unit, e.g. U/L")
 
+    @field_validator("value")
+    @classmethod
+    def _value_or_stated(cls, v: float | None, info: ValidationInfo) -> float | None:
+        # ``stated`` missing from info.data: it was given but failed (that error says enough)
+        if v is None and "stated" in info.data and info.data["stated"] is None:
+            raise PydanticCustomError(
+                "lab_result_missing",
+                "a value (with its upper_limit) or the stated result (stated: normal or elevated)",
+                {},
+            )
+        return v
+
     @property
     def above_upper_limit(self) -> bool | None:
-        if self.upper_limit is None:
-            return None
-        return self.value > self.upper_limit
+        """Above the upper limit of normal: by the number where it has its limit, else as stated."""
+        if self.value is not None and self.upper_limit is not None:
+            return self.value > self.upper_limit
+        if self.stated is not None:
+            return self.stated == "elevated"
+        return None
 
 
 class Labs(BaseModel):
@@ -313,6 +346,15 @@ def _date_to_str(value: Any) -> Any:
 PartialDate = Annotated[str, BeforeValidator(_date_to_str), Field(pattern=_PARTIAL_DATE)]
 
 
+class FamilyMember(BaseModel):
+    """A relative's disease: the relative's own, never counted as the patient's."""
+
+    model_config = _STRICT
+    relative: Relative = Field(description="mother, father, sister, brother, daughter, son, … other_relative")
+    condition: FamilyConditionWord = Field(description="The relative's disease (ifnscope vocabulary)")
+    note: str | None = Field(default=None, description="Free text (for clinicians, never for researchers)")
+
+
 class Medication(BaseModel):
     model_config = _STRICT
     name: str = Field(min_length=1, description="Drug or class, generic or brand name")
@@ -372,6 +414,11 @@ class Case(BaseModel):
     skin_biopsy: SkinBiopsy = Field(default_factory=SkinBiopsy)
     medications: list[Medication] = Field(default_factory=list)
     history: History = Field(default_factory=History)
+    family_history: list[FamilyMember] = Field(
+        default_factory=list,
+        description="Relatives' diseases: who had what. Never counted as the patient's own; an entry "
+        "not written is unknown, never 'no family history'",
+    )
     cancer_screening: CancerScreening = Field(default_factory=CancerScreening)
     activity: Activity | None = Field(default=None, description="CDASI and CLASI scored item by item")
     expected: dict[str, Any] | None = Field(

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ifnscope.case.model import FORMAT, Case
+from ifnscope.case.vocabulary import vocabulary
 from ifnscope.data import load_yaml
 from ifnscope.errors import (
     CaseNotFoundError,
@@ -275,6 +276,41 @@ def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
     antiphospholipid panel cannot have a positive part."""
     labs = case.labs
     out: list[Issue] = []
+    for key in vocabulary().labs_numeric:
+        lab = getattr(labs, key)
+        if lab is None or lab.stated is None or lab.value is None or lab.upper_limit is None:
+            continue
+        above = lab.value > lab.upper_limit
+        if above != (lab.stated == "elevated"):
+            loc: Loc = ("labs", key, "stated")
+            out.append(
+                Issue(
+                    "case.inconsistent",
+                    loc,
+                    f"{key} recorded {lab.stated}, but {lab.value:g} is "
+                    f"{'above' if above else 'not above'} its upper limit {lab.upper_limit:g}",
+                    expected="elevated" if above else "normal",
+                    got=lab.stated,
+                    line=_line(lines, loc),
+                )
+            )
+    if case.history.autoimmune_family_history == "absent":
+        from ifnscope.case.facts import first_degree_autoimmune
+
+        listed = first_degree_autoimmune(case)
+        if listed:
+            loc = ("history", "autoimmune_family_history")
+            out.append(
+                Issue(
+                    "case.inconsistent",
+                    loc,
+                    "autoimmune disease in a first-degree relative recorded absent, but family_history "
+                    f"lists {'; '.join(listed)}",
+                    expected="present, or the family_history entry corrected",
+                    got="absent",
+                    line=_line(lines, loc),
+                )
+            )
     titre, cutoff = labs.ana_titer, labs.ana_titer_cutoff
     call = labs.antibodies.ana
     at: Loc = ("labs", "antibodies", "ana")
@@ -324,7 +360,7 @@ def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
     if labs.antibodies.antiphospholipid == "negative":
         for key, words in _APL_PARTS.items():
             if getattr(labs.antibodies, key) == "positive":
-                loc: Loc = ("labs", "antibodies", key)
+                loc = ("labs", "antibodies", key)
                 out.append(
                     Issue(
                         "case.inconsistent",
@@ -645,6 +681,14 @@ def _issue_from_pydantic(err: ErrorDetails, lines: dict[Loc, int]) -> Issue:
         )
     if etype == "missing":
         return Issue("case.missing-key", loc, "required key is missing", line=line)
+    if etype == "lab_result_missing":
+        return Issue(
+            "case.missing-key",
+            loc,
+            "a laboratory result needs its value, or how the report stated it",
+            expected="value (with upper_limit), or stated: normal or elevated",
+            line=line,
+        )
     if etype in ("literal_error", "enum"):
         options = _literal_options(loc)
         msg = f"{_show(got)} is not an allowed value"
@@ -663,6 +707,17 @@ def _issue_from_pydantic(err: ErrorDetails, lines: dict[Loc, int]) -> Issue:
         expected = _WRONG_TYPE_EXPECTED[etype]
         options = _literal_options(loc)
         msg = f"wrong type: got {_type_name(got)}"
+        if isinstance(got, str) and len(loc) == 2 and loc[0] == "labs" and expected.startswith("a map"):
+            word = got.strip().lower()
+            if word in ("normal", "elevated"):  # "CK normal": the stated form
+                return Issue(
+                    "case.wrong-type",
+                    loc,
+                    f"{msg}: a result stated without a number is written {{stated: {word}}}",
+                    expected=f"{{stated: {word}}}, or {{value: …, upper_limit: …}}",
+                    got=got,
+                    line=line,
+                )
         if isinstance(got, bool):
             msg += f" ({_BOOL_HINT})"
         elif isinstance(got, str) and _SEXAGESIMAL.fullmatch(got):

@@ -18,6 +18,13 @@ class FindingInfo:
 
 
 @dataclass(frozen=True)
+class FamilyCondition:
+    name: str
+    label: str
+    autoimmune: bool
+
+
+@dataclass(frozen=True)
 class Vocabulary:
     findings: dict[str, FindingInfo]
     history: dict[str, str]
@@ -31,6 +38,8 @@ class Vocabulary:
     colours: tuple[str, ...]
     medication_response: tuple[str, ...]
     cancer_screening: dict[str, str]
+    family_relatives: dict[str, int]  # relative -> degree of relationship (0: not recorded)
+    family_conditions: dict[str, FamilyCondition]
 
     def label(self, finding: str) -> str:
         info = self.findings.get(finding)
@@ -58,4 +67,9 @@ def vocabulary() -> Vocabulary:
         colours=tuple(lesion["colour"]),
         medication_response=tuple(raw["medication_response"]),
         cancer_screening=dict(raw["cancer_screening"]),
+        family_relatives={k: int(v) for k, v in raw["family_relatives"].items()},
+        family_conditions={
+            k: FamilyCondition(k, v["label"], bool(v["autoimmune"]))
+            for k, v in raw["family_conditions"].items()
+        },
     )

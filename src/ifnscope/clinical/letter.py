@@ -278,9 +278,11 @@ def _muscle_text(case: Case, context: TherapyContext) -> str:
     }
     bits.append(words[context.muscle_involvement])
     ck = case.labs.ck
-    if ck is not None:
+    if ck is not None and ck.value is not None:
         lim = f" (upper limit {ck.upper_limit:g})" if ck.upper_limit else ""
         bits.append(f"CK {ck.value:g} {ck.unit or ''}".rstrip() + lim)
+    elif ck is not None and ck.stated is not None:
+        bits.append(f"CK reported {ck.stated}")
     if case.muscle.mri:
         bits.append(f"muscle MRI {case.muscle.mri.replace('_', ' ')}")
     if case.muscle.emg:

@@ -413,7 +413,9 @@ def evaluate(
                 additional.append(" ".join(a.text.split()))
             continue
         if a.id == "red_flags":
-            present = [x for x in ("history_smoking", "fever") if facts.value(x) == PRESENT]
+            present = [
+                x for x in ("history_smoking", "fever", "family_history_cancer") if facts.value(x) == PRESENT
+            ]
             text = " ".join(a.text.split())
             if present:
                 text += " Recorded here: " + ", ".join(facts[x].label.lower() for x in present) + "."

@@ -440,7 +440,10 @@ def _unknowns(a: J) -> tuple[UnknownGroup, ...]:
     """Unrecorded findings grouped by what recording them present would change."""
     groups: dict[tuple[str, ...], list[UnknownFinding]] = {}
     for u in _ms(a.get("unknowns")):
-        finding = UnknownFinding(label=_s(u.get("label")), record_at=_s(u.get("record_at")))
+        label = _s(u.get("label"))
+        if u.get("recorded"):  # an unknown the case records as such (an equivocal antibody)
+            label = f"{label}: {_s(u.get('recorded'))}"
+        finding = UnknownFinding(label=label, record_at=_s(u.get("record_at")))
         groups.setdefault(_ss(u.get("would_change")), []).append(finding)
     for w in _ms(_m(a.get("differential")).get("what_if")):
         finding = UnknownFinding(label=_s(w.get("label")), record_at=_s(w.get("record_at")))

@@ -10,11 +10,12 @@ Field names are the case's own key paths, so an issue's path points at its field
                                    recorded, the default); the same for ``history.<name>``,
                                    ``skin_biopsy.<name>`` and ``muscle.biopsy.<feature>``
 ``lesions.<n>.<key>``              repeatable rows: site, morphology, colour, scale, bilateral, note
-``labs.<lab>.value`` / ``.upper_limit``  CK, LDH, AST, ALT, aldolase
+``labs.<lab>.value`` / ``.upper_limit``  CK, LDH, AST, ALT, aldolase; ``.stated``: normal /
+                                   elevated (a result reported without a number)
 ``labs.ana_titer``                 a select of reciprocal dilutions (0 = negative); the same for
                                    ``labs.ana_titer_cutoff`` (the laboratory's cut-off, no 0)
 ``labs.c3_low`` / ``c4_low`` / ``ch50_low``  low / not low / not recorded
-``labs.antibodies.<name>``         positive / negative / not recorded
+``labs.antibodies.<name>``         positive / negative / equivocal / not recorded
 ``muscle.mri``, ``muscle.emg``     normal / abnormal / not_done; ``muscle.biopsy``: not_done / done
 ``medications.<n>.<key>``          repeatable rows: name, months_before_onset, started, stopped,
                                    response, dose
@@ -59,7 +60,7 @@ FINDING_GROUPS: tuple[tuple[str, str], ...] = (
     ("sle", "Systemic lupus"),
 )
 TRI_VALUES = ("present", "absent")
-ANTIBODY_VALUES = ("positive", "negative")
+ANTIBODY_VALUES = ("positive", "negative", "equivocal")
 STUDY_VALUES = ("normal", "abnormal", "not_done")
 SCREENING_VALUES = ("negative", "positive", "not_done")
 # Reciprocal ANA titres offered (0 = negative): the 1:40 and the 1:100 doubling series.
@@ -205,14 +206,17 @@ def case_from_form(form: FormInput, *, case_id: str = "web-case") -> dict[str, A
     for lab in v.labs_numeric:
         val = _number(value(form, f"labs.{lab}.value"))
         uln = _number(value(form, f"labs.{lab}.upper_limit"))
-        if val is None and uln is None:
+        stated = value(form, f"labs.{lab}.stated")
+        if val is None and uln is None and not stated:
             continue
         entry: dict[str, Any] = {}
+        if stated:
+            entry["stated"] = stated
         if val is not None:
             entry["value"] = val
         if uln is not None:
             entry["upper_limit"] = uln
-        labs[lab] = entry  # an upper limit without a value: 'value' is missing, said at the field
+        labs[lab] = entry  # an upper limit alone: the value or stated result is missing (at the field)
     for key in ("ana_titer", "ana_titer_cutoff"):
         if titre := value(form, f"labs.{key}"):
             labs[key] = _number(titre)
@@ -403,7 +407,7 @@ def field_names() -> frozenset[str]:
     names |= {f"labs.antibodies.{k}" for k in v.antibodies}
     names |= {f"cancer_screening.{k}" for k in v.cancer_screening}
     for lab in v.labs_numeric:
-        names |= {f"labs.{lab}.value", f"labs.{lab}.upper_limit"}
+        names |= {f"labs.{lab}.value", f"labs.{lab}.upper_limit", f"labs.{lab}.stated"}
     for key, rules in activity_indices():
         names |= {name for name, _ in index_fields(key, rules)}
         if rules.multiplier is not None:
@@ -469,7 +473,8 @@ def field_label(name: str) -> str:
     if parts[0] == "activity" and len(parts) >= 3:
         return _activity_label(parts)
     if parts[0] == "labs" and len(parts) == 3 and parts[1] in v.labs_numeric:
-        return f"{v.labs_numeric[parts[1]]}: {'value' if parts[2] == 'value' else 'upper limit of normal'}"
+        part = {"value": "value", "stated": "as reported"}.get(parts[2], "upper limit of normal")
+        return f"{v.labs_numeric[parts[1]]}: {part}"
     tables = {
         "labs.antibodies": v.antibodies,
         "history": v.history,

@@ -88,6 +88,7 @@ def _form_spec() -> dict[str, Any]:
         "responses": v.medication_response,
         "labs": v.labs_numeric,
         "antibodies": v.antibodies,
+        "antibody_values": forms.ANTIBODY_VALUES,
         "antibody_halves": _halves([(k, _short_label(d), d) for k, d in v.antibodies.items()]),
         "screening_halves": _halves([(k, d, "") for k, d in v.cancer_screening.items()]),
         "ana_titres": forms.ANA_TITRES,
