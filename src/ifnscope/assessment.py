@@ -16,7 +16,7 @@ from ifnscope import __version__
 from ifnscope.activity import ActivityResult
 from ifnscope.activity import evaluate as evaluate_activity
 from ifnscope.case.derive import derive_findings, describe_lesion
-from ifnscope.case.facts import build_facts, relative_words
+from ifnscope.case.facts import PRESENT, Facts, build_facts, relative_words
 from ifnscope.case.model import Case
 from ifnscope.clinical import differential, screening, therapy, triggers
 from ifnscope.clinical.base import Flag
@@ -27,6 +27,7 @@ from ifnscope.clinical.therapy import TherapyResult
 from ifnscope.clinical.triggers import TriggerOut, TriggerResult
 from ifnscope.criteria import CRITERIA_SETS
 from ifnscope.data import rules_version
+from ifnscope.provenance import Reference
 
 ASSESSMENT_FORMAT = "ifnscope-assessment/1"
 DISCLAIMER = (
@@ -134,6 +135,31 @@ class Assessment(BaseModel):
         return self.model_dump(mode="json")
 
 
+def _attributed_flags(facts: Facts) -> list[Flag]:
+    """A finding the clinician attributes to another cause: EULAR/ACR 2019 SLE does not count it
+    (its own rule); the other criteria sets read findings as recorded, so say which to check."""
+    from ifnscope.criteria.sle_2019 import rules as sle_rules
+
+    rule = sle_rules().more_likely_explanation
+    out = []
+    for name in facts:
+        f = facts[name]
+        if f.attributed_to and f.value == PRESENT:
+            out.append(
+                Flag.make(
+                    "finding_attributed_elsewhere",
+                    "check",
+                    f"{f.label} is recorded as attributed to {f.attributed_to}. EULAR/ACR 2019 SLE does "
+                    "not count it (a criterion with a more likely explanation than SLE does not "
+                    "count); the other criteria sets count it as recorded: check their own "
+                    "exclusions (SLICC 2012 counts several items only when other causes are excluded).",
+                    [Reference.of(rule.source)],
+                    [f.record_at],
+                )
+            )
+    return out
+
+
 def assess(case: Case) -> Assessment:
     """Assess one validated case. Pure: no I/O, no printing."""
     derivation = derive_findings(case)
@@ -239,7 +265,7 @@ def assess(case: Case) -> Assessment:
         unknowns=list(impacts.values()),
         unknown_combinations=list(combos.values()),
         differential=picture,
-        flags=[*trig.flags, *screen.flags, *treatment.flags],
+        flags=[*_attributed_flags(facts), *trig.flags, *screen.flags, *treatment.flags],
         triggers=trig.triggers,
         trigger_screen=trig,
         screening=screen,

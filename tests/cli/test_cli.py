@@ -137,6 +137,13 @@ def test_schema_command_publishes_a_valid_schema(tmp_path: Path) -> None:
     assert list(validator.iter_errors(json.loads(json.dumps(good, default=str)))) == []
     bad = {**good, "findings": {"pruritis": "present"}}
     assert list(validator.iter_errors(bad))
+    # every example, the issue 12 keys included (examples/as-reported-sle.yaml), validates and assesses
+    for example in sorted((ROOT / "examples").glob("*.yaml")):
+        doc = json.loads(json.dumps(yaml.safe_load(example.read_text()), default=str))
+        assert list(validator.iter_errors(doc)) == [], example.name
+        assert ifnscope("assess", str(example), "--json").returncode == 0, example.name
+    typo = {**good, "findings": {"oral_ulcers": {"value": "present", "atributed_to": "herpes"}}}
+    assert list(validator.iter_errors(typo))
     assert validator.is_valid(
         {
             "format": "ifnscope-case/1",

@@ -45,6 +45,9 @@ class Fact:
     detail: str  # where the value came from
     record_at: str  # key path in the case file where a clinician records it
     lesions: tuple[int, ...] = ()
+    # present, but the clinician holds another cause more likely (EULAR/ACR 2019 SLE does not
+    # count such a criterion: ``criteria.sle_2019``); free text, never shown to researchers
+    attributed_to: str | None = None
 
 
 class Facts(Mapping[str, Fact]):
@@ -79,6 +82,16 @@ class Facts(Mapping[str, Fact]):
 
     def value(self, name: str) -> TriValue:
         return self._facts[name].value
+
+    def replaced(self, changed: Mapping[str, Fact]) -> Facts:
+        """A copy with some facts replaced whole (a rule set's own reading of them); the copy is a
+        case of its own, not a what-if copy."""
+        return Facts(
+            {**self._facts, **changed},
+            muscle_biopsy_done=self.muscle_biopsy_done,
+            onset_age=self.onset_age,
+            skin_disease_months=self.skin_disease_months,
+        )
 
     def with_values(self, overrides: Mapping[str, TriValue]) -> Facts:
         """A copy with some facts set (for what-if analysis); the original is untouched."""
@@ -320,17 +333,24 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
         facts[f.name] = f
 
     # Findings: a recorded value wins; otherwise a lesion-derived 'present'; otherwise unknown.
-    recorded = case.recorded_findings()
+    records = case.finding_records()
     for name, info in voc.findings.items():
         at = f"findings.{name}"
-        if name in recorded:
-            value = recorded[name]
-            detail = f"recorded as {value}"
+        if name in records:
+            r = records[name]
+            value: TriValue = UNKNOWN if r.value == "uncertain" else r.value
+            detail = f"recorded as {r.value}"
+            if r.value == "uncertain":
+                detail = "recorded uncertain: not counted"
+            if r.resolved:
+                detail += " (resolved: counted as having occurred)"
+            if r.attributed_to:
+                detail += f", attributed to {r.attributed_to}"
             if name in der.derived and value != PRESENT:
                 nums = ", ".join(str(n) for n in der.derived[name].lesions)
                 detail += f" (lesion {nums} would derive it as present; the recorded value wins)"
-            origin: Origin = "recorded" if value != UNKNOWN else "not_recorded"
-            put(Fact(name, value, info.label, origin, detail, at))
+            origin: Origin = "recorded" if value != UNKNOWN or r.value == "uncertain" else "not_recorded"
+            put(Fact(name, value, info.label, origin, detail, at, attributed_to=r.attributed_to))
         elif name in der.derived:
             d = der.derived[name]
             words = "; ".join(f"lesion {n}: {describe_lesion(case.lesions[n - 1])}" for n in d.lesions)

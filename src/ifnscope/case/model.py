@@ -15,11 +15,14 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationInfo,
     create_model,
     field_validator,
     model_serializer,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -29,6 +32,9 @@ from ifnscope.case.vocabulary import vocabulary
 FORMAT = "ifnscope-case/1"
 
 Tri = Literal["present", "absent", "unknown"]
+# A finding as written: present, absent, unknown, or uncertain (the clinician wrote it down but is
+# not sure: recorded, not counted, and asked about where it matters).
+FindingWord = Literal["present", "absent", "unknown", "uncertain"]
 # equivocal: the laboratory's borderline or indeterminate result, counted neither positive nor
 # negative (an unknown that is recorded as such, and asked about where it matters).
 AntibodyResult = Literal["positive", "negative", "equivocal", "unknown"]
@@ -40,6 +46,46 @@ ScreeningResult = Literal["negative", "positive", "not_done"]
 
 _V = vocabulary()
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class FindingRecord(BaseModel):
+    """A finding with its context: ``{value: present, resolved: true}`` (it occurred and has
+    resolved: it still counts, as criteria count what occurred at least once), ``{value: present,
+    attributed_to: herpes simplex}`` (another cause is more likely: EULAR/ACR 2019 SLE does not
+    count it), ``{value: uncertain}`` (the same as the bare word)."""
+
+    model_config = _STRICT
+    value: FindingWord = Field(description="present, absent, unknown or uncertain")
+    resolved: bool | None = Field(
+        default=None, description="true: it occurred and has resolved (false or left out: current)"
+    )
+    attributed_to: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Another cause the clinician holds more likely (free text, never shown to researchers)",
+    )
+
+    @model_validator(mode="after")
+    def _context_of_a_present_finding(self) -> FindingRecord:
+        if self.value != "present" and (self.resolved or self.attributed_to):
+            raise PydanticCustomError(
+                "finding_context",
+                "resolved and attributed_to describe a finding that is present",
+                {},
+            )
+        return self
+
+
+def _finding_form(v: Any) -> str:
+    return "record" if isinstance(v, dict | FindingRecord) else "word"
+
+
+# A word or a map, told apart by the shape written (so a mistake gets one error, for that form)
+FindingValue = Annotated[
+    Annotated[FindingWord, Tag("word")] | Annotated[FindingRecord, Tag("record")],
+    Discriminator(_finding_form),
+]
 
 
 def _vocab_model(name: str, fields: dict[str, str], value_type: Any, doc: str) -> type[BaseModel]:
@@ -65,7 +111,7 @@ if TYPE_CHECKING:
     FamilyConditionWord: TypeAlias = str
 
     class Findings(BaseModel):
-        def __getattr__(self, word: str) -> Tri | None: ...
+        def __getattr__(self, word: str) -> FindingWord | FindingRecord | None: ...
 
     class Antibodies(BaseModel):
         def __getattr__(self, word: str) -> AntibodyResult | None: ...
@@ -94,8 +140,9 @@ else:
     Findings = _vocab_model(
         "Findings",
         {k: f"{v.label}: {v.description}" for k, v in _V.findings.items()},
-        Tri,
-        "Findings: present, absent or unknown. A finding not written is unknown, never absent.",
+        FindingValue,
+        "Findings: present, absent, unknown or uncertain, or a map with the value and its context "
+        "(resolved, attributed_to). A finding not written is unknown, never absent.",
     )
     Antibodies = _vocab_model("Antibodies", _V.antibodies, AntibodyResult, "Antibody results.")
     History = _vocab_model("History", _V.history, Tri, "Relevant history: present/absent/unknown.")
@@ -425,6 +472,19 @@ class Case(BaseModel):
         default=None, description="Only in test cases: what a correct assessment says"
     )
 
+    def finding_records(self) -> dict[str, FindingRecord]:
+        """Findings written in the file, each as a :class:`FindingRecord` (a bare word is its value)."""
+        out: dict[str, FindingRecord] = {}
+        for k in type(self.findings).model_fields:
+            v = getattr(self.findings, k)
+            if v is not None:
+                out[k] = v if isinstance(v, FindingRecord) else FindingRecord(value=v)
+        return out
+
     def recorded_findings(self) -> dict[str, Tri]:
-        """Findings written in the file (values other than not-written)."""
-        return {k: v for k, v in self.findings.model_dump().items() if v is not None}
+        """Findings written in the file, as present/absent/unknown (uncertain is unknown: recorded
+        as such, never counted; context such as resolved or attributed_to is in
+        :meth:`finding_records`)."""
+        return {
+            k: ("unknown" if r.value == "uncertain" else r.value) for k, r in self.finding_records().items()
+        }

@@ -587,11 +587,21 @@ def _unwrap(ann: Any) -> Any:
             return ann
 
 
+def _map_form(ann: Any) -> Any:
+    """Of a value written as a word or a map (a finding), the map's model; else ``ann``."""
+    if get_origin(ann) not in (typing.Union, types.UnionType):
+        return ann
+    models = [m for m in map(_unwrap, get_args(ann)) if isinstance(m, type) and issubclass(m, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
 def _annotation_at(loc: Loc) -> Any:
     """The type annotation at a key path of :class:`Case` (None where it cannot tell)."""
     ann: Any = Case
     for part in loc:
         ann = _unwrap(ann)
+        if isinstance(part, str):
+            ann = _map_form(ann)
         if isinstance(part, int):
             if get_origin(ann) is list:
                 ann = get_args(ann)[0]
@@ -610,7 +620,7 @@ def _annotation_at(loc: Loc) -> Any:
 
 
 def _allowed_keys(loc: Loc) -> list[str]:
-    ann = _annotation_at(loc)
+    ann = _map_form(_annotation_at(loc))
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return [k for k in ann.model_fields if k != "done"]
     return []
@@ -622,6 +632,8 @@ def _literal_options(loc: Loc) -> list[str]:
         ann = _unwrap(get_args(ann)[0])
     if get_origin(ann) is Literal:
         return [str(a) for a in get_args(ann)]
+    if get_origin(ann) in (typing.Union, types.UnionType):  # a word or a map: the words
+        return [str(a) for m in map(_unwrap, get_args(ann)) if get_origin(m) is Literal for a in get_args(m)]
     return []
 
 
@@ -654,7 +666,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> Loc:
     for part in loc:
         if isinstance(part, str) and (
             part.startswith(("function-", "literal[", "lax-or-strict", "json-or-python"))
-            or part in {"int", "str", "float", "MuscleBiopsy", "constrained-str"}
+            or part in {"int", "str", "float", "MuscleBiopsy", "constrained-str", "word", "record"}
         ):
             continue
         out.append(part)

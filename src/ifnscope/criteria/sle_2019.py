@@ -8,7 +8,7 @@ and a total of 10 or more, with the ANA entry criterion met. Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Literal
 
@@ -58,8 +58,16 @@ class Definition(RuleModel):
     source: SourceRef
 
 
+class MoreLikely(RuleModel):
+    """The rule that a criterion with a more likely explanation does not count."""
+
+    rule: str
+    source: SourceRef
+
+
 class Rules(RulesHeader):
     entry: Entry
+    more_likely_explanation: MoreLikely
     definitions: list[Definition]
     classify_at: int
     require_clinical: int
@@ -170,15 +178,38 @@ def _counts_only(r: Rules, entry: TriValue, facts: Facts) -> _Core:
     return _Core(entry, score, clinical, classified, (), ())
 
 
+def _not_counting_attributed(facts: Facts, rule: MoreLikely) -> tuple[Facts, list[str]]:
+    """The facts with every finding attributed to another cause read as not counted (absent), and
+    a note per such finding. The criteria's items read findings only positively (no item is
+    "without X"), so a finding that does not count is, for them, a finding that is absent."""
+    changed = {
+        n: replace(
+            f,
+            value=ABSENT,
+            detail=f"{f.detail}: not counted ({rule.rule})",
+        )
+        for n in facts
+        if (f := facts[n]).attributed_to and f.value == PRESENT
+    }
+    if not changed:
+        return facts, []
+    notes = [
+        f"{f.label} is recorded as attributed to {f.attributed_to}: not counted ({rule.rule})"
+        for f in changed.values()
+    ]
+    return facts.replaced(changed), notes
+
+
 def evaluate_facts(facts: Facts) -> SleResult:
     r = rules()
+    facts, attributed = _not_counting_attributed(facts, r.more_likely_explanation)
     wi = WhatIf(_core, facts)
     core = wi.explained
     changes = wi.changes(
         key=lambda c: c.classified,
         describe=lambda c: f"{'classified' if c.classified else 'not classified'} (score {c.score})",
     )
-    notes = []
+    notes = list(attributed)
     if core.entry == "absent":
         notes.append(
             "Entry criterion not met (ANA below 1:80): the criteria do not classify this "
@@ -207,7 +238,13 @@ def evaluate_facts(facts: Facts) -> SleResult:
         items=list(core.items),
         references=[
             Reference.of(s)
-            for s in [*r.references, r.entry.source, r.rule_source, *(d.source for d in r.definitions)]
+            for s in [
+                *r.references,
+                r.entry.source,
+                r.rule_source,
+                r.more_likely_explanation.source,
+                *(d.source for d in r.definitions),
+            ]
         ],
         notes=notes,
     )

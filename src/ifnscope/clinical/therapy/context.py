@@ -67,12 +67,12 @@ def activity_score(activity: Any, instrument: str) -> float | None:
 def muscle_involvement(case: Case) -> Literal["present", "absent", "unknown"]:
     """Present if any weakness, raised CK or abnormal MRI/EMG is recorded; absent if weakness is
     recorded absent and a muscle test (CK or MRI) is recorded normal; otherwise unknown."""
-    f = case.findings
+    f = case.recorded_findings()
     weakness = [
-        f.weakness_proximal_upper,
-        f.weakness_proximal_lower,
-        f.weakness_neck_flexors_gt_extensors,
-        f.weakness_proximal_gt_distal_legs,
+        f.get("weakness_proximal_upper"),
+        f.get("weakness_proximal_lower"),
+        f.get("weakness_neck_flexors_gt_extensors"),
+        f.get("weakness_proximal_gt_distal_legs"),
     ]
     ck = case.labs.ck.above_upper_limit if case.labs.ck else None
     studies = [case.muscle.mri, case.muscle.emg]
