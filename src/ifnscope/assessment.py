@@ -17,7 +17,7 @@ from ifnscope.activity import ActivityResult
 from ifnscope.activity import evaluate as evaluate_activity
 from ifnscope.case.derive import derive_findings, describe_lesion
 from ifnscope.case.facts import PRESENT, Facts, build_facts, relative_words
-from ifnscope.case.model import Case
+from ifnscope.case.model import Case, Impression
 from ifnscope.clinical import differential, screening, therapy, triggers
 from ifnscope.clinical.base import Flag
 from ifnscope.clinical.differential import DifferentialResult
@@ -125,6 +125,11 @@ class Assessment(BaseModel):
         description="CDASI and CLASI from the case's activity section, and the change since baseline"
     )
     therapy: TherapyResult = Field(description="Medication history and the options not yet tried")
+    impression: Impression | None = Field(
+        default=None,
+        description="The clinician's impression and differential as written in the case: shown to "
+        "clinicians, never to researchers, read by no rule",
+    )
     family_history: list[str] = Field(
         default_factory=list,
         description="Relatives' diseases, in words ('mother: Systemic lupus erythematosus'): the "
@@ -272,4 +277,5 @@ def assess(case: Case) -> Assessment:
         activity=activity,
         therapy=treatment,
         family_history=[relative_words(m) for m in case.family_history],
+        impression=case.impression,
     )

@@ -69,6 +69,8 @@ TEXT_SECRETS = [
     "Zq-med-note",  # a medication note
     "Zq-family-note",  # a family-history note
     "Zq-attributed-cause",  # the cause a finding is attributed to
+    "Zq-impression-text",  # the clinician's impression
+    "Zq-differential-entry",  # and differential
     "HYDROXYchloroquine Zq-tabs",  # a medication name as typed
     "17.5 mg Zq-twice",  # a dose
     "Zq-units/L",  # a lab unit
@@ -162,6 +164,7 @@ def _case_a() -> dict[str, Any]:
     ]
     case["family_history"] = [{"relative": "mother", "condition": "sle", "note": "Zq-family-note"}]
     case["findings"]["oral_ulcers"] = {"value": "present", "attributed_to": "Zq-attributed-cause"}
+    case["impression"] = {"text": "Zq-impression-text", "differential": ["Zq-differential-entry"]}
     case["expected"] = {"remark": "Zq-expected-remark"}
     return case
 
@@ -265,7 +268,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     # the clinician does see the secrets (so the scan below can find them where they leak)
     full = doc.request("GET", f"/api/patients/{a}?full=true").text
     shown = (NAME_A, MRN_A, "Zq-lesion-note", "17.5 mg Zq-twice", VISIT_A1.isoformat())
-    for secret in (*shown, "Zq-family-note", "Zq-attributed-cause"):
+    for secret in (*shown, "Zq-family-note", "Zq-attributed-cause", "Zq-impression-text"):
         assert secret in full, secret
 
     yield {

@@ -23,10 +23,13 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Literal
 
+from pydantic import BaseModel
+
 from ifnscope.case.derive import DerivationResult, derive_findings, describe_lesion
 from ifnscope.case.model import Case, FamilyMember, LabValue
 from ifnscope.case.vocabulary import vocabulary
-from ifnscope.data import load_yaml
+from ifnscope.data import load_table, load_yaml
+from ifnscope.provenance import SourceRef
 
 TriValue = Literal["present", "absent", "unknown"]
 Origin = Literal["recorded", "derived", "computed", "not_recorded", "what_if"]
@@ -334,6 +337,7 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
 
     # Findings: a recorded value wins; otherwise a lesion-derived 'present'; otherwise unknown.
     records = case.finding_records()
+    from_labs = findings_from_labs(case)
     for name, info in voc.findings.items():
         at = f"findings.{name}"
         if name in records:
@@ -355,6 +359,8 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
             d = der.derived[name]
             words = "; ".join(f"lesion {n}: {describe_lesion(case.lesions[n - 1])}" for n in d.lesions)
             put(Fact(name, PRESENT, info.label, "derived", f"derived from {words}", at, tuple(d.lesions)))
+        elif name in from_labs:
+            put(from_labs[name])
         else:
             put(Fact(name, UNKNOWN, info.label, "not_recorded", "not recorded", at))
 
@@ -383,6 +389,22 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
 
     for key, label in (("c3_low", "Low C3"), ("c4_low", "Low C4"), ("ch50_low", "Low CH50")):
         v = getattr(labs, key)
+        measured = getattr(labs, key.removesuffix("_low"), None)
+        if v is None and measured is not None:  # the value against its lower limit
+            low = measured.value < measured.lower_limit
+            unit = f" {measured.unit}" if measured.unit else ""
+            put(
+                Fact(
+                    key,
+                    PRESENT if low else ABSENT,
+                    label,
+                    "computed",
+                    f"{key[:2].upper()} {measured.value:g}{unit} {'<' if low else '≥'} lower limit "
+                    f"{measured.lower_limit:g}{unit}",
+                    f"labs.{key.removesuffix('_low')}",
+                )
+            )
+            continue
         put(
             Fact(
                 key,
@@ -582,6 +604,64 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
         )
     )
     return Facts(facts, muscle_biopsy_done=done, onset_age=onset, skin_disease_months=months)
+
+
+class _Derivation(BaseModel):
+    finding: str
+    lab: str
+    below: float | None = None
+    above: float | None = None
+    unknown_at_threshold: bool = False
+    sources: list[SourceRef]
+
+
+class _LabFindings(BaseModel):
+    counts_per_10e9_l: dict[str, float]
+    urine_protein_g_per_day: dict[str, float]
+    derivations: list[_Derivation]
+
+
+@cache
+def lab_findings() -> _LabFindings:
+    """``data/lab_findings.yaml``: findings derived from laboratory values, with the thresholds."""
+    return load_table("lab_findings.yaml", _LabFindings)
+
+
+def findings_from_labs(case: Case, *, written_too: bool = False) -> dict[str, Fact]:
+    """The findings the case's counts and urine protein derive by the criteria's thresholds
+    (``data/lab_findings.yaml``); a finding written under ``findings`` is not among them unless
+    ``written_too`` (to check the two agree)."""
+    table, voc, labs = lab_findings(), vocabulary(), case.labs
+    written = {} if written_too else case.finding_records()
+    out: dict[str, Fact] = {}
+    for d in table.derivations:
+        lab = getattr(labs, d.lab)
+        if lab is None or d.finding in written:
+            continue
+        if d.lab == "urine_protein":
+            amount, shown = lab.value * table.urine_protein_g_per_day[lab.unit], "g/24 h"
+        else:
+            amount, shown = lab.value * table.counts_per_10e9_l[lab.unit], "×10⁹/L"
+        limit = d.below if d.below is not None else d.above
+        assert limit is not None
+        side = "below" if d.below is not None else "above"
+        written_as = f"{d.lab.replace('_', ' ')} {lab.value:g} {lab.unit}"
+        if d.unknown_at_threshold and abs(amount - limit) < 1e-9:
+            value, detail = (
+                UNKNOWN,
+                f"{written_as}: exactly at {limit:g} {shown}, where the criteria's words differ",
+            )
+        elif (amount < limit) if side == "below" else (amount > limit):
+            value, detail = PRESENT, f"{written_as}: {side} {limit:g} {shown}"
+        else:
+            value = ABSENT
+            detail = (
+                f"{written_as}: not {side} {limit:g} {shown} at this visit (the criteria count a "
+                "value on any occasion: record an earlier one that was)"
+            )
+        label = voc.findings[d.finding].label
+        out[d.finding] = Fact(d.finding, value, label, "computed", detail, f"labs.{d.lab}")
+    return out
 
 
 def relative_words(m: FamilyMember) -> str:

@@ -305,6 +305,47 @@ class LabValue(BaseModel):
         return None
 
 
+def _lab_units() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    from ifnscope.data import load_yaml
+
+    raw = load_yaml("lab_findings.yaml")
+    return tuple(raw["counts_per_10e9_l"]), tuple(raw["urine_protein_g_per_day"])
+
+
+_COUNT_UNITS, _URINE_UNITS = _lab_units()
+if TYPE_CHECKING:
+    CountUnit: TypeAlias = str
+    UrineProteinUnit: TypeAlias = str
+else:
+    CountUnit = Literal[_COUNT_UNITS]
+    UrineProteinUnit = Literal[_URINE_UNITS]
+
+
+class CountValue(BaseModel):
+    """A blood count with its unit (the unit is required: 4.0 and 4,000 are the same count)."""
+
+    model_config = _STRICT
+    value: float = Field(ge=0, description="The count")
+    unit: CountUnit = Field(description="10^9/L (= G/L = 10^3/uL) or /mm3 (= /uL)")
+
+
+class UrineProtein(BaseModel):
+    """Urine protein per 24 hours, or a spot protein/creatinine ratio (g/g or mg/mg)."""
+
+    model_config = _STRICT
+    value: float = Field(ge=0, description="The amount or ratio")
+    unit: UrineProteinUnit = Field(description="g/24h, mg/24h, or a ratio in g/g or mg/mg")
+
+
+class LowerLimitValue(BaseModel):
+    """A measured value with the laboratory's lower limit of normal (complement C3, C4)."""
+
+    model_config = _STRICT
+    value: float = Field(ge=0, description="The measured value")
+    lower_limit: float = Field(gt=0, description="Lower limit of normal")
+    unit: str | None = Field(default=None, description="Unit, e.g. g/L")
+
+
 class Labs(BaseModel):
     model_config = _STRICT
     ck: LabValue | None = Field(default=None, description="Creatine kinase")
@@ -322,6 +363,16 @@ class Labs(BaseModel):
             "reference range (80 when the report says 'reference < 1:80')"
         ),
     )
+    wbc: CountValue | None = Field(default=None, description="White cell count (derives leukopenia)")
+    lymphocytes: CountValue | None = Field(default=None, description="Lymphocyte count (derives lymphopenia)")
+    platelets: CountValue | None = Field(
+        default=None, description="Platelet count (derives thrombocytopenia)"
+    )
+    urine_protein: UrineProtein | None = Field(
+        default=None, description="Urine protein (derives proteinuria over 0.5 g/24 h)"
+    )
+    c3: LowerLimitValue | None = Field(default=None, description="C3 with its lower limit (derives c3_low)")
+    c4: LowerLimitValue | None = Field(default=None, description="C4 with its lower limit (derives c4_low)")
     c3_low: Tri | None = Field(default=None, description="C3 below the laboratory range")
     c4_low: Tri | None = Field(default=None, description="C4 below the laboratory range")
     ch50_low: Tri | None = Field(
@@ -391,6 +442,17 @@ def _date_to_str(value: Any) -> Any:
 
 
 PartialDate = Annotated[str, BeforeValidator(_date_to_str), Field(pattern=_PARTIAL_DATE)]
+
+
+class Impression(BaseModel):
+    """The clinician's own impression and differential, in their words: kept with the case for
+    clinicians, never shown to researchers, never read by a rule."""
+
+    model_config = _STRICT
+    text: str | None = Field(default=None, min_length=1, max_length=4000, description="The impression")
+    differential: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, description="The clinician's differential diagnosis, most likely first"
+    )
 
 
 class FamilyMember(BaseModel):
@@ -467,6 +529,9 @@ class Case(BaseModel):
         "not written is unknown, never 'no family history'",
     )
     cancer_screening: CancerScreening = Field(default_factory=CancerScreening)
+    impression: Impression | None = Field(
+        default=None, description="The clinician's impression and differential (free text, read by no rule)"
+    )
     activity: Activity | None = Field(default=None, description="CDASI and CLASI scored item by item")
     expected: dict[str, Any] | None = Field(
         default=None, description="Only in test cases: what a correct assessment says"

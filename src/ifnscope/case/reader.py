@@ -294,6 +294,39 @@ def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
                     line=_line(lines, loc),
                 )
             )
+    from ifnscope.case.facts import findings_from_labs
+
+    recorded = case.recorded_findings()
+    for name, fact in findings_from_labs(case, written_too=True).items():
+        if recorded.get(name) == "absent" and fact.value == "present":
+            loc = ("findings", name)
+            out.append(
+                Issue(
+                    "case.inconsistent",
+                    loc,
+                    f"{name} recorded absent, but {fact.detail}",
+                    expected="present, or the laboratory value corrected",
+                    got="absent",
+                    line=_line(lines, loc),
+                )
+            )
+    for key in ("c3", "c4"):
+        measured, call = getattr(labs, key), getattr(labs, f"{key}_low")
+        if measured is not None and call in ("present", "absent"):
+            low = measured.value < measured.lower_limit
+            if low != (call == "present"):
+                loc = ("labs", f"{key}_low")
+                out.append(
+                    Issue(
+                        "case.inconsistent",
+                        loc,
+                        f"{key}_low recorded {call}, but {key.upper()} {measured.value:g} is "
+                        f"{'below' if low else 'not below'} its lower limit {measured.lower_limit:g}",
+                        expected="present" if low else "absent",
+                        got=call,
+                        line=_line(lines, loc),
+                    )
+                )
     if case.history.autoimmune_family_history == "absent":
         from ifnscope.case.facts import first_degree_autoimmune
 

@@ -29,6 +29,7 @@ from ifnscope.presentation.model import (
     ChangeVerdictView,
     ChangeView,
     Cites,
+    ClinicianRecord,
     CriteriaView,
     DerivedFinding,
     Differential,
@@ -433,6 +434,16 @@ def _evidence(a: J) -> Evidence:
         derived=tuple(derived),
         conflicts=_ss(a.get("conflicts")),
         near_misses=tuple(_s(m.get("message")) for m in _ms(a.get("near_misses")) if m.get("message")),
+    )
+
+
+def _clinician(a: J) -> ClinicianRecord:
+    """The impression, differential and family history as the case records them."""
+    imp = _m(a.get("impression"))
+    return ClinicianRecord(
+        impression=_s(imp.get("text")) or None,
+        differential=_ss(imp.get("differential")),
+        family_history=_ss(a.get("family_history")),
     )
 
 
@@ -1043,6 +1054,7 @@ def build(assessment_json: Mapping[str, Any], registry: Mapping[str, Any] | None
         ),
         criteria=criteria,
         evidence=_evidence(a),
+        clinician=_clinician(a),
         unknowns=_unknowns(a),
         unknown_sets=_unknown_sets(a),
         unknown_sets_notes=_unknown_sets_notes(a),

@@ -560,12 +560,26 @@ class RegistrySection(View):
 # ------------------------------------------------------------------------------ assessment
 
 
+class ClinicianRecord(View):
+    """What the case records in the clinician's own words, read by no rule: the impression,
+    the differential and the family history."""
+
+    impression: str | None = None
+    differential: tuple[str, ...] = ()
+    family_history: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.impression or self.differential or self.family_history)
+
+
 class AssessmentView(View):
     """Everything an output shows of one assessment, in the order the report reads."""
 
     header: Header
     criteria: tuple[CriteriaView, ...] = ()
     evidence: Evidence = Evidence()
+    clinician: ClinicianRecord = ClinicianRecord()
     unknowns: tuple[UnknownGroup, ...] = ()
     unknown_sets: tuple[UnknownSet, ...] = ()
     unknown_sets_notes: tuple[str, ...] = ()  # how far the search went, per criteria set

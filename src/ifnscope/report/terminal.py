@@ -99,6 +99,16 @@ def render(a: Assessment | AssessmentView | Mapping[str, Any], console: Console)
         for m in ev.near_misses:
             console.print(Text(f"  ? {m}", style="yellow"))
 
+    rec = v.clinician
+    if not rec.empty:
+        console.print(Text("\nFrom the clinician's record (read by no rule)", style="bold"))
+        if rec.impression:
+            console.print(Text(f"  Impression: {rec.impression}"))
+        if rec.differential:
+            console.print(Text(f"  Differential: {'; '.join(rec.differential)}"))
+        if rec.family_history:
+            console.print(Text(f"  Family history (the relatives' own): {'; '.join(rec.family_history)}"))
+
     console.print(Text("\nWhat the classification criteria say", style="bold"))
     for crit in v.criteria:
         console.print(
