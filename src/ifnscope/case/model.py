@@ -464,6 +464,14 @@ class FamilyMember(BaseModel):
     note: str | None = Field(default=None, description="Free text (for clinicians, never for researchers)")
 
 
+Route = Literal[
+    "topical", "oral", "intravenous", "subcutaneous", "intramuscular", "intralesional", "inhaled", "other"
+]
+MedicationStatus = Literal["taking", "stopped", "held", "planned", "refused", "denied_by_payer"]
+StopReason = Literal["inadequate_response", "adverse_effect", "remission", "patient_choice", "cost", "other"]
+NEVER_TAKEN = ("planned", "refused", "denied_by_payer")
+
+
 class Medication(BaseModel):
     model_config = _STRICT
     name: str = Field(min_length=1, description="Drug or class, generic or brand name")
@@ -477,7 +485,28 @@ class Medication(BaseModel):
     stopped: PartialDate | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
     response: Response | None = None
     dose: str | None = None
+    route: Route | None = Field(
+        default=None,
+        description="topical, oral, intravenous, subcutaneous, intramuscular, intralesional, inhaled or "
+        "other: a topical steroid or tacrolimus is another treatment than a systemic one",
+    )
+    status: MedicationStatus | None = Field(
+        default=None,
+        description="taking, stopped, held, or never taken: planned, refused (by the patient) or "
+        "denied_by_payer; left out: taken, as before",
+    )
+    stop_reason: StopReason | None = Field(default=None, description="Why it was stopped or held")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _never_taken_has_no_course(self) -> Medication:
+        if self.status in NEVER_TAKEN and (self.stopped or self.response or self.stop_reason):
+            raise PydanticCustomError(
+                "medication_status",
+                "a medication {status} was never taken: it has no stop date, response or stop reason",
+                {"status": self.status.replace("_", " ")},
+            )
+        return self
 
     @field_validator("stopped")
     @classmethod

@@ -63,6 +63,7 @@ _TYPE_CODES: dict[str, IssueCode] = {
     "titre_type": "case.wrong-type",
     "biopsy_value": "case.invalid-value",
     "date_order": "case.inconsistent",
+    "medication_status": "case.inconsistent",
 }
 _WRONG_TYPE_EXPECTED: dict[str, str] = {
     "int_type": "a whole number",

@@ -253,10 +253,30 @@ def _result(recorded: str, entry: _Entry, matched: str) -> Resolution:
     )
 
 
-def resolve(name: str) -> Resolution:
-    """Resolve one recorded medication name (pure; the tables are read once per process)."""
+# The words a route adds to a name when the tables list the treatment by route ("topical
+# tacrolimus", "oral steroids"): tried before the name alone.
+_ROUTE_WORDS = {
+    "topical": ("topical",),
+    "oral": ("oral", "systemic"),
+    "intravenous": ("intravenous", "systemic"),
+    "subcutaneous": ("systemic",),
+    "intramuscular": ("systemic",),
+}
+
+
+def resolve(name: str, route: str | None = None) -> Resolution:
+    """Resolve one recorded medication name (pure; the tables are read once per process).
+
+    With a ``route``, a name the tables list by route is read as that route's treatment first:
+    "steroids" given topically is a topical corticosteroid, "tacrolimus" given topically is
+    topical tacrolimus (a calcineurin-inhibitor ointment, not the systemic immunosuppressant)."""
     idx = _index()
     norm = normalise(name)
+    for word in _ROUTE_WORDS.get(route or "", ()):
+        if not norm.startswith(word):
+            for candidate in (f"{word} {norm}", f"{word} {_strip_noise(norm)}"):
+                if candidate in idx:
+                    return _result(name, idx[candidate], candidate)
     for candidate in (norm, _strip_noise(norm), norm.rstrip("s")):
         if candidate and candidate in idx:
             return _result(name, idx[candidate], candidate)

@@ -384,7 +384,7 @@ def _order(t: TriggerOut) -> tuple[int, int, int]:
 def evaluate(case: Case, picture: Picture = "indeterminate") -> TriggerResult:
     """Screen a case's medications and pre-onset events. Pure: no I/O."""
     rules = drug_rules()
-    resolved = [(m, resolve(m.name)) for m in case.medications]
+    resolved = [(m, resolve(m.name, m.route)) for m in case.medications]
     found: list[TriggerOut] = []
     for med, r in resolved:
         if not r.recognised:

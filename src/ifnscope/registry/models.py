@@ -199,7 +199,7 @@ class Treatment(Base):
     stopped: Mapped[str | None] = mapped_column(String(10))
     response: Mapped[str | None] = mapped_column(String(20))
     dose: Mapped[str | None] = mapped_column(String(120))
-    # active | stopped | planned | denied_by_payer (TREATMENT_STATUSES in services.treatments)
+    # active | stopped | planned | refused | denied_by_payer (TREATMENT_STATUSES in services.treatments)
     status: Mapped[str] = mapped_column(String(20), default="active")
     denied_on: Mapped[str | None] = mapped_column(String(10))  # partial date, like started
     denial_reason: Mapped[str | None] = mapped_column(Text)  # free text: clinicians only

@@ -234,7 +234,11 @@ def _precise(text: Any) -> bool:
 
 
 # Treatment statuses that are not a period of treatment (registry services' TreatmentView.status).
-_NOT_GIVEN = {"denied_by_payer": "denied by the payer", "planned": "planned, not started"}
+_NOT_GIVEN = {
+    "denied_by_payer": "denied by the payer",
+    "planned": "planned, not started",
+    "refused": "refused by the patient",
+}
 
 
 def _periods(

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from ifnscope.case.model import Case
+from ifnscope.case.model import NEVER_TAKEN, Case
 from ifnscope.clinical.base import Flag
 from ifnscope.clinical.drugs import resolve
 from ifnscope.clinical.therapy.context import TherapyContext
@@ -52,6 +52,12 @@ _STATUS: dict[str | None, tuple[StatusCode, str]] = {
     None: ("response_not_recorded", "response not recorded"),
 }
 _FAILED: set[StatusCode] = {"inadequate_response", "intolerant"}
+# Recorded but never taken: not tried, so still among the options, with what the case says.
+_NOT_TAKEN: dict[str, tuple[StatusCode, str]] = {
+    "planned": ("planned", "planned, not yet taken"),
+    "refused": ("refused", "refused by the patient, never taken"),
+    "denied_by_payer": ("denied_by_payer", "denied by the payer, never taken"),
+}
 
 
 def diseases_of(picture: str) -> list[Disease]:
@@ -66,9 +72,10 @@ def evaluate(case: Case, context: TherapyContext) -> TherapyResult:
     """Read the medication list against the knowledge base (pure)."""
     kb = knowledge_base()
     history, unrecognised = _history(case)
-    tried = list(dict.fromkeys(h.agent for h in history if h.agent))
+    tried = list(dict.fromkeys(h.agent for h in history if h.agent and h.taken))
+    not_taken = {h.agent: h.status_text for h in history if h.agent and not h.taken}
     failed = list(dict.fromkeys(h.agent for h in history if h.agent and h.counts_as_failed))
-    tried_classes = list(dict.fromkeys(c for h in history for c in h.classes))
+    tried_classes = list(dict.fromkeys(c for h in history if h.taken for c in h.classes))
     class_only = {c for h in history if h.resolution.how == "class" and h.agent is None for c in h.classes}
     diseases = diseases_of(context.picture)
 
@@ -78,6 +85,8 @@ def evaluate(case: Case, context: TherapyContext) -> TherapyResult:
             continue
         opt = _option(key, agent, diseases, context, history, failed, class_only)
         if opt is not None:
+            if key in not_taken:
+                opt = opt.model_copy(update={"recorded_not_taken": f"recorded: {not_taken[key]}"})
             options.append(opt)
     order = list(kb.agents)
     options.sort(key=lambda o: (kb.position_index(o.position), order.index(o.agent)))
@@ -108,10 +117,12 @@ def _history(case: Case) -> tuple[list[HistoryEntry], list[Unrecognised]]:
     kb = knowledge_base()
     out, unknown = [], []
     for med in case.medications:
-        res = resolve(med.name)
+        res = resolve(med.name, med.route)
         key = agent_for(res) if res.recognised else None
         agent = kb.agents[key] if key else None
         code, words = _STATUS.get(med.response, _STATUS[None])
+        if med.status in NEVER_TAKEN:
+            code, words = _NOT_TAKEN[med.status]
         out.append(
             HistoryEntry(
                 recorded_as=med.name,
@@ -124,8 +135,12 @@ def _history(case: Case) -> tuple[list[HistoryEntry], list[Unrecognised]]:
                 started=med.started,
                 stopped=med.stopped,
                 dose=med.dose,
+                route=med.route,
+                prescription=med.status,
+                stop_reason=med.stop_reason,
                 status=code,
                 status_text=words,
+                taken=med.status not in NEVER_TAKEN,
                 counts_as_failed=code in _FAILED,
                 pathway_level=agent.pathway.level if agent else None,
             )

@@ -22,7 +22,15 @@ ApprovalCode = Literal[
     "approved_for_indication", "approved_other_indication", "not_approved", "not_applicable"
 ]
 StatusCode = Literal[
-    "inadequate_response", "partial_response", "responded", "intolerant", "too_early", "response_not_recorded"
+    "inadequate_response",
+    "partial_response",
+    "responded",
+    "intolerant",
+    "too_early",
+    "response_not_recorded",
+    "planned",
+    "refused",
+    "denied_by_payer",
 ]
 
 
@@ -39,8 +47,17 @@ class HistoryEntry(BaseModel):
     started: str | None = None
     stopped: str | None = None
     dose: str | None = None
+    route: str | None = None
+    prescription: str | None = Field(
+        default=None, description="As recorded: taking, stopped, held, planned, refused, denied_by_payer"
+    )
+    stop_reason: str | None = None
     status: StatusCode
     status_text: str = Field(description="Plain words: tried with inadequate response, intolerant, …")
+    taken: bool = Field(
+        default=True,
+        description="False for a medication planned, refused or denied by the payer: never tried",
+    )
     counts_as_failed: bool
     pathway_level: str | None = None
 
@@ -88,6 +105,10 @@ class Option(BaseModel):
     eligibility_notes: list[str]
     cautions: list[str]
     class_note: str | None = None
+    recorded_not_taken: str | None = Field(
+        default=None,
+        description="The case records it but it was never taken (planned, refused, denied by the payer)",
+    )
     summary: str
     references: list[Reference]
 

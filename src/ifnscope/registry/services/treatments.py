@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from ifnscope.case.model import NEVER_TAKEN
 from ifnscope.clinical.therapy import is_ifn_targeted
 from ifnscope.errors import RegistryError
 from ifnscope.registry.auth import Actor
@@ -39,7 +40,7 @@ from ifnscope.registry.services.views import TreatmentView
 if TYPE_CHECKING:
     from ifnscope.assessment import Assessment
 
-TREATMENT_STATUSES = ("active", "stopped", "planned", "denied_by_payer")
+TREATMENT_STATUSES = ("active", "stopped", "planned", "refused", "denied_by_payer")
 _EDITABLE = ("name", "started", "stopped", "response", "dose", "status", "denied_on", "denial_reason")
 _PARTIAL_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 
@@ -93,8 +94,8 @@ def _merge_course(
     row.stopped = stopped or row.stopped
     row.response = response or row.response
     row.dose = dose or row.dose
-    if started and row.status in ("planned", "denied_by_payer"):
-        row.status = "active"  # the record shows it started (planned, or a payer's refusal overturned)
+    if started and row.status in ("planned", "refused", "denied_by_payer"):
+        row.status = "active"  # the record shows it started (planned, or a refusal overturned)
     if row.stopped and row.status == "active":
         row.status = "stopped"
 
@@ -274,7 +275,10 @@ def sync_treatments(s: Session, p: Patient, a: Assessment, *, recorded: bool = T
         row = _match(p, key, h.started)
         new = row is None
         if row is None:
-            row = Treatment(patient_id=p.id, recorded_as=h.recorded_as, started=h.started, status="active")
+            # a medication the case records as never taken (planned, refused, denied by the payer)
+            # enters the list with that status (case.model.NEVER_TAKEN)
+            status = h.prescription if h.prescription in NEVER_TAKEN else "active"
+            row = Treatment(patient_id=p.id, recorded_as=h.recorded_as, started=h.started, status=status)
             s.add(row)
             p.treatments.append(row)
         row.agent = h.agent

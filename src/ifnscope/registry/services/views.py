@@ -106,7 +106,7 @@ class TreatmentView(BaseModel):
     stopped_days: int | None = None
     response: str | None
     dose: str | None
-    status: str = Field(default="active", description="active, stopped, planned or denied_by_payer")
+    status: str = Field(default="active", description="active, stopped, planned, refused or denied_by_payer")
     denied_on: str | None = Field(default=None, description="When the payer refused it (researchers: year)")
     denial_reason: str | None = Field(default=None, description="Why the payer refused it: clinicians only")
 

@@ -50,7 +50,7 @@ log = logging.getLogger("ifnscope.web")
 
 Writer = Annotated[Actor, Depends(require("write_patients"))]
 Sex = Literal["female", "male", "other", "unknown"]
-TreatmentStatus = Literal["active", "stopped", "planned", "denied_by_payer"]
+TreatmentStatus = Literal["active", "stopped", "planned", "refused", "denied_by_payer"]
 
 
 Reason = Annotated[
