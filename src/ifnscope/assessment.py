@@ -241,7 +241,7 @@ def assess(case: Case) -> Assessment:
             combo.would_change.append(f"{CRITERIA_SETS[key].short}: {x.result}")
 
     picture = differential.evaluate_facts(facts)
-    trig = triggers.evaluate(case, picture.favours)
+    trig = triggers.evaluate(case, picture.favours, facts)
     disease = disease_picture(criteria, skin_picture=picture.favours)
     screen = screening.evaluate(
         case,

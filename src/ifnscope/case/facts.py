@@ -566,20 +566,12 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
         )
 
     history = case.history.model_dump()
-    first_degree = first_degree_autoimmune(case)
+    from_sections = history_from_sections(case)
     for key, label in voc.history.items():
         v = history.get(key)
-        if key == "autoimmune_family_history" and v is None and first_degree:
-            put(
-                Fact(
-                    f"history_{key}",
-                    PRESENT,
-                    label,
-                    "derived",
-                    f"from family_history: {'; '.join(first_degree)}",
-                    "family_history",
-                )
-            )
+        if v is None and key in from_sections:
+            value, detail, at = from_sections[key]
+            put(Fact(f"history_{key}", value, label, "derived", detail, at))
             continue
         put(
             Fact(
@@ -667,6 +659,42 @@ def findings_from_labs(case: Case, *, written_too: bool = False) -> dict[str, Fa
 def relative_words(m: FamilyMember) -> str:
     """'mother: Systemic lupus erythematosus'."""
     return f"{m.relative.replace('_', ' ')}: {vocabulary().family_conditions[m.condition].label}"
+
+
+def history_from_sections(case: Case) -> dict[str, tuple[TriValue, str, str]]:
+    """The ``history`` words the case's own sections give (value, detail, key path), for a word
+    the ``history`` map leaves out: smoking from ``smoking``, cancer from ``cancer_history``,
+    interstitial lung disease from ``lung``, autoimmune disease in a first-degree relative from
+    ``family_history``."""
+    out: dict[str, tuple[TriValue, str, str]] = {}
+    if case.smoking is not None:
+        sm = case.smoking
+        packs = f", {sm.pack_years:g} pack-years" if sm.pack_years is not None else ""
+        out["smoking"] = (
+            ABSENT if sm.status == "never" else PRESENT,
+            f"smoking: {sm.status}{packs}",
+            "smoking",
+        )
+    if case.cancer_history:
+        words = "; ".join(
+            c.type + (f" ({c.diagnosed})" if c.diagnosed else "") + (", active" if c.active else "")
+            for c in case.cancer_history
+        )
+        out["cancer"] = (PRESENT, f"cancer_history: {words}", "cancer_history")
+    lung = case.lung
+    if lung is not None and (lung.hrct_pattern is not None or lung.rapidly_progressive):
+        if lung.rapidly_progressive or lung.hrct_pattern != "normal":
+            what = "rapidly progressive" if lung.rapidly_progressive else f"HRCT {lung.hrct_pattern}"
+            out["ild"] = (PRESENT, f"lung: {what}", "lung")
+        else:
+            out["ild"] = (ABSENT, "lung: HRCT normal", "lung")
+    if first_degree := first_degree_autoimmune(case):
+        out["autoimmune_family_history"] = (
+            PRESENT,
+            f"from family_history: {'; '.join(first_degree)}",
+            "family_history",
+        )
+    return out
 
 
 def first_degree_autoimmune(case: Case) -> list[str]:

@@ -455,6 +455,45 @@ class Impression(BaseModel):
     )
 
 
+class Smoking(BaseModel):
+    """Smoking as clinicians record it (gives history.smoking: current or former is present)."""
+
+    model_config = _STRICT
+    status: Literal["never", "former", "current"]
+    pack_years: float | None = Field(default=None, ge=0, le=300, description="Pack-years")
+
+
+class CancerEntry(BaseModel):
+    """A cancer in the patient's history (gives history.cancer)."""
+
+    model_config = _STRICT
+    type: str = Field(
+        min_length=1, max_length=200, description="The cancer, in words (never shown to researchers)"
+    )
+    diagnosed: PartialDate | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    active: bool | None = Field(default=None, description="true: active now; false: treated, in remission")
+
+
+HrctPattern = Literal["normal", "nsip", "uip", "op", "nsip_op", "dad", "lip", "other"]
+
+
+class Lung(BaseModel):
+    """Lung disease as the work-up records it (gives history.ild: an abnormal HRCT pattern or a
+    rapidly progressive course is interstitial lung disease; a normal HRCT is none)."""
+
+    model_config = _STRICT
+    hrct_pattern: HrctPattern | None = Field(
+        default=None,
+        description="normal, nsip, uip, op (organising pneumonia), nsip_op, dad (diffuse alveolar "
+        "damage), lip, other",
+    )
+    fvc_percent_predicted: float | None = Field(default=None, gt=0, le=200)
+    dlco_percent_predicted: float | None = Field(default=None, gt=0, le=200)
+    rapidly_progressive: bool | None = Field(
+        default=None, description="Rapidly progressive interstitial lung disease (as with anti-MDA5)"
+    )
+
+
 class FamilyMember(BaseModel):
     """A relative's disease: the relative's own, never counted as the patient's."""
 
@@ -552,6 +591,13 @@ class Case(BaseModel):
     skin_biopsy: SkinBiopsy = Field(default_factory=SkinBiopsy)
     medications: list[Medication] = Field(default_factory=list)
     history: History = Field(default_factory=History)
+    smoking: Smoking | None = Field(default=None, description="Smoking status and pack-years")
+    cancer_history: list[CancerEntry] = Field(
+        default_factory=list, description="Cancers, with type, date, activity"
+    )
+    lung: Lung | None = Field(
+        default=None, description="HRCT pattern, pulmonary function, rapidly progressive ILD"
+    )
     family_history: list[FamilyMember] = Field(
         default_factory=list,
         description="Relatives' diseases: who had what. Never counted as the patient's own; an entry "

@@ -328,21 +328,21 @@ def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
                         line=_line(lines, loc),
                     )
                 )
-    if case.history.autoimmune_family_history == "absent":
-        from ifnscope.case.facts import first_degree_autoimmune
+    from ifnscope.case.facts import history_from_sections
 
-        listed = first_degree_autoimmune(case)
-        if listed:
-            loc = ("history", "autoimmune_family_history")
+    written = case.history.model_dump()
+    for key, (value, detail, section) in history_from_sections(case).items():
+        said = written.get(key)
+        if said in ("present", "absent") and said != value:
+            where: Loc = ("history", key)
             out.append(
                 Issue(
                     "case.inconsistent",
-                    loc,
-                    "autoimmune disease in a first-degree relative recorded absent, but family_history "
-                    f"lists {'; '.join(listed)}",
-                    expected="present, or the family_history entry corrected",
-                    got="absent",
-                    line=_line(lines, loc),
+                    where,
+                    f"history.{key} recorded {said}, but {detail}",
+                    expected=f"{value}, or {section} corrected",
+                    got=said,
+                    line=_line(lines, where),
                 )
             )
     titre, cutoff = labs.ana_titer, labs.ana_titer_cutoff

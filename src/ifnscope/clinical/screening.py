@@ -414,7 +414,9 @@ def evaluate(
             continue
         if a.id == "red_flags":
             present = [
-                x for x in ("history_smoking", "fever", "family_history_cancer") if facts.value(x) == PRESENT
+                x
+                for x in ("weight_loss", "history_smoking", "fever", "family_history_cancer")
+                if facts.value(x) == PRESENT
             ]
             text = " ".join(a.text.split())
             if present:

@@ -35,6 +35,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from ifnscope.case.facts import PRESENT, UNKNOWN, Facts, build_facts
 from ifnscope.case.model import Case, Medication
 from ifnscope.clinical.base import Disease, Flag, Picture, Severity
 from ifnscope.clinical.drugs import Resolution, all_classes, all_drugs, label_of_class, resolve
@@ -381,8 +382,11 @@ def _order(t: TriggerOut) -> tuple[int, int, int]:
     return (_STATUS_ORDER[t.status], fits, _STRENGTH_ORDER[t.strength])
 
 
-def evaluate(case: Case, picture: Picture = "indeterminate") -> TriggerResult:
-    """Screen a case's medications and pre-onset events. Pure: no I/O."""
+def evaluate(case: Case, picture: Picture = "indeterminate", facts: Facts | None = None) -> TriggerResult:
+    """Screen a case's medications and pre-onset events. Pure: no I/O. ``facts``: the case's
+    (built here when not given), whose history words include those the case's sections give
+    (smoking from ``smoking``)."""
+    facts = facts if facts is not None else build_facts(case)
     rules = drug_rules()
     resolved = [(m, resolve(m.name, m.route)) for m in case.medications]
     found: list[TriggerOut] = []
@@ -443,7 +447,6 @@ def evaluate(case: Case, picture: Picture = "indeterminate") -> TriggerResult:
 
     events = event_rules()
     after = set(case.onset.after)
-    history = case.history.model_dump()
     has_drug_match = bool(found)
     raised: set[str] = set()
     matched = [
@@ -453,7 +456,7 @@ def evaluate(case: Case, picture: Picture = "indeterminate") -> TriggerResult:
     ] + [
         (rule, f"history.{rule.history}: present")
         for rule in events.history
-        if rule.history and history.get(rule.history) == "present"
+        if rule.history and facts.value(f"history_{rule.history}") == PRESENT
     ]
     for rule, evidence in matched:
         if rule.flag in raised:  # one flag per code (sunburn and sun exposure share one)
@@ -473,7 +476,7 @@ def evaluate(case: Case, picture: Picture = "indeterminate") -> TriggerResult:
     unrecognised = [r for _, r in resolved if not r.recognised]
     unknowns += [f"medication '{r.recorded_as}' not recognised" for r in unrecognised]
     for key in ("smoking", "sun_exposure"):
-        if history.get(key) in (None, "unknown"):
+        if facts.value(f"history_{key}") == UNKNOWN:
             unknowns.append(f"history.{key} not recorded")
     return TriggerResult(
         triggers=active,
