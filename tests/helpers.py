@@ -11,7 +11,8 @@ import pytest
 from ifnscope.assessment import assess
 from ifnscope.case.facts import Facts, build_facts
 from ifnscope.case.model import Case
-from ifnscope.case.reader import validate_case
+from ifnscope.case.reader import parse_case, validate_case
+from ifnscope.errors import CaseValidationError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -94,3 +95,13 @@ def activity_case(erythema: int) -> dict[str, Any]:
         if isinstance(a, dict):
             a["erythema"] = erythema
     return doc
+
+
+CASE_HEAD = "format: ifnscope-case/1\nid: t\n"
+
+
+def case_issues(text: str) -> list[Any]:
+    """The problems the reader finds in a case whose body (after format and id) is ``text``."""
+    with pytest.raises(CaseValidationError) as ei:
+        parse_case(CASE_HEAD + text)
+    return list(ei.value.issues)

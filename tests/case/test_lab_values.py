@@ -9,9 +9,8 @@ import pytest
 
 from ifnscope.assessment import assess
 from ifnscope.case.facts import build_facts
-from ifnscope.case.reader import parse_case
-from ifnscope.errors import CaseValidationError
 from ifnscope.registry.services.deidentify import keep_allowed
+from tests.helpers import case_issues as issues
 from tests.helpers import make_case
 
 HEAD = "format: ifnscope-case/1\nid: t\n"
@@ -19,12 +18,6 @@ HEAD = "format: ifnscope-case/1\nid: t\n"
 
 def fact(labs: dict[str, Any], name: str, **kw: Any) -> Any:
     return build_facts(make_case(labs=labs, **kw))[name]
-
-
-def issues(text: str) -> list[Any]:
-    with pytest.raises(CaseValidationError) as ei:
-        parse_case(HEAD + text)
-    return ei.value.issues
 
 
 @pytest.mark.parametrize(

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from ifnscope.assessment import assess
 from ifnscope.case.facts import build_facts
 from ifnscope.case.reader import parse_case, validate_case
 from ifnscope.criteria import cadm, iim_2017
-from ifnscope.errors import CaseValidationError
 from ifnscope.presentation.build import build
+from tests.helpers import case_issues as issues
 from tests.helpers import make_case
 
 HEAD = "format: ifnscope-case/1\nid: t\n"
@@ -23,12 +21,6 @@ NO_WEAKNESS = {
     "weakness_neck_flexors_gt_extensors": "absent",
     "weakness_proximal_gt_distal_legs": "absent",
 }
-
-
-def issues(text: str) -> list[Any]:
-    with pytest.raises(CaseValidationError) as ei:
-        parse_case(HEAD + text)
-    return ei.value.issues
 
 
 # ------------------------------------------------------------------ labs stated without a number

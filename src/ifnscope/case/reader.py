@@ -273,105 +273,83 @@ _APL_PARTS = {
 
 
 def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
-    """An ANA titre, the laboratory's cut-off and its titre-less call must agree; a negative
-    antiphospholipid panel cannot have a positive part."""
+    """Results that must agree: a stated word and its number; a finding written absent and the
+    count that derives it; c3_low/c4_low and the value; a history word and its section; an ANA
+    titre, the laboratory's cut-off and its titre-less call; a negative antiphospholipid panel
+    and its parts."""
+    from ifnscope.case.facts import findings_from_labs, history_from_sections  # facts reads the model
+
     labs = case.labs
     out: list[Issue] = []
+
+    def inconsistent(loc: Loc, message: str, *, expected: str, got: Any) -> None:
+        out.append(
+            Issue("case.inconsistent", loc, message, expected=expected, got=got, line=_line(lines, loc))
+        )
+
     for key in vocabulary().labs_numeric:
         lab = getattr(labs, key)
         if lab is None or lab.stated is None or lab.value is None or lab.upper_limit is None:
             continue
         above = lab.value > lab.upper_limit
         if above != (lab.stated == "elevated"):
-            loc: Loc = ("labs", key, "stated")
-            out.append(
-                Issue(
-                    "case.inconsistent",
-                    loc,
-                    f"{key} recorded {lab.stated}, but {lab.value:g} is "
-                    f"{'above' if above else 'not above'} its upper limit {lab.upper_limit:g}",
-                    expected="elevated" if above else "normal",
-                    got=lab.stated,
-                    line=_line(lines, loc),
-                )
+            inconsistent(
+                ("labs", key, "stated"),
+                f"{key} recorded {lab.stated}, but {lab.value:g} is "
+                f"{'above' if above else 'not above'} its upper limit {lab.upper_limit:g}",
+                expected="elevated" if above else "normal",
+                got=lab.stated,
             )
-    from ifnscope.case.facts import findings_from_labs
-
     recorded = case.recorded_findings()
     for name, fact in findings_from_labs(case, written_too=True).items():
         if recorded.get(name) == "absent" and fact.value == "present":
-            loc = ("findings", name)
-            out.append(
-                Issue(
-                    "case.inconsistent",
-                    loc,
-                    f"{name} recorded absent, but {fact.detail}",
-                    expected="present, or the laboratory value corrected",
-                    got="absent",
-                    line=_line(lines, loc),
-                )
+            inconsistent(
+                ("findings", name),
+                f"{name} recorded absent, but {fact.detail}",
+                expected="present, or the laboratory value corrected",
+                got="absent",
             )
     for key in ("c3", "c4"):
         measured, call = getattr(labs, key), getattr(labs, f"{key}_low")
         if measured is not None and call in ("present", "absent"):
             low = measured.value < measured.lower_limit
             if low != (call == "present"):
-                loc = ("labs", f"{key}_low")
-                out.append(
-                    Issue(
-                        "case.inconsistent",
-                        loc,
-                        f"{key}_low recorded {call}, but {key.upper()} {measured.value:g} is "
-                        f"{'below' if low else 'not below'} its lower limit {measured.lower_limit:g}",
-                        expected="present" if low else "absent",
-                        got=call,
-                        line=_line(lines, loc),
-                    )
+                inconsistent(
+                    ("labs", f"{key}_low"),
+                    f"{key}_low recorded {call}, but {key.upper()} {measured.value:g} is "
+                    f"{'below' if low else 'not below'} its lower limit {measured.lower_limit:g}",
+                    expected="present" if low else "absent",
+                    got=call,
                 )
-    from ifnscope.case.facts import history_from_sections
-
     written = case.history.model_dump()
     for key, (value, detail, section) in history_from_sections(case).items():
         said = written.get(key)
         if said in ("present", "absent") and said != value:
-            where: Loc = ("history", key)
-            out.append(
-                Issue(
-                    "case.inconsistent",
-                    where,
-                    f"history.{key} recorded {said}, but {detail}",
-                    expected=f"{value}, or {section} corrected",
-                    got=said,
-                    line=_line(lines, where),
-                )
+            inconsistent(
+                ("history", key),
+                f"history.{key} recorded {said}, but {detail}",
+                expected=f"{value}, or {section} corrected",
+                got=said,
             )
     titre, cutoff = labs.ana_titer, labs.ana_titer_cutoff
     call = labs.antibodies.ana
     at: Loc = ("labs", "antibodies", "ana")
     if call == "positive" and titre == 0:
-        out.append(
-            Issue(
-                "case.inconsistent",
-                at,
-                "ANA recorded positive, but labs.ana_titer is 0 (negative)",
-                expected="negative, or the positive titre in labs.ana_titer",
-                got=call,
-                line=_line(lines, at),
-            )
+        inconsistent(
+            at,
+            "ANA recorded positive, but labs.ana_titer is 0 (negative)",
+            expected="negative, or the positive titre in labs.ana_titer",
+            got=call,
         )
     elif call in ("positive", "negative") and titre and cutoff:
         above = titre >= cutoff
         if above != (call == "positive"):
-            out.append(
-                Issue(
-                    "case.inconsistent",
-                    at,
-                    f"ANA recorded {call}, but 1:{titre} is {'at or above' if above else 'below'} "
-                    f"the laboratory's cut-off 1:{cutoff}",
-                    expected="positive" if above else "negative",
-                    got=call,
-                    line=_line(lines, at),
-                )
+            inconsistent(
+                at,
+                f"ANA recorded {call}, but 1:{titre} is {'at or above' if above else 'below'} "
+                f"the laboratory's cut-off 1:{cutoff}",
+                expected="positive" if above else "negative",
+                got=call,
             )
     elif call == "negative" and titre and not cutoff:
         from ifnscope.case.facts import ana_titre_above_any_reference_range
@@ -380,31 +358,22 @@ def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
         # 2019 entry criterion (the titre) and SLICC (the call) would read one test both ways.
         limit = ana_titre_above_any_reference_range()
         if titre >= limit:
-            out.append(
-                Issue(
-                    "case.inconsistent",
-                    at,
-                    f"ANA recorded negative, but 1:{titre} is at or above 1:{limit}, above the "
-                    "reference range of any laboratory",
-                    expected="positive, or the laboratory's cut-off in labs.ana_titer_cutoff",
-                    got=call,
-                    line=_line(lines, at),
-                )
+            inconsistent(
+                at,
+                f"ANA recorded negative, but 1:{titre} is at or above 1:{limit}, above the "
+                "reference range of any laboratory",
+                expected="positive, or the laboratory's cut-off in labs.ana_titer_cutoff",
+                got=call,
             )
     if labs.antibodies.antiphospholipid == "negative":
         for key, words in _APL_PARTS.items():
             if getattr(labs.antibodies, key) == "positive":
-                loc = ("labs", "antibodies", key)
-                out.append(
-                    Issue(
-                        "case.inconsistent",
-                        loc,
-                        f"{words} recorded positive, but labs.antibodies.antiphospholipid (the panel of "
-                        "anticardiolipin, anti-beta2-glycoprotein I and lupus anticoagulant) is negative",
-                        expected="negative, or the panel positive",
-                        got="positive",
-                        line=_line(lines, loc),
-                    )
+                inconsistent(
+                    ("labs", "antibodies", key),
+                    f"{words} recorded positive, but labs.antibodies.antiphospholipid (the panel of "
+                    "anticardiolipin, anti-beta2-glycoprotein I and lupus anticoagulant) is negative",
+                    expected="negative, or the panel positive",
+                    got="positive",
                 )
     return out
 
