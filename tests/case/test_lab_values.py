@@ -103,3 +103,47 @@ def test_researchers_see_a_count_with_its_unit() -> None:
     doc = {"labs": {"wbc": {"value": 3.2, "unit": "10^9/L"}, "ck": {"value": 90, "unit": "Zq typed"}}}
     kept = keep_allowed("case", doc)
     assert kept["labs"] == {"wbc": {"value": 3.2, "unit": "10^9/L"}, "ck": {"value": 90}}
+
+
+# ------------------------------------------------------------------------ series of results
+
+
+def test_a_series_counts_a_value_on_any_occasion() -> None:
+    """Petri 2012: leukopenia "<4,000/mm³ at least once"; Aringer 2019: "occurrence of a criterion
+    on at least one occasion is sufficient" (data/lab_findings.yaml)."""
+    series = [
+        {"value": 5.2, "unit": "10^9/L", "date": "2024-01"},
+        {"value": 3.1, "unit": "10^9/L", "date": "2024-06"},
+        {"value": 4.8, "unit": "10^9/L", "date": "2024-11"},
+    ]
+    f = fact({"wbc": series}, "leukopenia")
+    assert f.value == "present"
+    assert f.detail == "wbc 3.1 10^9/L (2024-06): below 4 ×10⁹/L"
+    normal = fact({"wbc": [series[0], series[2]]}, "leukopenia")
+    assert normal.value == "absent"
+    assert "in the 2 results recorded" in normal.detail
+
+
+def test_a_series_of_complement_and_protein() -> None:
+    c3 = [{"value": 1.0, "lower_limit": 0.9}, {"value": 0.7, "lower_limit": 0.9, "date": "2024-05"}]
+    assert fact({"c3": c3}, "c3_low").value == "present"
+    protein = [{"value": 0.2, "unit": "g/24h"}, {"value": 500, "unit": "mg/24h"}]
+    assert fact({"urine_protein": protein}, "proteinuria_over_0_5g").value == "unknown"  # at 0.5
+    # c3_low recorded absent beside a low value in the series contradicts it; recorded present
+    # beside normal values does not (it may have been low at a visit not listed)
+    (i,) = issues("labs:\n  c3: [{value: 0.5, lower_limit: 0.9}]\n  c3_low: absent\n")
+    assert (i.code, i.path) == ("case.inconsistent", "labs.c3_low")
+    said = make_case(labs={"c3": [{"value": 1.2, "lower_limit": 0.9}], "c3_low": "present"})
+    assert build_facts(said)["c3_low"].value == "present"
+
+
+def test_a_series_entry_is_checked_like_one_result() -> None:
+    (i,) = issues("labs:\n  wbc: [{value: 5.2, unit: 10^9/L}, {value: 3.1}]\n")
+    assert (i.code, i.path) == ("case.missing-key", "labs.wbc[1].unit")
+    (j,) = issues("labs:\n  wbc: []\n")
+    assert j.path == "labs.wbc"
+
+
+def test_researchers_see_a_series_without_its_dates() -> None:
+    doc = {"labs": {"wbc": [{"value": 3.1, "unit": "10^9/L", "date": "2024-06"}]}}
+    assert keep_allowed("case", doc) == {"labs": {"wbc": [{"value": 3.1, "unit": "10^9/L"}]}}

@@ -21,12 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from ifnscope.case.derive import DerivationResult, derive_findings, describe_lesion
-from ifnscope.case.model import Case, FamilyMember, LabValue
+from ifnscope.case.model import Case, FamilyMember, LabValue, results
 from ifnscope.case.vocabulary import vocabulary
 from ifnscope.data import load_table, load_yaml
 from ifnscope.provenance import SourceRef
@@ -389,18 +389,23 @@ def build_facts(case: Case, derivation: DerivationResult | None = None) -> Facts
 
     for key, label in (("c3_low", "Low C3"), ("c4_low", "Low C4"), ("ch50_low", "Low CH50")):
         v = getattr(labs, key)
-        measured = getattr(labs, key.removesuffix("_low"), None)
-        if v is None and measured is not None:  # the value against its lower limit
-            low = measured.value < measured.lower_limit
-            unit = f" {measured.unit}" if measured.unit else ""
+        measured = results(getattr(labs, key.removesuffix("_low"), None))
+        if v is None and measured:  # the values against their lower limits (any occasion counts)
+            low = [m for m in measured if m.value < m.lower_limit]
+
+            def shown(m: Any, key: str = key) -> str:
+                unit = f" {m.unit}" if m.unit else ""
+                rel = "<" if m.value < m.lower_limit else "≥"
+                when = f" ({m.date})" if m.date else ""
+                return f"{key[:2].upper()} {m.value:g}{unit}{when} {rel} lower limit {m.lower_limit:g}{unit}"
+
             put(
                 Fact(
                     key,
                     PRESENT if low else ABSENT,
                     label,
                     "computed",
-                    f"{key[:2].upper()} {measured.value:g}{unit} {'<' if low else '≥'} lower limit "
-                    f"{measured.lower_limit:g}{unit}",
+                    "; ".join(map(shown, low or measured)),
                     f"labs.{key.removesuffix('_low')}",
                 )
             )
@@ -627,29 +632,32 @@ def findings_from_labs(case: Case, *, written_too: bool = False) -> dict[str, Fa
     written = {} if written_too else case.finding_records()
     out: dict[str, Fact] = {}
     for d in table.derivations:
-        lab = getattr(labs, d.lab)
-        if lab is None or d.finding in written:
+        series = results(getattr(labs, d.lab))
+        if not series or d.finding in written:
             continue
-        if d.lab == "urine_protein":
-            amount, shown = lab.value * table.urine_protein_g_per_day[lab.unit], "g/24 h"
-        else:
-            amount, shown = lab.value * table.counts_per_10e9_l[lab.unit], "×10⁹/L"
         limit = d.below if d.below is not None else d.above
         assert limit is not None
         side = "below" if d.below is not None else "above"
-        written_as = f"{d.lab.replace('_', ' ')} {lab.value:g} {lab.unit}"
-        if d.unknown_at_threshold and abs(amount - limit) < 1e-9:
-            value, detail = (
-                UNKNOWN,
-                f"{written_as}: exactly at {limit:g} {shown}, where the criteria's words differ",
-            )
-        elif (amount < limit) if side == "below" else (amount > limit):
-            value, detail = PRESENT, f"{written_as}: {side} {limit:g} {shown}"
+        unit_of = table.urine_protein_g_per_day if d.lab == "urine_protein" else table.counts_per_10e9_l
+        shown = "g/24 h" if d.lab == "urine_protein" else "×10⁹/L"
+
+        def words(r: Any, lab: str = d.lab) -> str:
+            return f"{lab.replace('_', ' ')} {r.value:g} {r.unit}" + (f" ({r.date})" if r.date else "")
+
+        crossing = [r for r in series if (r.value * unit_of[r.unit] < limit) == (side == "below")
+                    and abs(r.value * unit_of[r.unit] - limit) >= 1e-9]  # fmt: skip
+        at_limit = [r for r in series if abs(r.value * unit_of[r.unit] - limit) < 1e-9]
+        if crossing:  # the criteria count a value on any occasion (data/lab_findings.yaml)
+            value, detail = PRESENT, f"{'; '.join(map(words, crossing))}: {side} {limit:g} {shown}"
+        elif at_limit and d.unknown_at_threshold:
+            value = UNKNOWN
+            detail = f"{words(at_limit[0])}: exactly at {limit:g} {shown}, where the criteria's words differ"
         else:
             value = ABSENT
+            when = "at this visit" if len(series) == 1 else f"in the {len(series)} results recorded"
             detail = (
-                f"{written_as}: not {side} {limit:g} {shown} at this visit (the criteria count a "
-                "value on any occasion: record an earlier one that was)"
+                f"{'; '.join(map(words, series))}: not {side} {limit:g} {shown} {when} (the criteria "
+                "count a value on any occasion: record an earlier one that was)"
             )
         label = voc.findings[d.finding].label
         out[d.finding] = Fact(d.finding, value, label, "computed", detail, f"labs.{d.lab}")

@@ -9,7 +9,7 @@ Every tri-state value defaults to ``None``, which means *not recorded*: unknown,
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -305,6 +305,21 @@ class LabValue(BaseModel):
         return None
 
 
+_PARTIAL_DATE = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+
+
+def _date_to_str(value: Any) -> Any:
+    # YAML reads 2024-03-01 as a date object; keep one representation.
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+PartialDate = Annotated[str, BeforeValidator(_date_to_str), Field(pattern=_PARTIAL_DATE)]
+
+
 def _lab_units() -> tuple[tuple[str, ...], tuple[str, ...]]:
     from ifnscope.data import load_yaml
 
@@ -327,6 +342,7 @@ class CountValue(BaseModel):
     model_config = _STRICT
     value: float = Field(ge=0, description="The count")
     unit: CountUnit = Field(description="10^9/L (= G/L = 10^3/uL) or /mm3 (= /uL)")
+    date: PartialDate | None = Field(default=None, description="When it was measured (in a series)")
 
 
 class UrineProtein(BaseModel):
@@ -335,6 +351,7 @@ class UrineProtein(BaseModel):
     model_config = _STRICT
     value: float = Field(ge=0, description="The amount or ratio")
     unit: UrineProteinUnit = Field(description="g/24h, mg/24h, or a ratio in g/g or mg/mg")
+    date: PartialDate | None = Field(default=None, description="When it was measured (in a series)")
 
 
 class LowerLimitValue(BaseModel):
@@ -344,6 +361,26 @@ class LowerLimitValue(BaseModel):
     value: float = Field(ge=0, description="The measured value")
     lower_limit: float = Field(gt=0, description="Lower limit of normal")
     unit: str | None = Field(default=None, description="Unit, e.g. g/L")
+    date: PartialDate | None = Field(default=None, description="When it was measured (in a series)")
+
+
+def _series_form(v: Any) -> str:
+    return "series" if isinstance(v, list | tuple) else "one"
+
+
+ResultT = TypeVar("ResultT", bound=BaseModel)
+# One result as a map, or a list of them, told apart by shape (one error for the form written)
+Series = Annotated[
+    Annotated[ResultT, Tag("one")] | Annotated[list[ResultT], Tag("series"), Field(min_length=1)],
+    Discriminator(_series_form),
+]
+
+
+def results(value: BaseModel | list[ResultT] | None) -> list[Any]:
+    """A lab written once or as a series, as a list (empty when not recorded)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 class Labs(BaseModel):
@@ -363,16 +400,23 @@ class Labs(BaseModel):
             "reference range (80 when the report says 'reference < 1:80')"
         ),
     )
-    wbc: CountValue | None = Field(default=None, description="White cell count (derives leukopenia)")
-    lymphocytes: CountValue | None = Field(default=None, description="Lymphocyte count (derives lymphopenia)")
-    platelets: CountValue | None = Field(
-        default=None, description="Platelet count (derives thrombocytopenia)"
+    # One result, or a series of dated results: the SLE criteria count a value on any occasion
+    wbc: Series[CountValue] | None = Field(default=None, description="White cell count (derives leukopenia)")
+    lymphocytes: Series[CountValue] | None = Field(
+        default=None, description="Lymphocytes (derive lymphopenia)"
     )
-    urine_protein: UrineProtein | None = Field(
+    platelets: Series[CountValue] | None = Field(
+        default=None, description="Platelets (derive thrombocytopenia)"
+    )
+    urine_protein: Series[UrineProtein] | None = Field(
         default=None, description="Urine protein (derives proteinuria over 0.5 g/24 h)"
     )
-    c3: LowerLimitValue | None = Field(default=None, description="C3 with its lower limit (derives c3_low)")
-    c4: LowerLimitValue | None = Field(default=None, description="C4 with its lower limit (derives c4_low)")
+    c3: Series[LowerLimitValue] | None = Field(
+        default=None, description="C3 with its lower limit (derives c3_low)"
+    )
+    c4: Series[LowerLimitValue] | None = Field(
+        default=None, description="C4 with its lower limit (derives c4_low)"
+    )
     c3_low: Tri | None = Field(default=None, description="C3 below the laboratory range")
     c4_low: Tri | None = Field(default=None, description="C4 below the laboratory range")
     ch50_low: Tri | None = Field(
@@ -427,21 +471,6 @@ class Onset(BaseModel):
         default=None, ge=0, le=1200, description="Duration of skin disease, in months"
     )
     after: list[OnsetEvent] = Field(default_factory=list, description="Events that preceded onset")
-
-
-_PARTIAL_DATE = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
-
-
-def _date_to_str(value: Any) -> Any:
-    # YAML reads 2024-03-01 as a date object; keep one representation.
-    if hasattr(value, "isoformat") and not isinstance(value, str):
-        return value.isoformat()
-    if isinstance(value, int):
-        return str(value)
-    return value
-
-
-PartialDate = Annotated[str, BeforeValidator(_date_to_str), Field(pattern=_PARTIAL_DATE)]
 
 
 class Impression(BaseModel):

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from ifnscope.case.model import FORMAT, Case
+from ifnscope.case.model import FORMAT, Case, results
 from ifnscope.case.vocabulary import vocabulary
 from ifnscope.data import load_yaml
 from ifnscope.errors import (
@@ -310,10 +310,11 @@ def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
                 got="absent",
             )
     for key in ("c3", "c4"):
-        measured, call = getattr(labs, key), getattr(labs, f"{key}_low")
-        if measured is not None and call in ("present", "absent"):
+        call = getattr(labs, f"{key}_low")
+        single = not isinstance(getattr(labs, key), list)  # one value is this visit's: both ways
+        for measured in results(getattr(labs, key)) if call in ("present", "absent") else []:
             low = measured.value < measured.lower_limit
-            if low != (call == "present"):
+            if (low and call == "absent") or (single and not low and call == "present"):
                 inconsistent(
                     ("labs", f"{key}_low"),
                     f"{key}_low recorded {call}, but {key.upper()} {measured.value:g} is "
@@ -669,7 +670,8 @@ def _clean_loc(loc: tuple[Any, ...]) -> Loc:
     for part in loc:
         if isinstance(part, str) and (
             part.startswith(("function-", "literal[", "lax-or-strict", "json-or-python"))
-            or part in {"int", "str", "float", "MuscleBiopsy", "constrained-str", "word", "record"}
+            or part
+            in {"int", "str", "float", "MuscleBiopsy", "constrained-str", "word", "record", "one", "series"}
         ):
             continue
         out.append(part)
