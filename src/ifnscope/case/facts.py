@@ -644,9 +644,12 @@ def findings_from_labs(case: Case, *, written_too: bool = False) -> dict[str, Fa
         def words(r: Any, lab: str = d.lab) -> str:
             return f"{lab.replace('_', ' ')} {r.value:g} {r.unit}" + (f" ({r.date})" if r.date else "")
 
-        crossing = [r for r in series if (r.value * unit_of[r.unit] < limit) == (side == "below")
-                    and abs(r.value * unit_of[r.unit] - limit) >= 1e-9]  # fmt: skip
-        at_limit = [r for r in series if abs(r.value * unit_of[r.unit] - limit) < 1e-9]
+        def amount(r: Any, units: dict[str, float] = unit_of) -> float:
+            return float(r.value) * units[r.unit]
+
+        # exactly at the limit, up to float noise (500 mg/24 h is 0.5 g): never past it
+        at_limit = [r for r in series if abs(amount(r) - limit) < 1e-9]
+        crossing = [r for r in series if r not in at_limit and (amount(r) < limit) == (side == "below")]
         if crossing:  # the criteria count a value on any occasion (data/lab_findings.yaml)
             value, detail = PRESENT, f"{'; '.join(map(words, crossing))}: {side} {limit:g} {shown}"
         elif at_limit and d.unknown_at_threshold:
