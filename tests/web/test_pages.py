@@ -381,6 +381,31 @@ def test_the_form_records_a_result_without_a_number_and_an_equivocal_antibody(
     assert "how the report stated it" in error_beside(r.text, "labs.ldh.value")
 
 
+def test_the_form_records_the_route_and_a_refused_medication(doc: Browser, patient: int) -> None:
+    """Issue 12: steroids given topically are topical corticosteroids; IVIG refused was never tried."""
+    page = doc.get(f"/patients/{patient}/visits/new").text
+    assert 'name="medications.0.route"' in page
+    assert 'name="medications.0.status"' in page
+    form = {
+        "visit_date": "2024-09-01",
+        "findings.heliotrope_rash": "present",
+        "medications.0.name": "steroids",
+        "medications.0.route": "topical",
+        "medications.1.name": "IVIG",
+        "medications.1.status": "refused",
+    }
+    r = doc.post(f"/patients/{patient}/visits/new", form)
+    assert r.status_code == 303, re.findall(r'class="field-error"[^>]*>(.*?)</p>', r.text)
+    stored = doc.get(f"/api/visits/{int(r.headers['location'].rsplit('/', 1)[1])}").json()
+    assert stored["case"]["medications"] == [
+        {"name": "steroids", "route": "topical"},
+        {"name": "IVIG", "status": "refused"},
+    ]
+    therapy = stored["assessment"]["therapy"]
+    assert "topical_corticosteroid" in therapy["tried"]
+    assert "ivig" not in therapy["tried"]
+
+
 def test_the_age_at_the_visit_comes_from_the_birth_date(doc: Browser, patient: int) -> None:
     # born 1990-02-03: 34 at a visit on 2024-07-01, so an onset at 40 is after the visit
     r = doc.post(f"/patients/{patient}/visits/new", {"visit_date": "2024-07-01", "onset.age_years": "40"})

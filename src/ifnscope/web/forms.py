@@ -18,7 +18,8 @@ Field names are the case's own key paths, so an issue's path points at its field
 ``labs.antibodies.<name>``         positive / negative / equivocal / not recorded
 ``muscle.mri``, ``muscle.emg``     normal / abnormal / not_done; ``muscle.biopsy``: not_done / done
 ``medications.<n>.<key>``          repeatable rows: name, months_before_onset, started, stopped,
-                                   response, dose
+                                   response, dose, route, status (never taken: planned,
+                                   refused, denied_by_payer)
 ``cancer_screening.<test>``        negative / positive / not_done
 ``activity.<index>.areas.<area>.<item>``  the CDASI / CLASI area × item grid (``index`` is
                                    ``cdasi`` or ``clasi``); ``activity.<index>.<group>.<item>``
@@ -66,7 +67,16 @@ SCREENING_VALUES = ("negative", "positive", "not_done")
 # Reciprocal ANA titres offered (0 = negative): the 1:40 and the 1:100 doubling series.
 ANA_TITRES = (0, 40, 80, 100, 160, 200, 320, 400, 640, 800, 1280, 1600, 2560)
 LESION_FIELDS = ("site", "morphology", "colour", "scale", "bilateral", "note")
-MEDICATION_FIELDS = ("name", "months_before_onset", "started", "stopped", "response", "dose")
+MEDICATION_FIELDS = (
+    "name",
+    "months_before_onset",
+    "started",
+    "stopped",
+    "response",
+    "dose",
+    "route",
+    "status",
+)
 ROW_SECTIONS = {"lesions": LESION_FIELDS, "medications": MEDICATION_FIELDS}
 
 
@@ -159,7 +169,7 @@ def _medication(form: FormInput, n: int) -> dict[str, Any]:
     months = _number(value(form, p + "months_before_onset"))
     if months is not None:
         row["months_before_onset"] = months
-    for key in ("started", "stopped", "response", "dose"):
+    for key in ("started", "stopped", "response", "dose", "route", "status"):
         if v := value(form, p + key):
             row[key] = v
     return row

@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from ifnscope.case.model import MedicationStatus, Route
 from ifnscope.errors import (
     CaseError,
     CaseParseError,
@@ -86,6 +87,8 @@ def _form_spec() -> dict[str, Any]:
         "morphologies": v.morphologies,
         "colours": v.colours,
         "responses": v.medication_response,
+        "routes": get_args(Route),
+        "medication_statuses": get_args(MedicationStatus),
         "labs": v.labs_numeric,
         "antibodies": v.antibodies,
         "antibody_values": forms.ANTIBODY_VALUES,
