@@ -26,6 +26,7 @@ from ifnscope.clinical.screening import ScreeningResult
 from ifnscope.clinical.therapy import TherapyResult
 from ifnscope.clinical.triggers import TriggerOut, TriggerResult
 from ifnscope.criteria import CRITERIA_SETS
+from ifnscope.criteria.sle_2019 import rules as sle_rules
 from ifnscope.data import rules_version
 from ifnscope.provenance import Reference
 
@@ -143,8 +144,6 @@ class Assessment(BaseModel):
 def _attributed_flags(facts: Facts) -> list[Flag]:
     """A finding the clinician attributes to another cause: EULAR/ACR 2019 SLE does not count it
     (its own rule); the other criteria sets read findings as recorded, so say which to check."""
-    from ifnscope.criteria.sle_2019 import rules as sle_rules
-
     rule = sle_rules().more_likely_explanation
     out = []
     for name in facts:

@@ -159,6 +159,14 @@ def form_from_case(case: dict[str, Any]) -> dict[str, Any]:
     return form
 
 
+def saved_visit(doc: Browser, patient: int, form: dict[str, Any]) -> dict[str, Any]:
+    """Post the case form (it must save) and return the visit as the API stores it."""
+    r = doc.post(f"/patients/{patient}/visits/new", form)
+    assert r.status_code == 303, re.findall(r'class="field-error"[^>]*>(.*?)</p>', r.text)
+    visit: dict[str, Any] = doc.get(f"/api/visits/{int(r.headers['location'].rsplit('/', 1)[1])}").json()
+    return visit
+
+
 def error_beside(html: str, field: str) -> str:
     """The error message rendered next to a field (``<p class="field-error" id="err-FIELD">``)."""
     m = re.search(rf'<p class="field-error" id="err-{re.escape(field)}">(.*?)</p>', html, re.S)
@@ -365,10 +373,7 @@ def test_the_form_records_a_result_without_a_number_and_an_equivocal_antibody(
         "labs.ck.stated": "normal",
         "labs.antibodies.jo1": "equivocal",
     }
-    r = doc.post(f"/patients/{patient}/visits/new", form)
-    assert r.status_code == 303, re.findall(r'class="field-error"[^>]*>(.*?)</p>', r.text)
-    visit_id = int(r.headers["location"].rsplit("/", 1)[1])
-    stored = doc.get(f"/api/visits/{visit_id}").json()
+    stored = saved_visit(doc, patient, form)
     assert stored["case"]["labs"]["ck"] == {"stated": "normal"}
     assert stored["case"]["labs"]["antibodies"]["jo1"] == "equivocal"
     unknowns = {u["fact"]: u for u in stored["assessment"]["unknowns"]}
@@ -394,9 +399,7 @@ def test_the_form_records_the_route_and_a_refused_medication(doc: Browser, patie
         "medications.1.name": "IVIG",
         "medications.1.status": "refused",
     }
-    r = doc.post(f"/patients/{patient}/visits/new", form)
-    assert r.status_code == 303, re.findall(r'class="field-error"[^>]*>(.*?)</p>', r.text)
-    stored = doc.get(f"/api/visits/{int(r.headers['location'].rsplit('/', 1)[1])}").json()
+    stored = saved_visit(doc, patient, form)
     assert stored["case"]["medications"] == [
         {"name": "steroids", "route": "topical"},
         {"name": "IVIG", "status": "refused"},

@@ -6,6 +6,7 @@ A deleted row (``deleted_at`` set) is "not found" here: only the version history
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy.orm import Session, object_session
@@ -58,20 +59,23 @@ _FIRST_VISIT = select(func.min(Visit.visit_date)).where(
 )
 
 
+def _live(p: Patient, relation: str, stmt: Any) -> list[Any]:
+    """The patient's rows of ``relation`` that were not deleted: by ``stmt`` in a read whose
+    relationship is not loaded yet, else as loaded, with this session's changes."""
+    s = object_session(p)
+    if s is not None and is_read(s) and relation in inspect(p).unloaded:
+        return list(s.scalars(stmt, {"patient_id": p.id}))
+    return [r for r in getattr(p, relation) if r.deleted_at is None]
+
+
 def live_visits(p: Patient) -> list[Visit]:
     """The patient's visits that were not deleted, oldest first."""
-    s = object_session(p)
-    if s is not None and is_read(s) and "visits" in inspect(p).unloaded:
-        return list(s.scalars(_LIVE_VISITS, {"patient_id": p.id}))
-    return [v for v in p.visits if v.deleted_at is None]  # as loaded, with this session's changes
+    return _live(p, "visits", _LIVE_VISITS)
 
 
 def live_treatments(p: Patient) -> list[Treatment]:
     """The patient's treatments that were not deleted, in the order recorded."""
-    s = object_session(p)
-    if s is not None and is_read(s) and "treatments" in inspect(p).unloaded:
-        return list(s.scalars(_LIVE_TREATMENTS, {"patient_id": p.id}))
-    return [t for t in p.treatments if t.deleted_at is None]  # as loaded, with this session's changes
+    return _live(p, "treatments", _LIVE_TREATMENTS)
 
 
 def first_visit_date(s: Session, patient_id: int) -> dt.date | None:
