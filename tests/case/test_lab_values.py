@@ -147,3 +147,16 @@ def test_a_series_entry_is_checked_like_one_result() -> None:
 def test_researchers_see_a_series_without_its_dates() -> None:
     doc = {"labs": {"wbc": [{"value": 3.1, "unit": "10^9/L", "date": "2024-06"}]}}
     assert keep_allowed("case", doc) == {"labs": {"wbc": [{"value": 3.1, "unit": "10^9/L"}]}}
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("labs:\n  ck: {value: .inf, upper_limit: 200}\n", "labs.ck.value"),  # read as above the limit before
+        ("labs:\n  c3: {value: .inf, lower_limit: 0.9}\n", "labs.c3.value"),
+        ("labs:\n  wbc: [{value: .nan, unit: 10^9/L}]\n", "labs.wbc[0].value"),
+    ],
+)
+def test_an_infinite_or_missing_number_is_no_measurement(text: str, path: str) -> None:
+    (i,) = issues(text)
+    assert (i.code, i.path, i.expected) == ("case.wrong-type", path, "a finite number")

@@ -45,7 +45,7 @@ StudyResult = Literal["normal", "abnormal", "not_done"]
 ScreeningResult = Literal["negative", "positive", "not_done"]
 
 _V = vocabulary()
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf or .nan is no measurement
 
 
 class FindingRecord(BaseModel):
