@@ -8,6 +8,7 @@ import pytest
 from ifnscope.assessment import assess
 from ifnscope.case.facts import build_facts
 from ifnscope.case.reader import parse_case, validate_case
+from ifnscope.clinical.letter import build_letter
 from ifnscope.criteria import cadm, iim_2017
 from ifnscope.presentation.build import build
 from tests.helpers import case_issues as issues
@@ -179,3 +180,101 @@ def test_ro52_is_recorded_apart_from_ro60_ssa_and_counts_for_no_criterion() -> N
         k: r.model_dump() for k, r in b.criteria.items()
     }
     assert a.differential.model_dump() == b.differential.model_dump()
+
+
+# ------------------------------------------------------------------ a series of muscle enzymes
+
+CK_SERIES = [
+    {"value": 5400, "upper_limit": 200, "unit": "U/L", "date": "2026-01"},
+    {"value": 1900, "upper_limit": 200, "unit": "U/L", "date": "2026-03"},
+]
+
+
+def test_a_ck_series_reads_its_highest_result() -> None:
+    """IIM 2017 (Bottai 2017 Table 1): "elevated serum levels", footnoted "above upper limit of
+    normal"; a series is above when any result is, and the evidence names the highest."""
+    f = build_facts(make_case(labs={"ck": CK_SERIES}))["ck_above_uln"]
+    assert f.value == "present"
+    assert f.record_at == "labs.ck"
+    assert f.detail.startswith("CK 5400 U/L > upper limit 200 U/L (2026-01)")
+    assert "highest of 2 results against its limit (2 above it)" in f.detail
+    iim = iim_2017.evaluate_facts(build_facts(make_case(DM_SKIN, age=45, onset=44, labs={"ck": CK_SERIES})))
+    enzyme = next(i for i in iim.items if "ck_above_uln" in i.facts)
+    assert enzyme.counted
+
+
+def test_the_highest_result_relative_to_its_own_limit_decides() -> None:
+    """Two laboratories, two limits: 300 against 250 is above, 400 against 500 is not."""
+    series = [
+        {"value": 400, "upper_limit": 500, "date": "2025-02"},
+        {"value": 300, "upper_limit": 250, "date": "2025-09"},
+        {"stated": "normal", "date": "2026-01"},
+    ]
+    f = build_facts(make_case(labs={"ldh": series}))["ldh_above_uln"]
+    assert f.value == "present"
+    assert "Lactate dehydrogenase 300 > upper limit 250 (2025-09)" in f.detail
+    assert "highest of 3 results against its limit (1 above it)" in f.detail
+
+
+def test_a_series_is_normal_only_when_every_result_is() -> None:
+    """Sontheimer amyopathic DM (Gerami 2006): "normal muscle enzymes". All results within the
+    limit: normal, and the category concludes; one result without its limit leaves it open."""
+    normal = [{"value": 120, "upper_limit": 200, "date": "2025-10"}, {"stated": "normal", "date": "2026-02"}]
+    doc = {"muscle": {"mri": "normal", "emg": "normal"}}
+    c = make_case({**DM_SKIN, **NO_WEAKNESS}, age=41, onset=40, skin_months=8, labs={"ck": normal}, **doc)
+    f = build_facts(c)["ck_above_uln"]
+    assert (f.value, f.origin) == ("absent", "computed")
+    assert f.detail.startswith("all 2 results not above the limit")
+    assert cadm.evaluate_facts(build_facts(c)).category == "amyopathic"
+
+    open_ = [normal[0], {"value": 260, "unit": "U/L", "date": "2026-02"}]  # no limit: unknown
+    c2 = make_case({**DM_SKIN, **NO_WEAKNESS}, age=41, onset=40, skin_months=8, labs={"ck": open_}, **doc)
+    g = build_facts(c2)["ck_above_uln"]
+    assert g.value == "unknown"
+    assert "1 of 2 results not above the limit" in g.detail
+    assert "ck_above_uln" in cadm.evaluate_facts(build_facts(c2)).unknowns_that_could_change_category
+
+
+def test_one_raised_result_in_a_series_makes_the_skin_disease_hypomyopathic() -> None:
+    """Gerami 2006: hypomyopathic DM has muscle involvement on testing (enzymes) without weakness."""
+    series = [{"stated": "normal", "date": "2025-06"}, {"value": 310, "upper_limit": 200, "date": "2025-12"}]
+    c = make_case({**DM_SKIN, **NO_WEAKNESS}, age=41, onset=40, skin_months=8, labs={"ck": series})
+    assert cadm.evaluate_facts(build_facts(c)).category == "hypomyopathic"
+
+
+def test_a_series_entry_is_checked_like_one_result() -> None:
+    (i,) = issues("labs:\n  ck: [{value: 5400, upper_limit: 200}, {upper_limit: 200}]\n")
+    assert (i.code, i.path) == ("case.missing-key", "labs.ck[1].value")
+    two = "    - {value: 5400, upper_limit: 200}\n    - {value: 90, upper_limit: 200, stated: elevated}\n"
+    (j,) = issues("labs:\n  ck:\n" + two)
+    assert (j.code, j.path) == ("case.inconsistent", "labs.ck[1].stated")
+    assert j.expected == "normal"
+    (k,) = issues("labs:\n  aldolase: [{value: 9, upper_limit: 7.6, date: 2026-13}]\n")
+    assert k.path == "labs.aldolase[0].date"
+
+
+def test_the_enzyme_series_reading_covers_every_enzyme() -> None:
+    from ifnscope.case.facts import lab_findings
+    from ifnscope.case.vocabulary import vocabulary
+
+    assert lab_findings().enzyme_series.labs == list(vocabulary().labs_numeric)
+
+
+def test_the_letter_and_the_therapy_context_read_every_result() -> None:
+    from ifnscope.clinical.therapy.context import muscle_involvement
+
+    series = [{"stated": "normal", "date": "2025-06"}, {"value": 310, "upper_limit": 200, "date": "2025-12"}]
+    assert muscle_involvement(make_case(NO_WEAKNESS, labs={"ck": series})) == "present"
+    assert muscle_involvement(make_case(NO_WEAKNESS, labs={"ck": series[:1]})) == "absent"
+    assert muscle_involvement(make_case(NO_WEAKNESS, labs={"ck": [series[0], {"value": 250}]})) == "unknown"
+    c = make_case(DM_SKIN, age=45, onset=44, labs={"ck": CK_SERIES})
+    text = build_letter(c, assess(c), "ivig").text
+    assert "CK 5400 U/L (upper limit 200) on 2026-01; CK 1900 U/L (upper limit 200) on 2026-03" in text
+
+
+def test_researchers_see_an_enzyme_series_without_dates_or_units() -> None:
+    from ifnscope.registry.services.deidentify import keep_allowed
+
+    doc = {"labs": {"ck": [*CK_SERIES, {"stated": "normal", "date": "2026-05"}]}}
+    kept = [{"value": 5400, "upper_limit": 200}, {"value": 1900, "upper_limit": 200}, {"stated": "normal"}]
+    assert keep_allowed("case", doc) == {"labs": {"ck": kept}}

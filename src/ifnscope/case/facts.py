@@ -128,16 +128,9 @@ def _tri_from_bool(b: bool | None) -> TriValue:
     return UNKNOWN if b is None else (PRESENT if b else ABSENT)
 
 
-def _lab_fact(key: str, label: str, lab: LabValue | None) -> Fact:
-    """``<lab>_above_uln``: the value against the laboratory's upper limit of normal; without
-    both, the result as the report stated it ("normal" is not above the upper limit: the
-    laboratory calls normal what lies within its reference range); else unknown."""
-    name = f"{key}_above_uln"
-    at = f"labs.{key}"
-    text = f"{label} above the upper limit of normal"
-    if lab is None:
-        return Fact(name, UNKNOWN, text, "not_recorded", f"{label} not recorded", at)
+def _one_lab_fact(name: str, text: str, label: str, at: str, lab: LabValue) -> Fact:
     unit = f" {lab.unit}" if lab.unit else ""
+    when = f" ({lab.date})" if lab.date else ""
     if lab.value is not None and lab.upper_limit is not None:
         above = lab.value > lab.upper_limit
         rel = ">" if above else "≤"
@@ -146,7 +139,7 @@ def _lab_fact(key: str, label: str, lab: LabValue | None) -> Fact:
             PRESENT if above else ABSENT,
             text,
             "computed",
-            f"{label} {lab.value:g}{unit} {rel} upper limit {lab.upper_limit:g}{unit}",
+            f"{label} {lab.value:g}{unit} {rel} upper limit {lab.upper_limit:g}{unit}{when}",
             at,
         )
     shown = f"{label} {lab.value:g}{unit}, " if lab.value is not None else f"{label} "
@@ -157,7 +150,7 @@ def _lab_fact(key: str, label: str, lab: LabValue | None) -> Fact:
             PRESENT if lab.stated == "elevated" else ABSENT,
             text,
             "recorded",
-            f"{shown}reported {lab.stated} without "
+            f"{shown}reported {lab.stated}{when} without "
             + ("its upper limit" if lab.value is not None else "a value")
             + f": read as {reading} the upper limit of normal",
             at,
@@ -167,7 +160,59 @@ def _lab_fact(key: str, label: str, lab: LabValue | None) -> Fact:
         UNKNOWN,
         text,
         "not_recorded",
-        f"{shown.rstrip(', ')} recorded without its upper limit of normal",
+        f"{shown.rstrip(', ')}{when} recorded without its upper limit of normal",
+        at,
+    )
+
+
+def _lab_fact(key: str, label: str, lab: LabValue | list[LabValue] | None) -> Fact:
+    """``<lab>_above_uln``: the value against the laboratory's upper limit of normal; without
+    both, the result as the report stated it ("normal" is not above the upper limit: the
+    laboratory calls normal what lies within its reference range); else unknown.
+
+    A series is above when any result is above its own limit: the highest result (relative to
+    its limit) is the one that decides, as ``data/lab_findings.yaml`` ``enzyme_series`` says;
+    it is not above only when every result is known not to be."""
+    name = f"{key}_above_uln"
+    at = f"labs.{key}"
+    text = f"{label} above the upper limit of normal"
+    series = results(lab)
+    if not series:
+        return Fact(name, UNKNOWN, text, "not_recorded", f"{label} not recorded", at)
+    if len(series) == 1:
+        return _one_lab_fact(name, text, label, at, series[0])
+    each = [_one_lab_fact(name, text, label, at, r) for r in series]
+    n = len(series)
+    above = [(i, f) for i, f in enumerate(each) if f.value == PRESENT]
+    if above:
+
+        def ratio(i: int) -> float:  # a result stated elevated, without a number, ranks last
+            r = series[i]
+            return r.value / r.upper_limit if r.value is not None and r.upper_limit else 0.0
+
+        top = max(above, key=lambda p: ratio(p[0]))[1]
+        origin: Origin = "computed" if any(f.origin == "computed" for _, f in above) else "recorded"
+        return replace(
+            top,
+            origin=origin,
+            detail=f"{top.detail}: the highest of {n} results against its limit ({len(above)} above it)",
+        )
+    unknown = [f for f in each if f.value == UNKNOWN]
+    if unknown:
+        return Fact(
+            name,
+            UNKNOWN,
+            text,
+            "not_recorded",
+            f"{n - len(unknown)} of {n} results not above the limit; {unknown[0].detail}",
+            at,
+        )
+    return Fact(
+        name,
+        ABSENT,
+        text,
+        "computed" if any(f.origin == "computed" for f in each) else "recorded",
+        f"all {n} results not above the limit: " + "; ".join(f.detail for f in each),
         at,
     )
 
@@ -612,10 +657,17 @@ class _Derivation(BaseModel):
     sources: list[SourceRef]
 
 
+class _EnzymeSeries(BaseModel):
+    reading: Literal["any_result_above_its_limit"]  # the one reading _lab_fact implements
+    labs: list[str]
+    sources: list[SourceRef]
+
+
 class _LabFindings(BaseModel):
     counts_per_10e9_l: dict[str, float]
     urine_protein_g_per_day: dict[str, float]
     derivations: list[_Derivation]
+    enzyme_series: _EnzymeSeries
 
 
 @cache

@@ -266,6 +266,21 @@ def _nephritis_class(value: Any) -> Any:
     return "+".join(sorted(set(upper), key=_NEPHRITIS_CLASSES.index))
 
 
+_PARTIAL_DATE = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+
+
+def _date_to_str(value: Any) -> Any:
+    # YAML reads 2024-03-01 as a date object; keep one representation.
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+PartialDate = Annotated[str, BeforeValidator(_date_to_str), Field(pattern=_PARTIAL_DATE)]
+
+
 class LabValue(BaseModel):
     """A laboratory result: the measured ``value`` with the laboratory's ``upper_limit`` of
     normal, or the result as the report ``stated`` it without a number ("CK normal": ``ck:
@@ -282,6 +297,7 @@ class LabValue(BaseModel):
     )
     upper_limit: float | None = Field(default=None, gt=0, description="Upper limit of normal")
     unit: str | None = Field(default=None, description="Unit, e.g. U/L")
+    date: PartialDate | None = Field(default=None, description="When it was measured (in a series)")
 
     @field_validator("value")
     @classmethod
@@ -303,21 +319,6 @@ class LabValue(BaseModel):
         if self.stated is not None:
             return self.stated == "elevated"
         return None
-
-
-_PARTIAL_DATE = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
-
-
-def _date_to_str(value: Any) -> Any:
-    # YAML reads 2024-03-01 as a date object; keep one representation.
-    if hasattr(value, "isoformat") and not isinstance(value, str):
-        return value.isoformat()
-    if isinstance(value, int):
-        return str(value)
-    return value
-
-
-PartialDate = Annotated[str, BeforeValidator(_date_to_str), Field(pattern=_PARTIAL_DATE)]
 
 
 def _lab_units() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -385,11 +386,13 @@ def results(value: BaseModel | list[ResultT] | None) -> list[Any]:
 
 class Labs(BaseModel):
     model_config = _STRICT
-    ck: LabValue | None = Field(default=None, description="Creatine kinase")
-    ldh: LabValue | None = Field(default=None, description="Lactate dehydrogenase")
-    ast: LabValue | None = Field(default=None, description="Aspartate aminotransferase")
-    alt: LabValue | None = Field(default=None, description="Alanine aminotransferase")
-    aldolase: LabValue | None = Field(default=None, description="Aldolase")
+    # One result, or a series of dated results: a series is above the upper limit of normal when
+    # any result is above its own limit (its highest, data/lab_findings.yaml enzyme_series)
+    ck: Series[LabValue] | None = Field(default=None, description="Creatine kinase")
+    ldh: Series[LabValue] | None = Field(default=None, description="Lactate dehydrogenase")
+    ast: Series[LabValue] | None = Field(default=None, description="Aspartate aminotransferase")
+    alt: Series[LabValue] | None = Field(default=None, description="Alanine aminotransferase")
+    aldolase: Series[LabValue] | None = Field(default=None, description="Aldolase")
     ana_titer: AnaTitre | None = Field(
         default=None, description="ANA reciprocal titre on HEp-2 cells (160 for 1:160; 0 = negative)"
     )

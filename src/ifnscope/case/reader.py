@@ -288,13 +288,15 @@ def _lab_consistency(case: Case, lines: dict[Loc, int]) -> list[Issue]:
         )
 
     for key in vocabulary().labs_numeric:
-        lab = getattr(labs, key)
-        if lab is None or lab.stated is None or lab.value is None or lab.upper_limit is None:
-            continue
-        above = lab.value > lab.upper_limit
-        if above != (lab.stated == "elevated"):
+        each = getattr(labs, key)
+        for i, lab in enumerate(results(each)):
+            if lab.stated is None or lab.value is None or lab.upper_limit is None:
+                continue
+            above = lab.value > lab.upper_limit
+            if above == (lab.stated == "elevated"):
+                continue
             inconsistent(
-                ("labs", key, "stated"),
+                ("labs", key, i, "stated") if isinstance(each, list) else ("labs", key, "stated"),
                 f"{key} recorded {lab.stated}, but {lab.value:g} is "
                 f"{'above' if above else 'not above'} its upper limit {lab.upper_limit:g}",
                 expected="elevated" if above else "normal",

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ifnscope.case.model import Case
+from ifnscope.case.model import Case, results
 from ifnscope.case.vocabulary import vocabulary
 from ifnscope.clinical.therapy import (
     Disease,
@@ -277,12 +277,13 @@ def _muscle_text(case: Case, context: TherapyContext) -> str:
         "unknown": "muscle involvement not recorded",
     }
     bits.append(words[context.muscle_involvement])
-    ck = case.labs.ck
-    if ck is not None and ck.value is not None:
-        lim = f" (upper limit {ck.upper_limit:g})" if ck.upper_limit else ""
-        bits.append(f"CK {ck.value:g} {ck.unit or ''}".rstrip() + lim)
-    elif ck is not None and ck.stated is not None:
-        bits.append(f"CK reported {ck.stated}")
+    for ck in results(case.labs.ck):
+        when = f" on {ck.date}" if ck.date else ""
+        if ck.value is not None:
+            lim = f" (upper limit {ck.upper_limit:g})" if ck.upper_limit else ""
+            bits.append(f"CK {ck.value:g} {ck.unit or ''}".rstrip() + lim + when)
+        elif ck.stated is not None:
+            bits.append(f"CK reported {ck.stated}{when}")
     if case.muscle.mri:
         bits.append(f"muscle MRI {case.muscle.mri.replace('_', ' ')}")
     if case.muscle.emg:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ifnscope.case.model import Case
+from ifnscope.case.model import Case, results
 from ifnscope.clinical.base import Picture
 from ifnscope.clinical.picture import DiseasePicture, disease_picture
 
@@ -74,7 +74,9 @@ def muscle_involvement(case: Case) -> Literal["present", "absent", "unknown"]:
         f.get("weakness_neck_flexors_gt_extensors"),
         f.get("weakness_proximal_gt_distal_legs"),
     ]
-    ck = case.labs.ck.above_upper_limit if case.labs.ck else None
+    # a CK series: raised if any result is; normal only if every result is known to be
+    above = [r.above_upper_limit for r in results(case.labs.ck)]
+    ck = True if True in above else (False if above and None not in above else None)
     studies = [case.muscle.mri, case.muscle.emg]
     if "present" in weakness or ck is True or "abnormal" in studies:
         return "present"
