@@ -18,7 +18,7 @@ $(BIN)/python:
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 $(VENV)/.installed-run: pyproject.toml requirements/run.txt | $(BIN)/python
-	$(PIP) -c requirements/run.txt -e '.[web,pdf]'
+	$(PIP) -c requirements/run.txt -e '.[web,pdf,fhir]'
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml requirements/dev.txt | $(BIN)/python
@@ -55,7 +55,7 @@ typecheck: $(VENV)/.installed-dev
 # `make test` before committing requirements/*.txt.
 lock: $(VENV)/.installed-dev
 	$(PIP) uv
-	$(BIN)/uv pip compile pyproject.toml --extra web --extra pdf $(LOCKFLAGS) -o requirements/run.txt
+	$(BIN)/uv pip compile pyproject.toml --extra web --extra pdf --extra fhir $(LOCKFLAGS) -o requirements/run.txt
 	$(BIN)/uv pip compile pyproject.toml --extra all --extra dev $(LOCKFLAGS) -o requirements/dev.txt
 
 bench: $(VENV)/.installed-dev

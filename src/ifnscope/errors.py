@@ -18,6 +18,10 @@ at the edges, so a bug still surfaces as a bug.
     │   └── CaseValidationError        case.invalid (carries .issues, one per problem:
     │                                  case.unknown-key, case.missing-key, case.wrong-type,
     │                                  case.invalid-value, case.out-of-range, case.inconsistent)
+    ├── FhirError                      fhir.not-found, fhir.format (not JSON, not FHIR),
+    │                                  fhir.invalid (a Bundle without its type), fhir.too-large,
+    │                                  fhir.patient (several patients and none chosen, or
+    │                                  not a person), fhir.server (a FHIR server's refusal)
     ├── TherapyError                   therapy.unknown-agent (a letter asked for an agent
     │                                  the knowledge base does not hold)
     ├── SignatureError                 signature.unknown, signature.coverage (too few genes
@@ -76,6 +80,7 @@ __all__ = [
     "CaseValidationError",
     "DataError",
     "ErrorCode",
+    "FhirError",
     "IfnscopeError",
     "Issue",
     "IssueCode",
@@ -111,6 +116,13 @@ ErrorCode = Literal[
     "case.too-large",
     "case.aliases",
     "case.invalid",
+    "fhir.error",
+    "fhir.not-found",
+    "fhir.format",
+    "fhir.invalid",
+    "fhir.too-large",
+    "fhir.patient",
+    "fhir.server",
     "therapy.error",
     "therapy.unknown-agent",
     "signature.error",
@@ -282,6 +294,12 @@ class CaseValidationError(CaseError):
     code: ErrorCode = "case.invalid"
 
 
+class FhirError(IfnscopeError):
+    """A FHIR record that cannot be read as one patient's record (``ifnscope.fhir``)."""
+
+    code: ErrorCode = "fhir.error"
+
+
 class TherapyError(IfnscopeError):
     """A request about a treatment the therapy knowledge base does not hold."""
 
@@ -346,6 +364,7 @@ _EXTRA_FOR = {
     "pdf": "the PDF report",
     "postgres": "the registry on PostgreSQL",
     "parquet": "Parquet output",
+    "fhir": "reading and writing FHIR records",
 }
 
 

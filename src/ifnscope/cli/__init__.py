@@ -22,7 +22,7 @@ from typing import Annotated
 import typer
 
 from ifnscope import __version__
-from ifnscope.cli import case, clinical, registry, signatures
+from ifnscope.cli import case, clinical, fhir, registry, signatures
 from ifnscope.cli._common import print_error, stderr_console
 from ifnscope.errors import IfnscopeError
 
@@ -66,6 +66,7 @@ app.command()(clinical.therapies)
 app.command("signatures")(signatures.list_signatures_cmd)
 app.command("score")(signatures.score_cmd)
 app.add_typer(signatures.reference_app, name="reference")
+app.add_typer(fhir.fhir_app, name="fhir")
 app.command()(registry.serve)
 app.add_typer(registry.admin_app, name="admin")
 

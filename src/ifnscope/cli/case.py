@@ -16,8 +16,9 @@ from ifnscope.errors import IfnscopeError
 if TYPE_CHECKING:
     from ifnscope.assessment import Assessment
     from ifnscope.case.model import Case
+    from ifnscope.fhir import FhirImport
 
-CASE_SUFFIXES = (".yaml", ".yml", ".json")
+CASE_SUFFIXES = (".yaml", ".yml", ".json", ".ndjson")
 
 
 def _case_files(paths: list[Path]) -> tuple[list[Path], list[IfnscopeError]]:
@@ -39,12 +40,16 @@ def _case_files(paths: list[Path]) -> tuple[list[Path], list[IfnscopeError]]:
 
 
 def assess(
-    paths: Annotated[list[Path], typer.Argument(help="Case files (YAML or JSON) or folders of them.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Case files (YAML or JSON), FHIR R4 records (.json, .ndjson), or folders of them."
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the assessment as JSON.")] = False,
 ) -> None:
     """Apply the classification criteria to a case and say what they say, and why."""
     from ifnscope.assessment import assess as run
-    from ifnscope.case.reader import load_case
 
     files, failed = _case_files(paths)
     for err in failed:
@@ -55,20 +60,28 @@ def assess(
     ok = 0
     for f in files:
         try:
-            a = run(load_case(f))
+            case, imported = _load(f)
+            a = run(case)
         except IfnscopeError as err:
             failed.append(err)
             print_error(err)
             continue
         ok += 1
         if con is None:  # --json
-            results.append(a.to_json_dict())
+            one = a.to_json_dict()
+            if imported is not None:
+                one["fhir_import"] = {k: v for k, v in imported.to_dict().items() if k != "case"}
+            results.append(one)
         else:
             from ifnscope.report.terminal import render
 
             if len(files) > 1:
                 con.rule(str(f))
             render(a, con)
+            if imported is not None:
+                from ifnscope.cli.fhir import print_report
+
+                print_report(imported, con)
     if as_json:
         if single:
             doc: Any = results[0] if results else {"error": failed[0].to_dict()}
@@ -127,6 +140,19 @@ def vocabulary() -> None:
     for name, info in voc().findings.items():
         t.add_row(info.group, name, info.description)
     stdout_console().print(t)
+
+
+def _load(path: Path) -> tuple[Case, FhirImport | None]:
+    """A case file, or a FHIR record read into a case (with its import report)."""
+    from ifnscope.case.reader import load_case
+    from ifnscope.fhir import looks_like_fhir
+
+    if not looks_like_fhir(path):
+        return load_case(path), None
+    from ifnscope import fhir
+
+    imported = fhir.read_record(path)
+    return fhir.to_case(imported), imported
 
 
 def _load_and_assess(case_path: Path) -> tuple[Case, Assessment]:

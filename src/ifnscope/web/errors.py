@@ -58,8 +58,10 @@ _EXACT: dict[str, int] = {
     "auth.throttled": 429,  # too many failed logins; Retry-After says when to try again
     # The server was installed without an optional part (e.g. the PDF report without ifnscope[pdf]).
     "install.missing-extra": 501,
+    "fhir.too-large": 413,
+    "fhir.server": 502,  # the FHIR server the request named refused or failed
 }
-_PREFIX_422 = ("case.", "matrix.", "signature.", "reference.")
+_PREFIX_422 = ("case.", "matrix.", "signature.", "reference.", "fhir.")
 _HTTP_CODES = {
     400: "request.invalid",
     401: "auth.required",
