@@ -197,11 +197,13 @@ def test_every_command_is_registered_in_help_order() -> None:
         "score",
         "serve",
         "reference",
+        "fhir",
         "admin",
     ]
-    sub = {name: list(group.commands[name].commands) for name in ("reference", "admin")}  # type: ignore[attr-defined]
+    sub = {name: list(group.commands[name].commands) for name in ("reference", "fhir", "admin")}  # type: ignore[attr-defined]
     assert sub == {
         "reference": ["fit"],
+        "fhir": ["import"],
         "admin": [
             "create-user",
             "create-token",

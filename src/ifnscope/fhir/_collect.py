@@ -50,11 +50,18 @@ class Collected:
                 if isinstance(c, dict) and c.get("id") == reference[1:]:
                     return Entry(c, f"{within.where} contained {reference}")
             return None
+        absolute = "://" in reference or reference.startswith("urn:")
         for e in self.entries:
             if e.full_url and e.full_url == reference:
                 return e
             rid = e.resource.get("id")
-            if rid and (reference == f"{e.type}/{rid}" or reference.endswith(f"/{e.type}/{rid}")):
+            if not rid:
+                continue
+            if reference == f"{e.type}/{rid}":
+                return e
+            # an absolute URL names one server's resource: only an entry without a full URL of
+            # its own may be matched by its tail
+            if absolute and not e.full_url and reference.endswith(f"/{e.type}/{rid}"):
                 return e
         return None
 
@@ -66,11 +73,12 @@ def looks_like_fhir(path: Path) -> bool:
     if path.suffix.lower() != ".json" or not path.is_file():
         return False
     try:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
-    except OSError:
-        return False
-    return b'"resourceType"' in head
+        if path.stat().st_size > MAX_BYTES:
+            return False
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False  # the case reader says what is wrong with it
+    return isinstance(doc, dict) and "resourceType" in doc
 
 
 def _load_json(text: str, where: str) -> Any:
@@ -145,10 +153,18 @@ def _add(out: Collected, doc: Any, where: str, full_url: str | None) -> None:
                 file=where,
                 loc=("Bundle", "type"),
             )
-        for i, e in enumerate(doc.get("entry") or []):
+        entries = doc.get("entry") or []
+        if not isinstance(entries, list):
+            raise FhirError(
+                "Bundle.entry is not a list", code="fhir.invalid", file=where, loc=("Bundle", "entry")
+            )
+        for i, e in enumerate(entries):
             if isinstance(e, dict) and isinstance(e.get("resource"), dict):
-                # a DELETE or GET in a transaction has no resource: nothing to read
                 _add(out, e["resource"], f"{where} entry[{i}]", e.get("fullUrl"))
+            elif not isinstance(e, dict) or "resource" in e:  # a DELETE or GET has no resource
+                out.invalid.append(
+                    (Entry({"resourceType": "Bundle.entry"}, f"{where} entry[{i}]"), "not an entry")
+                )
         return
     entry = Entry(doc, where, full_url)
     problem = _invalid(doc)
@@ -165,8 +181,8 @@ def _invalid(resource: dict[str, Any]) -> str | None:
 
     try:
         model = get_fhir_model_class(resource["resourceType"])
-    except KeyError:
-        return f"unknown resource type {resource['resourceType']!r}"
+    except (KeyError, ValueError):
+        return f"unknown resource type {resource['resourceType']!r} (FHIR R4B)"
     try:
         model.model_validate(resource)
     except ValidationError as exc:

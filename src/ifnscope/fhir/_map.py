@@ -97,9 +97,9 @@ class ImportCodes(BaseModel):
     interpretation: _Interpretation
     interpretation_source: SourceRef
     condition_findings: dict[str, _Coded]
-    condition_findings_source: SourceRef
+    condition_findings_sources: list[SourceRef]
     condition_diagnoses: dict[str, _Coded]
-    condition_diagnoses_source: SourceRef
+    condition_diagnoses_sources: list[SourceRef]
     medication_status: dict[str, dict[str, str | None]]
     route_words: dict[str, str]
 
@@ -185,12 +185,16 @@ def _partial_date(value: Any) -> str | None:
 
 
 def _when(resource: dict[str, Any]) -> str | None:
-    for key in ("effectiveDateTime", "issued", "authoredOn", "onsetDateTime", "recordedDate"):
+    # when the sample was taken (effective), before when it was reported (issued)
+    for key in ("effectiveDateTime", "effectiveInstant", "onsetDateTime"):
         if d := _partial_date(resource.get(key)):
             return d
     for key in ("effectivePeriod", "onsetPeriod"):
         period = resource.get(key)
         if isinstance(period, dict) and (d := _partial_date(period.get("start"))):
+            return d
+    for key in ("issued", "authoredOn", "recordedDate"):
+        if d := _partial_date(resource.get(key)):
             return d
     return None
 
@@ -200,7 +204,10 @@ def _number(x: Any) -> float | None:
 
 
 _POSITIVE = re.compile(r"\b(positive|detected|reactive|present)\b")
-_NEGATIVE = re.compile(r"\b(negative|not detected|non-?reactive|absent|undetected)\b")
+_NEGATIVE = re.compile(
+    r"\b(negative|absent|undetected|non-?reactive)\b"
+    r"|\b(no|none|not|non)\b[\s-]+(\w+\s+)?(detected|present|reactive|positive|found|seen)\b"
+)
 _EQUIVOCAL = re.compile(r"\b(equivocal|borderline|indeterminate|weak(?:ly)? positive)\b")
 
 
@@ -229,6 +236,15 @@ def _interpretation(resource: dict[str, Any]) -> str | None:
                 if code in codes:
                     return str(word)
     return None
+
+
+def _absolute(ref: str, full_url: str | None) -> str:
+    """A relative reference (``Patient/23``) against its entry's base (the server its full URL
+    names), so that ``Patient/23`` in an entry from another server is that server's patient."""
+    if "://" in ref or ref.startswith(("urn:", "#")) or not full_url or "://" not in full_url:
+        return ref
+    m = re.match(r"^(.*)/[A-Za-z]+/[^/]+(?:/_history/[^/]+)?$", full_url)
+    return f"{m.group(1)}/{ref}" if m else ref
 
 
 def _interp_codes(resource: dict[str, Any]) -> set[str]:
@@ -277,7 +293,7 @@ class _Builder:
                 break
         if ref is None:
             return True
-        ref = str(ref)
+        ref = _absolute(re.sub(r"/_history/[^/]+$", "", str(ref)), e.full_url)
         kind = ref.split("/")[-2] if "/" in ref else None
         if kind is not None and kind != "Patient":
             self.line(e, "skipped", f"about {ref}, not a patient")
@@ -287,9 +303,10 @@ class _Builder:
         target = self.collected.by_reference(ref)
         if target is None:
             pid = self.patient.resource.get("id")
-            ok = ref in (f"Patient/{pid}", self.patient.full_url) or ref.endswith(f"/Patient/{pid}")
-        else:
-            ok = target.resource is self.patient.resource
+            mine = {f"Patient/{pid}", _absolute(f"Patient/{pid}", self.patient.full_url)}
+            ok = ref in mine or (self.patient.full_url is not None and ref == self.patient.full_url)
+        else:  # the same Patient, possibly another copy of it in the record
+            ok = (target.full_url or target.ref) == (self.patient.full_url or self.patient.ref)
         if not ok:
             self.line(e, "skipped", f"about another patient ({ref})")
         return ok
@@ -397,7 +414,20 @@ class _Builder:
 
         r = e.resource
         titre: float | None = None
-        if isinstance(ratio := r.get("valueRatio"), dict):
+        below = any(
+            isinstance(q, dict) and q.get("comparator") in ("<", "<=")
+            for q in (
+                r.get("valueQuantity"),
+                (r.get("valueRatio") or {}).get("numerator"),
+                (r.get("valueRatio") or {}).get("denominator"),
+            )
+        )
+        below = below or (
+            isinstance(r.get("valueString"), str) and bool(re.match(r"^\s*<", r["valueString"]))
+        )
+        if below:
+            titre = 0  # "<1:40": not detected at the screening dilution
+        elif isinstance(ratio := r.get("valueRatio"), dict):
             num = _number((ratio.get("numerator") or {}).get("value"))
             den = _number((ratio.get("denominator") or {}).get("value"))
             if num and den:
@@ -418,7 +448,8 @@ class _Builder:
             self.line(e, "not_mapped", f"{words}: not a dilution titre such as 1:160")
             return
         self.titres.append((value, _when(r) or ""))
-        self.line(e, "mapped", f"{words}: 1:{value}" if value else f"{words}: negative", "labs.ana_titer")
+        shown = f"1:{value}" if value else ("below the first dilution: negative" if below else "negative")
+        self.line(e, "mapped", f"{words}: {shown}", "labs.ana_titer")
 
     def _obs_antibody(self, e: Entry, key: str, words: str) -> None:
         r = e.resource
@@ -473,7 +504,7 @@ class _Builder:
         )
         if target is None:
             icd = _codes_of(r.get("code"), import_codes().systems["icd10cm"])
-            if any(re.match(r"^C(?:[0-8]\d|9[0-6])", code) for code in icd) and not unsure:
+            if any(re.match(r"^C(?:[0-8]\d|9[0-6]|4A|7A|7B)", code) for code in icd) and not unsure:
                 entry: dict[str, Any] = {"type": words[:200]}
                 if onset:
                     entry["diagnosed"] = onset
@@ -495,6 +526,8 @@ class _Builder:
             value: Any = "uncertain" if unsure else "present"
             if resolved and not unsure:
                 value = {"value": "present", "resolved": True}
+            if self.findings.get(key) not in (None, "uncertain") and value == "uncertain":
+                value = self.findings[key]  # confirmed on one entry, provisional on another
             self.findings[key] = value
             how = "uncertain" if unsure else "present" + (", resolved" if resolved else "")
             self.line(e, "mapped", f"{words}: recorded {how}", f"findings.{key}")
@@ -519,11 +552,16 @@ class _Builder:
         if not name:
             self.line(e, "not_mapped", "a medication without a name or code")
             return
+        if r.get("doNotPerform") is True:
+            self.line(e, "skipped", f"{name}: an order NOT to give it (doNotPerform)")
+            return
         status_map = import_codes().medication_status.get(e.type, {})
         status = status_map.get(str(r.get("status")), None)
         if status is None:
             self.line(e, "skipped", f"{name}: status {r.get('status')}")
             return
+        if e.type == "MedicationRequest" and r.get("intent") in ("proposal", "plan") and status == "taking":
+            status = "planned"  # proposed or planned, not yet ordered
         route = self._route(r, concept, name)
         started = _partial_date(r.get("authoredOn")) or _partial_date(
             (r.get("effectivePeriod") or {}).get("start")
@@ -537,11 +575,14 @@ class _Builder:
             entry["route"] = route
         if started and status not in ("planned",):
             entry["started"] = started
-        if stopped and status == "stopped":
+        if stopped and status == "stopped" and (not started or stopped >= started):
             entry["stopped"] = stopped
         if prior is not None:  # one drug ordered again and again: its first start, its latest state
             first = min(filter(None, [prior.get("started"), entry.get("started")]), default=None)
-            latest = entry if (entry.get("started") or "") >= (prior.get("started") or "") else prior
+            later = entry.get("started") is None or (entry.get("started") or "") >= (
+                prior.get("started") or ""
+            )
+            latest = entry if later else prior
             entry = {**latest}
             if first and entry["status"] != "planned":
                 entry["started"] = first
@@ -588,13 +629,19 @@ class _Builder:
             series = sorted(series, key=lambda x: str(x.get("date", "")))
             labs[key] = series[0] if len(series) == 1 else series
         for key, said in self.flags.items():
-            if key.removesuffix("_low") not in labs:  # a value with its limit says more
-                labs[key] = "present" if "present" in said else "absent"
+            lab = key.removesuffix("_low")
+            if "present" in said:  # low on some occasion: beside values, as a series (any occasion counts)
+                labs[key] = "present"
+                if lab in labs and not isinstance(labs[lab], list):
+                    labs[lab] = [labs[lab]]
+            elif lab not in labs:  # not low: a value with its limit says more
+                labs[key] = "absent"
         if self.titres:  # the 2019 entry criterion reads an ANA "ever": the highest titre
             labs["ana_titer"] = max(t for t, _ in self.titres)
         antibodies: dict[str, str] = {}
         for key, said in self.antibodies.items():  # any positive result counts (any occasion)
             antibodies[key] = next(w for w in ("positive", "equivocal", "negative") if w in said)
+        _ana_agree(labs, antibodies)
         if antibodies:
             labs["antibodies"] = antibodies
         if labs:
@@ -608,6 +655,19 @@ class _Builder:
         return doc
 
 
+def _ana_agree(labs: dict[str, Any], antibodies: dict[str, str]) -> None:
+    """The highest titre and the ANA call, read on different occasions, must not contradict
+    each other (the case reader refuses that): a titre above any laboratory's range makes a
+    negative call positive; a positive call beside only negative titres drops the titre of 0."""
+    from ifnscope.case.facts import ana_titre_above_any_reference_range
+
+    titre, call = labs.get("ana_titer"), antibodies.get("ana")
+    if call == "negative" and titre and titre >= ana_titre_above_any_reference_range():
+        antibodies["ana"] = "positive"  # positive by its titre on another occasion
+    elif titre == 0 and call in ("positive", "equivocal"):
+        del labs["ana_titer"]
+
+
 _VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 _CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 _ANIMAL = "http://hl7.org/fhir/StructureDefinition/patient-animal"
@@ -619,15 +679,20 @@ def _patient_section(e: Entry, b: _Builder) -> dict[str, Any]:
     if r.get("gender") in ("female", "male", "other", "unknown"):
         out["sex"] = r["gender"]
     born = r.get("birthDate")
-    if isinstance(born, str) and re.match(r"^\d{4}-\d{2}-\d{2}$", born):
-        died = _partial_date(r.get("deceasedDateTime"))
-        at = dt.date.fromisoformat(died) if died and len(died) == 10 else dt.date.today()
+    died = _partial_date(r.get("deceasedDateTime"))
+    dead_undated = r.get("deceasedBoolean") is True or (died is not None and len(died) < 10)
+    if isinstance(born, str) and dead_undated:
+        b.line(e, "not_mapped", f"born {born}, deceased without a full date of death: age left unknown")
+    elif isinstance(born, str) and re.match(r"^\d{4}-\d{2}-\d{2}$", born):
+        at = dt.date.fromisoformat(died) if died else dt.date.today()
         b0 = dt.date.fromisoformat(born)
         age = at.year - b0.year - ((at.month, at.day) < (b0.month, b0.day))
+        when = f"at death ({died})" if died else "today"
         if 0 <= age <= 120:
             out["age_years"] = age
-            when = f"at death ({died})" if died and len(died) == 10 else "today"
             b.line(e, "mapped", f"born {born}: age {age} {when}", "patient.age_years")
+        else:
+            b.line(e, "not_mapped", f"born {born}: age {age} {when} is not plausible: left unknown")
     elif born:
         b.line(e, "not_mapped", f"birth date {born} is not a full date: age left unknown")
     if "sex" in out:
@@ -646,7 +711,7 @@ _NOTED = ("Procedure", "DiagnosticReport", "FamilyMemberHistory", "AllergyIntole
 
 def choose_patient(collected: Collected, patient: str | None) -> Entry | None:
     """The one Patient the record is about (``patient``: its id, when there are several)."""
-    patients = [e for e in collected.entries if e.type == "Patient"]
+    patients = list({(e.full_url or e.ref): e for e in collected.entries if e.type == "Patient"}.values())
     if patient is not None:
         chosen = [e for e in patients if e.resource.get("id") == patient]
         if not chosen:
@@ -654,12 +719,26 @@ def choose_patient(collected: Collected, patient: str | None) -> Entry | None:
             raise FhirError(f"no Patient with id {patient!r} in the record (ids: {ids})", code="fhir.patient")
         patients = chosen
     if len(patients) > 1:
-        ids = ", ".join(str(e.resource.get("id")) for e in patients)
+        ids = ", ".join(str(e.resource.get("id") or f"no id: {e.full_url or e.where}") for e in patients)
         raise FhirError(
             f"the record holds {len(patients)} patients ({ids}): choose one with --patient ID",
             code="fhir.patient",
         )
     if not patients:
+        subjects = {
+            re.sub(r"/_history/[^/]+$", "", str(ref))
+            for e in collected.entries
+            for key in ("subject", "patient")
+            if isinstance(v := e.resource.get(key), dict)
+            and isinstance(ref := v.get("reference"), str)
+            and re.search(r"(^|/)Patient/[^/]+", ref)
+        }
+        if len(subjects) > 1:
+            raise FhirError(
+                f"the record has no Patient and its resources are about {len(subjects)} patients "
+                f"({', '.join(sorted(subjects)[:5])}): give one patient's record",
+                code="fhir.patient",
+            )
         return None
     p = patients[0]
     if any(isinstance(x, dict) and x.get("url") == _ANIMAL for x in p.resource.get("extension") or []):
