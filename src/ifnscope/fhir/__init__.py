@@ -7,9 +7,9 @@
     case = fhir.to_case(imported)                         # the validated Case
 
 Public: :func:`read_record`, :func:`import_resources`, :func:`to_case`, :func:`looks_like_fhir`,
-:class:`FhirImport`, :class:`ReportLine`. The mapping's codes are data
-(``ifnscope/data/fhir/import.yaml``), each with its source; ``docs/fhir.md`` says what is read
-and what is not."""
+:func:`case_to_bundle` (a case as a FHIR Bundle), :class:`FhirImport`, :class:`ReportLine`.
+The mapping's codes are data (``ifnscope/data/fhir/import.yaml``), each with its source;
+``docs/fhir.md`` says what is read and what is not."""
 
 from __future__ import annotations
 
@@ -23,7 +23,15 @@ from ifnscope.fhir._map import FhirImport, ReportLine
 if TYPE_CHECKING:
     from ifnscope.case.model import Case
 
-__all__ = ["FhirImport", "ReportLine", "import_resources", "looks_like_fhir", "read_record", "to_case"]
+__all__ = [
+    "FhirImport",
+    "ReportLine",
+    "case_to_bundle",
+    "import_resources",
+    "looks_like_fhir",
+    "read_record",
+    "to_case",
+]
 
 
 def read_record(path: str | Path, *, patient: str | None = None) -> FhirImport:
@@ -45,6 +53,14 @@ def import_resources(*docs: Any, patient: str | None = None, source: str = "FHIR
     return map_record(
         collect([(d, f"document {i}") for i, d in enumerate(docs)]), patient=patient, source=source
     )
+
+
+def case_to_bundle(case: Case) -> dict[str, Any]:
+    """The case as a FHIR R4 collection Bundle: standard codes where verified, ifnscope's local
+    code system (the case key path) for the rest; :func:`import_resources` reads it back."""
+    from ifnscope.fhir._export import case_to_bundle as export
+
+    return export(case)
 
 
 def to_case(imported: FhirImport) -> Case:

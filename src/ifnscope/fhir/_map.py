@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -22,6 +23,10 @@ from ifnscope.fhir._collect import Collected, Entry
 from ifnscope.provenance import SourceRef
 
 Status = Literal["mapped", "not_mapped", "skipped"]
+
+# ifnscope's own code system: the code is a case key path (``findings.heliotrope_rash``), for
+# what no verified standard code says (docs/fhir.md). A URN: no web address is claimed.
+LOCAL_SYSTEM = "urn:ifnscope:fhir:case"
 
 
 @dataclass(frozen=True)
@@ -277,6 +282,7 @@ class _Builder:
     cancers: list[dict[str, Any]] = field(default_factory=list)
     meds: dict[str, dict[str, Any]] = field(default_factory=dict)
     flags: dict[str, list[str]] = field(default_factory=dict)  # c3_low / c4_low from a flag alone
+    local: dict[str, Any] = field(default_factory=dict)  # ifnscope-coded values, as a case document
 
     def line(self, e: Entry, status: Status, what: str, at: str | None = None) -> None:
         self.lines.append(ReportLine(e.ref, status, what, at))
@@ -315,6 +321,10 @@ class _Builder:
 
     def observation(self, e: Entry) -> None:
         r = e.resource
+        local = _codes_of(r.get("code"), LOCAL_SYSTEM)
+        if local:
+            self._obs_local(e, local[0])
+            return
         codes = _codes_of(r.get("code"), import_codes().systems["loinc"])
         words = _concept_words(r.get("code"))
         status = r.get("status")
@@ -335,9 +345,45 @@ class _Builder:
         kind, key = target
         getattr(self, f"_obs_{kind}")(e, key, words)
 
+    def _obs_local(self, e: Entry, path: str) -> None:
+        r = e.resource
+        if "valueBoolean" in r:
+            value: Any = r["valueBoolean"]
+        elif (
+            isinstance(r.get("valueQuantity"), dict) and _number(r["valueQuantity"].get("value")) is not None
+        ):
+            value = r["valueQuantity"]["value"]
+        elif isinstance(r.get("valueString"), str):
+            value = [] if r["valueString"] == "[]" else r["valueString"]
+        else:
+            self.line(e, "not_mapped", f"{path}: no value")
+            return
+        if path.split(".")[0].split("[")[0] in ("format", "id", "expected"):
+            self.line(e, "not_mapped", f"{path}: not a clinical field")
+            return
+        try:
+            _set_path(self.local, path, value)
+        except ValueError as exc:
+            self.line(e, "not_mapped", f"{path}: {exc}")
+            return
+        self.line(e, "mapped", f"{path}: {value} (ifnscope code)", path)
+
     def _obs_enzyme(self, e: Entry, key: str, words: str) -> None:
         r = e.resource
         q = r.get("valueQuantity")
+        said = _interpretation(r)
+        if (not isinstance(q, dict) or _number(q.get("value")) is None) and said in ("above", "not_above"):
+            word: dict[str, Any] = {"stated": "elevated" if said == "above" else "normal"}
+            high = next(
+                (rr.get("high") for rr in r.get("referenceRange") or [] if isinstance(rr, dict)), None
+            )
+            if isinstance(high, dict) and _number(high.get("value")):
+                word["upper_limit"] = _number(high["value"])
+            if d := _when(r):
+                word["date"] = d
+            self.labs.setdefault(key, []).append(word)
+            self.line(e, "mapped", f"{words}: reported {word['stated']} without a number", f"labs.{key}")
+            return
         if not isinstance(q, dict) or _number(q.get("value")) is None:
             self.line(e, "not_mapped", f"{words}: not a number")
             return
@@ -488,6 +534,12 @@ class _Builder:
         r = e.resource
         words = _concept_words(r.get("code")) or "(no code)"
         verification = " ".join(_codes_of(r.get("verificationStatus"), _VER))
+        refuted = _finding_of(r) if verification == "refuted" else None
+        if refuted is not None:  # ruled out: the finding is absent (unless present elsewhere)
+            if self.findings.get(refuted) in (None, "uncertain"):
+                self.findings[refuted] = "absent"
+            self.line(e, "mapped", f"{words}: refuted (ruled out): recorded absent", f"findings.{refuted}")
+            return
         if verification in ("refuted", "entered-in-error"):
             self.line(e, "skipped", f"{words}: {verification}")
             return
@@ -526,7 +578,7 @@ class _Builder:
             value: Any = "uncertain" if unsure else "present"
             if resolved and not unsure:
                 value = {"value": "present", "resolved": True}
-            if self.findings.get(key) not in (None, "uncertain") and value == "uncertain":
+            if self.findings.get(key) not in (None, "uncertain", "absent") and value == "uncertain":
                 value = self.findings[key]  # confirmed on one entry, provisional on another
             self.findings[key] = value
             how = "uncertain" if unsure else "present" + (", resolved" if resolved else "")
@@ -604,10 +656,11 @@ class _Builder:
 
     def _route(self, r: dict[str, Any], concept: Any, name: str) -> str | None:
         words = import_codes().route_words
-        texts = [name]
+        texts = []  # the dosage's route says more than words in the drug's name
         for d in r.get("dosageInstruction") or r.get("dosage") or []:
             if isinstance(d, dict):
                 texts.append(_concept_words(d.get("route")))
+        texts.append(name)
         for text in texts:
             for word, route in words.items():
                 if re.search(rf"\b{word}\b", text, flags=re.I):
@@ -652,7 +705,68 @@ class _Builder:
             doc["cancer_history"] = self.cancers
         if self.impression:
             doc["impression"] = {"differential": list(dict.fromkeys(self.impression))}
-        return doc
+        return _merge(doc, self.local)
+
+
+def _finding_of(condition: dict[str, Any]) -> str | None:
+    index = _condition_index()
+    for c in _codings(condition.get("code")):
+        hit = index.get((str(c.get("system")), str(c.get("code"))))
+        if hit and hit[0] == "finding":
+            return hit[1]
+    return None
+
+
+_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d{1,4}\])*)")
+
+
+def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Put ``value`` at a case key path (``lesions[0].site``) in a nested document."""
+    steps: list[str | int] = []
+    for part in path.split("."):
+        m = _PART.fullmatch(part)
+        if m is None:
+            raise ValueError("not a case key path")
+        steps.append(m.group(1))
+        steps += [int(i) for i in re.findall(r"\d+", m.group(2))]
+    here: Any = doc
+    for step, nxt in pairwise(steps):
+        empty: Any = [] if isinstance(nxt, int) else {}
+        if isinstance(step, int):
+            if not isinstance(here, list):
+                raise ValueError("a list index where a list is not")
+            while len(here) <= step:
+                here.append(None)
+            if here[step] is None:
+                here[step] = empty
+            here = here[step]
+        else:
+            if not isinstance(here, dict):
+                raise ValueError("a key where a map is not")
+            here = here.setdefault(step, empty)
+    last = steps[-1]
+    if isinstance(last, int):
+        if not isinstance(here, list):
+            raise ValueError("a list index where a list is not")
+        while len(here) <= last:
+            here.append(None)
+        here[last] = value
+    elif isinstance(here, dict):
+        here[last] = value
+    else:
+        raise ValueError("a key where a map is not")
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` into ``base``: maps merged key by key, lists appended (standard entries first)."""
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        elif isinstance(v, list) and isinstance(base.get(k), list):
+            base[k] = base[k] + v
+        else:
+            base[k] = v
+    return base
 
 
 def _ana_agree(labs: dict[str, Any], antibodies: dict[str, str]) -> None:
