@@ -22,6 +22,9 @@ at the edges, so a bug still surfaces as a bug.
     │                                  fhir.invalid (a Bundle without its type), fhir.too-large,
     │                                  fhir.patient (several patients and none chosen, or
     │                                  not a person), fhir.server (a FHIR server's refusal)
+    ├── CdsError                       cds.unknown-service, cds.request (not a hook request
+    │                                  this service answers), cds.prefetch (the data the
+    │                                  service needs is neither prefetched nor readable: 412)
     ├── TherapyError                   therapy.unknown-agent (a letter asked for an agent
     │                                  the knowledge base does not hold)
     ├── SignatureError                 signature.unknown, signature.coverage (too few genes
@@ -78,6 +81,7 @@ __all__ = [
     "CaseNotFoundError",
     "CaseParseError",
     "CaseValidationError",
+    "CdsError",
     "DataError",
     "ErrorCode",
     "FhirError",
@@ -123,6 +127,10 @@ ErrorCode = Literal[
     "fhir.too-large",
     "fhir.patient",
     "fhir.server",
+    "cds.error",
+    "cds.unknown-service",
+    "cds.request",
+    "cds.prefetch",
     "therapy.error",
     "therapy.unknown-agent",
     "signature.error",
@@ -298,6 +306,12 @@ class FhirError(IfnscopeError):
     """A FHIR record that cannot be read as one patient's record (``ifnscope.fhir``)."""
 
     code: ErrorCode = "fhir.error"
+
+
+class CdsError(IfnscopeError):
+    """A CDS Hooks call ifnscope cannot answer (``web.api.cds``)."""
+
+    code: ErrorCode = "cds.error"
 
 
 class TherapyError(IfnscopeError):

@@ -321,6 +321,8 @@ def expand(path: str, seeded: dict[str, Any]) -> list[str]:
         "entity": ["patient", "visit", "treatment"],
         "entity_id": [str(seeded["patients"][0]), str(seeded["visits"][0]), str(seeded["treatment"])],
         "version": ["1"],
+        # a CDS Hooks report link: researchers may not open one (403 before any lookup)
+        "call_id": ["00000000-0000-4000-8000-000000000000"],
     }
     urls = [path]
     for param in re.findall(r"\{(\w+)(?::\w+)?\}", path):

@@ -39,7 +39,7 @@ from ifnscope.registry.passwords import check_password, normalize_username
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
 
-Via = Literal["web", "api", "cli"]
+Via = Literal["web", "api", "cli", "cds"]
 Role = Literal["clinician", "researcher", "admin"]
 ROLES: tuple[Role, ...] = ("clinician", "researcher", "admin")
 Permission = Literal["read_identified", "read_deidentified", "write_patients", "score", "manage_users"]

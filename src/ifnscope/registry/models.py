@@ -248,3 +248,44 @@ class AuditEvent(Base):
     patient_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no FK: kept after deletion
     detail: Mapped[str | None] = mapped_column(String(200))  # e.g. "visit 12", never clinical text
     via: Mapped[str | None] = mapped_column(String(10))  # web | api | cli
+
+
+class CdsCall(Base):
+    """One CDS Hooks call answered (``web.api.cds``): the case the EHR's record gave, kept until
+    ``expires_at`` so that the card's link can open the full report; then the case is erased
+    and the row stays for the feedback. No EHR patient id is stored."""
+
+    __tablename__ = "cds_calls"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # a random UUID: the report link
+    service: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(200))  # the JWT issuer
+    hook_instance: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    case: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)  # clinical: erased at expiry
+
+
+class CdsCard(Base):
+    """A card returned: its uuid, which the EHR's feedback names."""
+
+    __tablename__ = "cds_cards"
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("cds_calls.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # classification | unknowns | trigger | screening
+
+
+class CdsFeedback(Base):
+    """A clinician's response to a card, as the EHR reported it (CDS Hooks feedback)."""
+
+    __tablename__ = "cds_feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_uuid: Mapped[str] = mapped_column(ForeignKey("cds_cards.uuid", ondelete="CASCADE"), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))  # accepted | overridden
+    override_system: Mapped[str | None] = mapped_column(String(200))
+    override_code: Mapped[str | None] = mapped_column(String(100))
+    user_comment: Mapped[str | None] = mapped_column(Text)  # the clinician's words: admins only
+    outcome_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from ifnscope.registry.db import Registry, make_engine
     from ifnscope.registry.migrate import upgrade
     from ifnscope.web.api import router as api_router
+    from ifnscope.web.api.cds import router as cds_router
     from ifnscope.web.docs import install_docs
     from ifnscope.web.errors import install_error_handlers
     from ifnscope.web.logins import LoginThrottle
@@ -129,6 +130,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.demo = demo
     app.state.batchers = {}  # web.deps: the group commit of each event loop's reads
     app.state.html_error_renderer = None
+    app.state.cds_clients = None  # no EHR may call the CDS services until trusted (web.api.cds)
+    if settings.cds_clients is not None:
+        from ifnscope.cds.trust import TrustedClients
+
+        app.state.cds_clients = TrustedClients.from_file(settings.cds_clients)
 
     install_error_handlers(app)  # adds the internal-error guard, the innermost middleware
     app.add_middleware(
@@ -145,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(AccessLogMiddleware)
 
     app.include_router(api_router)
+    app.include_router(cds_router)  # /cds-services: where CDS Hooks clients expect it, not under /api
     if settings.api_docs:
         install_docs(app)
     _install_pages(app)

@@ -59,6 +59,9 @@ _EXACT: dict[str, int] = {
     # The server was installed without an optional part (e.g. the PDF report without ifnscope[pdf]).
     "install.missing-extra": 501,
     "fhir.too-large": 413,
+    "cds.unknown-service": 404,
+    "cds.request": 400,
+    "cds.prefetch": 412,  # CDS Hooks: the data the service needs could not be had
     "fhir.server": 502,  # the FHIR server the request named refused or failed
 }
 _PREFIX_422 = ("case.", "matrix.", "signature.", "reference.", "fhir.")

@@ -24,6 +24,11 @@
 ``IFNSCOPE_LOGIN_WINDOW_MINUTES``  the sliding window of those counts (default 15); the
                                counts are kept in memory, per server process
 ``IFNSCOPE_KEEP_ALIVE_SECONDS``  how long an idle client connection is kept open (default 75)
+``IFNSCOPE_CDS_CLIENTS``       CDS Hooks: a YAML file of the EHRs trusted to call (issuer and
+                               JWK Set, ``ifnscope.cds.trust``); unset: no EHR may call
+``IFNSCOPE_PUBLIC_URL``        the server's public base URL (``https://cds.example.org``): the
+                               JWT audience and the cards' report links (default: the URL the
+                               request came to)
 =============================  ===========================================================
 
 ``Settings`` is a pydantic-settings ``BaseSettings``: ``Settings()`` reads these variables, and
@@ -59,7 +64,7 @@ ENV_PREFIX = "IFNSCOPE_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # The fields read from IFNSCOPE_<FIELD>, and how their text is parsed.
-_TEXT_FIELDS = frozenset({"database_url", "secret_key"})
+_TEXT_FIELDS = frozenset({"database_url", "secret_key", "cds_clients", "public_url"})
 _NUMBER_FIELDS = frozenset(
     {
         "max_upload_mb",
@@ -143,6 +148,15 @@ class Settings(BaseSettings):
         ge=1,
         le=3600,
         description="How long an idle keep-alive connection stays open (uvicorn's default is 5 s)",
+    )
+    cds_clients: Path | None = Field(
+        default=None,
+        description="CDS Hooks: the YAML list of trusted EHRs (issuer and JWK Set); unset: no EHR may call",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The server's public base URL (https://cds.example.org): the JWT audience and the "
+        "report links of CDS Hooks; unset: the URL the request came to",
     )
     db_concurrency: int | None = Field(
         default=None,

@@ -18,7 +18,8 @@ which patient id; log messages carry ids and counts only.
 
 One module per aggregate: ``patients`` (records, export, timeline), ``visits``, ``treatments``,
 ``scores`` (saved references, IFN scores), ``versions`` (earlier versions of corrected
-records), ``cohorts``, ``users`` (logins, users, API tokens),
+records), ``cohorts``, ``users`` (logins, users, API tokens), ``cds`` (CDS Hooks calls,
+their cards and feedback),
 ``audit``.
 """
 
