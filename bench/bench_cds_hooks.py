@@ -40,6 +40,9 @@ def prefetch_of(bundle: dict[str, object]) -> dict[str, object]:
     entries = [e["resource"] for e in bundle["entry"]]  # type: ignore[index]
     patient = next(r for r in entries if r["resourceType"] == "Patient")
     rest = [r for r in entries if r["resourceType"] != "Patient"]
+    for r in rest:  # an EHR's search results name the patient by its id
+        if "subject" in r:
+            r["subject"] = {"reference": f"Patient/{patient['id']}"}
     return {
         "patient": patient,
         "labs": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in rest]},
@@ -62,7 +65,7 @@ def main() -> None:
         server.start()
         try:
             seed = fhir.case_to_bundle(load_case(ROOT / "examples" / "seed-cadm.yaml"))
-            records = {"seed (DM)": (prefetch_of(seed), "seed-cadm")}
+            records = {"seed (DM)": (prefetch_of(seed), "seed-cadm")}  # the Patient's id is the case id
             folder = ROOT.parent / "shared" / "data" / "fhir_examples" / "synthea"
             synthea = sorted(folder.glob("Laticia*.json"))
             if synthea:

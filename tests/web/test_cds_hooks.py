@@ -366,6 +366,9 @@ def test_the_seed_case_from_the_ehr_reads_as_the_article_says(ehr: TestClient) -
 
     bundle = fhir.case_to_bundle(load_case(ROOT / "examples" / "seed-cadm.yaml"))
     resources = [e["resource"] for e in bundle["entry"]]
+    for r in resources[1:]:  # an EHR's search results name the patient by its id
+        r["subject"] = {"reference": "Patient/seed-cadm"}
+    resources[0]["id"] = "seed-cadm"
     body = {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),

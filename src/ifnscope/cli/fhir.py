@@ -109,3 +109,28 @@ def _case_text(case: dict[str, object], output: Path | None) -> str:
     import yaml
 
     return str(yaml.safe_dump(case, sort_keys=False, allow_unicode=True))
+
+
+@fhir_app.command("export")
+def export_cmd(
+    case_file: Annotated[Path, typer.Argument(help="A case file (YAML/JSON) or a FHIR record to assess.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the Bundle here (.json).")
+    ] = None,
+) -> None:
+    """Assess a case and write the case and its assessment as a FHIR R4 Bundle: an Observation
+    per criteria set, a DiagnosticReport with the report, a Device and a Provenance."""
+    from ifnscope import fhir
+    from ifnscope.cli.case import _load
+
+    check_output(output, "--output", (".json",))
+    try:
+        case, _ = _load(case_file)
+    except IfnscopeError as err:
+        fail(err, case_file)
+    text = json.dumps(fhir.assessment_to_bundle(case), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        stderr_console().print(f"wrote {output}")

@@ -7,7 +7,8 @@
     case = fhir.to_case(imported)                         # the validated Case
 
 Public: :func:`read_record`, :func:`import_resources`, :func:`to_case`, :func:`looks_like_fhir`,
-:func:`case_to_bundle` (a case as a FHIR Bundle), :class:`FhirImport`, :class:`ReportLine`.
+:func:`case_to_bundle` (a case as a FHIR Bundle), :func:`assessment_to_bundle` (with its
+assessment), :class:`FhirImport`, :class:`ReportLine`.
 The mapping's codes are data (``ifnscope/data/fhir/import.yaml``), each with its source;
 ``docs/fhir.md`` says what is read and what is not."""
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FhirImport",
     "ReportLine",
+    "assessment_to_bundle",
     "case_to_bundle",
     "import_resources",
     "looks_like_fhir",
@@ -59,6 +61,14 @@ def case_to_bundle(case: Case) -> dict[str, Any]:
     """The case as a FHIR R4 collection Bundle: standard codes where verified, ifnscope's local
     code system (the case key path) for the rest; :func:`import_resources` reads it back."""
     from ifnscope.fhir._export import case_to_bundle as export
+
+    return export(case)
+
+
+def assessment_to_bundle(case: Case) -> dict[str, Any]:
+    """The case and its assessment as FHIR: an Observation per criteria set (``derivedFrom``
+    the case's evidence), a DiagnosticReport with the HTML report, a Device and a Provenance."""
+    from ifnscope.fhir._export import assessment_to_bundle as export
 
     return export(case)
 

@@ -10,6 +10,7 @@ Observation coded in ifnscope's local code system, the code being the case key p
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from ifnscope.case.model import Case
@@ -17,6 +18,7 @@ from ifnscope.fhir._map import LOCAL_SYSTEM, import_codes
 
 _STATUS = {"taking": "active", "stopped": "completed", "held": "on-hold", "planned": "intended"}
 _UCUM_COUNT = {"10^9/L": "10*9/L", "G/L": "10*9/L", "10^3/uL": "10*3/uL", "/mm3": "/mm3", "/uL": "/uL"}
+_NAMESPACE = uuid.UUID("5f0c3b1e-8c44-4d0b-9a53-2f1d6a1c7e10")  # ifnscope's: stable ids per case
 _V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 _VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 _CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -24,20 +26,32 @@ _CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 
 def case_to_bundle(case: Case) -> dict[str, Any]:
     """The case as a FHIR R4 ``collection`` Bundle about one Patient."""
+    return {"resourceType": "Bundle", "type": "collection", "entry": [e for _, e in case_entries(case)]}
+
+
+def full_url(case_id: str, resource_id: str) -> str:
+    """A stable ``urn:uuid:`` for a resource of a case (Bundle.fullUrl must be absolute)."""
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{case_id}/{resource_id}')}"
+
+
+def case_entries(case: Case) -> list[tuple[str, dict[str, Any]]]:
+    """The case's Bundle entries, each with the case key path it holds (``labs.ck``,
+    ``findings.discoid_lupus``, ``lesions[0].site``; ``patient`` for the Patient): what an
+    assessment's ``derivedFrom`` points at."""
     doc = case.model_dump(mode="json", exclude_none=True, exclude_defaults=True, exclude={"expected"})
     c = import_codes()
     pid = case.id
-    subject = {"reference": f"Patient/{pid}"}
-    out: list[dict[str, Any]] = []
+    subject = {"reference": full_url(pid, "patient")}
+    out: list[tuple[str, dict[str, Any]]] = []
     n = 0
+    path = ""
 
     def add(resource: dict[str, Any]) -> None:
         nonlocal n
         n += 1
         resource.setdefault("id", f"{resource['resourceType'].lower()}-{n}")
-        if resource["resourceType"] != "Patient":
-            resource["subject"] = subject
-        out.append({"fullUrl": f"urn:ifnscope:{pid}:{resource['id']}", "resource": resource})
+        resource["subject"] = subject
+        out.append((path, {"fullUrl": full_url(pid, resource["id"]), "resource": resource}))
 
     def observation(code: dict[str, Any], **value: Any) -> dict[str, Any]:
         return {"resourceType": "Observation", "status": "final", "code": code, **value}
@@ -49,10 +63,11 @@ def case_to_bundle(case: Case) -> dict[str, Any]:
     sex = doc.get("patient", {}).pop("sex", None)
     if sex:
         patient["gender"] = sex
-    out.append({"fullUrl": f"Patient/{pid}", "resource": patient})
+    out.append(("patient", {"fullUrl": full_url(pid, "patient"), "resource": patient}))
 
     labs = doc.get("labs", {})
     for key, coded in c.enzymes.items():
+        path = f"labs.{key}"
         for r in _results(labs.pop(key, None)):
             value: dict[str, Any] = {}
             if "value" in r:
@@ -67,6 +82,7 @@ def case_to_bundle(case: Case) -> dict[str, Any]:
                 ]
             add(observation(loinc(coded.loinc[0]), **value, **_dated(r)))
     for key, coded in c.counts.items():
+        path = f"labs.{key}"
         for r in _results(labs.pop(key, None)):
             q = {
                 "value": r["value"],
@@ -76,6 +92,7 @@ def case_to_bundle(case: Case) -> dict[str, Any]:
             }
             add(observation(loinc(coded.loinc[0]), valueQuantity=q, **_dated(r)))
     for key, coded in c.complement.items():
+        path = f"labs.{key}"
         for r in _results(labs.pop(key, None)):
             q = {"value": r["value"], **_unit_of(r)}
             low = {"value": r["lower_limit"], **_unit_of(r)}
@@ -85,6 +102,7 @@ def case_to_bundle(case: Case) -> dict[str, Any]:
                 )
             )
     if "ana_titer" in labs:
+        path = "labs.ana_titer"
         titre = labs.pop("ana_titer")
         value = (
             {"valueRatio": {"numerator": {"value": 1}, "denominator": {"value": titre}}}
@@ -98,6 +116,7 @@ def case_to_bundle(case: Case) -> dict[str, Any]:
             c.ana.presence.loinc if key == "ana" else (c.antibodies[key].loinc if key in c.antibodies else [])
         )
         if codes:
+            path = f"labs.antibodies.{key}"
             add(observation(loinc(codes[0]), valueString=antibodies.pop(key)))
 
     findings = doc.get("findings", {})
@@ -106,6 +125,7 @@ def case_to_bundle(case: Case) -> dict[str, Any]:
         if not isinstance(word, str) or word == "unknown" or not coded.snomed:
             continue  # a finding with its context (resolved, attributed_to) stays local
         findings.pop(key)
+        path = f"findings.{key}"
         condition: dict[str, Any] = {
             "resourceType": "Condition",
             "code": {"coding": [{"system": c.systems["snomed"], "code": coded.snomed[0]}]},
@@ -117,6 +137,7 @@ def case_to_bundle(case: Case) -> dict[str, Any]:
         add(condition)
 
     local_meds = []
+    path = "medications"
     for m in doc.pop("medications", []):
         standard = (
             set(m) <= {"name", "status", "route", "started", "stopped"}
@@ -144,7 +165,7 @@ def case_to_bundle(case: Case) -> dict[str, Any]:
         if path in ("format", "id") or path.startswith(("title", "source")):
             continue
         add(observation({"coding": [{"system": LOCAL_SYSTEM, "code": path}], "text": path}, **_value(leaf)))
-    return {"resourceType": "Bundle", "type": "collection", "entry": out}
+    return out
 
 
 def _results(value: Any) -> list[dict[str, Any]]:
@@ -186,3 +207,182 @@ def _value(leaf: Any) -> dict[str, Any]:
     if isinstance(leaf, list):  # an empty list, kept as written
         return {"valueString": "[]"}
     return {"valueString": str(leaf)}
+
+
+# ------------------------------------------------------------------------------ assessment
+
+CRITERIA_SYSTEM = "urn:ifnscope:fhir:criteria"  # a criteria set (code: its key), coding.version: the rules
+RESULT_SYSTEM = "urn:ifnscope:fhir:criteria-result"  # met / not-met, and the components' codes
+REPORT_SYSTEM = "urn:ifnscope:fhir:report"
+_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+_PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+
+
+def assessment_to_bundle(case: Case, *, generated: Any = None) -> dict[str, Any]:
+    """The case and its assessment as one FHIR R4 ``collection`` Bundle: the case's resources
+    (the evidence), an Observation per criteria set (the result as met / not met with the
+    criteria's own words, score, probability, category and subgroup as components, the rules
+    version in the code, ``derivedFrom`` the evidence it counted), a DiagnosticReport that
+    bundles them with the one-line conclusion and the full HTML report, the software as a
+    Device, and a Provenance naming it. Codes for criteria results are local: no LOINC or
+    SNOMED code exists for these scores (docs/fhir.md)."""
+    import base64
+    import datetime as dt
+
+    from ifnscope import __version__
+    from ifnscope.assessment import assess
+    from ifnscope.case.facts import build_facts
+    from ifnscope.presentation.build import build
+    from ifnscope.report.html import render_html
+
+    a = assess(case)
+    doc = a.to_json_dict()
+    view = build(doc)
+    now = (generated or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    entries = case_entries(case)
+    pid = case.id
+    patient_ref = {"reference": full_url(pid, "patient")}
+    facts = build_facts(case)
+    out = [e for _, e in entries]
+
+    def evidence(fact_names: list[str]) -> list[dict[str, str]]:
+        """The case's resources that hold the facts an item counted."""
+        paths: set[str] = set()
+        for name in fact_names:
+            f = facts.get(name)
+            if f is None:
+                continue
+            if f.record_at:
+                paths |= {p.strip() for p in str(f.record_at).split(",")}
+            paths |= {f"lesions[{n - 1}]" for n in f.lesions}
+        refs = []
+        for path, entry in entries:
+            if any(path == p or path.startswith((f"{p}.", f"{p}[")) for p in paths):
+                refs.append({"reference": entry["fullUrl"]})
+        return refs
+
+    device_url = full_url(pid, "device-ifnscope")
+    device = {
+        "resourceType": "Device",
+        "id": "device-ifnscope",
+        "deviceName": [{"name": "ifnscope", "type": "user-friendly-name"}],
+        "version": [{"value": f"{__version__} (rules {a.rules_version})"}],
+    }
+    out.append({"fullUrl": device_url, "resource": device})
+    results: list[dict[str, str]] = []
+    for key, c in zip(doc["criteria"], view.criteria, strict=True):
+        raw = doc["criteria"][key]
+        counted = [
+            name for item in raw.get("items", []) if item.get("counted") for name in item.get("facts", [])
+        ]
+        if key == "sontheimer_cadm":  # a decision tree, no items: the facts its steps read, as recorded
+            counted = [name for name in _cadm_facts() if name in facts and facts[name].value != "unknown"]
+        components: list[dict[str, Any]] = [
+            {"code": _local(RESULT_SYSTEM, "category"), "valueString": c.verdict.word},
+        ]
+        if isinstance(raw.get("score"), int | float):
+            components.append(
+                {"code": _local(RESULT_SYSTEM, "score"), "valueQuantity": {"value": raw["score"]}}
+            )
+        if isinstance(raw.get("probability"), int | float):
+            pct = {"value": round(100 * raw["probability"], 1), "unit": "%", "system": _UCUM, "code": "%"}
+            components.append({"code": _local(RESULT_SYSTEM, "probability"), "valueQuantity": pct})
+        if raw.get("subgroup"):
+            components.append(
+                {"code": _local(RESULT_SYSTEM, "subgroup"), "valueString": str(raw["subgroup"])}
+            )
+        obs: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": f"criteria-{key.replace('_', '-')}",
+            "status": "final",
+            "category": [{"coding": [{"system": _CATEGORY, "code": "survey"}]}],
+            "code": {
+                "coding": [
+                    {"system": CRITERIA_SYSTEM, "code": key, "display": c.title, "version": a.rules_version}
+                ],
+                "text": c.title,
+            },
+            "subject": patient_ref,
+            "issued": now,
+            "valueCodeableConcept": {
+                "coding": [{"system": RESULT_SYSTEM, "code": "met" if c.met else "not-met"}],
+                "text": c.verdict.sentence,
+            },
+            "component": components,
+            "device": {"reference": device_url},
+            "note": [{"text": doc["disclaimer"]}],
+        }
+        refs = evidence(counted)
+        if refs:
+            obs["derivedFrom"] = refs
+        url = full_url(pid, f"criteria-{key}")
+        out.append({"fullUrl": url, "resource": obs})
+        results.append({"reference": url})
+
+    met = [f"{c.verdict.word} ({c.short})" for c in view.criteria if c.met]
+    conclusion = ("Criteria met: " + "; ".join(met)) if met else "No classification criteria set is met."
+    html = render_html(a, case)
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "report-ifnscope",
+        "status": "final",
+        "code": {"coding": [{"system": REPORT_SYSTEM, "code": "assessment"}], "text": "ifnscope assessment"},
+        "subject": patient_ref,
+        "issued": now,
+        "result": results,
+        "conclusion": f"{conclusion} {doc['disclaimer']}",
+        "presentedForm": [
+            {
+                "contentType": "text/html",
+                "data": base64.b64encode(html.encode("utf-8")).decode("ascii"),
+                "title": "ifnscope report",
+            }
+        ],
+    }
+    report_url = full_url(pid, "report-ifnscope")
+    out.append({"fullUrl": report_url, "resource": report})
+    provenance = {
+        "resourceType": "Provenance",
+        "id": "provenance-ifnscope",
+        "target": [*results, {"reference": report_url}],
+        "recorded": now,
+        "agent": [
+            {
+                "type": {"coding": [{"system": _PARTICIPANT, "code": "assembler"}]},
+                "who": {"reference": device_url},
+            }
+        ],
+        "entity": [{"role": "source", "what": {"reference": e["fullUrl"]}} for _, e in entries],
+    }
+    out.append({"fullUrl": full_url(pid, "provenance-ifnscope"), "resource": provenance})
+    return {"resourceType": "Bundle", "type": "collection", "timestamp": now, "entry": out}
+
+
+_UCUM = "http://unitsofmeasure.org"
+
+
+def _cadm_facts() -> list[str]:
+    """The facts the Sontheimer CADM rule table reads (its conditions and the duration)."""
+    from ifnscope.criteria.cadm import rules
+
+    r = rules()
+    names: list[str] = [r.duration.fact]
+
+    def walk(x: Any) -> None:
+        if isinstance(x, str):
+            names.append(x)
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list | tuple):
+            for v in x:
+                walk(v)
+
+    for cond in (r.hallmark_skin, r.clinical_weakness, r.muscle_enzymes, r.subclinical_myositis):
+        walk(cond.model_dump()["when"])
+        names += cond.required
+    return list(dict.fromkeys(names))
+
+
+def _local(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}], "text": code}

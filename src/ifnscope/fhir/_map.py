@@ -321,6 +321,9 @@ class _Builder:
 
     def observation(self, e: Entry) -> None:
         r = e.resource
+        if _codes_of(r.get("code"), "urn:ifnscope:fhir:criteria"):
+            self.line(e, "skipped", f"{_concept_words(r.get('code'))}: an ifnscope result, not a finding")
+            return
         local = _codes_of(r.get("code"), LOCAL_SYSTEM)
         if local:
             self._obs_local(e, local[0])
