@@ -92,6 +92,10 @@ POSITIVE_SKIP = {
     "POST /api/admin/users",
     "PATCH /api/admin/users/{user_id}",
     "POST /api/auth/password",
+    # The body is a FHIR record ("an object" in JSON Schema; FHIR's own rules decide: 422
+    # fhir.*), and a FHIR server must be on the registry's allow-list and answer (403, 502).
+    "POST /api/patients/import/fhir",
+    "POST /api/patients/import/fhir-server",
 }
 
 

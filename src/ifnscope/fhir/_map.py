@@ -45,13 +45,25 @@ class ReportLine:
         return d
 
 
+@dataclass(frozen=True)
+class PatientIdentity:
+    """Who the record is about, for the registry (clinicians only): never part of the case."""
+
+    name: str | None = None
+    mrn: str | None = None
+    birth_date: dt.date | None = None
+    sex: str | None = None
+
+
 @dataclass
 class FhirImport:
-    """The case a FHIR record gives, and the report of every resource read."""
+    """The case a FHIR record gives, and the report of every resource read. ``identity`` (name,
+    MRN, birth date) is for the registry's import; it is in neither the case nor ``to_dict``."""
 
     case: dict[str, Any]
     lines: list[ReportLine] = field(default_factory=list)
     not_read: dict[str, int] = field(default_factory=dict)  # resource types ifnscope never reads
+    identity: PatientIdentity = field(default_factory=PatientIdentity, repr=False)
 
     def counts(self) -> dict[str, int]:
         c = Counter(line.status for line in self.lines)
@@ -895,4 +907,34 @@ def map_record(
         if b.about_patient(e):
             reader(b, e)
     doc = b.case(_case_id(who, "record"), source)
-    return FhirImport(doc, b.lines, dict(sorted(not_read.items())))
+    return FhirImport(doc, b.lines, dict(sorted(not_read.items())), _identity(who))
+
+
+_MR = ("http://terminology.hl7.org/CodeSystem/v2-0203", "MR")  # identifier type: medical record number
+
+
+def _identity(patient: Entry | None) -> PatientIdentity:
+    if patient is None:
+        return PatientIdentity()
+    r = patient.resource
+    names = [n for n in r.get("name") or [] if isinstance(n, dict)]
+    name = next((n for n in names if n.get("use") in ("official", "usual")), names[0] if names else None)
+    words = None
+    if name is not None:
+        words = name.get("text") or " ".join([*(name.get("given") or []), name.get("family") or ""]).strip()
+    mrn = None
+    for ident in r.get("identifier") or []:
+        if not isinstance(ident, dict):
+            continue
+        codes = {(c.get("system"), c.get("code")) for c in _codings(ident.get("type"))}
+        if _MR in codes and ident.get("value"):
+            mrn = str(ident["value"])
+            break
+    born = r.get("birthDate")
+    birth = (
+        dt.date.fromisoformat(born)
+        if isinstance(born, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", born)
+        else None
+    )
+    sex = r.get("gender") if r.get("gender") in ("female", "male", "other", "unknown") else None
+    return PatientIdentity(name=words or None, mrn=mrn, birth_date=birth, sex=sex)

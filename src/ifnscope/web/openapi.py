@@ -72,6 +72,7 @@ _DESCRIPTIONS = {
     "or a domain error (`case.*`, `matrix.*`, `signature.*`, `reference.*`)",
     429: "Too many attempts; retry later",
     501: "The server was installed without the optional part this needs (`install.missing-extra`)",
+    502: "The FHIR server named refused, failed or timed out (`fhir.server`)",
     503: "The database is unavailable; retry later",
 }
 _PUBLIC = {("/api/auth/login", "post"), ("/api/auth/logout", "post")}
@@ -98,6 +99,8 @@ def _error_statuses(path: str, method: str, op: dict[str, Any]) -> set[int]:
         statuses.add(415)  # endpoints that read either body themselves
     if path.endswith(("/report.pdf", "/letter.pdf")):
         statuses.add(501)
+    if path == "/api/patients/import/fhir-server":
+        statuses.add(502)
     # The 200/201 of an operation is never an error; keep what the route declared explicitly.
     return statuses
 

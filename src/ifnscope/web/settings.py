@@ -26,6 +26,8 @@
 ``IFNSCOPE_KEEP_ALIVE_SECONDS``  how long an idle client connection is kept open (default 75)
 ``IFNSCOPE_CDS_CLIENTS``       CDS Hooks: a YAML file of the EHRs trusted to call (issuer and
                                JWK Set, ``ifnscope.cds.trust``); unset: no EHR may call
+``IFNSCOPE_FHIR_SERVERS``      FHIR server base URLs (comma-separated) the registry may import
+                               patients from (``POST /api/patients/import/fhir-server``)
 ``IFNSCOPE_PUBLIC_URL``        the server's public base URL (``https://cds.example.org``): the
                                JWT audience and the cards' report links (default: the URL the
                                request came to)
@@ -64,7 +66,7 @@ ENV_PREFIX = "IFNSCOPE_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # The fields read from IFNSCOPE_<FIELD>, and how their text is parsed.
-_TEXT_FIELDS = frozenset({"database_url", "secret_key", "cds_clients", "public_url"})
+_TEXT_FIELDS = frozenset({"database_url", "secret_key", "cds_clients", "public_url", "fhir_servers"})
 _NUMBER_FIELDS = frozenset(
     {
         "max_upload_mb",
@@ -158,11 +160,19 @@ class Settings(BaseSettings):
         description="The server's public base URL (https://cds.example.org): the JWT audience and the "
         "report links of CDS Hooks; unset: the URL the request came to",
     )
+    fhir_servers: str | None = Field(
+        default=None,
+        description="FHIR server base URLs the registry may import patients from, comma-separated",
+    )
     db_concurrency: int | None = Field(
         default=None,
         ge=1,
         description="Requests in a database transaction at once (default: 1 on SQLite, pool-based else)",
     )
+
+    @property
+    def fhir_server_list(self) -> list[str]:
+        return [u.strip() for u in (self.fhir_servers or "").split(",") if u.strip()]
 
     @model_validator(mode="after")
     def _resolve_secret(self) -> Settings:
