@@ -37,16 +37,26 @@ ISS = "https://ehr.bench"
 
 
 def prefetch_of(bundle: dict[str, object]) -> dict[str, object]:
+    """The record as the service's prefetch keys (a key without data: null, as the spec says)."""
     entries = [e["resource"] for e in bundle["entry"]]  # type: ignore[index]
     patient = next(r for r in entries if r["resourceType"] == "Patient")
-    rest = [r for r in entries if r["resourceType"] != "Patient"]
-    for r in rest:  # an EHR's search results name the patient by its id
-        if "subject" in r:
-            r["subject"] = {"reference": f"Patient/{patient['id']}"}
-    return {
-        "patient": patient,
-        "labs": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in rest]},
+    keys = {
+        "conditions": "Condition",
+        "labs": "Observation",
+        "medicationRequests": "MedicationRequest",
+        "medicationStatements": "MedicationStatement",
     }
+    out: dict[str, object] = {"patient": patient}
+    for key, kind in keys.items():
+        found = [r for r in entries if r["resourceType"] == kind]
+        for r in found:  # an EHR's search results name the patient by its id
+            r["subject"] = {"reference": f"Patient/{patient['id']}"}
+        out[key] = (
+            {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in found]}
+            if found
+            else None
+        )
+    return out
 
 
 def main() -> None:
@@ -62,6 +72,7 @@ def main() -> None:
         clients.write_text(f"clients:\n  - iss: {ISS}\n    jwks_file: {Path(tmp) / 'jwks.json'}\n")
         env = {**os.environ, "IFNSCOPE_CDS_CLIENTS": str(clients)}
         server = ServerProcess(f"sqlite:///{tmp}/r.sqlite3", env)
+        server.env["IFNSCOPE_PUBLIC_URL"] = server.base  # the JWT audience
         server.start()
         try:
             seed = fhir.case_to_bundle(load_case(ROOT / "examples" / "seed-cadm.yaml"))

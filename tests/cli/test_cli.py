@@ -203,7 +203,7 @@ def test_every_command_is_registered_in_help_order() -> None:
     sub = {name: list(group.commands[name].commands) for name in ("reference", "fhir", "admin")}  # type: ignore[attr-defined]
     assert sub == {
         "reference": ["fit"],
-        "fhir": ["import"],
+        "fhir": ["import", "export"],
         "admin": [
             "create-user",
             "create-token",

@@ -118,3 +118,19 @@ def test_the_export_command(tmp_path: Path) -> None:
     bad = ifnscope("fhir", "export", str(SEED), "-o", str(tmp_path / "x.yaml"))
     assert bad.returncode == 2
     assert "[output.format]" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "path", [ROOT / "examples" / "seed-cadm.yaml", *sorted((ROOT.parent / "shared" / "cases").glob("*.yaml"))]
+)
+def test_derived_from_names_only_observations_and_ids_are_fhir_ids(path: Path) -> None:
+    """R4: Observation.derivedFrom may name Observations, never Conditions (those are the
+    Provenance's entities); a case id with '_' becomes a valid FHIR id."""
+    import re
+
+    b = fhir.assessment_to_bundle(load_case(path))
+    kinds = {e["fullUrl"]: e["resource"]["resourceType"] for e in b["entry"]}
+    for o in _by_type(b, "Observation"):
+        assert {kinds[r["reference"]] for r in o.get("derivedFrom", [])} <= {"Observation"}
+    for e in b["entry"]:
+        assert re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", e["resource"]["id"]), e["resource"]["id"]

@@ -36,14 +36,27 @@ needs_spec = pytest.mark.skipif(not SPEC.is_dir(), reason=f"SKIPPED: {SPEC} is m
 KEY = ec.generate_private_key(ec.SECP384R1())
 JWK = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(KEY.public_key()))
 JWK.update(kid="ehr-key-1", alg="ES384", use="sig")
+ISS2 = "https://other-ehr.test"  # a second trusted EHR
+KEY2 = ec.generate_private_key(ec.SECP384R1())
+JWK2 = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(KEY2.public_key()))
+JWK2.update(kid="ehr-key-1", alg="ES384", use="sig")
+
+
+def clients_file(folder: Path, fhir_base: str) -> Path:
+    (folder / "jwks.json").write_text(json.dumps({"keys": [JWK]}), encoding="utf-8")
+    clients = folder / "clients.yaml"
+    clients.write_text(
+        f"clients:\n  - iss: {ISS}\n    jwks_file: {folder / 'jwks.json'}\n    fhir_servers: [{fhir_base}]\n"
+        f"  - iss: {ISS2}\n    jwks: {json.dumps({'keys': [JWK2]})}\n",
+        encoding="utf-8",
+    )
+    return clients
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+def app(tmp_path_factory: pytest.TempPathFactory, fhir_server: str) -> Iterator[FastAPI]:
     folder = tmp_path_factory.mktemp("cds")
-    (folder / "jwks.json").write_text(json.dumps({"keys": [JWK]}), encoding="utf-8")
-    clients = folder / "clients.yaml"
-    clients.write_text(f"clients:\n  - iss: {ISS}\n    jwks_file: {folder / 'jwks.json'}\n", encoding="utf-8")
+    clients = clients_file(folder, fhir_server)
     application = create_app(
         Settings(database_url=f"sqlite:///{folder / 'r.sqlite3'}", cds_clients=clients, public_url=BASE)
     )
@@ -239,7 +252,7 @@ class _Fhir(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fhir_server() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Fhir)
     base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
@@ -281,7 +294,8 @@ def test_what_was_not_prefetched_is_read_from_the_fhir_server(ehr: TestClient, f
     body["fhirAuthorization"]["access_token"] = "wrong"
     refused = call(ehr, body)
     assert refused.status_code == 412
-    assert "401" in refused.json()["error"]["message"]
+    # the server's own answer (401) is logged, not echoed to the caller
+    assert refused.json()["error"]["message"] == "patient could not be read from the FHIR server"
 
 
 # ------------------------------------------------------------------------------ feedback
@@ -354,7 +368,9 @@ def test_the_services_file_is_read_once_at_start(tmp_path: Path) -> None:
     from ifnscope.errors import DataError
 
     with pytest.raises(DataError):
-        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'r.sqlite3'}", cds_clients=bad))
+        create_app(
+            Settings(database_url=f"sqlite:///{tmp_path / 'r.sqlite3'}", cds_clients=bad, public_url=BASE)
+        )
 
 
 def test_the_seed_case_from_the_ehr_reads_as_the_article_says(ehr: TestClient) -> None:
@@ -386,3 +402,123 @@ def test_the_seed_case_from_the_ehr_reads_as_the_article_says(ehr: TestClient) -
     assert summaries[1].startswith("Unrecorded, could change the result: Gottron's sign")
     assert summaries[2].startswith("Cancer screening for adult-onset IIM: Basic panel: 0 of 7 recorded")
     assert [c["indicator"] for c in r.json()["cards"]] == ["info", "info", "warning"]
+
+
+# ------------------------------------------------------------------------------ at the edges
+
+
+def test_a_token_whose_alg_does_not_fit_the_key_is_401_not_500(ehr: TestClient) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    claims = {"iss": ISS, "aud": f"{BASE}/cds-services/{SERVICE}", "iat": now, "exp": now + 60, "jti": "x1"}
+    t = jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "ehr-key-1"})  # an EC kid
+    r = call(ehr, dm_request(), jwt=t)
+    assert r.status_code == 401
+    assert "is not a key for RS256" in r.json()["error"]["message"]
+
+
+def test_a_long_lived_token_is_refused(ehr: TestClient) -> None:
+    now = int(time.time())
+    r = call(ehr, dm_request(), jwt=token(iat=now, exp=now + 3600))
+    assert r.status_code == 401
+    assert "longer than 300 s" in r.json()["error"]["message"]
+
+
+def test_a_token_is_refused_again_by_another_server_process(
+    ehr: TestClient, app: FastAPI, fhir_server: str
+) -> None:
+    """The jti is kept in the database: a second app on the same database (another worker, or
+    after a restart) refuses it too."""
+    t = token()
+    assert call(ehr, dm_request(), jwt=t).status_code == 200
+    url = str(app.state.settings.database_url)
+    other = create_app(
+        Settings(database_url=url, cds_clients=app.state.settings.cds_clients, public_url=BASE)
+    )
+    try:
+        again = call(TestClient(other), dm_request(), jwt=t)
+        assert again.status_code == 401
+        assert "replay" in again.json()["error"]["message"]
+    finally:
+        other.state.registry.engine.dispose()
+
+
+def test_an_unregistered_fhir_server_is_never_read(ehr: TestClient) -> None:
+    body = dm_request()
+    body["prefetch"] = {}
+    body["fhirServer"] = "http://127.0.0.1:9/internal"
+    body["fhirAuthorization"] = {
+        "access_token": "t",
+        "token_type": "Bearer",
+        "expires_in": 60,
+        "scope": "patient/*.read",
+        "subject": "x",
+    }
+    r = call(ehr, body)
+    assert r.status_code == 412
+    assert r.json()["error"]["message"] == "this EHR's fhirServer is not registered for it on this service"
+
+
+def test_a_missing_required_search_is_412_not_fewer_cards(ehr: TestClient) -> None:
+    body = dm_request()
+    del body["prefetch"]["labs"]
+    r = call(ehr, body)
+    assert r.status_code == 412
+    assert "labs" in r.json()["error"]["message"]
+    body = dm_request()
+    del body["prefetch"]["medicationStatements"]  # optional: answered without it
+    assert call(ehr, body).status_code == 200
+
+
+def test_the_ehrs_patient_id_is_not_stored(ehr: TestClient, app: FastAPI) -> None:
+    from ifnscope.registry.models import CdsCall
+
+    body = dm_request()
+    call_url = call(ehr, body).json()["cards"][0]["links"][0]["url"]
+    call_id = call_url.rsplit("/", 1)[1]
+    with app.state.registry.transaction() as s:
+        stored = s.get(CdsCall, call_id)
+        assert stored is not None
+        assert stored.case is not None
+        assert stored.case["id"] == f"cds-{call_id}"
+        assert "p1" not in json.dumps(stored.case)
+
+
+def test_feedback_at_the_edges(ehr: TestClient) -> None:
+    url = f"/cds-services/{SERVICE}/feedback"
+    card = call(ehr, dm_request()).json()["cards"][0]["uuid"]
+    bad_day = {
+        "feedback": [{"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-02-30T10:00:00Z"}]
+    }
+    r = ehr.post(url, json=bad_day, headers={"Authorization": f"Bearer {token(aud=BASE + url)}"})
+    assert r.status_code == 400
+    ok = {"feedback": [{"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-02-03T10:00:00Z"}]}
+    service_aud = ehr.post(url, json=ok, headers={"Authorization": f"Bearer {token()}"})
+    assert service_aud.status_code == 401  # a token for the service is not one for its feedback
+    other = jwt.encode(
+        {"iss": ISS2, "aud": BASE + url, "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "o1"},
+        KEY2,
+        algorithm="ES384",
+        headers={"kid": "ehr-key-1"},
+    )
+    r2 = ehr.post(url, json=ok, headers={"Authorization": f"Bearer {other}"})
+    assert r2.status_code == 404  # another EHR's card
+
+
+def test_deeply_nested_json_is_a_bad_request(ehr: TestClient) -> None:
+    deep = "[" * 200_000 + "]" * 200_000
+    headers = {"Authorization": f"Bearer {token()}", "Content-Type": "application/json"}
+    r = ehr.post(f"/cds-services/{SERVICE}", content=deep, headers=headers)
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "cds.request"
+
+
+def test_trusting_ehrs_needs_the_public_url(tmp_path: Path) -> None:
+    from ifnscope.errors import RegistryError
+
+    clients = clients_file(tmp_path, "https://fhir.example/")
+    with pytest.raises(RegistryError) as err:
+        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'r.sqlite3'}", cds_clients=clients))
+    assert "IFNSCOPE_PUBLIC_URL" in err.value.message

@@ -20,4 +20,7 @@ def fetch(request: HookRequest, service: Service, keys: list[str]) -> list[dict[
         queries = {key: fill_template(service.prefetch[key], request) for key in keys}
     except ValueError as exc:
         raise FhirError(str(exc), code="fhir.server") from None
-    return read_queries(request.fhirServer, request.fhirAuthorization.access_token, queries)
+    # the EHR waits for the cards: a short deadline, not the registry import's
+    return read_queries(
+        request.fhirServer, request.fhirAuthorization.access_token, queries, deadline_seconds=5
+    )

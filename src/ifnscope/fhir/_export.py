@@ -29,6 +29,14 @@ def case_to_bundle(case: Case) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "collection", "entry": [e for _, e in case_entries(case)]}
 
 
+def fhir_id(text: str) -> str:
+    """A case id as a FHIR id ([A-Za-z0-9-.], at most 64 characters)."""
+    import re
+
+    clean = re.sub(r"[^A-Za-z0-9\-.]", "-", text).strip("-.") or "case"
+    return clean[:64]
+
+
 def full_url(case_id: str, resource_id: str) -> str:
     """A stable ``urn:uuid:`` for a resource of a case (Bundle.fullUrl must be absolute)."""
     return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{case_id}/{resource_id}')}"
@@ -59,7 +67,7 @@ def case_entries(case: Case) -> list[tuple[str, dict[str, Any]]]:
     def loinc(code: str) -> dict[str, Any]:
         return {"coding": [{"system": c.systems["loinc"], "code": code}]}
 
-    patient: dict[str, Any] = {"resourceType": "Patient", "id": pid}
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": fhir_id(pid)}
     sex = doc.get("patient", {}).pop("sex", None)
     if sex:
         patient["gender"] = sex
@@ -238,7 +246,8 @@ def assessment_to_bundle(case: Case, *, generated: Any = None) -> dict[str, Any]
     a = assess(case)
     doc = a.to_json_dict()
     view = build(doc)
-    now = (generated or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    when = generated or dt.datetime.now(dt.UTC)
+    now = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat(timespec="seconds")
     entries = case_entries(case)
     pid = case.id
     patient_ref = {"reference": full_url(pid, "patient")}
@@ -257,6 +266,10 @@ def assessment_to_bundle(case: Case, *, generated: Any = None) -> dict[str, Any]
             paths |= {f"lesions[{n - 1}]" for n in f.lesions}
         refs = []
         for path, entry in entries:
+            # R4 derivedFrom names Observations (among others), never a Condition or a
+            # MedicationStatement: those are in the Provenance's entities
+            if entry["resource"]["resourceType"] != "Observation":
+                continue
             if any(path == p or path.startswith((f"{p}.", f"{p}[")) for p in paths):
                 refs.append({"reference": entry["fullUrl"]})
         return refs

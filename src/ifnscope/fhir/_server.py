@@ -10,8 +10,10 @@ from urllib.parse import urljoin, urlsplit
 
 from ifnscope.errors import FhirError
 
-TIMEOUT_SECONDS = 5
-MAX_PAGES = 20
+TIMEOUT_SECONDS = 5  # per request (connect, each read)
+DEADLINE_SECONDS = 20  # the whole record, every search and page
+MAX_PAGES = 20  # per search; more is an error, never a record cut short
+MAX_BYTES = 50 * 1024 * 1024  # the whole record (as the file import's cap)
 # What a record needs for the criteria: the patient, the problem list, laboratory results and
 # medications (the CDS Hooks service's prefetch asks for the same; data/fhir/cds_services.yaml).
 PATIENT_QUERIES = {
@@ -31,34 +33,64 @@ def check_base(base_url: str) -> str:
     return base_url.rstrip("/") + "/"
 
 
-def read_queries(base_url: str, token: str | None, queries: dict[str, str]) -> list[dict[str, Any]]:
-    """The resources each relative query (``Condition?patient=123``) returns, every page."""
+def read_queries(
+    base_url: str, token: str | None, queries: dict[str, str], *, deadline_seconds: float = DEADLINE_SECONDS
+) -> list[dict[str, Any]]:
+    """The resources each relative query (``Condition?patient=123``) returns, every page: within
+    one overall deadline, at most :data:`MAX_BYTES` in all, next-page links only under the base
+    URL (the token never goes elsewhere), and an error rather than a record cut short."""
+    import json
+    import time
+
     import httpx
 
     base = check_base(base_url)
-    origin = urlsplit(base).netloc
     headers = {"Accept": "application/fhir+json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     out: list[dict[str, Any]] = []
+    stop = time.monotonic() + deadline_seconds
+    budget = MAX_BYTES
     with httpx.Client(timeout=TIMEOUT_SECONDS, headers=headers, follow_redirects=False) as client:
         for key, query in queries.items():
             url: str | None = urljoin(base, query)
             pages = 0
-            while url and pages < MAX_PAGES:
-                if urlsplit(url).netloc != origin:
-                    raise FhirError("a next-page link points away from the FHIR server", code="fhir.server")
+            while url:
+                if not url.startswith(base):
+                    raise FhirError(
+                        "a next-page link points away from the FHIR server's base URL", code="fhir.server"
+                    )
+                if pages == MAX_PAGES:
+                    raise FhirError(
+                        f"{key}: more than {MAX_PAGES} pages; the record was not read whole",
+                        code="fhir.server",
+                    )
+                body = bytearray()
                 try:
-                    r = client.get(url)
+                    with client.stream("GET", url) as r:
+                        if r.status_code >= 400:
+                            raise FhirError(
+                                f"the FHIR server answered {r.status_code} for {key}", code="fhir.server"
+                            )
+                        for chunk in r.iter_bytes():
+                            body += chunk
+                            if len(body) > budget:
+                                raise FhirError(
+                                    f"the record is over {MAX_BYTES // 1_000_000} MB", code="fhir.server"
+                                )
+                            if time.monotonic() > stop:
+                                raise FhirError(
+                                    f"the FHIR server took longer than {deadline_seconds:g} s",
+                                    code="fhir.server",
+                                )
                 except httpx.HTTPError as exc:
                     raise FhirError(
                         f"the FHIR server could not be read ({type(exc).__name__})", code="fhir.server"
                     ) from None
-                if r.status_code >= 400:
-                    raise FhirError(f"the FHIR server answered {r.status_code} for {key}", code="fhir.server")
+                budget -= len(body)
                 try:
-                    doc = r.json()
-                except ValueError:
+                    doc = json.loads(bytes(body))
+                except (ValueError, RecursionError):
                     raise FhirError(
                         f"the FHIR server's answer for {key} is not JSON", code="fhir.server"
                     ) from None

@@ -289,3 +289,16 @@ class CdsFeedback(Base):
     user_comment: Mapped[str | None] = mapped_column(Text)  # the clinician's words: admins only
     outcome_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class CdsJti(Base):
+    """A CDS Hooks JWT seen (issuer, jti), kept until it expires: no worker process and no
+    restart accepts the same token twice."""
+
+    __tablename__ = "cds_jti"
+    __table_args__ = (UniqueConstraint("iss", "jti", name="uq_cds_jti_iss_jti"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    iss: Mapped[str] = mapped_column(String(200))
+    jti: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

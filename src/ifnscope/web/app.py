@@ -61,6 +61,7 @@ def app_from_env() -> FastAPI:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from ifnscope.errors import RegistryError
     from ifnscope.registry.db import Registry, make_engine
     from ifnscope.registry.migrate import upgrade
     from ifnscope.web.api import router as api_router
@@ -73,6 +74,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from ifnscope.web.security import SESSION_COOKIE, SecurityHeadersMiddleware, UploadLimitMiddleware
 
     settings = settings or Settings.from_env()
+    if settings.cds_clients is not None and not settings.public_url:
+        # the CDS Hooks JWT audience must never come from a request's Host header
+        raise RegistryError(
+            "IFNSCOPE_CDS_CLIENTS needs IFNSCOPE_PUBLIC_URL (the address EHRs call, e.g. "
+            "https://cds.example.org): it is the JWTs' audience",
+            code="registry.invalid",
+        )
+    trusted = None
+    if settings.cds_clients is not None:  # read before anything is opened: a bad file opens nothing
+        from ifnscope.cds.trust import TrustedClients
+
+        trusted = TrustedClients.from_file(settings.cds_clients)
     install_uvicorn_filter()
     engine = make_engine(
         settings.database_url,
@@ -130,11 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.demo = demo
     app.state.batchers = {}  # web.deps: the group commit of each event loop's reads
     app.state.html_error_renderer = None
-    app.state.cds_clients = None  # no EHR may call the CDS services until trusted (web.api.cds)
-    if settings.cds_clients is not None:
-        from ifnscope.cds.trust import TrustedClients
-
-        app.state.cds_clients = TrustedClients.from_file(settings.cds_clients)
+    app.state.cds_clients = trusted  # None: no EHR may call the CDS services (web.api.cds)
 
     install_error_handlers(app)  # adds the internal-error guard, the innermost middleware
     app.add_middleware(

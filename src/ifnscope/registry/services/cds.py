@@ -11,12 +11,13 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ifnscope.errors import RegistryError
+from ifnscope.errors import AuthError, RegistryError
 from ifnscope.registry.auth import Actor
-from ifnscope.registry.models import CdsCall, CdsCard, CdsFeedback
+from ifnscope.registry.models import CdsCall, CdsCard, CdsFeedback, CdsJti
 from ifnscope.registry.services.audit import write_audit
 
 REPORT_HOURS = 24  # how long a card's link opens the full report
@@ -25,6 +26,17 @@ REPORT_HOURS = 24  # how long a card's link opens the full report
 def _client_actor(client: str) -> Actor:
     """The EHR calling, for the audit log (not a user: it reads no registry patient)."""
     return Actor(None, f"cds:{client}"[:80], "clinician", "cds")
+
+
+def use_jti(s: Session, *, iss: str, jti: str, exp: float, now: dt.datetime | None = None) -> None:
+    """Record a JWT as used; the same (issuer, jti) again is a replay (``auth.invalid``)."""
+    now = now or dt.datetime.now(dt.UTC)
+    s.execute(delete(CdsJti).where(CdsJti.expires_at < now - dt.timedelta(minutes=5)))
+    s.add(CdsJti(iss=iss[:200], jti=jti[:200], expires_at=dt.datetime.fromtimestamp(exp, dt.UTC)))
+    try:
+        s.flush()
+    except IntegrityError:
+        raise AuthError("this JWT was used before (jti replay)", code="auth.invalid") from None
 
 
 def store_call(
@@ -57,11 +69,17 @@ def store_call(
     write_audit(s, _client_actor(client), "cds-call", None, f"cds call {call_id}, {len(cards)} cards")
 
 
-def record_feedback(s: Session, *, client: str, items: Sequence[dict[str, Any]]) -> int:
-    """Store each feedback item (already validated); an unknown card is an error for the whole
-    request (nothing stored half-written)."""
+def record_feedback(s: Session, *, client: str, service: str, items: Sequence[dict[str, Any]]) -> int:
+    """Store each feedback item (already validated); a card this client was not given by this
+    service is an error for the whole request (nothing stored half-written)."""
     uuids = {str(i["card"]) for i in items}
-    known = set(s.scalars(select(CdsCard.uuid).where(CdsCard.uuid.in_(uuids))))
+    known = set(
+        s.scalars(
+            select(CdsCard.uuid)
+            .join(CdsCall, CdsCall.id == CdsCard.call_id)
+            .where(CdsCard.uuid.in_(uuids), CdsCall.client == client[:200], CdsCall.service == service)
+        )
+    )
     unknown = sorted(uuids - known)
     if unknown:
         raise RegistryError(f"no card {unknown[0]!r} was returned by this service", code="registry.not-found")

@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ifnscope.errors import AuthError, CdsError, FhirError
@@ -38,11 +38,13 @@ MAX_BODY = 20 * 1024 * 1024
 
 
 def _base(request: Request) -> str:
-    settings = request.app.state.settings
-    return (settings.public_url or str(request.base_url)).rstrip("/")
+    """The public base URL (required with trusted clients: the JWT audience never comes from the
+    request's Host header)."""
+    return str(request.app.state.settings.public_url).rstrip("/")
 
 
-def _client(request: Request, audiences: list[str]) -> str:
+async def _client(request: Request, audience: str) -> str:
+    """The trusted issuer of the call's JWT for ``audience``; its jti recorded (no replay)."""
     trusted = request.app.state.cds_clients
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else None
@@ -51,8 +53,9 @@ def _client(request: Request, audiences: list[str]) -> str:
             "no EHR is trusted to call this CDS service (the server's IFNSCOPE_CDS_CLIENTS is not set)",
             code="auth.required",
         )
-    issuer: str = trusted.verify(token, audiences)
-    return issuer
+    iss, jti, exp = await run_in_threadpool(trusted.verify, token, audience)
+    await in_transaction(request, lambda s: cds_store.use_jti(s, iss=iss, jti=jti, exp=exp))
+    return str(iss)
 
 
 def _service(service_id: str) -> Any:
@@ -70,8 +73,8 @@ async def _json(request: Request) -> Any:
         raise CdsError("the request is over 20 MB", code="cds.request")
     try:
         return json.loads(body)
-    except ValueError:
-        raise CdsError("the body is not JSON", code="cds.request") from None
+    except (ValueError, RecursionError):
+        raise CdsError("the body is not JSON (or nested too deeply)", code="cds.request") from None
 
 
 @router.get("/cds-services")
@@ -88,7 +91,7 @@ async def call_service(service_id: str, request: Request) -> dict[str, Any]:
     from ifnscope.cds import HookRequest, patient_id, prefetched
 
     service = _service(service_id)
-    client = _client(request, [f"{_base(request)}/cds-services/{service_id}"])
+    client = await _client(request, f"{_base(request)}/cds-services/{service_id}")
     try:
         hook = HookRequest.model_validate(await _json(request))
     except ValidationError as exc:
@@ -104,21 +107,10 @@ async def call_service(service_id: str, request: Request) -> dict[str, Any]:
         raise CdsError("context.patientId is missing or not a FHIR id", code="cds.request")
     docs, missing = prefetched(hook, service)
     if missing:
-        if hook.fhirServer and hook.fhirAuthorization:
-            from ifnscope.cds.fetch import fetch
-
-            try:
-                docs += await run_in_threadpool(fetch, hook, service, missing)
-            except FhirError as exc:
-                raise CdsError(f"the data could not be read: {exc.message}", code="cds.prefetch") from None
-        elif any(k in service.required for k in missing):
-            raise CdsError(
-                f"prefetch {', '.join(missing)} missing and no FHIR server access given",
-                code="cds.prefetch",
-            )
+        docs += await _read_missing(request, hook, service, missing, client)
     call_id = str(uuid.uuid4())
     report_url = f"{_base(request)}/cds/reports/{call_id}"
-    case, out = await assess_in_turn(request, _answer, docs, pid, client, report_url)
+    case, out = await assess_in_turn(request, _answer, docs, pid, call_id, report_url)
     if out:
         await in_transaction(
             request,
@@ -136,8 +128,41 @@ async def call_service(service_id: str, request: Request) -> dict[str, Any]:
     return {"cards": [c for _, c in out]}
 
 
+async def _read_missing(
+    request: Request, hook: Any, service: Any, missing: list[str], client: str
+) -> list[dict[str, Any]]:
+    """What the prefetch lacks, from the EHR's FHIR server (only one registered for this EHR):
+    a required search that cannot be had is 412; an optional one is left out."""
+    from ifnscope.cds.fetch import fetch
+    from ifnscope.fhir._server import check_base
+
+    required = [k for k in missing if k in service.required]
+    if not (hook.fhirServer and hook.fhirAuthorization):
+        if required:
+            raise CdsError(
+                f"prefetch {', '.join(required)} missing and no FHIR server access given", code="cds.prefetch"
+            )
+        return []
+    try:
+        base = check_base(hook.fhirServer)
+        allowed = {check_base(u) for u in request.app.state.cds_clients.fhir_servers(client)}
+    except FhirError:
+        base, allowed = "", set()
+    if base not in allowed:
+        raise CdsError("this EHR's fhirServer is not registered for it on this service", code="cds.prefetch")
+    out: list[dict[str, Any]] = []
+    for key in missing:
+        try:
+            out += await run_in_threadpool(fetch, hook, service, [key])
+        except FhirError as exc:
+            log.info("cds: reading %s from the FHIR server failed (%s)", key, exc.code)
+            if key in service.required:
+                raise CdsError(f"{key} could not be read from the FHIR server", code="cds.prefetch") from None
+    return out
+
+
 def _answer(
-    docs: list[dict[str, Any]], pid: str, client: str, report_url: str
+    docs: list[dict[str, Any]], pid: str, call_id: str, report_url: str
 ) -> tuple[dict[str, Any], list[Any]]:
     """The case the record gives, and its cards (CPU work: run in turn)."""
     from ifnscope import __version__, fhir
@@ -147,6 +172,7 @@ def _answer(
 
     try:
         imported = fhir.import_resources(*docs, patient=pid, source="CDS Hooks patient-view")
+        imported.case["id"] = f"cds-{call_id}"  # never the EHR's patient id
         case = fhir.to_case(imported)
     except FhirError as exc:
         raise CdsError(f"the prefetched record cannot be read: {exc.message}", code="cds.request") from None
@@ -183,9 +209,7 @@ class _Feedback(BaseModel):
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[dict[str, Any]] | None = None
     overrideReason: _Override | None = None
-    outcomeTimestamp: Annotated[
-        str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-    ]
+    outcomeTimestamp: AwareDatetime
 
 
 class _FeedbackBody(BaseModel):
@@ -195,23 +219,19 @@ class _FeedbackBody(BaseModel):
 @router.post("/cds-services/{service_id}/feedback")
 async def feedback(service_id: str, request: Request) -> dict[str, Any]:
     """Record the clinician's response to cards (accepted or overridden, with the reason)."""
-    import datetime as dt
 
     _service(service_id)
-    base = f"{_base(request)}/cds-services/{service_id}"
-    client = _client(request, [f"{base}/feedback", base])
+    client = await _client(request, f"{_base(request)}/cds-services/{service_id}/feedback")
     try:
         body = _FeedbackBody.model_validate(await _json(request))
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise CdsError(f"not CDS Hooks feedback: {where}: {err['msg']}", code="cds.request") from None
-    items = []
-    for f in body.feedback:
-        d = f.model_dump()
-        d["outcomeTimestamp"] = dt.datetime.fromisoformat(f.outcomeTimestamp.replace("Z", "+00:00"))
-        items.append(d)
-    n = await in_transaction(request, lambda s: cds_store.record_feedback(s, client=client, items=items))
+    items = [f.model_dump() for f in body.feedback]
+    n = await in_transaction(
+        request, lambda s: cds_store.record_feedback(s, client=client, service=service_id, items=items)
+    )
     log.info("cds %s: %d feedback items", service_id, n)
     return {}
 

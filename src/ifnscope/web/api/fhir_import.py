@@ -79,8 +79,8 @@ async def import_fhir_record(
     mapped or not and why). 422 ``fhir.*`` when the body is not one patient's FHIR record."""
     try:
         doc = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        raise FhirError("the body is not JSON", code="fhir.format") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise FhirError("the body is not JSON (or nested too deeply)", code="fhir.format") from None
     imported = await assess_in_turn(request, _sync_import, doc, patient, "FHIR record (API)")
     return await _store(request, actor, imported, visit_date, confirm_duplicate, response)
 

@@ -1,5 +1,5 @@
 """CDS Hooks: the calls answered (the case kept until the report link expires), the cards
-returned and the clinicians' feedback on them (issue 13).
+returned, the clinicians' feedback on them, and the JWTs seen (replay protection) (issue 13).
 
 Revision ID: 0005
 Revises: 0004
@@ -57,8 +57,23 @@ def upgrade() -> None:
     with op.batch_alter_table("cds_feedback", schema=None) as batch_op:
         batch_op.create_index("ix_cds_feedback_card_uuid", ["card_uuid"], unique=False)
 
+    op.create_table(
+        "cds_jti",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("iss", sa.String(length=200), nullable=False),
+        sa.Column("jti", sa.String(length=200), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("iss", "jti", name="uq_cds_jti_iss_jti"),
+    )
+    with op.batch_alter_table("cds_jti", schema=None) as batch_op:
+        batch_op.create_index("ix_cds_jti_expires_at", ["expires_at"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("cds_jti", schema=None) as batch_op:
+        batch_op.drop_index("ix_cds_jti_expires_at")
+    op.drop_table("cds_jti")
     with op.batch_alter_table("cds_feedback", schema=None) as batch_op:
         batch_op.drop_index("ix_cds_feedback_card_uuid")
     op.drop_table("cds_feedback")
