@@ -137,3 +137,72 @@ def test_a_record_with_nothing_to_assess_gives_the_patient_without_a_visit(doc: 
     assert r.status_code == 201, r.text
     assert r.json()["visit_id"] is None
     assert "nothing to assess" in r.json()["no_visit_because"]
+
+
+def test_a_registry_patient_exports_as_fhir_with_the_interferon_scores(app: FastAPI, doc: Session) -> None:
+    """The record as a FHIR Bundle: the identified Patient, each visit's case and criteria
+    Observations, and every IFN score as an Observation with its signature and method."""
+    from fhir.resources.R4B.bundle import Bundle
+    from sqlalchemy import select
+
+    from ifnscope.registry.models import IfnScore, Sample
+
+    body = copy.deepcopy(DM_BUNDLE)
+    body["entry"][0]["resource"]["name"] = [{"text": "Fhir Export"}]
+    out = doc.post("/api/patients/import/fhir?visit_date=2026-03-01", json=body).json()
+    pid = out["patient"]["id"]
+    with app.state.registry.transaction() as s:
+        sample = Sample(patient_id=pid, visit_id=out["visit_id"], label="S-secret-label", tissue="blood")
+        s.add(sample)
+        s.flush()
+        s.add(
+            IfnScore(
+                sample_id=sample.id,
+                signature="feng_ifi27",
+                method="zscore_mean",
+                score=2.4,
+                call="high",
+                genes_found=5,
+                genes_total=5,
+            )
+        )
+    r = doc.get(f"/api/patients/{pid}/export?format=fhir")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/fhir+json")
+    assert r.headers["content-disposition"].endswith('.fhir.json"')
+    bundle = r.json()
+    Bundle.model_validate(bundle)
+    resources = [e["resource"] for e in bundle["entry"]]
+    (patient,) = [x for x in resources if x["resourceType"] == "Patient"]
+    assert patient["name"] == [{"text": "Fhir Export"}]
+    (ifn,) = [
+        x
+        for x in resources
+        if x["resourceType"] == "Observation" and x["code"]["coding"][0]["system"].endswith("ifn-signature")
+    ]
+    assert (ifn["code"]["coding"][0]["code"], ifn["method"]["text"], ifn["valueQuantity"]["value"]) == (
+        "feng_ifi27",
+        "zscore_mean",
+        2.4,
+    )
+    assert ifn["interpretation"][0]["coding"][0]["code"] == "H"
+    assert "S-secret-label" not in r.text  # the sample's typed label is not written
+    criteria = [
+        x
+        for x in resources
+        if x["resourceType"] == "Observation" and x["code"]["coding"][0]["system"].endswith(":criteria")
+    ]
+    assert len(criteria) == 5
+    urls = {e["fullUrl"] for e in bundle["entry"]}
+    refs = [
+        x["reference"]
+        for res in resources
+        for k in ("subject", "device")
+        if isinstance(res.get(k), dict)
+        for x in [res[k]]
+    ]
+    assert set(refs) <= urls
+    with app.state.registry.transaction() as s:
+        assert s.scalars(select(IfnScore)).first() is not None
+    res = Session(app, "res")
+    assert_error(res.get(f"/api/patients/{pid}/export?format=fhir"), 403, "registry.forbidden")

@@ -42,14 +42,18 @@ def full_url(case_id: str, resource_id: str) -> str:
     return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{case_id}/{resource_id}')}"
 
 
-def case_entries(case: Case) -> list[tuple[str, dict[str, Any]]]:
+def case_entries(
+    case: Case, *, scope: str | None = None, subject_url: str | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """The case's Bundle entries, each with the case key path it holds (``labs.ck``,
     ``findings.discoid_lupus``, ``lesions[0].site``; ``patient`` for the Patient): what an
-    assessment's ``derivedFrom`` points at."""
+    assessment's ``derivedFrom`` points at. ``scope`` keeps the ids of several cases apart (a
+    registry patient's visits); with ``subject_url`` the resources are about that Patient and
+    none is written for the case."""
     doc = case.model_dump(mode="json", exclude_none=True, exclude_defaults=True, exclude={"expected"})
     c = import_codes()
-    pid = case.id
-    subject = {"reference": full_url(pid, "patient")}
+    pid = scope or case.id
+    subject = {"reference": subject_url or full_url(pid, "patient")}
     out: list[tuple[str, dict[str, Any]]] = []
     n = 0
     path = ""
@@ -71,7 +75,8 @@ def case_entries(case: Case) -> list[tuple[str, dict[str, Any]]]:
     sex = doc.get("patient", {}).pop("sex", None)
     if sex:
         patient["gender"] = sex
-    out.append(("patient", {"fullUrl": full_url(pid, "patient"), "resource": patient}))
+    if subject_url is None:
+        out.append(("patient", {"fullUrl": full_url(pid, "patient"), "resource": patient}))
 
     labs = doc.get("labs", {})
     for key, coded in c.enzymes.items():
@@ -226,6 +231,27 @@ _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 _PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 
 
+def _now(generated: Any) -> str:
+    import datetime as dt
+
+    when = generated or dt.datetime.now(dt.UTC)
+    return str((when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat(timespec="seconds"))
+
+
+def _device(scope: str, rules_version: str) -> dict[str, Any]:
+    from ifnscope import __version__
+
+    return {
+        "fullUrl": full_url(scope, "device-ifnscope"),
+        "resource": {
+            "resourceType": "Device",
+            "id": "device-ifnscope",
+            "deviceName": [{"name": "ifnscope", "type": "user-friendly-name"}],
+            "version": [{"value": f"{__version__} (rules {rules_version})"}],
+        },
+    }
+
+
 def assessment_to_bundle(case: Case, *, generated: Any = None) -> dict[str, Any]:
     """The case and its assessment as one FHIR R4 ``collection`` Bundle: the case's resources
     (the evidence), an Observation per criteria set (the result as met / not met with the
@@ -234,28 +260,77 @@ def assessment_to_bundle(case: Case, *, generated: Any = None) -> dict[str, Any]
     bundles them with the one-line conclusion and the full HTML report, the software as a
     Device, and a Provenance naming it. Codes for criteria results are local: no LOINC or
     SNOMED code exists for these scores (docs/fhir.md)."""
-    import base64
-    import datetime as dt
-
-    from ifnscope import __version__
     from ifnscope.assessment import assess
-    from ifnscope.case.facts import build_facts
-    from ifnscope.presentation.build import build
     from ifnscope.report.html import render_html
 
     a = assess(case)
-    doc = a.to_json_dict()
-    view = build(doc)
-    when = generated or dt.datetime.now(dt.UTC)
-    now = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat(timespec="seconds")
+    now = _now(generated)
     entries = case_entries(case)
-    pid = case.id
-    patient_ref = {"reference": full_url(pid, "patient")}
+    scope = case.id
+    device = _device(scope, a.rules_version)
+    out = [e for _, e in entries] + [device]
+    made, targets = _assessment_resources(
+        case,
+        a.to_json_dict(),
+        entries,
+        scope=scope,
+        patient_url=full_url(scope, "patient"),
+        device_url=device["fullUrl"],
+        now=now,
+        html=render_html(a, case),
+    )
+    out += made
+    out.append(_provenance(scope, targets, [e for _, e in entries], device["fullUrl"], now))
+    return {"resourceType": "Bundle", "type": "collection", "timestamp": now, "entry": out}
+
+
+def _provenance(
+    scope: str, targets: list[dict[str, str]], sources: list[dict[str, Any]], device_url: str, now: str
+) -> dict[str, Any]:
+    return {
+        "fullUrl": full_url(scope, "provenance-ifnscope"),
+        "resource": {
+            "resourceType": "Provenance",
+            "id": "provenance-ifnscope",
+            "target": targets,
+            "recorded": now,
+            "agent": [
+                {
+                    "type": {"coding": [{"system": _PARTICIPANT, "code": "assembler"}]},
+                    "who": {"reference": device_url},
+                }
+            ],
+            "entity": [{"role": "source", "what": {"reference": e["fullUrl"]}} for e in sources],
+        },
+    }
+
+
+def _assessment_resources(
+    case: Case,
+    doc: dict[str, Any],
+    entries: list[tuple[str, dict[str, Any]]],
+    *,
+    scope: str,
+    patient_url: str,
+    device_url: str,
+    now: str,
+    html: str | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The criteria Observations and the DiagnosticReport of one assessment (its JSON, live or
+    stored), and the references a Provenance targets."""
+    import base64
+
+    from ifnscope.case.facts import build_facts
+    from ifnscope.presentation.build import build
+
+    view = build(doc)
+    patient_ref = {"reference": patient_url}
     facts = build_facts(case)
-    out = [e for _, e in entries]
+    rules_version = str(doc.get("rules_version", ""))
+    out: list[dict[str, Any]] = []
 
     def evidence(fact_names: list[str]) -> list[dict[str, str]]:
-        """The case's resources that hold the facts an item counted."""
+        """The case's Observations that hold the facts an item counted."""
         paths: set[str] = set()
         for name in fact_names:
             f = facts.get(name)
@@ -274,14 +349,6 @@ def assessment_to_bundle(case: Case, *, generated: Any = None) -> dict[str, Any]
                 refs.append({"reference": entry["fullUrl"]})
         return refs
 
-    device_url = full_url(pid, "device-ifnscope")
-    device = {
-        "resourceType": "Device",
-        "id": "device-ifnscope",
-        "deviceName": [{"name": "ifnscope", "type": "user-friendly-name"}],
-        "version": [{"value": f"{__version__} (rules {a.rules_version})"}],
-    }
-    out.append({"fullUrl": device_url, "resource": device})
     results: list[dict[str, str]] = []
     for key, c in zip(doc["criteria"], view.criteria, strict=True):
         raw = doc["criteria"][key]
@@ -311,7 +378,7 @@ def assessment_to_bundle(case: Case, *, generated: Any = None) -> dict[str, Any]
             "category": [{"coding": [{"system": _CATEGORY, "code": "survey"}]}],
             "code": {
                 "coding": [
-                    {"system": CRITERIA_SYSTEM, "code": key, "display": c.title, "version": a.rules_version}
+                    {"system": CRITERIA_SYSTEM, "code": key, "display": c.title, "version": rules_version}
                 ],
                 "text": c.title,
             },
@@ -328,14 +395,13 @@ def assessment_to_bundle(case: Case, *, generated: Any = None) -> dict[str, Any]
         refs = evidence(counted)
         if refs:
             obs["derivedFrom"] = refs
-        url = full_url(pid, f"criteria-{key}")
+        url = full_url(scope, f"criteria-{key}")
         out.append({"fullUrl": url, "resource": obs})
         results.append({"reference": url})
 
     met = [f"{c.verdict.word} ({c.short})" for c in view.criteria if c.met]
     conclusion = ("Criteria met: " + "; ".join(met)) if met else "No classification criteria set is met."
-    html = render_html(a, case)
-    report = {
+    report: dict[str, Any] = {
         "resourceType": "DiagnosticReport",
         "id": "report-ifnscope",
         "status": "final",
@@ -344,30 +410,126 @@ def assessment_to_bundle(case: Case, *, generated: Any = None) -> dict[str, Any]
         "issued": now,
         "result": results,
         "conclusion": f"{conclusion} {doc['disclaimer']}",
-        "presentedForm": [
+    }
+    if html is not None:
+        report["presentedForm"] = [
             {
                 "contentType": "text/html",
                 "data": base64.b64encode(html.encode("utf-8")).decode("ascii"),
                 "title": "ifnscope report",
             }
-        ],
-    }
-    report_url = full_url(pid, "report-ifnscope")
+        ]
+    report_url = full_url(scope, "report-ifnscope")
     out.append({"fullUrl": report_url, "resource": report})
-    provenance = {
-        "resourceType": "Provenance",
-        "id": "provenance-ifnscope",
-        "target": [*results, {"reference": report_url}],
-        "recorded": now,
-        "agent": [
-            {
-                "type": {"coding": [{"system": _PARTICIPANT, "code": "assembler"}]},
-                "who": {"reference": device_url},
-            }
+    return out, [*results, {"reference": report_url}]
+
+
+IFN_SYSTEM = "urn:ifnscope:fhir:ifn-signature"  # a type I IFN signature (code: its catalogue name)
+IFN_METHOD_SYSTEM = "urn:ifnscope:fhir:ifn-method"  # the scoring method (code: its name)
+
+
+def ifn_score_entry(scope: str, score: dict[str, Any], patient_url: str, device_url: str) -> dict[str, Any]:
+    """An interferon score as an Observation: the signature and the method as local codes (no
+    LOINC code exists for them), the score, the call against the reference cut-off, the genes
+    found of the signature's total, the tissue, the collection date. The sample's label (typed
+    text) is not written."""
+    comps: list[dict[str, Any]] = [
+        {"code": _local(RESULT_SYSTEM, "genes-found"), "valueInteger": int(score["genes_found"])},
+        {"code": _local(RESULT_SYSTEM, "genes-total"), "valueInteger": int(score["genes_total"])},
+    ]
+    if score.get("tissue"):
+        comps.append({"code": _local(RESULT_SYSTEM, "tissue"), "valueString": str(score["tissue"])})
+    if score.get("reference"):
+        comps.append({"code": _local(RESULT_SYSTEM, "reference"), "valueString": str(score["reference"])})
+    obs: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": f"ifn-{score['sample_id']}-{fhir_id(str(score['signature']))}-{fhir_id(str(score['method']))}"[
+            :64
         ],
-        "entity": [{"role": "source", "what": {"reference": e["fullUrl"]}} for _, e in entries],
+        "status": "final",
+        "category": [{"coding": [{"system": _CATEGORY, "code": "laboratory"}]}],
+        "code": {
+            "coding": [{"system": IFN_SYSTEM, "code": str(score["signature"])}],
+            "text": f"Type I interferon signature score ({score['signature']})",
+        },
+        "method": {
+            "coding": [{"system": IFN_METHOD_SYSTEM, "code": str(score["method"])}],
+            "text": str(score["method"]),
+        },
+        "subject": {"reference": patient_url},
+        "device": {"reference": device_url},
+        "component": comps,
     }
-    out.append({"fullUrl": full_url(pid, "provenance-ifnscope"), "resource": provenance})
+    if score.get("collected_on"):
+        obs["effectiveDateTime"] = str(score["collected_on"])
+    if isinstance(score.get("score"), int | float):
+        obs["valueQuantity"] = {"value": score["score"]}
+    else:
+        obs["dataAbsentReason"] = {"text": "not scored"}
+    if score.get("call") in ("high", "low"):
+        code = "H" if score["call"] == "high" else "N"
+        words = "above the reference cut-off" if code == "H" else "not above the reference cut-off"
+        obs["interpretation"] = [{"coding": [{"system": _V3, "code": code}], "text": words}]
+    return {"fullUrl": full_url(scope, obs["id"]), "resource": obs}
+
+
+def record_to_bundle(record: dict[str, Any], *, generated: Any = None) -> dict[str, Any]:
+    """A registry patient's record (``PatientRecord`` as JSON, identified: for clinicians) as
+    one FHIR R4 Bundle: the Patient (name, MRN, birth date, sex), each visit's case resources
+    and its stored assessment's criteria Observations and DiagnosticReport, every interferon
+    score as an Observation, one Device and one Provenance."""
+    from ifnscope.case.reader import validate_case
+
+    now = _now(generated)
+    p = record["patient"]
+    scope = fhir_id(str(p["pseudonym"]))
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": scope}
+    if p.get("name"):
+        patient["name"] = [{"text": p["name"]}]
+    if p.get("mrn"):
+        patient["identifier"] = [
+            {
+                "type": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]
+                },
+                "value": p["mrn"],
+            }
+        ]
+    if record.get("birth_date"):
+        patient["birthDate"] = record["birth_date"]
+    if p.get("sex"):
+        patient["gender"] = p["sex"]
+    patient_url = full_url(scope, "patient")
+    visits = [v for v in record.get("visits", []) if v.get("case") and v.get("assessment")]
+    rules = str(visits[-1]["assessment"].get("rules_version", "")) if visits else ""
+    device = _device(scope, rules)
+    out: list[dict[str, Any]] = [{"fullUrl": patient_url, "resource": patient}, device]
+    targets: list[dict[str, str]] = []
+    sources: list[dict[str, Any]] = []
+    for v in visits:
+        case = validate_case(v["case"])
+        vscope = f"{scope}/visit-{v['id']}"
+        entries = case_entries(case, scope=vscope, subject_url=patient_url)
+        when = f"{v['visit_date']}T00:00:00+00:00" if v.get("visit_date") else now
+        made, made_targets = _assessment_resources(
+            case,
+            v["assessment"],
+            entries,
+            scope=vscope,
+            patient_url=patient_url,
+            device_url=device["fullUrl"],
+            now=when,
+            html=None,
+        )
+        out += [e for _, e in entries] + made
+        targets += made_targets
+        sources += [e for _, e in entries]
+    for sc in record.get("scores", []):
+        entry = ifn_score_entry(scope, sc, patient_url, device["fullUrl"])
+        out.append(entry)
+        targets.append({"reference": entry["fullUrl"]})
+    if targets:
+        out.append(_provenance(scope, targets, sources, device["fullUrl"], now))
     return {"resourceType": "Bundle", "type": "collection", "timestamp": now, "entry": out}
 
 

@@ -311,14 +311,21 @@ def get_record(s: Session, actor: Actor, patient_id: int, *, full_visits: bool =
     )
 
 
-def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json", "csv"]) -> str:
-    """The whole record as JSON, or as CSV (one row per visit, score and treatment)."""
+def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json", "csv", "fhir"]) -> str:
+    """The whole record as JSON, as CSV (one row per visit, score and treatment), or as a FHIR R4
+    Bundle (identified: clinicians and admins only; ``ifnscope.fhir``)."""
     import json
 
-    rec = get_record(s, actor, patient_id, full_visits=fmt == "json")
+    if fmt == "fhir":
+        actor.require("read_identified")  # a FHIR record names the patient: never de-identified
+    rec = get_record(s, actor, patient_id, full_visits=fmt != "csv")
     write_audit(s, actor, "export_patient", patient_id, fmt)
     if fmt == "json":
         return json.dumps(rec.model_dump(mode="json"), indent=2, ensure_ascii=False)
+    if fmt == "fhir":
+        from ifnscope.fhir._export import record_to_bundle
+
+        return json.dumps(record_to_bundle(rec.model_dump(mode="json")), indent=2, ensure_ascii=False)
     buf = io.StringIO()
     w = csv_writer(buf)  # formula cells escaped (CSV injection)
     w.writerow(["kind", "patient", "date_or_year", "days_since_first_visit", "item", "value", "detail"])
@@ -366,12 +373,14 @@ def export_record(s: Session, actor: Actor, patient_id: int, fmt: Literal["json"
     return buf.getvalue()
 
 
-def export_file(s: Session, actor: Actor, patient_id: int, fmt: Literal["json", "csv"]) -> ExportFile:
-    """:func:`export_record` as a download named by the pseudonym, for everyone."""
+def export_file(s: Session, actor: Actor, patient_id: int, fmt: Literal["json", "csv", "fhir"]) -> ExportFile:
+    """:func:`export_record` as a download named by the pseudonym (FHIR: clinicians and admins)."""
     content = export_record(s, actor, patient_id, fmt)
+    media = {"csv": "text/csv; charset=utf-8", "json": "application/json", "fhir": "application/fhir+json"}
+    suffix = "fhir.json" if fmt == "fhir" else fmt
     return ExportFile(
-        filename=f"{patient_row(s, patient_id).pseudonym}.{fmt}",
-        media_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json",
+        filename=f"{patient_row(s, patient_id).pseudonym}.{suffix}",
+        media_type=media[fmt],
         content=content,
     )
 

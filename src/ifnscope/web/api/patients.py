@@ -407,9 +407,11 @@ def export_patient(
     patient_id: DbId,
     actor: Authenticated,
     s: DbSession,
-    fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+    fmt: Annotated[Literal["json", "csv", "fhir"], Query(alias="format")] = "json",
 ) -> Response:
-    """Download the record; the file is named by the pseudonym, never the name."""
+    """Download the record; the file is named by the pseudonym, never the name. ``fhir``: the
+    record as a FHIR R4 Bundle (the patient, each visit's case and assessment, the interferon
+    scores; clinicians and admins only)."""
     export = services.export_file(s, actor, patient_id, fmt)
     log.info("patient %d exported (%s)", patient_id, fmt)
     return Response(
