@@ -210,3 +210,36 @@ def test_references_name_their_own_server() -> None:
     about_23 = fhir.read_record(HL7 / "Bundle-bundle-references.json", patient="45")
     lines = {line.resource: line for line in about_23.lines}
     assert "another patient" not in lines["Observation/47"].what
+
+
+def _fmh(fid: str, relationship: dict[str, Any], *codes: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "resourceType": "FamilyMemberHistory",
+        "id": fid,
+        "status": "completed",
+        "patient": SUBJECT,
+        "relationship": relationship,
+        "condition": [{"code": {"coding": [{"system": s, "code": c}]}} for s, c in codes],
+    }
+
+
+def test_a_relatives_conditions_are_family_history_never_the_patients_own() -> None:
+    """FamilyMemberHistory (v3-RoleCode MTH, SNOMED SLE 55464009): the mother's lupus is family
+    history, and gives history.autoimmune_family_history; nothing is the patient's own."""
+    role = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+    mother = _fmh("f1", {"coding": [{"system": role, "code": "MTH"}]}, (SCT, "55464009"))
+    half_sister = _fmh("f2", {"text": "Half-sister"}, (SCT, "239891002"))  # SCLE: cutaneous lupus
+    grandma = _fmh("f3", {"text": "Maternal grandmother"}, ("http://hl7.org/fhir/sid/icd-10-cm", "C50.9"))
+    asthma = _fmh("f4", {"coding": [{"system": role, "code": "FTH"}]}, (SCT, "195967001"))
+    imported = read(mother, half_sister, grandma, asthma)
+    assert imported.case["family_history"] == [
+        {"relative": "mother", "condition": "sle"},
+        {"relative": "half_sister", "condition": "cutaneous_lupus"},
+        {"relative": "other_relative", "condition": "cancer"},
+    ]
+    assert "findings" not in imported.case
+    assert "cancer_history" not in imported.case
+    assert "no family condition is read for it" in _what(imported, "FamilyMemberHistory/f4")
+    facts = build_facts(fhir.to_case(imported))
+    assert facts["history_autoimmune_family_history"].value == "present"
+    assert facts["history_cancer"].value == "unknown"  # a relative's cancer is not the patient's

@@ -119,6 +119,10 @@ class ImportCodes(BaseModel):
     condition_diagnoses_sources: list[SourceRef]
     medication_status: dict[str, dict[str, str | None]]
     route_words: dict[str, str]
+    family_relationships: dict[str, str]
+    family_relationships_sources: list[SourceRef]
+    family_conditions: dict[str, str]
+    family_only_conditions: dict[str, _Coded]
 
 
 @cache
@@ -295,6 +299,7 @@ class _Builder:
     meds: dict[str, dict[str, Any]] = field(default_factory=dict)
     flags: dict[str, list[str]] = field(default_factory=dict)  # c3_low / c4_low from a flag alone
     local: dict[str, Any] = field(default_factory=dict)  # ifnscope-coded values, as a case document
+    family_members: list[dict[str, str]] = field(default_factory=list)
 
     def line(self, e: Entry, status: Status, what: str, at: str | None = None) -> None:
         self.lines.append(ReportLine(e.ref, status, what, at))
@@ -611,6 +616,39 @@ class _Builder:
             "impression.differential",
         )
 
+    # -- FamilyMemberHistory
+
+    def family(self, e: Entry) -> None:
+        """A relative's conditions: family_history entries, never the patient's own."""
+        from ifnscope.case.vocabulary import vocabulary
+
+        r = e.resource
+        if r.get("status") in ("entered-in-error", "health-unknown"):
+            self.line(e, "skipped", f"family history: status {r.get('status')}")
+            return
+        c = import_codes()
+        rel = r.get("relationship")
+        codes = _codes_of(rel, "http://terminology.hl7.org/CodeSystem/v3-RoleCode")
+        relative = next((c.family_relationships[x] for x in codes if x in c.family_relationships), None)
+        words = _concept_words(rel).strip().lower().replace("-", "_").replace(" ", "_")
+        known = vocabulary().family_relatives
+        if relative is None:
+            relative = words if words in known else "other_relative"
+        for cond in r.get("condition") or []:
+            if not isinstance(cond, dict):
+                continue
+            what = _concept_words(cond.get("code")) or "(no code)"
+            key = _family_condition(cond.get("code"))
+            if key is None:
+                self.line(
+                    e,
+                    "not_mapped",
+                    f"{relative.replace('_', ' ')}: {what}: no family condition is read for it",
+                )
+                continue
+            self.family_members.append({"relative": relative, "condition": key})
+            self.line(e, "mapped", f"{relative.replace('_', ' ')}: {what}", "family_history")
+
     # -- medications
 
     def medication(self, e: Entry) -> None:
@@ -718,9 +756,30 @@ class _Builder:
             doc["medications"] = list(self.meds.values())
         if self.cancers:
             doc["cancer_history"] = self.cancers
+        if self.family_members:
+            doc["family_history"] = [
+                dict(t) for t in dict.fromkeys(tuple(m.items()) for m in self.family_members)
+            ]
         if self.impression:
             doc["impression"] = {"differential": list(dict.fromkeys(self.impression))}
         return _merge(doc, self.local)
+
+
+def _family_condition(concept: Any) -> str | None:
+    """The case's family condition for a relative's coded condition, or None."""
+    c = import_codes()
+    index = _condition_index()
+    for coding in _codings(concept):
+        system, code = str(coding.get("system")), str(coding.get("code"))
+        hit = index.get((system, code))
+        if hit and hit[1] in c.family_conditions:
+            return c.family_conditions[hit[1]]
+        if system == c.systems["icd10cm"] and re.match(r"^C(?:[0-8]\d|9[0-6]|4A|7A|7B)", code):
+            return "cancer"
+        for key, coded in c.family_only_conditions.items():
+            if system == c.systems["snomed"] and code in coded.snomed:
+                return key
+    return None
 
 
 def _finding_of(condition: dict[str, Any]) -> str | None:
@@ -834,8 +893,9 @@ _READERS: dict[str, Callable[[_Builder, Entry], None]] = {
     "Condition": _Builder.condition,
     "MedicationRequest": _Builder.medication,
     "MedicationStatement": _Builder.medication,
+    "FamilyMemberHistory": _Builder.family,
 }
-_NOTED = ("Procedure", "DiagnosticReport", "FamilyMemberHistory", "AllergyIntolerance")
+_NOTED = ("Procedure", "DiagnosticReport", "AllergyIntolerance")
 
 
 def choose_patient(collected: Collected, patient: str | None) -> Entry | None:
