@@ -46,12 +46,13 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ifnscope.web.pages import admin, auth, cohorts, live, patients, reports, upload, visits
+from ifnscope.web.pages import admin, auth, cohorts, fhir_import, live, patients, reports, upload, visits
 from ifnscope.web.pages.common import STATIC, render_error
 
 router = APIRouter(include_in_schema=False)
-# Order matters where paths overlap: /patients/new is matched before /patients/{patient_id}.
-for _module in (auth, patients, upload, live, visits, reports, cohorts, admin):
+# Order matters where paths overlap: /patients/new and /patients/import are matched before
+# /patients/{patient_id}.
+for _module in (auth, fhir_import, patients, upload, live, visits, reports, cohorts, admin):
     router.include_router(_module.router)
 
 
