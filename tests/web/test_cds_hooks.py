@@ -4,6 +4,7 @@ The specification's own examples (../shared/data/fhir_examples/cds_hooks) are us
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import threading
@@ -252,8 +253,9 @@ class _Fhir(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def fhir_server() -> Iterator[str]:
+@contextlib.contextmanager
+def dm_fhir_server(**patient_extra: Any) -> Iterator[str]:
+    """A FHIR server holding the DM record (its labs over two pages), at ``base``/fhir."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Fhir)
     base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
     prefetch = dm_request()["prefetch"]
@@ -264,15 +266,25 @@ def fhir_server() -> Iterator[str]:
         {"relation": "next", "url": f"{base}/Observation?patient=p1&category=laboratory&_page=2"}
     ]
     _Fhir.resources = {
-        "/fhir/Patient/p1": prefetch["patient"],
+        "/fhir/Patient/p1": {**prefetch["patient"], **patient_extra},
         "/fhir/Condition?patient=p1": prefetch["conditions"],
         "/fhir/Observation?patient=p1&category=laboratory": first,
         "page2": second,
+        "/fhir/MedicationRequest?patient=p1": prefetch["medicationRequests"],
+        "/fhir/MedicationStatement?patient=p1": prefetch["medicationStatements"],
     }
     _Fhir.seen = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield base
-    server.shutdown()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def fhir_server() -> Iterator[str]:
+    with dm_fhir_server() as base:
+        yield base
 
 
 def test_what_was_not_prefetched_is_read_from_the_fhir_server(ehr: TestClient, fhir_server: str) -> None:

@@ -4,9 +4,7 @@ and a record read from a FHIR server on the registry's allow-list, with its toke
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 import pytest
 from fastapi import FastAPI
@@ -15,39 +13,15 @@ from ifnscope.registry.auth import insert_user
 from ifnscope.web import Settings, create_app
 from tests.fhir.test_import import DM_BUNDLE, SYNTHEA, needs_examples
 from tests.web.test_api import PASSWORD, Session, assert_error
-from tests.web.test_cds_hooks import _Fhir, dm_request
+from tests.web.test_cds_hooks import _Fhir, dm_fhir_server
 
 
 @pytest.fixture(scope="module")
 def fhir_base() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fhir)
-    base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
-    prefetch = dm_request()["prefetch"]
-    labs = prefetch["labs"]
-    first, second = copy.deepcopy(labs), copy.deepcopy(labs)
-    first["entry"], second["entry"] = labs["entry"][:2], labs["entry"][2:]
-    first["link"] = [
-        {"relation": "next", "url": f"{base}/Observation?patient=p1&category=laboratory&_page=2"}
-    ]
-    patient = {**prefetch["patient"], "name": [{"use": "official", "family": "Roe", "given": ["Jane"]}]}
-    patient["identifier"] = [
-        {
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
-            "value": "MRN-77",
-        }
-    ]
-    _Fhir.resources = {
-        "/fhir/Patient/p1": patient,
-        "/fhir/Condition?patient=p1": prefetch["conditions"],
-        "/fhir/Observation?patient=p1&category=laboratory": first,
-        "page2": second,
-        "/fhir/MedicationRequest?patient=p1": prefetch["medicationRequests"],
-        "/fhir/MedicationStatement?patient=p1": prefetch["medicationStatements"],
-    }
-    _Fhir.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield base
-    server.shutdown()
+    mrn = {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}}
+    name = [{"use": "official", "family": "Roe", "given": ["Jane"]}]
+    with dm_fhir_server(name=name, identifier=[{**mrn, "value": "MRN-77"}]) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

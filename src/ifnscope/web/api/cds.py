@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -77,6 +77,19 @@ async def _json(request: Request) -> Any:
         raise CdsError("the body is not JSON (or nested too deeply)", code="cds.request") from None
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], data: Any, what: str) -> M:
+    """``data`` as ``model``; the first problem as a 400 ``cds.request``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise CdsError(f"not {what}: {where}: {err['msg']}", code="cds.request") from None
+
+
 @router.get("/cds-services")
 def discovery() -> dict[str, Any]:
     """The CDS services this server offers, with their prefetch templates."""
@@ -92,12 +105,7 @@ async def call_service(service_id: str, request: Request) -> dict[str, Any]:
 
     service = _service(service_id)
     client = await _client(request, f"{_base(request)}/cds-services/{service_id}")
-    try:
-        hook = HookRequest.model_validate(await _json(request))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise CdsError(f"not a CDS Hooks request: {where}: {err['msg']}", code="cds.request") from None
+    hook = _parse(HookRequest, await _json(request), "a CDS Hooks request")
     if hook.hook != service.hook:
         raise CdsError(f"this service answers the {service.hook} hook, not {hook.hook!r}", code="cds.request")
     if hook.fhirAuthorization is not None and not hook.fhirServer:
@@ -222,12 +230,7 @@ async def feedback(service_id: str, request: Request) -> dict[str, Any]:
 
     _service(service_id)
     client = await _client(request, f"{_base(request)}/cds-services/{service_id}/feedback")
-    try:
-        body = _FeedbackBody.model_validate(await _json(request))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise CdsError(f"not CDS Hooks feedback: {where}: {err['msg']}", code="cds.request") from None
+    body = _parse(_FeedbackBody, await _json(request), "CDS Hooks feedback")
     items = [f.model_dump() for f in body.feedback]
     n = await in_transaction(
         request, lambda s: cds_store.record_feedback(s, client=client, service=service_id, items=items)
