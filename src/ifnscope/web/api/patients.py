@@ -397,8 +397,9 @@ def treatment_version(treatment_id: DbId, version: DbId, actor: Authenticated, s
     "/patients/{patient_id}/export",
     responses={
         200: {
-            "content": {"application/json": {}, "text/csv": {}},
-            "description": "The record as JSON, or as CSV (one row per visit item, score and treatment)",
+            "content": {"application/json": {}, "text/csv": {}, "application/fhir+json": {}},
+            "description": "The record as JSON, as CSV (one row per visit item, score and treatment), "
+            "or as a FHIR R4 Bundle (format=fhir; clinicians and admins)",
         }
     },
     response_class=Response,
