@@ -534,3 +534,31 @@ def test_trusting_ehrs_needs_the_public_url(tmp_path: Path) -> None:
     with pytest.raises(RegistryError) as err:
         create_app(Settings(database_url=f"sqlite:///{tmp_path / 'r.sqlite3'}", cds_clients=clients))
     assert "IFNSCOPE_PUBLIC_URL" in err.value.message
+
+
+def test_the_served_app_answers_cds_hooks_over_http(tmp_path: Path, fhir_server: str) -> None:
+    """`ifnscope serve` (what `make run` starts) serves discovery, and a trusted EHR's call over
+    real HTTP gets its cards."""
+    import os
+
+    import httpx
+
+    from tests.server import ServerProcess
+
+    clients = clients_file(tmp_path, fhir_server)
+    server = ServerProcess(
+        f"sqlite:///{tmp_path / 'r.sqlite3'}", {**os.environ, "IFNSCOPE_CDS_CLIENTS": str(clients)}
+    )
+    server.env["IFNSCOPE_PUBLIC_URL"] = server.base
+    server.start()
+    try:
+        services = httpx.get(f"{server.base}/cds-services", timeout=10).json()["services"]
+        assert [s["id"] for s in services] == [SERVICE]
+        url = f"{server.base}/cds-services/{SERVICE}"
+        r = httpx.post(
+            url, json=dm_request(), headers={"Authorization": f"Bearer {token(aud=url)}"}, timeout=30
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["cards"][0]["links"][0]["url"].startswith(f"{server.base}/cds/reports/")
+    finally:
+        server.stop()
