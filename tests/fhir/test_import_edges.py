@@ -227,15 +227,17 @@ def test_a_relatives_conditions_are_family_history_never_the_patients_own() -> N
     """FamilyMemberHistory (v3-RoleCode MTH, SNOMED SLE 55464009): the mother's lupus is family
     history, and gives history.autoimmune_family_history; nothing is the patient's own."""
     role = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
-    mother = _fmh("f1", {"coding": [{"system": role, "code": "MTH"}]}, (SCT, "55464009"))
+    mother = _fmh("f1", {"coding": [{"system": role, "code": "NMTH"}]}, (SCT, "55464009"))
+    step = _fmh("f5", {"coding": [{"system": role, "code": "STPMTH"}], "text": "Mother"}, (SCT, "55464009"))
     half_sister = _fmh("f2", {"text": "Half-sister"}, (SCT, "239891002"))  # SCLE: cutaneous lupus
     grandma = _fmh("f3", {"text": "Maternal grandmother"}, ("http://hl7.org/fhir/sid/icd-10-cm", "C50.9"))
     asthma = _fmh("f4", {"coding": [{"system": role, "code": "FTH"}]}, (SCT, "195967001"))
-    imported = read(mother, half_sister, grandma, asthma)
+    imported = read(mother, half_sister, grandma, asthma, step)
     assert imported.case["family_history"] == [
         {"relative": "mother", "condition": "sle"},
         {"relative": "half_sister", "condition": "cutaneous_lupus"},
         {"relative": "other_relative", "condition": "cancer"},
+        {"relative": "other_relative", "condition": "sle"},  # a stepmother, whatever its words say
     ]
     assert "findings" not in imported.case
     assert "cancer_history" not in imported.case

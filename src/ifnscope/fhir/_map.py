@@ -632,8 +632,11 @@ class _Builder:
         relative = next((c.family_relationships[x] for x in codes if x in c.family_relationships), None)
         words = _concept_words(rel).strip().lower().replace("-", "_").replace(" ", "_")
         known = vocabulary().family_relatives
-        if relative is None:
-            relative = words if words in known else "other_relative"
+        if relative is None:  # a RoleCode not listed: its degree is not certain, whatever its words
+            relative = words if words in known and not codes else "other_relative"
+        if not [x for x in r.get("condition") or [] if isinstance(x, dict)]:
+            self.line(e, "skipped", f"{relative.replace('_', ' ')}: no condition recorded")
+            return
         for cond in r.get("condition") or []:
             if not isinstance(cond, dict):
                 continue
