@@ -14,17 +14,6 @@ TIMEOUT_SECONDS = 5  # per request (connect, each read)
 DEADLINE_SECONDS = 20  # the whole record, every search and page
 MAX_PAGES = 20  # per search; more is an error, never a record cut short
 MAX_BYTES = 50 * 1024 * 1024  # the whole record (as the file import's cap)
-# What a record needs for the criteria: the patient, the problem list, laboratory results and
-# medications (the CDS Hooks service's prefetch asks for the same; data/fhir/cds_services.yaml).
-PATIENT_QUERIES = {
-    "patient": "Patient/{id}",
-    "conditions": "Condition?patient={id}",
-    "labs": "Observation?patient={id}&category=laboratory",
-    "medicationRequests": "MedicationRequest?patient={id}",
-    "medicationStatements": "MedicationStatement?patient={id}",
-}
-
-
 def check_base(base_url: str) -> str:
     """The server's base URL, normalised (http(s), host, path ending in /)."""
     parts = urlsplit(base_url)
@@ -112,9 +101,15 @@ def read_queries(
 
 
 def read_patient(base_url: str, token: str | None, patient_id: str) -> list[dict[str, Any]]:
-    """One patient's record (:data:`PATIENT_QUERIES`) from a FHIR server."""
+    """One patient's record from a FHIR server: the searches of the CDS Hooks service's prefetch
+    (``data/fhir/cds_services.yaml``: patient, problem list, laboratory results, medications),
+    filled with the patient's id, so that both read the same record."""
     import re
+
+    from ifnscope.cds import services
 
     if not re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", patient_id):
         raise FhirError("not a FHIR resource id", code="fhir.patient")
-    return read_queries(base_url, token, {k: q.format(id=patient_id) for k, q in PATIENT_QUERIES.items()})
+    (service,) = services().values()
+    queries = {k: t.replace("{{context.patientId}}", patient_id) for k, t in service.prefetch.items()}
+    return read_queries(base_url, token, queries)
