@@ -14,6 +14,8 @@ TIMEOUT_SECONDS = 5  # per request (connect, each read)
 DEADLINE_SECONDS = 20  # the whole record, every search and page
 MAX_PAGES = 20  # per search; more is an error, never a record cut short
 MAX_BYTES = 50 * 1024 * 1024  # the whole record (as the file import's cap)
+
+
 def check_base(base_url: str) -> str:
     """The server's base URL, normalised (http(s), host, path ending in /)."""
     parts = urlsplit(base_url)
